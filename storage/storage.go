@@ -1,0 +1,285 @@
+// Package storage defines Gatehouse's domain types and the Store interface that
+// every backend (storage/postgres, storage/sqlite) implements. It imports none of
+// Gatehouse's other packages: op, login, keys and cmd depend on it, never the
+// reverse. storage/storagetest holds the conformance suite both backends pass.
+//
+// Conventions every backend follows:
+//   - Times are stored and returned in UTC with at least millisecond precision.
+//   - Methods that act "now" take the time from the caller, so tests inject a clock.
+//   - A missing row is ErrNotFound (wrapped); a unique-key clash is ErrConflict.
+//   - Secrets never reach the store in clear: client secrets, refresh tokens,
+//     session cookies, auth codes and one-time tokens are stored as SHA-256 hashes.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with context; callers test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+	// ErrCodeReused is returned by RedeemAuthCode when the code was redeemed before.
+	// The auth request is returned alongside so the caller can revoke its grant.
+	ErrCodeReused = errors.New("authorization code already used")
+	// ErrTokenReused is returned by RotateRefreshToken when an already rotated
+	// token is presented after the grace window; the store has revoked the grant.
+	ErrTokenReused = errors.New("refresh token reused")
+	// ErrRevoked is returned when a refresh token's grant has been revoked.
+	ErrRevoked = errors.New("revoked")
+)
+
+// User is a person who signs in. Email is stored normalised (trimmed, lower case).
+type User struct {
+	ID            string
+	Email         string
+	Name          string
+	Role          string
+	EmailVerified bool
+	// PasswordHash is a self-describing hash string ($argon2id$…, $2a$/$2b$/$2y$…).
+	PasswordHash string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Client application types.
+const (
+	AppTypeWeb    = "web"
+	AppTypeNative = "native"
+	AppTypeSPA    = "spa"
+)
+
+// Client authentication methods at the token, introspection and revocation endpoints.
+const (
+	AuthMethodBasic = "client_secret_basic"
+	AuthMethodPost  = "client_secret_post"
+	AuthMethodNone  = "none"
+)
+
+// Access token formats.
+const (
+	AccessTokenOpaque = "opaque"
+	AccessTokenJWT    = "jwt"
+)
+
+// Client is a registered relying party.
+type Client struct {
+	ID   string
+	Name string
+	// SecretHash is the SHA-256 of the client secret; empty for public clients.
+	SecretHash             []byte
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	AppType                string   // AppTypeWeb, AppTypeNative, AppTypeSPA
+	AuthMethod             string   // AuthMethodBasic, AuthMethodPost, AuthMethodNone
+	GrantTypes             []string // authorization_code, refresh_token, client_credentials
+	AccessTokenFormat      string   // AccessTokenOpaque or AccessTokenJWT
+	RequireConsent         bool
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
+}
+
+// AuthRequest is a validated /authorize request waiting for the user to sign in,
+// and afterwards the record its authorization code points at.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	State               string
+	Nonce               string
+	Scopes              []string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	// MaxAge in seconds; nil when the request carried none.
+	MaxAge    *int64
+	LoginHint string
+	// HintSubject is the sub of a verified id_token_hint, or "".
+	HintSubject string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+
+	// Set by CompleteAuthRequest once the user has signed in (and consented).
+	Done      bool
+	UserID    string
+	SessionID string
+	AuthTime  time.Time
+	AMR       []string
+
+	// Set by SaveAuthCode; CodeUsedAt by RedeemAuthCode.
+	CodeExpiresAt time.Time
+	CodeUsedAt    *time.Time
+}
+
+// Grant is what one sign-in of a user into one client produced: the parent of
+// every token issued from one authorization code (and its refresh-token family).
+// Access tokens carry its ID; revoking the grant invalidates all of them.
+type Grant struct {
+	ID        string
+	UserID    string
+	ClientID  string
+	SessionID string
+	Scopes    []string
+	AuthTime  time.Time
+	AMR       []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt *time.Time
+}
+
+// RefreshToken is one member of a grant's rotation chain, stored by hash.
+type RefreshToken struct {
+	Hash       []byte
+	GrantID    string
+	ParentHash []byte // nil for the first token of a grant
+	Scopes     []string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	RotatedAt  *time.Time
+}
+
+// RotateOutcome says what RotateRefreshToken did.
+type RotateOutcome int
+
+const (
+	// Rotated: the parent was current; it is now rotated and the successor stored.
+	Rotated RotateOutcome = iota + 1
+	// ReissuedInGrace: the parent had been rotated within the grace window; the
+	// successor stored then is still valid and the caller hands out the same value.
+	ReissuedInGrace
+)
+
+// Session is a browser's single-sign-on session. The cookie holds a random value;
+// the store keeps only its SHA-256 (TokenHash). ID is a separate random value that
+// may appear in ID tokens as "sid".
+type Session struct {
+	ID         string
+	TokenHash  []byte
+	UserID     string
+	AuthTime   time.Time
+	AMR        []string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	// ExpiresAt is the absolute end; IdleExpiresAt moves forward with use.
+	ExpiresAt     time.Time
+	IdleExpiresAt time.Time
+}
+
+// Consent records the scopes a user granted a client that asks for consent.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	GrantedAt time.Time
+}
+
+// Signing key states. A key is published in JWKS in every state; only the
+// active key signs.
+const (
+	KeyNext    = "next"
+	KeyActive  = "active"
+	KeyRetired = "retired"
+)
+
+// SigningKey is a token signing key. The private key is encrypted by package keys
+// before it reaches the store.
+type SigningKey struct {
+	ID          string // kid
+	Algorithm   string // RS256, ES256
+	State       string // KeyNext, KeyActive, KeyRetired
+	PrivateKey  []byte // encrypted PKCS#8
+	PublicKey   []byte // PKIX DER
+	CreatedAt   time.Time
+	ActivatedAt *time.Time
+	RetiredAt   *time.Time
+	// RemoveAfter is when a retired key may leave JWKS (tokens it signed have expired).
+	RemoveAfter *time.Time
+}
+
+// Store is the persistence Gatehouse needs. Implementations must be safe for
+// concurrent use by many goroutines and by several processes sharing one database.
+type Store interface {
+	// Users. Email lookups are exact on the normalised (lower-case) address.
+	CreateUser(ctx context.Context, u *User) error // ErrConflict on duplicate email
+	GetUser(ctx context.Context, id string) (*User, error)
+	GetUserByEmail(ctx context.Context, email string) (*User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	UpdateUserPassword(ctx context.Context, id, passwordHash string, now time.Time) error
+	UpdateUserRole(ctx context.Context, id, role string, now time.Time) error
+	SetUserEmailVerified(ctx context.Context, id string, verified bool, now time.Time) error
+	DeleteUser(ctx context.Context, id string) error // also removes the user's sessions, grants, consents
+
+	// Clients.
+	CreateClient(ctx context.Context, c *Client) error // ErrConflict on duplicate ID
+	GetClient(ctx context.Context, id string) (*Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	UpdateClient(ctx context.Context, c *Client) error // replaces every field but ID and CreatedAt
+	DeleteClient(ctx context.Context, id string) error
+
+	// Auth requests and codes.
+	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
+	GetAuthRequest(ctx context.Context, id string) (*AuthRequest, error)
+	// CompleteAuthRequest marks the request done for the user. ErrNotFound if absent.
+	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error
+	SaveAuthCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error
+	// RedeemAuthCode atomically marks the code used and returns its request.
+	// A second redemption returns the request and ErrCodeReused. Expiry is the
+	// caller's check (CodeExpiresAt).
+	RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time) (*AuthRequest, error)
+	DeleteAuthRequest(ctx context.Context, id string) error
+
+	// Grants and refresh tokens.
+	CreateGrant(ctx context.Context, g *Grant) error
+	GetGrant(ctx context.Context, id string) (*Grant, error)
+	RevokeGrant(ctx context.Context, id string, now time.Time) error
+	RevokeGrantsBySession(ctx context.Context, sessionID string, now time.Time) error
+	RevokeGrantsByUser(ctx context.Context, userID string, now time.Time) error
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	GetRefreshToken(ctx context.Context, hash []byte) (*RefreshToken, error)
+	// RotateRefreshToken replaces the token parentHash with successor, atomically:
+	//   - parent current (not rotated), grant live: mark rotated, store successor → Rotated.
+	//   - parent rotated at most grace ago, grant live: store nothing → ReissuedInGrace.
+	//   - parent rotated longer ago: revoke the grant → ErrTokenReused.
+	//   - grant revoked: ErrRevoked. Parent unknown: ErrNotFound.
+	// Concurrent calls with the same parent see exactly one Rotated.
+	RotateRefreshToken(ctx context.Context, parentHash []byte, successor *RefreshToken, now time.Time, grace time.Duration) (RotateOutcome, error)
+
+	// Access-token deny-list (revoked self-contained tokens, kept until they expire).
+	DenyAccessToken(ctx context.Context, tokenID string, expiresAt time.Time) error
+	IsAccessTokenDenied(ctx context.Context, tokenID string) (bool, error)
+
+	// SSO sessions.
+	CreateSession(ctx context.Context, s *Session) error
+	GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (*Session, error)
+	GetSession(ctx context.Context, id string) (*Session, error)
+	TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	DeleteSessionsByUser(ctx context.Context, userID string) error
+
+	// Consents.
+	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+	SaveConsent(ctx context.Context, c *Consent) error // insert or replace
+
+	// Signing keys.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// RotateSigningKeys atomically: the active key with ID activeID becomes retired
+	// (RetiredAt now, RemoveAfter removeAfter), the key nextID becomes active
+	// (ActivatedAt now), and newNext is inserted as next. ErrConflict if activeID is
+	// no longer active or nextID no longer next (another process rotated first).
+	RotateSigningKeys(ctx context.Context, activeID, nextID string, newNext *SigningKey, now, removeAfter time.Time) error
+
+	// Maintenance.
+	// DeleteExpired removes expired auth requests, sessions, grants, refresh tokens,
+	// deny-list entries and retired keys past RemoveAfter. It returns rows removed.
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+	// WithLock runs fn while holding a named cross-process lock, if it can get it
+	// without waiting; ran is false when another process holds it.
+	WithLock(ctx context.Context, name string, fn func(ctx context.Context) error) (ran bool, err error)
+	Ping(ctx context.Context) error
+	Close() error
+}
