@@ -1,0 +1,351 @@
+// Package password hashes and verifies user passwords.
+//
+// New hashes use the configured algorithm: argon2id (the default, OWASP's
+// parameters m=19 MiB, t=2, p=1) or bcrypt (cost 12 by default, never below 10).
+// Verification reads the algorithm and its parameters from the stored hash, so
+// bcrypt hashes imported from bcryptjs / Auth.js applications ($2a$, $2b$, $2y$)
+// keep working, and Verify reports when a hash should be replaced by one made
+// with the current configuration.
+//
+// Every hash computation (Hash, Verify, VerifyDummy) runs behind a semaphore of
+// Config.Concurrency slots that honours the caller's context, so a flood of
+// sign-ins queues up here instead of starving the rest of the process.
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Algorithm names accepted in Config.Algorithm.
+const (
+	Argon2id = "argon2id"
+	Bcrypt   = "bcrypt"
+)
+
+// Defaults.
+const (
+	DefaultBcryptCost    = 12
+	MinBcryptCost        = 10
+	DefaultArgon2Memory  = 19 * 1024 // KiB
+	DefaultArgon2Time    = 2
+	DefaultArgon2Threads = 1
+	argon2KeyLen         = 32
+	argon2SaltLen        = 16
+	// bcryptMaxPassword is the longest password bcrypt accepts (bytes).
+	bcryptMaxPassword = 72
+)
+
+// Limits for parameters read from stored hashes: a corrupt or hostile hash must
+// not make Verify allocate gigabytes or spin for minutes.
+const (
+	maxArgon2Memory = 1 << 20 // KiB (1 GiB)
+	maxArgon2Time   = 64
+	minArgon2Salt   = 8
+	minArgon2Key    = 16
+	maxArgon2Key    = 1024
+)
+
+var (
+	// ErrMalformedHash is returned (wrapped) by Verify for hashes it cannot parse.
+	ErrMalformedHash = errors.New("password: malformed hash")
+	// ErrUnsupportedHash is returned (wrapped) by Verify for hash formats it does not know.
+	ErrUnsupportedHash = errors.New("password: unsupported hash algorithm")
+	// ErrPasswordTooLong is returned by Hash when bcrypt is configured and the
+	// password is longer than 72 bytes, which bcrypt would silently truncate.
+	ErrPasswordTooLong = errors.New("password: bcrypt accepts at most 72 bytes; choose a shorter password")
+)
+
+// Config selects the algorithm and its cost. The zero value means argon2id with
+// OWASP's parameters and GOMAXPROCS concurrent hashes.
+type Config struct {
+	Algorithm  string // "argon2id" (default) or "bcrypt"
+	BcryptCost int    // default 12, never below 10 (error)
+
+	// argon2id parameters; zero means OWASP's defaults (19 MiB, 2 passes, 1 lane).
+	// The key is 32 bytes and the salt 16 bytes.
+	Argon2Memory  uint32 // KiB
+	Argon2Time    uint32
+	Argon2Threads uint8
+
+	// Concurrency is the maximum number of hashes computed at once; default
+	// runtime.GOMAXPROCS(0).
+	Concurrency int
+}
+
+// Hasher hashes and verifies passwords. It is safe for concurrent use.
+type Hasher struct {
+	algorithm  string
+	bcryptCost int
+	memory     uint32
+	time       uint32
+	threads    uint8
+	sem        chan struct{}
+
+	// dummyBcrypt is a well-formed bcrypt hash with the configured cost that no
+	// password matches; VerifyDummy compares against it.
+	dummyBcrypt []byte
+}
+
+// New validates cfg, fills in defaults and returns a Hasher.
+func New(cfg Config) (*Hasher, error) {
+	h := &Hasher{
+		algorithm:  cfg.Algorithm,
+		bcryptCost: cfg.BcryptCost,
+		memory:     cfg.Argon2Memory,
+		time:       cfg.Argon2Time,
+		threads:    cfg.Argon2Threads,
+	}
+	if h.algorithm == "" {
+		h.algorithm = Argon2id
+	}
+	if h.algorithm != Argon2id && h.algorithm != Bcrypt {
+		return nil, fmt.Errorf("password: unknown algorithm %q (want %q or %q)", cfg.Algorithm, Argon2id, Bcrypt)
+	}
+	if h.bcryptCost == 0 {
+		h.bcryptCost = DefaultBcryptCost
+	}
+	if h.bcryptCost < MinBcryptCost || h.bcryptCost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("password: bcrypt cost %d out of range [%d, %d]", h.bcryptCost, MinBcryptCost, bcrypt.MaxCost)
+	}
+	if h.memory == 0 {
+		h.memory = DefaultArgon2Memory
+	}
+	if h.time == 0 {
+		h.time = DefaultArgon2Time
+	}
+	if h.threads == 0 {
+		h.threads = DefaultArgon2Threads
+	}
+	if h.memory < 8*uint32(h.threads) || h.memory > maxArgon2Memory || h.time > maxArgon2Time {
+		return nil, fmt.Errorf("password: argon2id parameters out of range (m=%d KiB, t=%d, p=%d)", h.memory, h.time, h.threads)
+	}
+	n := cfg.Concurrency
+	if n == 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	if n < 0 {
+		return nil, fmt.Errorf("password: negative concurrency %d", n)
+	}
+	h.sem = make(chan struct{}, n)
+
+	// A real bcrypt hash at the minimum cost (about a millisecond), relabelled
+	// with the configured cost: comparing against it costs exactly as much as a
+	// real comparison and never matches.
+	d, err := bcrypt.GenerateFromPassword(randomBytes(16), bcrypt.MinCost)
+	if err != nil {
+		return nil, fmt.Errorf("password: dummy hash: %w", err)
+	}
+	h.dummyBcrypt = []byte(fmt.Sprintf("$2a$%02d$%s", h.bcryptCost, d[7:]))
+	return h, nil
+}
+
+// Algorithm reports the algorithm new hashes use.
+func (h *Hasher) Algorithm() string { return h.algorithm }
+
+func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *Hasher) release() { <-h.sem }
+
+// Hash returns a self-describing hash of password made with the configured
+// algorithm. It waits for a free slot, or returns ctx's error.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	if h.algorithm == Bcrypt && len(password) > bcryptMaxPassword {
+		return "", ErrPasswordTooLong
+	}
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	if h.algorithm == Bcrypt {
+		b, err := bcrypt.GenerateFromPassword([]byte(password), h.bcryptCost)
+		if err != nil {
+			return "", fmt.Errorf("password: bcrypt: %w", err)
+		}
+		return string(b), nil
+	}
+	salt := randomBytes(argon2SaltLen)
+	key := argon2.IDKey([]byte(password), salt, h.time, h.memory, h.threads, argon2KeyLen)
+	return encodeArgon2(argon2Params{memory: h.memory, time: h.time, threads: h.threads}, salt, key), nil
+}
+
+// Verify checks password against a self-describing hash: argon2id in PHC form
+// ($argon2id$v=19$m=…,t=…,p=…$salt$hash, unpadded standard base64) or bcrypt
+// ($2a$, $2b$, $2y$). A wrong password is ok=false with a nil error; a hash that
+// cannot be parsed is an error (never a panic). needsRehash is true when the
+// password matched and the hash uses another algorithm or weaker parameters than
+// configured.
+func (h *Hasher) Verify(ctx context.Context, hash, password string) (ok, needsRehash bool, err error) {
+	switch {
+	case strings.HasPrefix(hash, "$argon2"):
+		p, salt, key, err := parseArgon2(hash)
+		if err != nil {
+			return false, false, err
+		}
+		if err := h.acquire(ctx); err != nil {
+			return false, false, err
+		}
+		got := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(key)))
+		h.release()
+		if subtle.ConstantTimeCompare(got, key) != 1 {
+			return false, false, nil
+		}
+		weaker := p.memory < h.memory || p.time < h.time || len(salt) < argon2SaltLen || len(key) < argon2KeyLen
+		return true, h.algorithm != Argon2id || weaker, nil
+
+	case strings.HasPrefix(hash, "$2"):
+		cost, err := parseBcrypt(hash)
+		if err != nil {
+			return false, false, err
+		}
+		if err := h.acquire(ctx); err != nil {
+			return false, false, err
+		}
+		// CompareHashAndPassword compares in constant time. Passwords longer
+		// than 72 bytes are not rejected here: bcryptjs silently used their
+		// first 72 bytes, and so does this comparison.
+		err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+		h.release()
+		switch {
+		case err == nil:
+			return true, h.algorithm != Bcrypt || cost < h.bcryptCost, nil
+		case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+			return false, false, nil
+		default:
+			return false, false, fmt.Errorf("%w: bcrypt: %v", ErrMalformedHash, err)
+		}
+
+	case hash == "":
+		return false, false, fmt.Errorf("%w: empty", ErrMalformedHash)
+	default:
+		return false, false, ErrUnsupportedHash
+	}
+}
+
+// VerifyDummy spends the time of a failed Verify against a hash made with the
+// configured algorithm and parameters. Call it when the email is unknown so the
+// response time does not reveal whether an account exists.
+func (h *Hasher) VerifyDummy(ctx context.Context, password string) {
+	if err := h.acquire(ctx); err != nil {
+		return
+	}
+	defer h.release()
+	if h.algorithm == Bcrypt {
+		_ = bcrypt.CompareHashAndPassword(h.dummyBcrypt, []byte(password))
+		return
+	}
+	salt := randomBytes(argon2SaltLen)
+	got := argon2.IDKey([]byte(password), salt, h.time, h.memory, h.threads, argon2KeyLen)
+	_ = subtle.ConstantTimeCompare(got, salt) // keep the shape of a real comparison
+}
+
+type argon2Params struct {
+	memory  uint32
+	time    uint32
+	threads uint8
+}
+
+var b64 = base64.RawStdEncoding
+
+func encodeArgon2(p argon2Params, salt, key []byte) string {
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.memory, p.time, p.threads, b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+func parseArgon2(hash string) (p argon2Params, salt, key []byte, err error) {
+	bad := func(why string) (argon2Params, []byte, []byte, error) {
+		return argon2Params{}, nil, nil, fmt.Errorf("%w: argon2: %s", ErrMalformedHash, why)
+	}
+	parts := strings.Split(hash, "$")
+	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, hash
+	if len(parts) != 6 || parts[0] != "" {
+		return bad("want $argon2id$v=19$m=…,t=…,p=…$salt$hash")
+	}
+	if parts[1] != "argon2id" {
+		return argon2Params{}, nil, nil, fmt.Errorf("%w: %s", ErrUnsupportedHash, parts[1])
+	}
+	if parts[2] != "v="+strconv.Itoa(argon2.Version) {
+		return bad("unsupported version " + parts[2])
+	}
+	kv := strings.Split(parts[3], ",")
+	if len(kv) != 3 {
+		return bad("want m=…,t=…,p=…")
+	}
+	var vals [3]uint64
+	for i, name := range []string{"m", "t", "p"} {
+		k, v, ok := strings.Cut(kv[i], "=")
+		if !ok || k != name {
+			return bad("want m=…,t=…,p=…")
+		}
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return bad("parameter " + name + " is not a number")
+		}
+		vals[i] = n
+	}
+	m, t, th := vals[0], vals[1], vals[2]
+	if t < 1 || t > maxArgon2Time || th < 1 || th > 255 || m < 8*th || m > maxArgon2Memory {
+		return bad("parameters out of range")
+	}
+	salt, err = b64.Strict().DecodeString(parts[4])
+	if err != nil || len(salt) < minArgon2Salt {
+		return bad("bad salt")
+	}
+	key, err = b64.Strict().DecodeString(parts[5])
+	if err != nil || len(key) < minArgon2Key || len(key) > maxArgon2Key {
+		return bad("bad hash")
+	}
+	return argon2Params{memory: uint32(m), time: uint32(t), threads: uint8(th)}, salt, key, nil
+}
+
+// parseBcrypt checks the modular-crypt shape $2a$/$2b$/$2y$ NN $ 53 chars and
+// returns the cost. $2y$ (PHP, bcryptjs) and $2b$ are the same algorithm as $2a$.
+func parseBcrypt(hash string) (int, error) {
+	bad := func(why string) (int, error) {
+		return 0, fmt.Errorf("%w: bcrypt: %s", ErrMalformedHash, why)
+	}
+	if len(hash) != 60 {
+		return bad("want 60 characters")
+	}
+	switch hash[:4] {
+	case "$2a$", "$2b$", "$2y$":
+	default:
+		return 0, fmt.Errorf("%w: bcrypt variant %q", ErrUnsupportedHash, hash[:4])
+	}
+	if hash[6] != '$' {
+		return bad("want $2x$NN$")
+	}
+	cost, err := strconv.Atoi(hash[4:6])
+	if err != nil || cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		return bad("bad cost")
+	}
+	for _, c := range hash[7:] {
+		if !strings.ContainsRune("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", c) {
+			return bad("bad character")
+		}
+	}
+	return cost, nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return b
+}
