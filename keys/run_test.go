@@ -1,0 +1,68 @@
+package keys
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestRunRotatesWhenDue(t *testing.T) {
+	clock := newTestClock()
+	hooked := &hookStore{Store: newTestStore(t)}
+	m := newTestManager(t, hooked, Config{Algorithm: "ES256", RotationPeriod: time.Hour, Now: clock.Now})
+	mustInit(t, m)
+	before := m.Active().ID
+	clock.Advance(time.Hour)
+
+	rotated := make(chan error, 1)
+	hooked.afterRotate = func(err error) { rotated <- err }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// A long interval: only the tick Run does at start can rotate.
+		m.Run(ctx, time.Hour)
+	}()
+	select {
+	case err := <-rotated:
+		if err != nil {
+			t.Fatalf("RotateSigningKeys: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not rotate a key that was due")
+	}
+	cancel()
+	<-done // Run returns only between ticks, so the rotation has been loaded.
+	if m.Active().ID == before {
+		t.Fatal("Run rotated but the manager still signs with the old key")
+	}
+}
+
+func TestTickWithoutLockOnlyLoads(t *testing.T) {
+	clock := newTestClock()
+	store := newTestStore(t)
+	cfg := Config{Algorithm: "ES256", RotationPeriod: time.Hour, Now: clock.Now}
+	m1 := newTestManager(t, store, cfg)
+	m2 := newTestManager(t, store, cfg)
+	mustInit(t, m1)
+	mustInit(t, m2)
+	ctx := context.Background()
+	if err := m2.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour) // m2's new key is due too, but m1 cannot get the lock.
+
+	ran, err := store.WithLock(ctx, lockName, func(ctx context.Context) error {
+		m1.tick(ctx)
+		return nil
+	})
+	if err != nil || !ran {
+		t.Fatalf("WithLock = %v, %v", ran, err)
+	}
+	if m1.Active().ID != m2.Active().ID {
+		t.Fatal("tick did not load the rotation done by another manager")
+	}
+	if n := len(listKeys(t, store)); n != 3 {
+		t.Fatalf("store holds %d keys, want 3: tick rotated without the lock", n)
+	}
+}
