@@ -1,0 +1,227 @@
+package op
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// pkceChallenge is an S256 code challenge: base64url of a SHA-256, 43 characters.
+var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
+// authorize serves the authorization endpoint. It validates in the order that
+// decides where an error may go: until the client and its redirect_uri are
+// known to match, errors are shown as a page and never redirected (an open
+// redirector otherwise); after that they go back to the client with state and
+// iss (RFC 6749 §4.1.2.1, RFC 9207).
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	req, err := zop.ParseAuthorizeRequest(r, p.zp.Decoder())
+	if err != nil {
+		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request is malformed.", "")
+		return
+	}
+	if req.ClientID == "" {
+		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request names no application (client_id is missing).", "")
+		return
+	}
+	c, err := p.client(ctx, req.ClientID)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			p.errorPage(w, r, http.StatusBadRequest, "The application that sent you here is not registered (unknown client_id).", "")
+			return
+		}
+		p.log.ErrorContext(ctx, "authorize: load client", "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.", "")
+		return
+	}
+	if req.RedirectURI == "" {
+		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request has no redirect_uri.", "")
+		return
+	}
+	if err := zop.ValidateAuthReqRedirectURI(c, req.RedirectURI, oidc.ResponseTypeCode); err != nil {
+		p.errorPage(w, r, http.StatusBadRequest, "The redirect_uri is not registered for this application.", "")
+		return
+	}
+
+	// From here on the redirect_uri is trusted.
+	fail := func(code, desc string) {
+		mode := req.ResponseMode
+		if mode != oidc.ResponseModeFormPost {
+			mode = oidc.ResponseModeQuery
+		}
+		p.respond(w, r, req.RedirectURI, mode, errorParams(code, desc, req.State))
+	}
+	switch req.ResponseMode {
+	case "", oidc.ResponseModeQuery, oidc.ResponseModeFormPost:
+	default:
+		fail("invalid_request", "unsupported response_mode")
+		return
+	}
+	if req.RequestParam != "" || r.Form.Get("request_uri") != "" {
+		fail("request_not_supported", "request objects are not supported")
+		return
+	}
+	if req.ResponseType != oidc.ResponseTypeCode {
+		if req.ResponseType == "" {
+			fail("invalid_request", "response_type is missing")
+		} else {
+			fail("unsupported_response_type", "only response_type=code is supported")
+		}
+		return
+	}
+	if !c.hasGrant(oidc.GrantTypeCode) {
+		fail("unauthorized_client", "this client may not use the authorization code grant")
+		return
+	}
+	maxAge, err := zop.ValidateAuthReqPrompt(req.Prompt, req.MaxAge)
+	if err != nil {
+		failWith(fail, err)
+		return
+	}
+	req.MaxAge = maxAge
+	if !slices.Contains(req.Scopes, oidc.ScopeOpenID) {
+		fail("invalid_scope", "the openid scope is required")
+		return
+	}
+	scopes, err := zop.ValidateAuthReqScopes(c, req.Scopes)
+	if err != nil {
+		failWith(fail, err)
+		return
+	}
+	if !c.hasGrant(oidc.GrantTypeRefreshToken) {
+		// A client that may not refresh gets no refresh token; drop the scope
+		// rather than fail the sign-in.
+		scopes = slices.DeleteFunc(scopes, func(s string) bool { return s == oidc.ScopeOfflineAccess })
+	}
+	req.Scopes = scopes
+	switch {
+	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
+		fail("invalid_request", "code_challenge_method without code_challenge")
+		return
+	case req.CodeChallenge == "" && c.AuthMethod() == oidc.AuthMethodNone:
+		fail("invalid_request", "PKCE with code_challenge_method=S256 is required for public clients")
+		return
+	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
+		// An absent method means plain (RFC 7636 §4.3): refused like plain itself.
+		fail("invalid_request", "code_challenge_method must be S256")
+		return
+	case req.CodeChallenge != "" && !pkceChallenge.MatchString(req.CodeChallenge):
+		fail("invalid_request", "code_challenge is malformed")
+		return
+	}
+	hintSubject, err := zop.ValidateAuthReqIDTokenHint(ctx, req.IDTokenHint, p.zp.IDTokenHintVerifier(ctx))
+	if err != nil {
+		failWith(fail, err)
+		return
+	}
+	ar, err := opStorage{p}.CreateAuthRequest(ctx, req, hintSubject)
+	if err != nil {
+		p.log.ErrorContext(ctx, "authorize: store auth request", "err", err)
+		fail("server_error", "the sign-in request could not be stored")
+		return
+	}
+	http.Redirect(w, r, c.LoginURL(ar.GetID()), http.StatusFound)
+}
+
+func failWith(fail func(code, desc string), err error) {
+	var oe *oidc.Error
+	if errors.As(err, &oe) {
+		fail(string(oe.ErrorType), oe.Description)
+		return
+	}
+	fail("server_error", "")
+}
+
+// callback issues the authorization code once login has completed the request.
+func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.URL.Query().Get("id")
+	ar, err := p.store.GetAuthRequest(ctx, id)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			p.errorPage(w, r, http.StatusBadRequest, "This sign-in request is unknown or has expired. Please go back to the application and start again.", "")
+			return
+		}
+		p.log.ErrorContext(ctx, "callback: load auth request", "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.", "")
+		return
+	}
+	if !p.now().Before(ar.ExpiresAt) || !ar.CodeExpiresAt.IsZero() {
+		p.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already used. Please go back to the application and start again.", "")
+		return
+	}
+	mode := oidc.ResponseMode(ar.ResponseMode)
+	if !ar.Done {
+		p.respond(w, r, ar.RedirectURI, mode, errorParams("interaction_required", "the user has not signed in", ar.State))
+		return
+	}
+	code, err := zop.CreateAuthRequestCode(ctx, authRequest{ar}, opStorage{p}, p.zp.Crypto())
+	if err != nil {
+		p.log.ErrorContext(ctx, "callback: create code", "err", err)
+		p.respond(w, r, ar.RedirectURI, mode, errorParams("server_error", "", ar.State))
+		return
+	}
+	params := url.Values{"code": {code}}
+	if ar.State != "" {
+		params.Set("state", ar.State)
+	}
+	p.respond(w, r, ar.RedirectURI, mode, params)
+}
+
+func errorParams(code, desc, state string) url.Values {
+	v := url.Values{"error": {code}}
+	if desc != "" {
+		v.Set("error_description", desc)
+	}
+	if state != "" {
+		v.Set("state", state)
+	}
+	return v
+}
+
+// respond sends an authorization response (success or error) to the client,
+// always with iss (RFC 9207), by redirect or by form_post.
+func (p *Provider) respond(w http.ResponseWriter, r *http.Request, redirectURI string, mode oidc.ResponseMode, params url.Values) {
+	params.Set("iss", p.cfg.Issuer)
+	if mode == oidc.ResponseModeFormPost {
+		p.formPost(w, redirectURI, params)
+		return
+	}
+	u, err := url.Parse(redirectURI)
+	if err != nil {
+		p.errorPage(w, r, http.StatusBadRequest, "The redirect_uri is invalid.", "")
+		return
+	}
+	q := u.Query()
+	for k, vs := range params {
+		q[k] = vs
+	}
+	u.RawQuery = q.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// CallbackURL implements login.Flow.
+func (p *Provider) CallbackURL(authRequestID string) string {
+	return p.cfg.Issuer + pathCallback + "?id=" + url.QueryEscape(authRequestID)
+}
+
+// Fail implements login.Flow: it sends the browser back to the client of the
+// request with an OAuth error.
+func (p *Provider) Fail(w http.ResponseWriter, r *http.Request, authRequestID, errorCode, description string) {
+	ar, err := p.store.GetAuthRequest(r.Context(), authRequestID)
+	if err != nil {
+		p.errorPage(w, r, http.StatusBadRequest, "This sign-in request is unknown or has expired. Please go back to the application and start again.", "")
+		return
+	}
+	p.respond(w, r, ar.RedirectURI, oidc.ResponseMode(ar.ResponseMode), errorParams(errorCode, description, ar.State))
+}

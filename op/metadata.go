@@ -1,0 +1,108 @@
+package op
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+)
+
+// cachedDoc is a JSON document rendered once per signing-key-set version:
+// discovery and JWKS are the hottest unauthenticated paths and change only
+// when keys do.
+type cachedDoc struct {
+	version uint64
+	body    []byte
+}
+
+// discoveryDocument is zitadel's discovery configuration plus RFC 9207's flag,
+// which the library's struct lacks.
+type discoveryDocument struct {
+	*oidc.DiscoveryConfiguration
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+}
+
+func (p *Provider) discoveryJSON() []byte {
+	v := p.keys.Version()
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	if p.discovery.body != nil && p.discovery.version == v {
+		return p.discovery.body
+	}
+	iss := p.cfg.Issuer
+	algs := make([]string, 0, 2)
+	for _, a := range p.signatureAlgorithms() {
+		algs = append(algs, string(a))
+	}
+	authMethods := []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
+	doc := discoveryDocument{
+		DiscoveryConfiguration: &oidc.DiscoveryConfiguration{
+			Issuer:                                    iss,
+			AuthorizationEndpoint:                     iss + pathAuthorize,
+			TokenEndpoint:                             iss + pathToken,
+			IntrospectionEndpoint:                     iss + pathIntrospect,
+			UserinfoEndpoint:                          iss + pathUserinfo,
+			RevocationEndpoint:                        iss + pathRevoke,
+			EndSessionEndpoint:                        iss + pathEndSession,
+			JwksURI:                                   iss + pathKeys,
+			ScopesSupported:                           supportedScopes,
+			ResponseTypesSupported:                    []string{string(oidc.ResponseTypeCode)},
+			ResponseModesSupported:                    []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)},
+			GrantTypesSupported:                       []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials},
+			SubjectTypesSupported:                     []string{"public"},
+			IDTokenSigningAlgValuesSupported:          algs,
+			TokenEndpointAuthMethodsSupported:         append(authMethods, oidc.AuthMethodNone),
+			RevocationEndpointAuthMethodsSupported:    append(authMethods, oidc.AuthMethodNone),
+			IntrospectionEndpointAuthMethodsSupported: authMethods,
+			ClaimsSupported:                           supportedClaims,
+			CodeChallengeMethodsSupported:             []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
+			ClaimsParameterSupported:                  false,
+			RequestParameterSupported:                 false,
+			RequestURIParameterSupported:              false,
+		},
+		AuthorizationResponseIssParameterSupported: true,
+	}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		panic("marshal discovery document: " + err.Error()) // static types; cannot fail
+	}
+	p.discovery = cachedDoc{version: v, body: body}
+	return body
+}
+
+func (p *Provider) jwksJSON() []byte {
+	v := p.keys.Version()
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	if p.jwks.body != nil && p.jwks.version == v {
+		return p.jwks.body
+	}
+	set := jose.JSONWebKeySet{}
+	for _, k := range p.keys.PublicKeys() {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Key, KeyID: k.ID, Algorithm: string(k.Algorithm), Use: "sig"})
+	}
+	body, err := json.Marshal(set)
+	if err != nil {
+		panic("marshal JWKS: " + err.Error()) // only valid public keys reach here
+	}
+	p.jwks = cachedDoc{version: v, body: body}
+	return body
+}
+
+func (p *Provider) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
+	writeCachedJSON(w, p.discoveryJSON())
+}
+
+func (p *Provider) serveJWKS(w http.ResponseWriter, _ *http.Request) {
+	writeCachedJSON(w, p.jwksJSON())
+}
+
+func writeCachedJSON(w http.ResponseWriter, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	// Short enough that a rotated-in key (published a full period ahead anyway)
+	// reaches every RP long before it signs.
+	h.Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(body)
+}

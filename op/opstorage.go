@@ -1,0 +1,445 @@
+package op
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// opStorage satisfies zitadel's op.Storage (and the optional interfaces for
+// client credentials and request-aware claims) on top of storage.Store and
+// package keys. Errors meant for the client are *oidc.Error values with safe
+// descriptions; anything else would reach the client as server_error with
+// err.Error() as its description.
+type opStorage struct{ p *Provider }
+
+var (
+	_ zop.Storage                        = opStorage{}
+	_ zop.ClientCredentialsStorage       = opStorage{}
+	_ zop.CanSetUserinfoFromRequest      = opStorage{}
+	_ zop.CanGetPrivateClaimsFromRequest = opStorage{}
+)
+
+// refreshTokenIDPrefix marks the "token ID" GetRefreshTokenInfo hands to RevokeToken.
+const refreshTokenIDPrefix = "rt:"
+
+func (s opStorage) now() time.Time { return s.p.now() }
+
+// CreateAuthRequest stores a validated authorization request.
+func (s opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (zop.AuthRequest, error) {
+	now := s.now()
+	ar := &storage.AuthRequest{
+		ID:                  randomToken(16),
+		ClientID:            req.ClientID,
+		RedirectURI:         req.RedirectURI,
+		State:               req.State,
+		Nonce:               req.Nonce,
+		Scopes:              []string(req.Scopes),
+		ResponseType:        string(req.ResponseType),
+		ResponseMode:        string(req.ResponseMode),
+		CodeChallenge:       req.CodeChallenge,
+		CodeChallengeMethod: string(req.CodeChallengeMethod),
+		Prompt:              []string(req.Prompt),
+		LoginHint:           req.LoginHint,
+		HintSubject:         hintSubject,
+		CreatedAt:           now,
+		ExpiresAt:           now.Add(s.p.cfg.AuthRequestTTL),
+	}
+	if req.MaxAge != nil {
+		v := int64(*req.MaxAge)
+		ar.MaxAge = &v
+	}
+	if err := s.p.store.CreateAuthRequest(ctx, ar); err != nil {
+		return nil, fmt.Errorf("create auth request: %w", err)
+	}
+	return authRequest{ar}, nil
+}
+
+func (s opStorage) AuthRequestByID(ctx context.Context, id string) (zop.AuthRequest, error) {
+	ar, err := s.p.store.GetAuthRequest(ctx, id)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired authorization request").WithParent(err)
+		}
+		return nil, fmt.Errorf("load auth request: %w", err)
+	}
+	if !s.now().Before(ar.ExpiresAt) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired authorization request")
+	}
+	return authRequest{ar}, nil
+}
+
+// AuthRequestByCode redeems an authorization code, exactly once. A replayed
+// code revokes the grant (and so every token) issued from the first redemption.
+func (s opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthRequest, error) {
+	now := s.now()
+	ar, err := s.p.store.RedeemAuthCode(ctx, sha256Bytes(code), now)
+	switch {
+	case errors.Is(err, storage.ErrCodeReused):
+		if rerr := s.p.store.RevokeGrant(ctx, ar.ID, now); rerr != nil && !errors.Is(rerr, storage.ErrNotFound) {
+			s.p.log.ErrorContext(ctx, "revoke grant of replayed code", "grant", ar.ID, "err", rerr)
+		}
+		s.p.log.WarnContext(ctx, "authorization code replayed; its grant is revoked", "client_id", ar.ClientID, "grant", ar.ID)
+		return nil, oidc.ErrInvalidGrant().WithDescription("authorization code was already used")
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid authorization code")
+	case err != nil:
+		return nil, fmt.Errorf("redeem auth code: %w", err)
+	}
+	if !now.Before(ar.CodeExpiresAt) || !ar.Done {
+		return nil, oidc.ErrInvalidGrant().WithDescription("authorization code expired")
+	}
+	return authRequest{ar}, nil
+}
+
+func (s opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
+	return s.p.store.SaveAuthCode(ctx, id, sha256Bytes(code), s.now().Add(s.p.cfg.CodeTTL))
+}
+
+// DeleteAuthRequest keeps the row: a replayed code must still be recognised
+// (and its grant revoked) until the request expires; DeleteExpired removes it.
+func (s opStorage) DeleteAuthRequest(context.Context, string) error { return nil }
+
+// CreateAccessToken issues an access token without a refresh token.
+func (s opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (string, time.Time, error) {
+	now := s.now()
+	exp := now.Add(s.p.cfg.AccessTokenTTL)
+	switch r := req.(type) {
+	case authRequest:
+		if err := s.createGrant(ctx, r, now, exp); err != nil {
+			return "", time.Time{}, err
+		}
+		return s.p.newAccessToken(r.r.ID, r.r.ClientID, r.r.Scopes, now, exp), exp, nil
+	case *clientCredentialsRequest:
+		return s.p.newAccessToken("", r.clientID, r.scopes, now, exp), exp, nil
+	case *refreshRequest:
+		return s.p.newAccessToken(r.grant.ID, r.grant.ClientID, r.scopes, now, exp), exp, nil
+	default:
+		return "", time.Time{}, oidc.ErrServerError().WithParent(fmt.Errorf("unsupported token request %T", req))
+	}
+}
+
+// CreateAccessAndRefreshTokens issues the first refresh token of a grant (code
+// flow with offline_access) or rotates one (refresh grant).
+func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.TokenRequest, current string) (string, string, time.Time, error) {
+	now := s.now()
+	exp := now.Add(s.p.cfg.AccessTokenTTL)
+	switch r := req.(type) {
+	case authRequest:
+		grantExp := now.Add(s.p.cfg.RefreshTokenTTL)
+		if err := s.createGrant(ctx, r, now, grantExp); err != nil {
+			return "", "", time.Time{}, err
+		}
+		value := randomToken(32)
+		rt := &storage.RefreshToken{
+			Hash: sha256Bytes(value), GrantID: r.r.ID, Scopes: r.r.Scopes,
+			CreatedAt: now, ExpiresAt: grantExp,
+		}
+		if err := s.p.store.CreateRefreshToken(ctx, rt); err != nil {
+			return "", "", time.Time{}, fmt.Errorf("store refresh token: %w", err)
+		}
+		return s.p.newAccessToken(r.r.ID, r.r.ClientID, r.r.Scopes, now, exp), value, exp, nil
+	case *refreshRequest:
+		successor := successorRefreshToken(s.p.cfg.RefreshKey, current)
+		next := &storage.RefreshToken{
+			Hash: sha256Bytes(successor), GrantID: r.grant.ID, ParentHash: r.token.Hash,
+			Scopes: r.scopes, CreatedAt: now, ExpiresAt: r.grant.ExpiresAt,
+		}
+		_, err := s.p.store.RotateRefreshToken(ctx, r.token.Hash, next, now, s.p.cfg.RefreshReuseGrace)
+		switch {
+		case errors.Is(err, storage.ErrTokenReused):
+			s.p.log.WarnContext(ctx, "refresh token reused after rotation; grant revoked", "client_id", r.grant.ClientID, "grant", r.grant.ID)
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token was already used")
+		case errors.Is(err, storage.ErrRevoked), errors.Is(err, storage.ErrNotFound):
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+		case err != nil:
+			return "", "", time.Time{}, fmt.Errorf("rotate refresh token: %w", err)
+		}
+		return s.p.newAccessToken(r.grant.ID, r.grant.ClientID, r.scopes, now, exp), successor, exp, nil
+	default:
+		return "", "", time.Time{}, oidc.ErrServerError().WithParent(fmt.Errorf("unsupported token request %T", req))
+	}
+}
+
+func (s opStorage) createGrant(ctx context.Context, r authRequest, now, exp time.Time) error {
+	g := &storage.Grant{
+		ID: r.r.ID, UserID: r.r.UserID, ClientID: r.r.ClientID, SessionID: r.r.SessionID,
+		Scopes: r.r.Scopes, AuthTime: r.r.AuthTime, AMR: r.r.AMR, CreatedAt: now, ExpiresAt: exp,
+	}
+	if err := s.p.store.CreateGrant(ctx, g); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return oidc.ErrInvalidGrant().WithDescription("authorization code was already used")
+		}
+		return fmt.Errorf("create grant: %w", err)
+	}
+	return nil
+}
+
+// TokenRequestByRefreshToken loads the request behind a presented refresh
+// token. A token rotated longer ago than the grace window is a replay: the
+// whole grant is revoked.
+func (s opStorage) TokenRequestByRefreshToken(ctx context.Context, value string) (zop.RefreshTokenRequest, error) {
+	now := s.now()
+	rt, err := s.p.store.GetRefreshToken(ctx, sha256Bytes(value))
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+		}
+		return nil, fmt.Errorf("load refresh token: %w", err)
+	}
+	if !now.Before(rt.ExpiresAt) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token expired")
+	}
+	if rt.RotatedAt != nil && now.Sub(*rt.RotatedAt) > s.p.cfg.RefreshReuseGrace {
+		if err := s.p.store.RevokeGrant(ctx, rt.GrantID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("revoke grant of reused refresh token: %w", err)
+		}
+		s.p.log.WarnContext(ctx, "refresh token reused after rotation; grant revoked", "grant", rt.GrantID)
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token was already used")
+	}
+	g, err := s.p.store.GetGrant(ctx, rt.GrantID)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+		}
+		return nil, fmt.Errorf("load grant: %w", err)
+	}
+	if g.RevokedAt != nil {
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token was revoked")
+	}
+	return &refreshRequest{token: rt, value: value, grant: g, scopes: slices.Clone(rt.Scopes)}, nil
+}
+
+// TerminateSession is not reached: Gatehouse serves end_session itself
+// (endsession.go) because the session to end is named by the ID token's sid.
+func (s opStorage) TerminateSession(context.Context, string, string) error { return nil }
+
+// GetRefreshTokenInfo lets the revocation endpoint recognise refresh tokens.
+func (s opStorage) GetRefreshTokenInfo(ctx context.Context, _ string, value string) (string, string, error) {
+	rt, err := s.p.store.GetRefreshToken(ctx, sha256Bytes(value))
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", "", zop.ErrInvalidRefreshToken
+		}
+		return "", "", fmt.Errorf("load refresh token: %w", err)
+	}
+	g, err := s.p.store.GetGrant(ctx, rt.GrantID)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", "", zop.ErrInvalidRefreshToken
+		}
+		return "", "", fmt.Errorf("load grant: %w", err)
+	}
+	return g.UserID, refreshTokenIDPrefix + g.ID, nil
+}
+
+// RevokeToken implements RFC 7009. Revoking a refresh token revokes its grant
+// (and with it the access tokens issued from it); revoking an access token puts
+// it on the deny-list. Unknown tokens are not an error.
+func (s opStorage) RevokeToken(ctx context.Context, tokenOrID, _ string, clientID string) *oidc.Error {
+	now := s.now()
+	if grantID, ok := strings.CutPrefix(tokenOrID, refreshTokenIDPrefix); ok {
+		g, err := s.p.store.GetGrant(ctx, grantID)
+		if err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil
+			}
+			return oidc.ErrServerError().WithParent(err)
+		}
+		if g.ClientID != clientID {
+			return oidc.ErrUnauthorizedClient().WithDescription("the token was issued to another client")
+		}
+		if err := s.p.store.RevokeGrant(ctx, grantID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return oidc.ErrServerError().WithParent(err)
+		}
+		return nil
+	}
+	at, err := decodeAccessToken(tokenOrID)
+	if err != nil {
+		return nil // not a token of ours: RFC 7009 §2.2 answers 200
+	}
+	if at.ClientID != clientID {
+		return oidc.ErrUnauthorizedClient().WithDescription("the token was issued to another client")
+	}
+	if !now.Before(at.expiresAt()) {
+		return nil
+	}
+	if err := s.p.store.DenyAccessToken(ctx, at.ID, at.expiresAt()); err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	return nil
+}
+
+func (s opStorage) SigningKey(context.Context) (zop.SigningKey, error) {
+	return signingKey{s.p.keys.Active()}, nil
+}
+
+func (s opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return s.p.signatureAlgorithms(), nil
+}
+
+func (s opStorage) KeySet(context.Context) ([]zop.Key, error) {
+	pub := s.p.keys.PublicKeys()
+	out := make([]zop.Key, len(pub))
+	for i, k := range pub {
+		out[i] = publicKey{k}
+	}
+	return out, nil
+}
+
+func (s opStorage) GetClientByClientID(ctx context.Context, id string) (zop.Client, error) {
+	c, err := s.p.client(ctx, id)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
+	_, err := s.p.authenticateClient(ctx, id, secret)
+	return err
+}
+
+// SetUserinfoFromScopes does nothing: claims come from SetUserinfoFromRequest,
+// which knows the session behind the request.
+func (s opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+	return nil
+}
+
+// SetUserinfoFromRequest fills the ID token's user claims.
+func (s opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req zop.IDTokenRequest, scopes []string) error {
+	u, err := s.p.store.GetUser(ctx, req.GetSubject())
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return oidc.ErrInvalidGrant().WithDescription("the user no longer exists")
+		}
+		return fmt.Errorf("load user: %w", err)
+	}
+	setUserClaims(ui, u, scopes)
+	if r, ok := req.(interface{ sessionID() string }); ok && r.sessionID() != "" {
+		ui.AppendClaims("sid", r.sessionID())
+	}
+	return nil
+}
+
+// SetUserinfoFromToken serves the userinfo endpoint (see userinfo.go, which
+// calls validAccessToken first and then this through userInfoFor).
+func (s opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, _, _ string) error {
+	at, _, err := s.p.validAccessToken(ctx, tokenID)
+	if err != nil {
+		return err
+	}
+	return s.p.userInfoFor(ctx, ui, at)
+}
+
+func (s opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, _ string) error {
+	at, _, err := s.p.validAccessToken(ctx, tokenID)
+	if err != nil {
+		return err
+	}
+	return s.p.introspectionFor(ctx, resp, at, subject)
+}
+
+func (s opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+
+// GetPrivateClaimsFromRequest adds RFC 9068 claims to JWT access tokens: scope,
+// and for user tokens auth_time and the user's role.
+func (s opStorage) GetPrivateClaimsFromRequest(ctx context.Context, req zop.TokenRequest, _ []string) (map[string]any, error) {
+	claims := map[string]any{"scope": strings.Join(req.GetScopes(), " ")}
+	if _, ok := req.(*clientCredentialsRequest); ok {
+		return claims, nil
+	}
+	u, err := s.p.store.GetUser(ctx, req.GetSubject())
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, oidc.ErrInvalidGrant().WithDescription("the user no longer exists")
+		}
+		return nil, fmt.Errorf("load user: %w", err)
+	}
+	claims["role"] = u.Role
+	if r, ok := req.(interface{ GetAuthTime() time.Time }); ok && !r.GetAuthTime().IsZero() {
+		claims["auth_time"] = r.GetAuthTime().Unix()
+	}
+	return claims, nil
+}
+
+func (s opStorage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, oidc.ErrInvalidClient().WithDescription("private_key_jwt is not supported")
+}
+
+func (s opStorage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, oidc.ErrUnsupportedGrantType().WithDescription("the JWT bearer grant is not supported")
+}
+
+func (s opStorage) Health(ctx context.Context) error { return s.p.store.Ping(ctx) }
+
+// ClientCredentials authenticates a client for the client_credentials grant.
+func (s opStorage) ClientCredentials(ctx context.Context, id, secret string) (zop.Client, error) {
+	return s.p.authenticateClient(ctx, id, secret)
+}
+
+// ClientCredentialsTokenRequest: the client acts for itself. User scopes make
+// no sense without a user and are dropped.
+func (s opStorage) ClientCredentialsTokenRequest(_ context.Context, clientID string, scopes []string) (zop.TokenRequest, error) {
+	kept := slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool {
+		switch sc {
+		case oidc.ScopeOpenID, oidc.ScopeOfflineAccess, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, oidc.ScopeAddress:
+			return true
+		}
+		return false
+	})
+	return &clientCredentialsRequest{clientID: clientID, scopes: kept}, nil
+}
+
+// authenticateClient checks a confidential client's secret in constant time.
+func (p *Provider) authenticateClient(ctx context.Context, id, secret string) (*client, error) {
+	c, err := p.client(ctx, id)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, errInvalidClient("client authentication failed")
+		}
+		return nil, err
+	}
+	if len(c.c.SecretHash) == 0 || c.c.AuthMethod == storage.AuthMethodNone {
+		return nil, errInvalidClient("client authentication failed")
+	}
+	if subtle.ConstantTimeCompare(sha256Bytes(secret), c.c.SecretHash) != 1 {
+		return nil, errInvalidClient("client authentication failed")
+	}
+	return c, nil
+}
+
+func errInvalidClient(desc string) error {
+	return zop.NewStatusError(oidc.ErrInvalidClient().WithDescription("%s", desc), 401)
+}
+
+// setUserClaims maps a user to the claims Gatehouse releases: sub, role and
+// email_verified always (Auth.js reads them from the ID token), email with the
+// email scope, name with profile. email_verified goes through AppendClaims
+// because UserInfo's EmailVerified field is omitempty and would drop false.
+func setUserClaims(ui *oidc.UserInfo, u *storage.User, scopes []string) {
+	ui.Subject = u.ID
+	ui.AppendClaims("role", u.Role)
+	ui.AppendClaims("email_verified", u.EmailVerified)
+	if slices.Contains(scopes, oidc.ScopeEmail) {
+		ui.Email = u.Email
+	}
+	if slices.Contains(scopes, oidc.ScopeProfile) {
+		ui.Name = u.Name
+	}
+}

@@ -1,0 +1,290 @@
+// Package op is Gatehouse's OpenID Connect side: it builds a zitadel/oidc
+// provider on top of storage.Store and package keys, and serves the endpoints
+// the library leaves to us or gets wrong for our purposes (authorize with
+// RFC 9207 iss and strict PKCE, discovery, JWKS, userinfo, introspection,
+// end_session).
+package op
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/gatehouse-id/gatehouse/keys"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Config holds what the provider needs; cmd fills it from settings.
+type Config struct {
+	Issuer string // absolute URL, no trailing slash
+	// CryptoKey encrypts opaque access tokens and authorization codes.
+	CryptoKey [32]byte
+	// RefreshKey derives a refresh token's successor (see successorRefreshToken).
+	RefreshKey [32]byte
+
+	AccessTokenTTL    time.Duration // default 1h
+	IDTokenTTL        time.Duration // default 1h
+	RefreshTokenTTL   time.Duration // absolute lifetime of a grant's refresh tokens; default 720h
+	RefreshReuseGrace time.Duration // 0 disables; default set by cmd (10s)
+	CodeTTL           time.Duration // default 60s
+	AuthRequestTTL    time.Duration // default 30m
+	ClientCacheTTL    time.Duration // default 30s: changes by another process show within it
+
+	LoginPath  string // default "/login"
+	LogoutPath string // default "/logout"
+
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.AccessTokenTTL, time.Hour)
+	def(&c.IDTokenTTL, time.Hour)
+	def(&c.RefreshTokenTTL, 720*time.Hour)
+	def(&c.CodeTTL, time.Minute)
+	def(&c.AuthRequestTTL, 30*time.Minute)
+	def(&c.ClientCacheTTL, 30*time.Second)
+	if c.LoginPath == "" {
+		c.LoginPath = "/login"
+	}
+	if c.LogoutPath == "" {
+		c.LogoutPath = "/logout"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Provider is the OIDC provider. It is an http.Handler serving every OIDC
+// endpoint, and it implements login.Flow (CallbackURL, Fail).
+type Provider struct {
+	cfg     Config
+	store   storage.Store
+	keys    *keys.Manager
+	log     *slog.Logger
+	zp      *zop.Provider
+	handler http.Handler
+
+	clientsMu sync.RWMutex
+	clients   map[string]cachedClient
+
+	metaMu    sync.Mutex
+	discovery cachedDoc
+	jwks      cachedDoc
+	origins   cachedOrigins
+}
+
+type cachedClient struct {
+	c       *client
+	expires time.Time
+}
+
+// New builds the provider. keys must have been initialised (keys.Manager.Init).
+func New(cfg Config, store storage.Store, km *keys.Manager) (*Provider, error) {
+	cfg.setDefaults()
+	if cfg.Issuer == "" {
+		return nil, errors.New("op: issuer is required")
+	}
+	p := &Provider{
+		cfg:     cfg,
+		store:   store,
+		keys:    km,
+		log:     cfg.Logger,
+		clients: make(map[string]cachedClient),
+	}
+	zcfg := &zop.Config{
+		CryptoKey:             cfg.CryptoKey,
+		CryptoKeyId:           "gh1",
+		CodeMethodS256:        true,
+		AuthMethodPost:        true,
+		GrantTypeRefreshToken: true,
+		SupportedUILocales:    []language.Tag{language.English},
+		SupportedClaims:       supportedClaims,
+		SupportedScopes:       supportedScopes,
+	}
+	opts := []zop.Option{
+		zop.WithCORSOptions(p.corsOptions()),
+	}
+	if isHTTP(cfg.Issuer) {
+		opts = append(opts, zop.WithAllowInsecure())
+	}
+	zp, err := zop.NewProvider(zcfg, opStorage{p}, zop.StaticIssuer(cfg.Issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("op: build provider: %w", err)
+	}
+	p.zp = zp
+	p.handler = p.routes()
+	return p, nil
+}
+
+func (p *Provider) now() time.Time { return p.cfg.Now().UTC() }
+
+// ServeHTTP serves every OIDC endpoint.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
+
+// client returns a client from a short-lived cache: zitadel asks for the same
+// client several times per request, and the token path must not hit the
+// database for it every time. Unknown IDs are not cached, so the cache holds
+// at most the registered clients.
+func (p *Provider) client(ctx context.Context, id string) (*client, error) {
+	now := p.now()
+	p.clientsMu.RLock()
+	e, ok := p.clients[id]
+	p.clientsMu.RUnlock()
+	if ok && now.Before(e.expires) {
+		return e.c, nil
+	}
+	sc, err := p.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("load client %q: %w", id, err)
+	}
+	c := &client{c: sc, loginURL: p.cfg.Issuer + p.cfg.LoginPath, idTokenTTL: p.cfg.IDTokenTTL}
+	p.clientsMu.Lock()
+	p.clients[id] = cachedClient{c: c, expires: now.Add(p.cfg.ClientCacheTTL)}
+	p.clientsMu.Unlock()
+	return c, nil
+}
+
+// ForgetClient drops a client from the cache (after a change in this process).
+func (p *Provider) ForgetClient(id string) {
+	p.clientsMu.Lock()
+	delete(p.clients, id)
+	p.clientsMu.Unlock()
+}
+
+func (p *Provider) newAccessToken(grantID, clientID string, scopes []string, now, exp time.Time) string {
+	t := accessToken{
+		ID: randomToken(16), GrantID: grantID, ClientID: clientID,
+		IssuedAt: now.Unix(), Expiry: exp.Unix(), Scopes: scopes,
+	}
+	return t.encode()
+}
+
+// errTokenInactive is returned for expired, revoked or unknown access tokens.
+var errTokenInactive = errors.New("access token is not active")
+
+// validAccessToken decodes the token ID of a decrypted or verified access
+// token and checks it is live: not expired, not on the deny-list, its grant not
+// revoked. These are reads only; nothing is written per token.
+func (p *Provider) validAccessToken(ctx context.Context, tokenID string) (*accessToken, *storage.Grant, error) {
+	at, err := decodeAccessToken(tokenID)
+	if err != nil {
+		return nil, nil, errTokenInactive
+	}
+	if !p.now().Before(at.expiresAt()) {
+		return nil, nil, errTokenInactive
+	}
+	denied, err := p.store.IsAccessTokenDenied(ctx, at.ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("check deny-list: %w", err)
+	}
+	if denied {
+		return nil, nil, errTokenInactive
+	}
+	if at.GrantID == "" {
+		return at, nil, nil
+	}
+	g, err := p.store.GetGrant(ctx, at.GrantID)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, nil, errTokenInactive
+		}
+		return nil, nil, fmt.Errorf("load grant: %w", err)
+	}
+	if g.RevokedAt != nil {
+		return nil, nil, errTokenInactive
+	}
+	return at, g, nil
+}
+
+// userInfoFor fills userinfo for a live user access token.
+func (p *Provider) userInfoFor(ctx context.Context, ui *oidc.UserInfo, at *accessToken) error {
+	if at.GrantID == "" {
+		return errTokenInactive // client_credentials tokens have no user
+	}
+	g, err := p.store.GetGrant(ctx, at.GrantID)
+	if err != nil {
+		return errTokenInactive
+	}
+	u, err := p.store.GetUser(ctx, g.UserID)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return errTokenInactive
+		}
+		return fmt.Errorf("load user: %w", err)
+	}
+	setUserClaims(ui, u, at.Scopes)
+	return nil
+}
+
+// introspectionFor fills an RFC 7662 response for a live token.
+func (p *Provider) introspectionFor(ctx context.Context, resp *oidc.IntrospectionResponse, at *accessToken, subject string) error {
+	resp.Active = true
+	resp.Scope = at.Scopes
+	resp.ClientID = at.ClientID
+	resp.TokenType = oidc.BearerToken
+	resp.Expiration = oidc.FromTime(at.expiresAt())
+	resp.IssuedAt = oidc.FromTime(time.Unix(at.IssuedAt, 0))
+	resp.Issuer = p.cfg.Issuer
+	resp.JWTID = at.ID
+	resp.Audience = oidc.Audience{at.ClientID}
+	resp.Subject = subject
+	if at.GrantID == "" {
+		return nil
+	}
+	g, err := p.store.GetGrant(ctx, at.GrantID)
+	if err != nil {
+		return errTokenInactive
+	}
+	u, err := p.store.GetUser(ctx, g.UserID)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return errTokenInactive
+		}
+		return fmt.Errorf("load user: %w", err)
+	}
+	ui := new(oidc.UserInfo)
+	setUserClaims(ui, u, at.Scopes)
+	resp.SetUserInfo(ui)
+	resp.Subject = u.ID
+	resp.AuthTime = oidc.FromTime(g.AuthTime)
+	resp.AuthenticationMethodsReferences = g.AMR
+	return nil
+}
+
+func (p *Provider) signatureAlgorithms() []jose.SignatureAlgorithm {
+	algs := []jose.SignatureAlgorithm{p.keys.Active().Algorithm}
+	for _, k := range p.keys.PublicKeys() {
+		if !slices.Contains(algs, k.Algorithm) {
+			algs = append(algs, k.Algorithm)
+		}
+	}
+	return algs
+}
+
+func isHTTP(u string) bool { return len(u) >= 7 && u[:7] == "http://" }
+
+var supportedScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess}
+
+var supportedClaims = []string{
+	"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "c_hash", "sid",
+	"email", "email_verified", "name", "role",
+}

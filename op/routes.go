@@ -1,0 +1,140 @@
+package op
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/cors"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// maxBodyBytes caps request bodies on every OIDC endpoint: a client mistake
+// (or abuse) gets a 4xx, not an unbounded read.
+const maxBodyBytes = 64 << 10
+
+// Endpoint paths, relative to the issuer.
+const (
+	pathDiscovery  = "/.well-known/openid-configuration"
+	pathAuthorize  = "/authorize"
+	pathCallback   = "/authorize/callback"
+	pathToken      = "/oauth/token"
+	pathIntrospect = "/oauth/introspect"
+	pathRevoke     = "/revoke"
+	pathUserinfo   = "/userinfo"
+	pathEndSession = "/end_session"
+	pathKeys       = "/keys"
+	pathFormPostJS = "/oidc/form_post.js"
+)
+
+func (p *Provider) routes() http.Handler {
+	endpoints := zop.Endpoints{
+		Authorization: zop.NewEndpoint(strings.TrimPrefix(pathAuthorize, "/")),
+		Token:         zop.NewEndpoint(strings.TrimPrefix(pathToken, "/")),
+		Introspection: zop.NewEndpoint(strings.TrimPrefix(pathIntrospect, "/")),
+		Userinfo:      zop.NewEndpoint(strings.TrimPrefix(pathUserinfo, "/")),
+		Revocation:    zop.NewEndpoint(strings.TrimPrefix(pathRevoke, "/")),
+		EndSession:    zop.NewEndpoint(strings.TrimPrefix(pathEndSession, "/")),
+		JwksURI:       zop.NewEndpoint(strings.TrimPrefix(pathKeys, "/")),
+	}
+	legacy := &server{LegacyServer: zop.NewLegacyServer(p.zp, endpoints), p: p}
+	// zitadel serves the token and revocation endpoints (and health probes);
+	// the routes registered below take precedence for everything else.
+	zh := zop.RegisterLegacyServer(legacy, p.callback, zop.WithServerCORSOptions(nil))
+
+	r := chi.NewRouter()
+	r.Use(p.withIssuer, limitBody)
+	r.Get(pathDiscovery, p.serveDiscovery)
+	r.Get(pathKeys, p.serveJWKS)
+	r.Get(pathAuthorize, p.authorize)
+	r.Post(pathAuthorize, p.authorize)
+	r.Get(pathCallback, p.callback)
+	r.Get(pathUserinfo, p.userinfo)
+	r.Post(pathUserinfo, p.userinfo)
+	r.Post(pathIntrospect, p.introspect)
+	r.Get(pathEndSession, p.endSession)
+	r.Post(pathEndSession, p.endSession)
+	r.Get(pathFormPostJS, serveFormPostJS)
+	r.Handle(pathToken, withWWWAuthenticate(zh))
+	r.Handle(pathRevoke, withWWWAuthenticate(zh))
+	r.Handle("/healthz", zh)
+	r.Handle("/ready", zh)
+	return cors.New(*p.corsOptions()).Handler(r)
+}
+
+// withIssuer puts the issuer into the request context, where zitadel's
+// verifiers and token builders read it.
+func (p *Provider) withIssuer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(zop.ContextWithIssuer(r.Context(), p.cfg.Issuer)))
+	})
+}
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withWWWAuthenticate adds the challenge RFC 6749 §5.2 requires on a 401
+// invalid_client; zitadel sets the status but no header.
+func withWWWAuthenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&challengeWriter{ResponseWriter: w}, r)
+	})
+}
+
+type challengeWriter struct{ http.ResponseWriter }
+
+func (c *challengeWriter) WriteHeader(code int) {
+	if code == http.StatusUnauthorized && c.Header().Get("WWW-Authenticate") == "" {
+		c.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+// corsOptions allow browser apps to call the token, userinfo, discovery and
+// JWKS endpoints from the origins of registered redirect URIs only (zitadel's
+// default allows every origin with credentials).
+func (p *Provider) corsOptions() *cors.Options {
+	return &cors.Options{
+		AllowOriginRequestFunc: func(r *http.Request, origin string) bool { return p.originAllowed(r, origin) },
+		AllowedMethods:         []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:         []string{"Authorization", "Content-Type", "DPoP"},
+		AllowCredentials:       false,
+		MaxAge:                 600,
+	}
+}
+
+type cachedOrigins struct {
+	set     map[string]bool
+	expires time.Time
+}
+
+func (p *Provider) originAllowed(r *http.Request, origin string) bool {
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	now := p.now()
+	if p.origins.set == nil || !now.Before(p.origins.expires) {
+		clients, err := p.store.ListClients(r.Context())
+		if err != nil {
+			p.log.ErrorContext(r.Context(), "list clients for CORS", "err", err)
+			return false
+		}
+		set := make(map[string]bool)
+		for _, c := range clients {
+			for _, u := range c.RedirectURIs {
+				if pu, err := url.Parse(u); err == nil && pu.Scheme != "" && pu.Host != "" {
+					set[pu.Scheme+"://"+pu.Host] = true
+				}
+			}
+		}
+		p.origins = cachedOrigins{set: set, expires: now.Add(p.cfg.ClientCacheTTL)}
+	}
+	return p.origins.set[origin]
+}
