@@ -144,6 +144,7 @@ type hookStore struct {
 	storage.Store
 	beforeRotate func() // called before RotateSigningKeys reaches the store
 	afterRotate  func(error)
+	beforeCreate func() // called before CreateSigningKey reaches the store
 	listErr      error
 }
 
@@ -163,4 +164,11 @@ func (h *hookStore) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, 
 		return nil, h.listErr
 	}
 	return h.Store.ListSigningKeys(ctx)
+}
+
+func (h *hookStore) CreateSigningKey(ctx context.Context, k *storage.SigningKey) error {
+	if h.beforeCreate != nil {
+		h.beforeCreate()
+	}
+	return h.Store.CreateSigningKey(ctx, k)
 }

@@ -78,17 +78,28 @@ func (m *Manager) createMissing(ctx context.Context) error {
 		}
 		k.State = storage.KeyActive
 		k.ActivatedAt = &now
-		if err := m.store.CreateSigningKey(ctx, k); err != nil {
+		err = m.store.CreateSigningKey(ctx, k)
+		switch {
+		case errors.Is(err, storage.ErrConflict):
+			// Backends allow one active key; a process that does not share our
+			// lock created it first. Theirs is as good as ours.
+			m.log.InfoContext(ctx, "another process created the active signing key")
+		case err != nil:
 			return fmt.Errorf("keys: create active signing key: %w", err)
+		default:
+			m.log.InfoContext(ctx, "created active signing key", "kid", k.ID, "alg", k.Algorithm)
 		}
-		m.log.InfoContext(ctx, "created active signing key", "kid", k.ID, "alg", k.Algorithm)
 	}
 	if next == nil {
 		k, err := m.createNext(ctx, now)
-		if err != nil {
+		switch {
+		case errors.Is(err, storage.ErrConflict):
+			m.log.InfoContext(ctx, "another process created the next signing key")
+		case err != nil:
 			return err
+		default:
+			m.log.InfoContext(ctx, "created next signing key", "kid", k.ID, "alg", k.Algorithm)
 		}
-		m.log.InfoContext(ctx, "created next signing key", "kid", k.ID, "alg", k.Algorithm)
 	}
 	return nil
 }

@@ -55,6 +55,12 @@ func (m *Manager) rotate(ctx context.Context, all []storage.SigningKey) error {
 		// was never published means relying parties with a cached JWKS must
 		// refetch it to verify new tokens; most do so on an unknown kid.
 		k, err := m.createNext(ctx, now)
+		if errors.Is(err, storage.ErrConflict) {
+			// Another process created one (backends allow a single next key),
+			// presumably while rotating; take whatever state it left.
+			m.log.InfoContext(ctx, "signing keys were changed by another process; loading them")
+			return m.Load(ctx)
+		}
 		if err != nil {
 			return err
 		}

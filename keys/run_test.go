@@ -32,9 +32,17 @@ func TestRunRotatesWhenDue(t *testing.T) {
 		t.Fatal("Run did not rotate a key that was due")
 	}
 	cancel()
-	<-done // Run returns only between ticks, so the rotation has been loaded.
+	<-done
+	// The Load after rotating may have seen the cancelled context; the store is
+	// the evidence that Run rotated.
+	if err := m.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if m.Active().ID == before {
-		t.Fatal("Run rotated but the manager still signs with the old key")
+		t.Fatal("Run did not rotate the active key")
+	}
+	if n := len(listKeys(t, hooked)); n != 3 {
+		t.Fatalf("store holds %d keys, want 3 after one rotation", n)
 	}
 }
 
