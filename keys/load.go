@@ -119,12 +119,14 @@ func (m *Manager) createNext(ctx context.Context, now time.Time) (*storage.Signi
 // active key or the published set changed. On error the previous snapshot stays
 // in use, so a database hiccup does not stop token signing.
 func (m *Manager) Load(ctx context.Context) error {
+	// The lock covers the read too: otherwise a Load that read before a
+	// rotation could apply its stale view after a Load that read after it.
+	m.loadMu.Lock()
+	defer m.loadMu.Unlock()
 	all, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: list signing keys: %w", err)
 	}
-	m.loadMu.Lock()
-	defer m.loadMu.Unlock()
 	return m.apply(ctx, all)
 }
 
@@ -174,8 +176,8 @@ func (m *Manager) apply(ctx context.Context, all []storage.SigningKey) error {
 		}
 		ak = ActiveKey{ID: active.ID, Algorithm: jose.SignatureAlgorithm(active.Algorithm), Signer: signer}
 		if active.Algorithm != m.cfg.Algorithm {
-			m.log.WarnContext(ctx, "active signing key uses another algorithm than configured; "+
-				"it keeps signing until rotated, and the configured algorithm takes over one rotation after the next",
+			m.log.WarnContext(ctx, "the active signing key's algorithm differs from the configured one; "+
+				"it keeps signing, and rotations bring in the configured algorithm (published as next first)",
 				"kid", active.ID, "active_alg", active.Algorithm, "configured_alg", m.cfg.Algorithm)
 		}
 	}
@@ -184,7 +186,6 @@ func (m *Manager) apply(ctx context.Context, all []storage.SigningKey) error {
 		version:     old.version + 1,
 		fingerprint: fp,
 		active:      ak,
-		activatedAt: derefTime(active.ActivatedAt, active.CreatedAt),
 		public:      public,
 	})
 	m.log.DebugContext(ctx, "signing keys loaded", "active", active.ID, "published", len(public), "version", old.version+1)

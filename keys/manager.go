@@ -82,8 +82,8 @@ type Manager struct {
 	// snap is replaced wholesale on every change and never mutated, so readers
 	// need no lock.
 	snap atomic.Pointer[snapshot]
-	// loadMu serialises writers of snap so versions increase by exactly one per
-	// change even when Load runs from several goroutines.
+	// loadMu serialises Load (store read and snapshot swap) so versions increase
+	// by one per change and a stale read never replaces a newer snapshot.
 	loadMu sync.Mutex
 }
 
@@ -92,7 +92,6 @@ type snapshot struct {
 	version     uint64
 	fingerprint string // identifies the published set and active key
 	active      ActiveKey
-	activatedAt time.Time
 	public      []PublicKey
 }
 
