@@ -1,0 +1,120 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
+	code_challenge, code_challenge_method, prompt, max_age, login_hint, hint_subject, created_at, expires_at,
+	done, user_id, session_id, auth_time, amr, code_expires_at, code_used_at`
+
+func scanAuthRequest(row rowScanner) (*storage.AuthRequest, error) {
+	var r storage.AuthRequest
+	var maxAge sql.NullInt64
+	err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &r.State, &r.Nonce, listCol{&r.Scopes},
+		&r.ResponseType, &r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, listCol{&r.Prompt},
+		&maxAge, &r.LoginHint, &r.HintSubject, timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt},
+		&r.Done, stringCol{&r.UserID}, &r.SessionID, timeCol{&r.AuthTime}, listCol{&r.AMR},
+		timeCol{&r.CodeExpiresAt}, timePtrCol{&r.CodeUsedAt})
+	if err != nil {
+		return nil, err
+	}
+	if maxAge.Valid {
+		r.MaxAge = &maxAge.Int64
+	}
+	return &r, nil
+}
+
+// CreateAuthRequest inserts r, including any completion fields already set.
+// The code fields are set only through SaveAuthCode.
+func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) error {
+	const what = "sqlite: create auth request"
+	scopes, err := jsonList(r.Scopes)
+	if err != nil {
+		return wrapErr(what, err)
+	}
+	prompt, err := jsonList(r.Prompt)
+	if err != nil {
+		return wrapErr(what, err)
+	}
+	amr, err := jsonList(r.AMR)
+	if err != nil {
+		return wrapErr(what, err)
+	}
+	var maxAge any
+	if r.MaxAge != nil {
+		maxAge = *r.MaxAge
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, state, nonce,
+		scopes, response_type, response_mode, code_challenge, code_challenge_method, prompt, max_age,
+		login_hint, hint_subject, created_at, expires_at, done, user_id, session_id, auth_time, amr)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce,
+		scopes, r.ResponseType, r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, prompt, maxAge,
+		r.LoginHint, r.HintSubject, millis(r.CreatedAt), millis(r.ExpiresAt), r.Done, nullIfEmpty(r.UserID),
+		r.SessionID, optMillis(r.AuthTime), amr)
+	return wrapErr(what, err)
+}
+
+// GetAuthRequest returns the auth request with id.
+func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error) {
+	r, err := scanAuthRequest(s.db.QueryRowContext(ctx,
+		`SELECT `+authRequestColumns+` FROM auth_requests WHERE id = ?`, id))
+	return r, wrapErr("sqlite: get auth request", err)
+}
+
+// CompleteAuthRequest records who signed in for the request.
+func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error {
+	const what = "sqlite: complete auth request"
+	amrJSON, err := jsonList(amr)
+	if err != nil {
+		return wrapErr(what, err)
+	}
+	return execOne(ctx, s.db, what, `UPDATE auth_requests
+		SET done = 1, user_id = ?, session_id = ?, auth_time = ?, amr = ? WHERE id = ?`,
+		nullIfEmpty(userID), sessionID, optMillis(authTime), amrJSON, id)
+}
+
+// SaveAuthCode attaches the hash of an issued code to the request.
+func (s *Store) SaveAuthCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error {
+	if len(codeHash) == 0 {
+		return errors.New("sqlite: save auth code: empty code hash")
+	}
+	return execOne(ctx, s.db, "sqlite: save auth code",
+		`UPDATE auth_requests SET code_hash = ?, code_expires_at = ? WHERE id = ?`,
+		codeHash, millis(expiresAt), id)
+}
+
+// RedeemAuthCode marks the code used and returns its request. The conditional
+// UPDATE is the atomic step: SQLite runs one writer at a time, so of concurrent
+// redemptions exactly one sees code_used_at still NULL.
+func (s *Store) RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time) (*storage.AuthRequest, error) {
+	const what = "sqlite: redeem auth code"
+	r, err := scanAuthRequest(s.db.QueryRowContext(ctx, `UPDATE auth_requests SET code_used_at = ?
+		WHERE code_hash = ? AND code_used_at IS NULL RETURNING `+authRequestColumns,
+		millis(now), codeHash))
+	if err == nil {
+		return r, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, wrapErr(what, err)
+	}
+	// Nothing updated: either the code is unknown or it was redeemed before.
+	r, err = scanAuthRequest(s.db.QueryRowContext(ctx,
+		`SELECT `+authRequestColumns+` FROM auth_requests WHERE code_hash = ?`, codeHash))
+	if err != nil {
+		return nil, wrapErr(what, err)
+	}
+	return r, fmt.Errorf("%s: %w", what, storage.ErrCodeReused)
+}
+
+// DeleteAuthRequest deletes the request and with it its code.
+func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	return execOne(ctx, s.db, "sqlite: delete auth request", `DELETE FROM auth_requests WHERE id = ?`, id)
+}

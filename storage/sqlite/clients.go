@@ -1,0 +1,92 @@
+package sqlite
+
+import (
+	"context"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, app_type,
+	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at`
+
+func scanClient(row rowScanner) (*storage.Client, error) {
+	var c storage.Client
+	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
+		&c.AppType, &c.AuthMethod, listCol{&c.GrantTypes}, &c.AccessTokenFormat, &c.RequireConsent,
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// clientLists encodes the client's list fields in column order.
+func clientLists(c *storage.Client) (redirects, postLogout, grantTypes string, err error) {
+	if redirects, err = jsonList(c.RedirectURIs); err != nil {
+		return
+	}
+	if postLogout, err = jsonList(c.PostLogoutRedirectURIs); err != nil {
+		return
+	}
+	grantTypes, err = jsonList(c.GrantTypes)
+	return
+}
+
+// CreateClient inserts c; ErrConflict if its ID is taken.
+func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
+	const what = "sqlite: create client"
+	redirects, postLogout, grantTypes, err := clientLists(c)
+	if err != nil {
+		return wrapErr(what, err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType,
+		c.AuthMethod, grantTypes, c.AccessTokenFormat, c.RequireConsent, millis(c.CreatedAt), millis(c.UpdatedAt))
+	return wrapErr(what, err)
+}
+
+// GetClient returns the client with id.
+func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+	return c, wrapErr("sqlite: get client", err)
+}
+
+// ListClients returns every client ordered by ID.
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, wrapErr("sqlite: list clients", err)
+	}
+	defer rows.Close()
+	var clients []storage.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, wrapErr("sqlite: list clients", err)
+		}
+		clients = append(clients, *c)
+	}
+	return clients, wrapErr("sqlite: list clients", rows.Err())
+}
+
+// UpdateClient replaces every field of the client c.ID except CreatedAt.
+func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
+	const what = "sqlite: update client"
+	redirects, postLogout, grantTypes, err := clientLists(c)
+	if err != nil {
+		return wrapErr(what, err)
+	}
+	return execOne(ctx, s.db, what, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
+		post_logout_redirect_uris = ?, app_type = ?, auth_method = ?, grant_types = ?,
+		access_token_format = ?, require_consent = ?, updated_at = ?
+		WHERE id = ?`,
+		c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType, c.AuthMethod, grantTypes,
+		c.AccessTokenFormat, c.RequireConsent, millis(c.UpdatedAt), c.ID)
+}
+
+// DeleteClient deletes the client; the schema cascades to its auth requests,
+// grants (and their refresh tokens) and consents.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	return execOne(ctx, s.db, "sqlite: delete client", `DELETE FROM clients WHERE id = ?`, id)
+}

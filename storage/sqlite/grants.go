@@ -1,0 +1,69 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const grantColumns = `id, user_id, client_id, session_id, scopes, auth_time, amr, created_at, expires_at, revoked_at`
+
+func scanGrant(row rowScanner) (*storage.Grant, error) {
+	var g storage.Grant
+	err := row.Scan(&g.ID, stringCol{&g.UserID}, &g.ClientID, &g.SessionID, listCol{&g.Scopes},
+		timeCol{&g.AuthTime}, listCol{&g.AMR}, timeCol{&g.CreatedAt}, timeCol{&g.ExpiresAt},
+		timePtrCol{&g.RevokedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// CreateGrant inserts g; ErrConflict if its ID is taken.
+func (s *Store) CreateGrant(ctx context.Context, g *storage.Grant) error {
+	const what = "sqlite: create grant"
+	scopes, err := jsonList(g.Scopes)
+	if err != nil {
+		return wrapErr(what, err)
+	}
+	amr, err := jsonList(g.AMR)
+	if err != nil {
+		return wrapErr(what, err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO grants (`+grantColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		g.ID, nullIfEmpty(g.UserID), g.ClientID, g.SessionID, scopes, optMillis(g.AuthTime), amr,
+		millis(g.CreatedAt), millis(g.ExpiresAt), ptrMillis(g.RevokedAt))
+	return wrapErr(what, err)
+}
+
+// GetGrant returns the grant with id, revoked or not.
+func (s *Store) GetGrant(ctx context.Context, id string) (*storage.Grant, error) {
+	g, err := scanGrant(s.db.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants WHERE id = ?`, id))
+	return g, wrapErr("sqlite: get grant", err)
+}
+
+// RevokeGrant marks the grant revoked; a grant revoked before keeps its first
+// RevokedAt.
+func (s *Store) RevokeGrant(ctx context.Context, id string, now time.Time) error {
+	return execOne(ctx, s.db, "sqlite: revoke grant",
+		`UPDATE grants SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, millis(now), id)
+}
+
+// RevokeGrantsBySession revokes every grant issued in the session.
+func (s *Store) RevokeGrantsBySession(ctx context.Context, sessionID string, now time.Time) error {
+	if sessionID == "" { // grants without a session must not match
+		return nil
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE grants SET revoked_at = ?
+		WHERE session_id = ? AND revoked_at IS NULL`, millis(now), sessionID)
+	return wrapErr("sqlite: revoke grants by session", err)
+}
+
+// RevokeGrantsByUser revokes every grant of the user.
+func (s *Store) RevokeGrantsByUser(ctx context.Context, userID string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE grants SET revoked_at = ?
+		WHERE user_id = ? AND revoked_at IS NULL`, millis(now), userID)
+	return wrapErr("sqlite: revoke grants by user", err)
+}

@@ -1,0 +1,66 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const sessionColumns = `id, token_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, idle_expires_at`
+
+func scanSession(row rowScanner) (*storage.Session, error) {
+	var s storage.Session
+	err := row.Scan(&s.ID, &s.TokenHash, &s.UserID, timeCol{&s.AuthTime}, listCol{&s.AMR},
+		timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.ExpiresAt}, timeCol{&s.IdleExpiresAt})
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// CreateSession inserts sess; ErrConflict if its ID or token hash is taken.
+func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
+	const what = "sqlite: create session"
+	amr, err := jsonList(sess.AMR)
+	if err != nil {
+		return wrapErr(what, err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		sess.ID, sess.TokenHash, sess.UserID, millis(sess.AuthTime), amr, millis(sess.CreatedAt),
+		millis(sess.LastSeenAt), millis(sess.ExpiresAt), millis(sess.IdleExpiresAt))
+	return wrapErr(what, err)
+}
+
+// GetSessionByTokenHash returns the session whose cookie hashes to tokenHash.
+// Expiry is the caller's check.
+func (s *Store) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (*storage.Session, error) {
+	sess, err := scanSession(s.db.QueryRowContext(ctx,
+		`SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?`, tokenHash))
+	return sess, wrapErr("sqlite: get session by token hash", err)
+}
+
+// GetSession returns the session with id.
+func (s *Store) GetSession(ctx context.Context, id string) (*storage.Session, error) {
+	sess, err := scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	return sess, wrapErr("sqlite: get session", err)
+}
+
+// TouchSession records use of the session and moves its idle expiry.
+func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error {
+	return execOne(ctx, s.db, "sqlite: touch session",
+		`UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? WHERE id = ?`,
+		millis(lastSeen), millis(idleExpiresAt), id)
+}
+
+// DeleteSession deletes the session.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	return execOne(ctx, s.db, "sqlite: delete session", `DELETE FROM sessions WHERE id = ?`, id)
+}
+
+// DeleteSessionsByUser deletes every session of the user (none is not an error).
+func (s *Store) DeleteSessionsByUser(ctx context.Context, userID string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
+	return wrapErr("sqlite: delete sessions by user", err)
+}

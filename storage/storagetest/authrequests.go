@@ -1,0 +1,182 @@
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// parallelism is how many goroutines race in the concurrency tests.
+const parallelism = 20
+
+func authRequestTests() []namedTest {
+	return []namedTest{
+		{"CreateAndGet", testAuthRequestCreateAndGet},
+		{"WithoutMaxAge", testAuthRequestWithoutMaxAge},
+		{"NotFound", testAuthRequestNotFound},
+		{"Complete", testAuthRequestComplete},
+		{"RedeemCodeOnce", testRedeemAuthCodeOnce},
+		{"RedeemCodeParallel", testRedeemAuthCodeParallel},
+		{"Delete", testAuthRequestDelete},
+	}
+}
+
+func testAuthRequestCreateAndGet(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	seedStore(t, s)
+	want := newAuthRequest("ar1", "web")
+	mustNot(t, "create auth request", s.CreateAuthRequest(ctx, want))
+	got, err := s.GetAuthRequest(ctx, "ar1")
+	mustNot(t, "get auth request", err)
+	assertEqual(t, "GetAuthRequest", got, want)
+	if got.Done || got.CodeUsedAt != nil || !got.AuthTime.IsZero() || !got.CodeExpiresAt.IsZero() {
+		t.Errorf("new auth request is not pristine: %+v", got)
+	}
+}
+
+func testAuthRequestWithoutMaxAge(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	seedStore(t, s)
+	want := newAuthRequest("ar1", "spa")
+	want.MaxAge, want.Prompt, want.LoginHint, want.HintSubject = nil, nil, "", ""
+	mustNot(t, "create auth request", s.CreateAuthRequest(ctx, want))
+	got, err := s.GetAuthRequest(ctx, "ar1")
+	mustNot(t, "get auth request", err)
+	assertEqual(t, "GetAuthRequest", got, want)
+
+	zero := int64(0) // max_age=0 is meaningful (always re-authenticate): not the same as absent
+	want.ID, want.MaxAge = "ar2", &zero
+	mustNot(t, "create auth request with max_age=0", s.CreateAuthRequest(ctx, want))
+	got, err = s.GetAuthRequest(ctx, "ar2")
+	mustNot(t, "get auth request", err)
+	assertEqual(t, "GetAuthRequest(max_age=0)", got, want)
+}
+
+func testAuthRequestNotFound(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	_, err := s.GetAuthRequest(ctx, "nope")
+	assertErrorIs(t, "GetAuthRequest", err, storage.ErrNotFound)
+	err = s.CompleteAuthRequest(ctx, "nope", "alice", "sid", t0(), []string{"pwd"})
+	assertErrorIs(t, "CompleteAuthRequest", err, storage.ErrNotFound)
+	assertErrorIs(t, "SaveAuthCode", s.SaveAuthCode(ctx, "nope", hash("code"), at(time.Minute)), storage.ErrNotFound)
+	_, err = s.RedeemAuthCode(ctx, hash("unknown code"), t0())
+	assertErrorIs(t, "RedeemAuthCode", err, storage.ErrNotFound)
+	assertErrorIs(t, "DeleteAuthRequest", s.DeleteAuthRequest(ctx, "nope"), storage.ErrNotFound)
+}
+
+func testAuthRequestComplete(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sd := seedStore(t, s)
+	want := newAuthRequest("ar1", "web")
+	mustNot(t, "create auth request", s.CreateAuthRequest(ctx, want))
+
+	authTime := at(time.Minute)
+	mustNot(t, "complete auth request",
+		s.CompleteAuthRequest(ctx, "ar1", "alice", sd.aliceSession.ID, authTime, []string{"pwd", "mfa"}))
+	want.Done, want.UserID, want.SessionID = true, "alice", sd.aliceSession.ID
+	want.AuthTime, want.AMR = authTime, []string{"pwd", "mfa"}
+
+	got, err := s.GetAuthRequest(ctx, "ar1")
+	mustNot(t, "get auth request", err)
+	assertEqual(t, "after CompleteAuthRequest", got, want)
+}
+
+// completedRequestWithCode creates auth request id for alice and gives it a code.
+func completedRequestWithCode(t *testing.T, s storage.Store, sd seed, id string, codeHash []byte) *storage.AuthRequest {
+	t.Helper()
+	ctx := context.Background()
+	r := newAuthRequest(id, "web")
+	mustNot(t, "create auth request", s.CreateAuthRequest(ctx, r))
+	mustNot(t, "complete auth request",
+		s.CompleteAuthRequest(ctx, id, "alice", sd.aliceSession.ID, t0(), []string{"pwd"}))
+	mustNot(t, "save auth code", s.SaveAuthCode(ctx, id, codeHash, at(time.Minute)))
+	r.Done, r.UserID, r.SessionID, r.AuthTime, r.AMR = true, "alice", sd.aliceSession.ID, t0(), []string{"pwd"}
+	r.CodeExpiresAt = at(time.Minute)
+	return r
+}
+
+func testRedeemAuthCodeOnce(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	want := completedRequestWithCode(t, s, seedStore(t, s), "ar1", hash("code"))
+
+	got, err := s.GetAuthRequest(ctx, "ar1")
+	mustNot(t, "get auth request", err)
+	assertEqual(t, "after SaveAuthCode", got, want)
+
+	redeemedAt := at(10 * time.Second)
+	got, err = s.RedeemAuthCode(ctx, hash("code"), redeemedAt)
+	mustNot(t, "first redemption", err)
+	want.CodeUsedAt = &redeemedAt
+	assertEqual(t, "first RedeemAuthCode", got, want)
+
+	got, err = s.RedeemAuthCode(ctx, hash("code"), at(20*time.Second))
+	assertErrorIs(t, "second redemption", err, storage.ErrCodeReused)
+	if got == nil {
+		t.Fatal("second redemption returned no auth request; the caller needs it to revoke the grant")
+	}
+	assertEqual(t, "second RedeemAuthCode", got, want) // CodeUsedAt stays at the first use
+
+	_, err = s.RedeemAuthCode(ctx, hash("other code"), redeemedAt)
+	assertErrorIs(t, "redeeming an unknown code", err, storage.ErrNotFound)
+}
+
+func testRedeemAuthCodeParallel(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	completedRequestWithCode(t, s, seedStore(t, s), "ar1", hash("code"))
+
+	type result struct {
+		req *storage.AuthRequest
+		err error
+	}
+	results := make(chan result, parallelism)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range parallelism {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r, err := s.RedeemAuthCode(ctx, hash("code"), at(time.Duration(i)*time.Millisecond))
+			results <- result{r, err}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(results)
+
+	var redeemed, reused int
+	for r := range results {
+		switch {
+		case r.err == nil:
+			redeemed++
+		case errors.Is(r.err, storage.ErrCodeReused):
+			reused++
+		default:
+			t.Errorf("unexpected error: %v", r.err)
+		}
+		if r.req == nil || r.req.ID != "ar1" {
+			t.Errorf("redemption returned request %+v (err %v), want ar1", r.req, r.err)
+		}
+	}
+	if redeemed != 1 || reused != parallelism-1 {
+		t.Errorf("%d redemptions succeeded and %d saw reuse; want 1 and %d", redeemed, reused, parallelism-1)
+	}
+}
+
+func testAuthRequestDelete(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	completedRequestWithCode(t, s, seedStore(t, s), "ar1", hash("code"))
+	mustNot(t, "create second auth request", s.CreateAuthRequest(ctx, newAuthRequest("ar2", "web")))
+
+	mustNot(t, "delete auth request", s.DeleteAuthRequest(ctx, "ar1"))
+	_, err := s.GetAuthRequest(ctx, "ar1")
+	assertErrorIs(t, "GetAuthRequest after delete", err, storage.ErrNotFound)
+	_, err = s.RedeemAuthCode(ctx, hash("code"), t0())
+	assertErrorIs(t, "RedeemAuthCode after delete", err, storage.ErrNotFound)
+	_, err = s.GetAuthRequest(ctx, "ar2")
+	mustNot(t, "other auth request survives", err)
+}

@@ -1,0 +1,132 @@
+package storagetest
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+func clientTests() []namedTest {
+	return []namedTest{
+		{"CreateAndGet", testClientCreateAndGet},
+		{"PublicClientWithoutSecret", testClientPublic},
+		{"DuplicateIDConflicts", testClientDuplicateID},
+		{"NotFound", testClientNotFound},
+		{"List", testClientList},
+		{"UpdateReplacesAllFields", testClientUpdate},
+		{"Delete", testClientDelete},
+	}
+}
+
+func testClientCreateAndGet(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	want := newClient("c1")
+	mustNot(t, "create client", s.CreateClient(ctx, want))
+	got, err := s.GetClient(ctx, "c1")
+	mustNot(t, "get client", err)
+	assertEqual(t, "GetClient", got, want)
+}
+
+func testClientPublic(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	want := newClient("native")
+	want.SecretHash = nil
+	want.AppType, want.AuthMethod, want.AccessTokenFormat = storage.AppTypeNative, storage.AuthMethodNone, storage.AccessTokenOpaque
+	want.PostLogoutRedirectURIs = nil
+	want.RequireConsent = false
+	mustNot(t, "create client", s.CreateClient(ctx, want))
+	got, err := s.GetClient(ctx, "native")
+	mustNot(t, "get client", err)
+	assertEqual(t, "GetClient", got, want)
+}
+
+func testClientDuplicateID(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	mustNot(t, "create client", s.CreateClient(ctx, newClient("c1")))
+	assertErrorIs(t, "second client with the same ID", s.CreateClient(ctx, newClient("c1")), storage.ErrConflict)
+}
+
+func testClientNotFound(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	_, err := s.GetClient(ctx, "nobody")
+	assertErrorIs(t, "GetClient", err, storage.ErrNotFound)
+	assertErrorIs(t, "UpdateClient", s.UpdateClient(ctx, newClient("nobody")), storage.ErrNotFound)
+	assertErrorIs(t, "DeleteClient", s.DeleteClient(ctx, "nobody"), storage.ErrNotFound)
+}
+
+func testClientList(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	clients, err := s.ListClients(ctx)
+	mustNot(t, "list clients of an empty store", err)
+	if len(clients) != 0 {
+		t.Fatalf("empty store lists %d clients", len(clients))
+	}
+	want := []*storage.Client{newClient("b"), newClient("a"), newClient("c")}
+	for _, c := range want {
+		mustNot(t, "create client "+c.ID, s.CreateClient(ctx, c))
+	}
+	clients, err = s.ListClients(ctx)
+	mustNot(t, "list clients", err)
+	if len(clients) != len(want) {
+		t.Fatalf("ListClients returned %d clients, want %d", len(clients), len(want))
+	}
+	for _, w := range want {
+		i := slices.IndexFunc(clients, func(c storage.Client) bool { return c.ID == w.ID })
+		if i < 0 {
+			t.Errorf("ListClients lacks %s", w.ID)
+			continue
+		}
+		assertEqual(t, "ListClients["+w.ID+"]", &clients[i], w)
+	}
+}
+
+func testClientUpdate(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	original := newClient("c1")
+	mustNot(t, "create client", s.CreateClient(ctx, original))
+
+	update := &storage.Client{
+		ID:                     "c1",
+		Name:                   "Renamed",
+		SecretHash:             hash("rotated secret"),
+		RedirectURIs:           []string{"http://127.0.0.1/cb"},
+		PostLogoutRedirectURIs: []string{"http://127.0.0.1/bye", "http://127.0.0.1/bye2"},
+		AppType:                storage.AppTypeNative,
+		AuthMethod:             storage.AuthMethodPost,
+		GrantTypes:             []string{"client_credentials"},
+		AccessTokenFormat:      storage.AccessTokenOpaque,
+		RequireConsent:         false,
+		CreatedAt:              at(time.Hour), // must be ignored
+		UpdatedAt:              at(time.Minute),
+	}
+	mustNot(t, "update client", s.UpdateClient(ctx, update))
+
+	want := *update
+	want.CreatedAt = original.CreatedAt
+	got, err := s.GetClient(ctx, "c1")
+	mustNot(t, "get client", err)
+	assertEqual(t, "after UpdateClient", got, &want)
+
+	// Back to a public client: the secret must go, not linger.
+	update.SecretHash, update.AuthMethod = nil, storage.AuthMethodNone
+	mustNot(t, "update client to public", s.UpdateClient(ctx, update))
+	got, err = s.GetClient(ctx, "c1")
+	mustNot(t, "get client", err)
+	if len(got.SecretHash) != 0 {
+		t.Errorf("SecretHash after clearing it: %x", got.SecretHash)
+	}
+}
+
+func testClientDelete(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	mustNot(t, "create c1", s.CreateClient(ctx, newClient("c1")))
+	mustNot(t, "create c2", s.CreateClient(ctx, newClient("c2")))
+	mustNot(t, "delete c1", s.DeleteClient(ctx, "c1"))
+	_, err := s.GetClient(ctx, "c1")
+	assertErrorIs(t, "GetClient after delete", err, storage.ErrNotFound)
+	_, err = s.GetClient(ctx, "c2")
+	mustNot(t, "other client survives", err)
+}

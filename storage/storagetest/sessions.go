@@ -1,0 +1,100 @@
+package storagetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+func sessionTests() []namedTest {
+	return []namedTest{
+		{"CreateAndGet", testSessionCreateAndGet},
+		{"DuplicateConflicts", testSessionDuplicate},
+		{"NotFound", testSessionNotFound},
+		{"Touch", testSessionTouch},
+		{"Delete", testSessionDelete},
+		{"DeleteByUser", testSessionDeleteByUser},
+	}
+}
+
+func testSessionCreateAndGet(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	want := seedStore(t, s).aliceSession
+	got, err := s.GetSession(ctx, want.ID)
+	mustNot(t, "get session", err)
+	assertEqual(t, "GetSession", got, want)
+	got, err = s.GetSessionByTokenHash(ctx, want.TokenHash)
+	mustNot(t, "get session by token hash", err)
+	assertEqual(t, "GetSessionByTokenHash", got, want)
+}
+
+func testSessionDuplicate(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	existing := seedStore(t, s).aliceSession
+
+	sameID := newSession(existing.ID, "bob")
+	sameID.TokenHash = hash("another cookie")
+	assertErrorIs(t, "session with a taken ID", s.CreateSession(ctx, sameID), storage.ErrConflict)
+
+	sameCookie := newSession("other-id", "bob")
+	sameCookie.TokenHash = existing.TokenHash
+	assertErrorIs(t, "session with a taken token hash", s.CreateSession(ctx, sameCookie), storage.ErrConflict)
+}
+
+func testSessionNotFound(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	_, err := s.GetSession(ctx, "nope")
+	assertErrorIs(t, "GetSession", err, storage.ErrNotFound)
+	_, err = s.GetSessionByTokenHash(ctx, hash("nope"))
+	assertErrorIs(t, "GetSessionByTokenHash", err, storage.ErrNotFound)
+	assertErrorIs(t, "TouchSession", s.TouchSession(ctx, "nope", t0(), at(time.Hour)), storage.ErrNotFound)
+	assertErrorIs(t, "DeleteSession", s.DeleteSession(ctx, "nope"), storage.ErrNotFound)
+	mustNot(t, "DeleteSessionsByUser(nobody)", s.DeleteSessionsByUser(ctx, "nobody"))
+}
+
+func testSessionTouch(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	want := seedStore(t, s).aliceSession
+	lastSeen, idle := at(10*time.Minute), at(70*time.Minute)
+	mustNot(t, "touch session", s.TouchSession(ctx, want.ID, lastSeen, idle))
+	want.LastSeenAt, want.IdleExpiresAt = lastSeen, idle
+	got, err := s.GetSession(ctx, want.ID)
+	mustNot(t, "get session", err)
+	assertEqual(t, "after TouchSession", got, want)
+}
+
+func testSessionDelete(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sess := seedStore(t, s).aliceSession
+	other := newSession("alice-2", "alice")
+	mustNot(t, "create second session", s.CreateSession(ctx, other))
+
+	mustNot(t, "delete session", s.DeleteSession(ctx, sess.ID))
+	_, err := s.GetSession(ctx, sess.ID)
+	assertErrorIs(t, "GetSession after delete", err, storage.ErrNotFound)
+	_, err = s.GetSessionByTokenHash(ctx, sess.TokenHash)
+	assertErrorIs(t, "GetSessionByTokenHash after delete", err, storage.ErrNotFound)
+	_, err = s.GetSession(ctx, other.ID)
+	mustNot(t, "other session survives", err)
+}
+
+func testSessionDeleteByUser(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sd := seedStore(t, s)
+	second := newSession("alice-2", "alice")
+	bobs := newSession("bob-1", "bob")
+	mustNot(t, "create alice's second session", s.CreateSession(ctx, second))
+	mustNot(t, "create bob's session", s.CreateSession(ctx, bobs))
+
+	mustNot(t, "delete alice's sessions", s.DeleteSessionsByUser(ctx, "alice"))
+	for _, id := range []string{sd.aliceSession.ID, second.ID} {
+		_, err := s.GetSession(ctx, id)
+		assertErrorIs(t, "GetSession("+id+")", err, storage.ErrNotFound)
+	}
+	_, err := s.GetSession(ctx, bobs.ID)
+	mustNot(t, "bob's session survives", err)
+	_, err = s.GetUser(ctx, "alice")
+	mustNot(t, "alice herself survives", err)
+}

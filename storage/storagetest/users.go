@@ -1,0 +1,173 @@
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+func userTests() []namedTest {
+	return []namedTest{
+		{"CreateAndGet", testUserCreateAndGet},
+		{"DuplicateEmailConflicts", testUserDuplicateEmail},
+		{"DuplicateIDConflicts", testUserDuplicateID},
+		{"NotFound", testUserNotFound},
+		{"List", testUserList},
+		{"Updates", testUserUpdates},
+		{"DeleteCascades", testUserDeleteCascades},
+	}
+}
+
+func testUserCreateAndGet(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	want := newUser("u1", "someone@example.com")
+	mustNot(t, "create user", s.CreateUser(ctx, want))
+
+	got, err := s.GetUser(ctx, "u1")
+	mustNot(t, "get user", err)
+	assertEqual(t, "GetUser", got, want)
+
+	got, err = s.GetUserByEmail(ctx, "someone@example.com")
+	mustNot(t, "get user by email", err)
+	assertEqual(t, "GetUserByEmail", got, want)
+}
+
+func testUserDuplicateEmail(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	mustNot(t, "create first user", s.CreateUser(ctx, newUser("u1", "same@example.com")))
+	err := s.CreateUser(ctx, newUser("u2", "same@example.com"))
+	assertErrorIs(t, "second user with the same email", err, storage.ErrConflict)
+	if _, err := s.GetUser(ctx, "u2"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the conflicting user was stored anyway (GetUser: %v)", err)
+	}
+}
+
+func testUserDuplicateID(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	mustNot(t, "create first user", s.CreateUser(ctx, newUser("u1", "one@example.com")))
+	err := s.CreateUser(ctx, newUser("u1", "two@example.com"))
+	assertErrorIs(t, "second user with the same ID", err, storage.ErrConflict)
+}
+
+func testUserNotFound(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	_, err := s.GetUser(ctx, "nobody")
+	assertErrorIs(t, "GetUser", err, storage.ErrNotFound)
+	_, err = s.GetUserByEmail(ctx, "nobody@example.com")
+	assertErrorIs(t, "GetUserByEmail", err, storage.ErrNotFound)
+	assertErrorIs(t, "UpdateUserPassword", s.UpdateUserPassword(ctx, "nobody", "$2a$x", t0()), storage.ErrNotFound)
+	assertErrorIs(t, "UpdateUserRole", s.UpdateUserRole(ctx, "nobody", "admin", t0()), storage.ErrNotFound)
+	assertErrorIs(t, "SetUserEmailVerified", s.SetUserEmailVerified(ctx, "nobody", true, t0()), storage.ErrNotFound)
+	assertErrorIs(t, "DeleteUser", s.DeleteUser(ctx, "nobody"), storage.ErrNotFound)
+}
+
+func testUserList(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	users, err := s.ListUsers(ctx)
+	mustNot(t, "list users of an empty store", err)
+	if len(users) != 0 {
+		t.Fatalf("empty store lists %d users", len(users))
+	}
+	want := []*storage.User{
+		newUser("u3", "carol@example.com"),
+		newUser("u1", "alice@example.com"),
+		newUser("u2", "bob@example.com"),
+	}
+	for _, u := range want {
+		mustNot(t, "create user "+u.ID, s.CreateUser(ctx, u))
+	}
+	users, err = s.ListUsers(ctx)
+	mustNot(t, "list users", err)
+	if len(users) != len(want) {
+		t.Fatalf("ListUsers returned %d users, want %d", len(users), len(want))
+	}
+	// The contract promises no order, so match by ID.
+	for _, w := range want {
+		i := slices.IndexFunc(users, func(u storage.User) bool { return u.ID == w.ID })
+		if i < 0 {
+			t.Errorf("ListUsers lacks %s", w.ID)
+			continue
+		}
+		assertEqual(t, "ListUsers["+w.ID+"]", &users[i], w)
+	}
+}
+
+func testUserUpdates(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	want := newUser("u1", "someone@example.com")
+	want.EmailVerified = false
+	mustNot(t, "create user", s.CreateUser(ctx, want))
+
+	mustNot(t, "update password", s.UpdateUserPassword(ctx, "u1", "$2b$10$newhash", at(time.Minute)))
+	want.PasswordHash, want.UpdatedAt = "$2b$10$newhash", at(time.Minute)
+	got, err := s.GetUser(ctx, "u1")
+	mustNot(t, "get user", err)
+	assertEqual(t, "after UpdateUserPassword", got, want)
+
+	mustNot(t, "update role", s.UpdateUserRole(ctx, "u1", "admin", at(2*time.Minute)))
+	want.Role, want.UpdatedAt = "admin", at(2*time.Minute)
+	got, err = s.GetUser(ctx, "u1")
+	mustNot(t, "get user", err)
+	assertEqual(t, "after UpdateUserRole", got, want)
+
+	mustNot(t, "verify email", s.SetUserEmailVerified(ctx, "u1", true, at(3*time.Minute)))
+	want.EmailVerified, want.UpdatedAt = true, at(3*time.Minute)
+	got, err = s.GetUser(ctx, "u1")
+	mustNot(t, "get user", err)
+	assertEqual(t, "after SetUserEmailVerified(true)", got, want)
+
+	mustNot(t, "unverify email", s.SetUserEmailVerified(ctx, "u1", false, at(4*time.Minute)))
+	want.EmailVerified, want.UpdatedAt = false, at(4*time.Minute)
+	got, err = s.GetUser(ctx, "u1")
+	mustNot(t, "get user", err)
+	assertEqual(t, "after SetUserEmailVerified(false)", got, want)
+}
+
+// testUserDeleteCascades checks that DeleteUser removes the user's sessions,
+// grants (with their refresh tokens) and consents, and nobody else's.
+func testUserDeleteCascades(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sd := seedStore(t, s)
+	bobSession := newSession("bob-session", "bob")
+	mustNot(t, "create bob's session", s.CreateSession(ctx, bobSession))
+	for _, g := range []*storage.Grant{
+		newGrant("alice-grant", "alice", "web", sd.aliceSession.ID),
+		newGrant("bob-grant", "bob", "web", bobSession.ID),
+	} {
+		mustNot(t, "create grant "+g.ID, s.CreateGrant(ctx, g))
+		mustNot(t, "create refresh token of "+g.ID, s.CreateRefreshToken(ctx, newRefreshToken("rt-"+g.ID, g.ID)))
+		mustNot(t, "save consent for "+g.UserID, s.SaveConsent(ctx, &storage.Consent{
+			UserID: g.UserID, ClientID: "web", Scopes: []string{"openid"}, GrantedAt: t0(),
+		}))
+	}
+
+	mustNot(t, "delete alice", s.DeleteUser(ctx, "alice"))
+
+	_, err := s.GetUser(ctx, "alice")
+	assertErrorIs(t, "GetUser(alice)", err, storage.ErrNotFound)
+	_, err = s.GetSession(ctx, sd.aliceSession.ID)
+	assertErrorIs(t, "GetSession(alice's)", err, storage.ErrNotFound)
+	_, err = s.GetSessionByTokenHash(ctx, sd.aliceSession.TokenHash)
+	assertErrorIs(t, "GetSessionByTokenHash(alice's)", err, storage.ErrNotFound)
+	_, err = s.GetGrant(ctx, "alice-grant")
+	assertErrorIs(t, "GetGrant(alice's)", err, storage.ErrNotFound)
+	_, err = s.GetRefreshToken(ctx, hash("rt-alice-grant"))
+	assertErrorIs(t, "GetRefreshToken(alice's)", err, storage.ErrNotFound)
+	_, err = s.GetConsent(ctx, "alice", "web")
+	assertErrorIs(t, "GetConsent(alice's)", err, storage.ErrNotFound)
+
+	_, err = s.GetUser(ctx, "bob")
+	mustNot(t, "bob survives", err)
+	_, err = s.GetSession(ctx, bobSession.ID)
+	mustNot(t, "bob's session survives", err)
+	_, err = s.GetGrant(ctx, "bob-grant")
+	mustNot(t, "bob's grant survives", err)
+	_, err = s.GetRefreshToken(ctx, hash("rt-bob-grant"))
+	mustNot(t, "bob's refresh token survives", err)
+	_, err = s.GetConsent(ctx, "bob", "web")
+	mustNot(t, "bob's consent survives", err)
+}
