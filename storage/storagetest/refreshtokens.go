@@ -194,4 +194,3 @@ func testRotateParallel(t *testing.T, s storage.Store) {
 	mustNot(t, "get successor", err)
 	assertNotRevoked(t, s, "g1")
 }
-
