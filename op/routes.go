@@ -138,3 +138,12 @@ func (p *Provider) originAllowed(r *http.Request, origin string) bool {
 	}
 	return p.origins.set[origin]
 }
+
+// Patterns are the http.ServeMux patterns the provider serves; cmd routes
+// them here and everything else to the login UI.
+func Patterns() []string {
+	return []string{
+		pathDiscovery, pathKeys, pathAuthorize, pathCallback, pathToken, pathIntrospect,
+		pathRevoke, pathUserinfo, pathEndSession, pathFormPostJS, "/healthz", "/ready",
+	}
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/keys"
+	"github.com/gatehouse-id/gatehouse/login"
+	"github.com/gatehouse-id/gatehouse/login/password"
+	"github.com/gatehouse-id/gatehouse/op"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// app is a wired Gatehouse: store, keys, OIDC provider and login UI.
+type app struct {
+	cfg      *config
+	log      *slog.Logger
+	store    storage.Store
+	keys     *keys.Manager
+	provider *op.Provider
+	handler  http.Handler
+	now      func() time.Time
+}
+
+// core opens the store and the key manager: what every command needs.
+type core struct {
+	store  storage.Store
+	secret []byte
+	keys   *keys.Manager
+}
+
+func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*core, error) {
+	secret, err := loadSecret(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	km, err := keys.NewManager(st, secret, keys.Config{
+		Algorithm:         cfg.SigningAlg,
+		RotationPeriod:    cfg.KeyRotation,
+		RetainAfterRetire: retainAfterRetire(cfg),
+	}, log)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	if err := km.Init(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	return &core{store: st, secret: secret, keys: km}, nil
+}
+
+// retainAfterRetire keeps a retired key published until every token it signed
+// has expired, plus slack for clock skew.
+func retainAfterRetire(cfg *config) time.Duration {
+	return max(cfg.AccessTokenTTL, cfg.IDTokenTTL) + time.Hour
+}
+
+func newHasher(cfg *config) (*password.Hasher, error) {
+	h, err := password.New(password.Config{Algorithm: cfg.PasswordHasher, BcryptCost: cfg.BcryptCost})
+	if err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_PASSWORD_HASHER: %w", err)
+	}
+	return h, nil
+}
+
+// newApp wires the server. now is the clock (time.Now outside tests).
+func newApp(ctx context.Context, cfg *config, log *slog.Logger, now func() time.Time) (*app, error) {
+	c, err := openCore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a, err := buildApp(ctx, cfg, log, now, c)
+	if err != nil {
+		c.store.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() time.Time, c *core) (*app, error) {
+	if cfg.ClientsFile != "" {
+		if err := applyClientsFile(ctx, c.store, cfg.ClientsFile, now()); err != nil {
+			return nil, fmt.Errorf("GATEHOUSE_CLIENTS_FILE: %w", err)
+		}
+	}
+	hasher, err := newHasher(cfg)
+	if err != nil {
+		return nil, err
+	}
+	provider, err := op.New(op.Config{
+		Issuer:            cfg.Issuer,
+		CryptoKey:         keys.DeriveKey(c.secret, "opaque-token-encryption"),
+		RefreshKey:        keys.DeriveKey(c.secret, "refresh-token-successor"),
+		AccessTokenTTL:    cfg.AccessTokenTTL,
+		IDTokenTTL:        cfg.IDTokenTTL,
+		RefreshTokenTTL:   cfg.RefreshTokenTTL,
+		RefreshReuseGrace: cfg.RefreshReuseGrace,
+		Now:               now,
+		Logger:            log,
+	}, c.store, c.keys)
+	if err != nil {
+		return nil, err
+	}
+	ui := login.New(login.Config{
+		Issuer:      cfg.Issuer,
+		SessionIdle: cfg.SessionIdle,
+		SessionMax:  cfg.SessionMax,
+		CSRFKey:     keys.DeriveKey(c.secret, "csrf"),
+		ProductName: cfg.ProductName,
+		Now:         now,
+		Logger:      log,
+	}, c.store, hasher, provider)
+
+	mux := http.NewServeMux()
+	for _, pattern := range op.Patterns() {
+		mux.Handle(pattern, provider)
+	}
+	mux.Handle("/", ui)
+	return &app{cfg: cfg, log: log, store: c.store, keys: c.keys, provider: provider, handler: mux, now: now}, nil
+}
+
+// serve runs the HTTP server on ln and the background jobs until ctx ends,
+// then shuts down gracefully.
+func (a *app) serve(ctx context.Context, ln net.Listener) error {
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	go a.keys.Run(bg, 30*time.Second)
+	go a.cleanup(bg, 10*time.Minute)
+
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	if a.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(a.cfg.TLSCert, a.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("GATEHOUSE_TLS_CERT/GATEHOUSE_TLS_KEY: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// cleanup removes expired rows; one instance at a time does it.
+func (a *app) cleanup(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		_, err := a.store.WithLock(ctx, "cleanup", func(ctx context.Context) error {
+			n, err := a.store.DeleteExpired(ctx, a.now())
+			if err == nil && n > 0 {
+				a.log.Debug("removed expired rows", "rows", n)
+			}
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			a.log.Error("cleanup", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *app) close() error { return a.store.Close() }
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// clientsFile is the declarative clients file (GATEHOUSE_CLIENTS_FILE):
+//
+//	{"clients": [{"id": "app", "name": "App", "secret": "…",
+//	              "redirect_uris": ["https://app.example/cb"]}]}
+//
+// Each client is created or updated to match at start. Clients not in the
+// file are left alone.
+type clientsFile struct {
+	Clients []clientSpec `json:"clients"`
+}
+
+func applyClientsFile(ctx context.Context, st storage.Store, path string, now time.Time) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var f clientsFile
+	if err := dec.Decode(&f); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	seen := map[string]bool{}
+	for i, spec := range f.Clients {
+		if spec.ID == "" {
+			return fmt.Errorf("%s: client %d: id is required", path, i+1)
+		}
+		if seen[spec.ID] {
+			return fmt.Errorf("%s: client %q appears twice", path, spec.ID)
+		}
+		seen[spec.ID] = true
+		c, err := spec.toClient(now)
+		if err != nil {
+			return fmt.Errorf("%s: client %q: %w", path, spec.ID, err)
+		}
+		switch {
+		case c.AuthMethod == storage.AuthMethodNone:
+			if spec.Secret != "" || spec.SecretSHA256 != "" {
+				return fmt.Errorf("%s: client %q: a public client has no secret", path, spec.ID)
+			}
+		case spec.Secret != "" && spec.SecretSHA256 != "":
+			return fmt.Errorf("%s: client %q: give secret or secret_sha256, not both", path, spec.ID)
+		case spec.Secret != "":
+			if len(spec.Secret) < 16 {
+				return fmt.Errorf("%s: client %q: secret must be at least 16 characters", path, spec.ID)
+			}
+			c.SecretHash = hashSecret(spec.Secret)
+		case spec.SecretSHA256 != "":
+			h, err := hex.DecodeString(spec.SecretSHA256)
+			if err != nil || len(h) != 32 {
+				return fmt.Errorf("%s: client %q: secret_sha256 must be 64 hex digits", path, spec.ID)
+			}
+			c.SecretHash = h
+		default:
+			return fmt.Errorf("%s: client %q: a confidential client needs secret or secret_sha256", path, spec.ID)
+		}
+		existing, err := st.GetClient(ctx, c.ID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			if err := st.CreateClient(ctx, c); err != nil {
+				return fmt.Errorf("create client %q: %w", c.ID, err)
+			}
+		case err != nil:
+			return fmt.Errorf("load client %q: %w", c.ID, err)
+		default:
+			c.CreatedAt = existing.CreatedAt
+			if err := st.UpdateClient(ctx, c); err != nil {
+				return fmt.Errorf("update client %q: %w", c.ID, err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func keysCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Short: "Manage signing keys"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "rotate",
+		Short: "Promote the next signing key now and publish a new next key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
+				before := c.keys.Active().ID
+				if err := c.keys.Rotate(ctx); err != nil {
+					return fmt.Errorf("rotate keys: %w", err)
+				}
+				fmt.Fprintf(e.stdout, "active signing key: %s (was %s); running servers switch within a minute\n", c.keys.Active().ID, before)
+				return nil
+			})
+		},
+	})
+	return cmd
+}
+
+func migrateCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or upgrade the database schema",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, _, err := setup(cmd, e)
+			if err != nil {
+				return err
+			}
+			st, err := openStore(cmd.Context(), cfg) // opening migrates
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if v, ok := st.(interface {
+				MigrationVersion(context.Context) (int64, error)
+			}); ok {
+				n, err := v.MigrationVersion(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("read schema version: %w", err)
+				}
+				fmt.Fprintf(e.stdout, "schema is at version %d (%s)\n", n, storeKind(cfg))
+				return nil
+			}
+			fmt.Fprintln(e.stdout, "schema is up to date")
+			return nil
+		},
+	}
+}

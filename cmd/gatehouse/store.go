@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/postgres"
+	"github.com/gatehouse-id/gatehouse/storage/sqlite"
+)
+
+// openStore opens (creating and migrating) the configured store: PostgreSQL
+// when DATABASE_URL is set, otherwise SQLite in the data dir.
+func openStore(ctx context.Context, cfg *config) (storage.Store, error) {
+	if cfg.DatabaseURL != "" {
+		ctx, cancel := context.WithTimeout(ctx, cfg.DBConnectTimeout)
+		defer cancel()
+		st, err := postgres.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("DATABASE_URL: database not reachable within %s (GATEHOUSE_DB_CONNECT_TIMEOUT)", cfg.DBConnectTimeout)
+			}
+			return nil, fmt.Errorf("DATABASE_URL: %s", oneLine(redactURL(err.Error(), cfg.DatabaseURL)))
+		}
+		return st, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_DATA_DIR: %w", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"))
+	if err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_DATA_DIR: open embedded store: %w", err)
+	}
+	return st, nil
+}
+
+// loadSecret returns the master secret. Only the single-node embedded store
+// may generate one (into the data dir, mode 0600); with PostgreSQL every
+// instance must be given the same secret, which loadConfig enforces.
+func loadSecret(cfg *config, log *slog.Logger) ([]byte, error) {
+	if cfg.Secret != "" {
+		return []byte(cfg.Secret), nil
+	}
+	path := filepath.Join(cfg.DataDir, "secret")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < 32 {
+			return nil, fmt.Errorf("GATEHOUSE_SECRET: %s holds fewer than 32 characters", path)
+		}
+		return []byte(s), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("GATEHOUSE_SECRET: read %s: %w", path, err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_SECRET: generate: %w", err)
+	}
+	s := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_DATA_DIR: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) { // another process won the race: use its secret
+			return loadSecret(cfg, log)
+		}
+		return nil, fmt.Errorf("GATEHOUSE_SECRET: write %s: %w", path, err)
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("GATEHOUSE_SECRET: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_SECRET: write %s: %w", path, err)
+	}
+	log.Warn("generated a new GATEHOUSE_SECRET; back it up: losing it makes every signing key and issued token unusable", "file", path)
+	return []byte(s), nil
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// redactURL removes the database password from an error message.
+func redactURL(msg, rawURL string) string {
+	if i := strings.Index(rawURL, "://"); i >= 0 {
+		rest := rawURL[i+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+				pw := rest[colon+1 : at]
+				if pw != "" {
+					msg = strings.ReplaceAll(msg, pw, "****")
+				}
+			}
+		}
+	}
+	return msg
+}

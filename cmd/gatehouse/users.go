@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-id/gatehouse/login"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// userJSON is a user as `users … --json` prints it.
+type userJSON struct {
+	ID            string `json:"id"`
+	Email         string `json:"email"`
+	Name          string `json:"name,omitempty"`
+	Role          string `json:"role"`
+	EmailVerified bool   `json:"email_verified"`
+}
+
+func toUserJSON(u *storage.User) userJSON {
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, EmailVerified: u.EmailVerified}
+}
+
+// rolePattern: roles are upper-case names (USER, ADMIN, BILLING_ADMIN).
+var rolePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,31}$`)
+
+const (
+	minPasswordLen = 8
+	maxPasswordLen = 128
+)
+
+func usersCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "users", Short: "Manage users"}
+	cmd.AddCommand(usersCreateCmd(e), usersListCmd(e), usersSetRoleCmd(e), usersSetPasswordCmd(e), usersDeleteCmd(e))
+	return cmd
+}
+
+func checkEmail(raw string) (string, error) {
+	email := login.NormalizeEmail(raw)
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || a.Name != "" {
+		return "", fmt.Errorf("%q is not a valid email address", raw)
+	}
+	return email, nil
+}
+
+func checkPassword(pw string) error {
+	n := utf8.RuneCountInString(pw)
+	if n < minPasswordLen || n > maxPasswordLen {
+		return fmt.Errorf("the password must be %d to %d characters", minPasswordLen, maxPasswordLen)
+	}
+	return nil
+}
+
+func usersCreateCmd(e *env) *cobra.Command {
+	var email, name, role string
+	var unverified, pwStdin, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a user (password read from stdin)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !pwStdin {
+				return errors.New("pass the password on stdin with --password-stdin")
+			}
+			addr, err := checkEmail(email)
+			if err != nil {
+				return err
+			}
+			if !rolePattern.MatchString(role) {
+				return fmt.Errorf("role %q: use an upper-case name such as USER or ADMIN", role)
+			}
+			if utf8.RuneCountInString(name) < 1 {
+				return errors.New("--name is required")
+			}
+			pw, err := readPassword(e.stdin)
+			if err != nil {
+				return err
+			}
+			if err := checkPassword(pw); err != nil {
+				return err
+			}
+			return withCore(cmd, e, func(ctx context.Context, cfg *config, c *core) error {
+				hasher, err := newHasher(cfg)
+				if err != nil {
+					return err
+				}
+				hash, err := hasher.Hash(ctx, pw)
+				if err != nil {
+					return fmt.Errorf("hash password: %w", err)
+				}
+				now := e.now().UTC()
+				u := &storage.User{
+					ID: newUserID(), Email: addr, Name: name, Role: role, EmailVerified: !unverified,
+					PasswordHash: hash, CreatedAt: now, UpdatedAt: now,
+				}
+				if err := c.store.CreateUser(ctx, u); err != nil {
+					if errors.Is(err, storage.ErrConflict) {
+						return fmt.Errorf("a user with email %s already exists", addr)
+					}
+					return fmt.Errorf("create user: %w", err)
+				}
+				if asJSON {
+					return printJSON(e.stdout, toUserJSON(u))
+				}
+				fmt.Fprintf(e.stdout, "created user %s (%s, role %s)\n", u.Email, u.ID, u.Role)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&email, "email", "", "email address")
+	f.StringVar(&name, "name", "", "display name")
+	f.StringVar(&role, "role", "USER", "role (upper case)")
+	f.BoolVar(&unverified, "unverified", false, "leave the email address unverified")
+	f.BoolVar(&pwStdin, "password-stdin", false, "read the password from stdin")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func usersListCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List users",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
+				list, err := c.store.ListUsers(ctx)
+				if err != nil {
+					return fmt.Errorf("list users: %w", err)
+				}
+				out := make([]userJSON, 0, len(list))
+				for i := range list {
+					out = append(out, toUserJSON(&list[i]))
+				}
+				if asJSON {
+					return printJSON(e.stdout, out)
+				}
+				for _, u := range out {
+					fmt.Fprintf(e.stdout, "%s\t%s\t%s\tverified=%t\n", u.ID, u.Email, u.Role, u.EmailVerified)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// userByEmail loads a user for the commands that take EMAIL.
+func userByEmail(ctx context.Context, st storage.Store, raw string) (*storage.User, error) {
+	u, err := st.GetUserByEmail(ctx, login.NormalizeEmail(raw))
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("no user with email %s", login.NormalizeEmail(raw))
+		}
+		return nil, fmt.Errorf("load user: %w", err)
+	}
+	return u, nil
+}
+
+func usersSetRoleCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "set-role EMAIL ROLE",
+		Short: "Change a user's role (effective in the next token)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !rolePattern.MatchString(args[1]) {
+				return fmt.Errorf("role %q: use an upper-case name such as USER or ADMIN", args[1])
+			}
+			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
+				u, err := userByEmail(ctx, c.store, args[0])
+				if err != nil {
+					return err
+				}
+				if err := c.store.UpdateUserRole(ctx, u.ID, args[1], e.now()); err != nil {
+					return fmt.Errorf("set role: %w", err)
+				}
+				u.Role = args[1]
+				if asJSON {
+					return printJSON(e.stdout, toUserJSON(u))
+				}
+				fmt.Fprintf(e.stdout, "%s now has role %s\n", u.Email, u.Role)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func usersSetPasswordCmd(e *env) *cobra.Command {
+	var pwStdin bool
+	cmd := &cobra.Command{
+		Use:   "set-password EMAIL",
+		Short: "Set a user's password (read from stdin); ends their sessions and refresh tokens",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !pwStdin {
+				return errors.New("pass the password on stdin with --password-stdin")
+			}
+			pw, err := readPassword(e.stdin)
+			if err != nil {
+				return err
+			}
+			if err := checkPassword(pw); err != nil {
+				return err
+			}
+			return withCore(cmd, e, func(ctx context.Context, cfg *config, c *core) error {
+				u, err := userByEmail(ctx, c.store, args[0])
+				if err != nil {
+					return err
+				}
+				hasher, err := newHasher(cfg)
+				if err != nil {
+					return err
+				}
+				hash, err := hasher.Hash(ctx, pw)
+				if err != nil {
+					return fmt.Errorf("hash password: %w", err)
+				}
+				now := e.now()
+				if err := c.store.UpdateUserPassword(ctx, u.ID, hash, now); err != nil {
+					return fmt.Errorf("set password: %w", err)
+				}
+				if err := c.store.RevokeGrantsByUser(ctx, u.ID, now); err != nil {
+					return fmt.Errorf("revoke tokens: %w", err)
+				}
+				if err := c.store.DeleteSessionsByUser(ctx, u.ID); err != nil {
+					return fmt.Errorf("end sessions: %w", err)
+				}
+				fmt.Fprintf(e.stdout, "password changed for %s; their sessions and refresh tokens were revoked\n", u.Email)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from stdin")
+	return cmd
+}
+
+func usersDeleteCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete EMAIL",
+		Short: "Delete a user, their sessions and tokens",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
+				u, err := userByEmail(ctx, c.store, args[0])
+				if err != nil {
+					return err
+				}
+				if err := c.store.DeleteUser(ctx, u.ID); err != nil {
+					return fmt.Errorf("delete user: %w", err)
+				}
+				fmt.Fprintf(e.stdout, "deleted user %s\n", u.Email)
+				return nil
+			})
+		},
+	}
+}
+
+// newUserID returns a UUIDv7: unique, and ordered by creation in indexes.
+func newUserID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
