@@ -1,0 +1,169 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+func testAuthorizeErrors(t *testing.T, ts *testServer, a createdClient) {
+	r := newRP(t, ts, a)
+	b := newBrowser(t, ts.issuer)
+	base := func(mod func(q url.Values)) string {
+		ar := r.authURL()
+		u, _ := url.Parse(ar.url)
+		q := u.Query()
+		mod(q)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	// Never redirected: unknown client, unregistered redirect_uri, missing client_id.
+	for name, u := range map[string]string{
+		"unknown client":       base(func(q url.Values) { q.Set("client_id", "nope") }),
+		"unregistered uri":     base(func(q url.Values) { q.Set("redirect_uri", "https://evil.example/cb") }),
+		"redirect uri variant": base(func(q url.Values) { q.Set("redirect_uri", redirectA+"/") }),
+		"missing client_id":    base(func(q url.Values) { q.Del("client_id") }),
+		"missing redirect_uri": base(func(q url.Values) { q.Del("redirect_uri") }),
+	} {
+		p := b.get(u)
+		if p.location != nil || p.status != http.StatusBadRequest {
+			t.Errorf("%s: status %d location %v, want a 400 page", name, p.status, p.location)
+		}
+	}
+	// Redirected to the client with error, state and iss.
+	cases := []struct {
+		name, want string
+		mod        func(q url.Values)
+	}{
+		{"response_type token", "unsupported_response_type", func(q url.Values) { q.Set("response_type", "token") }},
+		{"response_type id_token", "unsupported_response_type", func(q url.Values) { q.Set("response_type", "id_token") }},
+		{"missing response_type", "invalid_request", func(q url.Values) { q.Del("response_type") }},
+		{"PKCE plain", "invalid_request", func(q url.Values) { q.Set("code_challenge_method", "plain") }},
+		{"PKCE without method", "invalid_request", func(q url.Values) { q.Del("code_challenge_method") }},
+		{"no openid scope", "invalid_scope", func(q url.Values) { q.Set("scope", "email") }},
+		{"prompt none with login", "invalid_request", func(q url.Values) { q.Set("prompt", "none login") }},
+		{"request object", "request_not_supported", func(q url.Values) { q.Set("request", "eyJ.x.y") }},
+		{"response_mode fragment", "invalid_request", func(q url.Values) { q.Set("response_mode", "fragment") }},
+	}
+	for _, c := range cases {
+		p := b.get(base(c.mod))
+		q := r.callbackParams(p)
+		if q.Get("error") != c.want || q.Get("state") == "" {
+			t.Errorf("%s: got %v, want error %s with state", c.name, q, c.want)
+		}
+	}
+	// form_post: the response is a self-submitting form with code, state and iss.
+	ar := r.authURL(oauth2.SetAuthURLParam("response_mode", "form_post"))
+	p := b.get(ar.url)
+	if p.location == nil && strings.Contains(p.body, "Password") {
+		p = b.submit(p, map[string]string{"email": "alice@example.com", "password": testPassword})
+	}
+	action, form := parseForm(t, p)
+	if action != redirectA || form.Get("code") == "" || form.Get("state") != ar.state || form.Get("iss") != ts.issuer {
+		t.Fatalf("form_post response: action %q fields %v", action, form)
+	}
+	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(p.body, "onload") {
+		t.Errorf("form_post page must not use inline script: CSP %q", csp)
+	}
+	r.exchange(ar, form.Get("code"))
+}
+
+func testTokenErrors(t *testing.T, ts *testServer, a, bc createdClient) {
+	tokenURL := ts.issuer + "/oauth/token"
+	r := newRP(t, ts, a)
+	b := newBrowser(t, ts.issuer)
+	ar, code := r.signIn(b, "alice@example.com", testPassword)
+
+	form := func(kv ...string) url.Values {
+		v := url.Values{}
+		for i := 0; i < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	exchange := form("grant_type", "authorization_code", "code", code, "redirect_uri", redirectA, "code_verifier", ar.pkceV)
+
+	// Wrong secret with Basic: 401, invalid_client, WWW-Authenticate.
+	status, h, m := postForm(t, tokenURL, exchange, a.ClientID, "wrong-secret")
+	if status != 401 || m["error"] != "invalid_client" || h.Get("WWW-Authenticate") == "" {
+		t.Errorf("wrong secret: %d %v WWW-Authenticate=%q", status, m, h.Get("WWW-Authenticate"))
+	}
+	// Unknown client: same answer.
+	status, _, m = postForm(t, tokenURL, exchange, "nope", "x")
+	if status != 401 || m["error"] != "invalid_client" {
+		t.Errorf("unknown client: %d %v", status, m)
+	}
+	// A basic client posting its secret in the body is refused.
+	withPost := form("grant_type", "client_credentials", "client_id", a.ClientID, "client_secret", a.ClientSecret)
+	status, _, m = postForm(t, tokenURL, withPost, "", "")
+	if status != 401 || m["error"] != "invalid_client" {
+		t.Errorf("basic client using client_secret_post: %d %v", status, m)
+	}
+	// And the reverse.
+	status, _, m = postForm(t, tokenURL, form("grant_type", "refresh_token", "refresh_token", "x"), bc.ClientID, bc.ClientSecret)
+	if status != 401 || m["error"] != "invalid_client" {
+		t.Errorf("post client using basic: %d %v", status, m)
+	}
+	// Grant types.
+	status, _, m = postForm(t, tokenURL, form("grant_type", "password", "username", "a", "password", "b"), a.ClientID, a.ClientSecret)
+	if status != 400 || m["error"] != "unsupported_grant_type" {
+		t.Errorf("password grant: %d %v", status, m)
+	}
+	status, _, m = postForm(t, tokenURL, form("grant_type", "client_credentials"), a.ClientID, a.ClientSecret)
+	if status != 400 || m["error"] != "unauthorized_client" {
+		t.Errorf("client_credentials for a client without that grant: %d %v", status, m)
+	}
+	status, _, m = postForm(t, tokenURL, form(), a.ClientID, a.ClientSecret)
+	if status != 400 || m["error"] != "invalid_request" {
+		t.Errorf("missing grant_type: %d %v", status, m)
+	}
+	// Code exchange mistakes (each burns nothing but its own request).
+	status, _, m = postForm(t, tokenURL, form("grant_type", "authorization_code", "code", "bogus", "redirect_uri", redirectA, "code_verifier", ar.pkceV), a.ClientID, a.ClientSecret)
+	if status != 400 || m["error"] != "invalid_grant" {
+		t.Errorf("bogus code: %d %v", status, m)
+	}
+	noVerifier := form("grant_type", "authorization_code", "code", code, "redirect_uri", redirectA)
+	status, _, m = postForm(t, tokenURL, noVerifier, a.ClientID, a.ClientSecret)
+	if status != 400 || m["error"] != "invalid_grant" {
+		t.Errorf("missing code_verifier: %d %v", status, m)
+	}
+	// Malformed and oversized bodies are 4xx, never 5xx.
+	req, _ := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader("%zz=%%%"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(a.ClientID, a.ClientSecret)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode >= 500 || resp.StatusCode < 400 {
+		t.Errorf("malformed body: %v %v", resp.Status, err)
+	}
+	big := strings.Repeat("a", 200<<10)
+	req, _ = http.NewRequest(http.MethodPost, tokenURL, strings.NewReader("grant_type=authorization_code&code="+big))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(a.ClientID, a.ClientSecret)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode >= 500 || resp.StatusCode < 400 {
+		t.Errorf("oversized body: %v %v", resp.Status, err)
+	}
+	// Userinfo without or with a bad token: 401 with a Bearer challenge.
+	for _, auth := range []string{"", "Bearer garbage"} {
+		req, _ := http.NewRequest(http.MethodGet, ts.issuer+"/userinfo", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("userinfo with %q: %d %q", auth, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	// An expired code is refused.
+	ar, code = r.signIn(b, "alice@example.com", testPassword)
+	ts.clock.advance(2 * time.Minute)
+	if _, err := r.oauth.Exchange(t.Context(), code, oauth2.VerifierOption(ar.pkceV)); !isOAuthError(err, "invalid_grant") {
+		t.Errorf("expired code: %v", err)
+	}
+}
