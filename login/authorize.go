@@ -1,0 +1,361 @@
+package login
+
+import (
+	"context"
+	"crypto/hmac"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// User-facing messages (DESIGN.md: the wording of the apps Gatehouse replaces).
+const (
+	msgInvalidCredentials = "Invalid email or password."
+	msgMissingCredentials = "Enter your email address and password."
+	msgRequestGone        = "This sign-in request has expired or is no longer valid. Go back to the application and start again."
+	msgRequestMissing     = "This sign-in link is incomplete. Go back to the application and start again."
+	msgBusy               = "We are handling a lot of sign-ins right now. Please try again in a moment."
+)
+
+const amrPassword = "pwd"
+
+// loadAuthRequest fetches the pending auth request named id. It renders the
+// friendly 400 page and returns false when id is missing, unknown, expired or
+// already completed.
+func (h *Handler) loadAuthRequest(w http.ResponseWriter, r *http.Request, id string) (*storage.AuthRequest, *storage.Client, bool) {
+	ctx := r.Context()
+	if id == "" {
+		h.renderError(w, r, http.StatusBadRequest, "Sign-in link incomplete", msgRequestMissing, "")
+		return nil, nil, false
+	}
+	if len(id) > 256 {
+		h.renderError(w, r, http.StatusBadRequest, "Sign-in request expired", msgRequestGone, "")
+		return nil, nil, false
+	}
+	ar, err := h.store.GetAuthRequest(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		h.renderError(w, r, http.StatusBadRequest, "Sign-in request expired", msgRequestGone, "")
+		return nil, nil, false
+	}
+	if err != nil {
+		h.internalError(w, r, "load auth request", err, "auth_request_id", id)
+		return nil, nil, false
+	}
+	if ar.Done || !h.now().Before(ar.ExpiresAt) {
+		h.renderError(w, r, http.StatusBadRequest, "Sign-in request expired", msgRequestGone, "")
+		return nil, nil, false
+	}
+	client, err := h.store.GetClient(ctx, ar.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		h.renderError(w, r, http.StatusBadRequest, "Sign-in request expired", msgRequestGone, "")
+		return nil, nil, false
+	}
+	if err != nil {
+		h.internalError(w, r, "load client", err, "client_id", ar.ClientID)
+		return nil, nil, false
+	}
+	return ar, client, true
+}
+
+// needsLogin decides whether the browser's session (nil if none) is good
+// enough for ar, or the user must enter a password.
+func (h *Handler) needsLogin(ar *storage.AuthRequest, sess *storage.Session) bool {
+	switch {
+	case sess == nil:
+		return true
+	case slices.Contains(ar.Prompt, "login"):
+		return true
+	case ar.MaxAge != nil && (*ar.MaxAge <= 0 || h.now().Sub(sess.AuthTime) > time.Duration(*ar.MaxAge)*time.Second):
+		// max_age=0 means "authenticate now", like prompt=login (OIDC Core 3.1.2.1).
+		return true
+	case ar.HintSubject != "" && ar.HintSubject != sess.UserID:
+		return true
+	}
+	return false
+}
+
+// getLogin is where the OP sends the browser with a new auth request.
+func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
+	ar, client, ok := h.loadAuthRequest(w, r, r.URL.Query().Get("authRequestID"))
+	if !ok {
+		return
+	}
+	sess, user, err := h.currentSession(r.Context(), r)
+	if err != nil {
+		h.internalError(w, r, "load session", err)
+		return
+	}
+	if h.needsLogin(ar, sess) {
+		if slices.Contains(ar.Prompt, "none") {
+			h.flow.Fail(w, r, ar.ID, "login_required", "The user is not signed in.")
+			return
+		}
+		email := ar.LoginHint
+		if len(email) > 320 {
+			email = ""
+		}
+		h.renderLogin(w, r, http.StatusOK, ar, client, NormalizeEmail(email), "")
+		return
+	}
+	h.consentStep(w, r, ar, client, sess, user)
+}
+
+func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, status int, ar *storage.AuthRequest, client *storage.Client, email, errMsg string) {
+	allowFormAction(w, ar.RedirectURI, h.flow.CallbackURL(ar.ID))
+	h.render(w, r, status, "login", &view{
+		Title:         "Sign in",
+		CSRF:          h.csrfToken(w, r),
+		AuthRequestID: ar.ID,
+		ClientName:    clientName(client),
+		Email:         email,
+		Error:         errMsg,
+	})
+}
+
+func clientName(c *storage.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+// postLogin checks the email and password. Unknown email and wrong password
+// give the same answer, in the same time.
+func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, client, ok := h.loadAuthRequest(w, r, r.PostForm.Get("authRequestID"))
+	if !ok {
+		return
+	}
+	email := NormalizeEmail(r.PostForm.Get("email"))
+	pw := r.PostForm.Get("password")
+	if email == "" || pw == "" {
+		h.renderLogin(w, r, http.StatusBadRequest, ar, client, email, msgMissingCredentials)
+		return
+	}
+
+	// Rate limiting and lockout (DESIGN.md) slot in here, before any hashing.
+
+	user, err := h.checkPassword(r, email, pw)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			h.log.WarnContext(ctx, "sign-in: password hasher busy", "client_id", ar.ClientID)
+			w.Header().Set("Retry-After", "5")
+			h.renderError(w, r, http.StatusServiceUnavailable, "Please try again", msgBusy,
+				"/login?authRequestID="+url.QueryEscape(ar.ID))
+			return
+		}
+		h.internalError(w, r, "sign-in: check password", err, "client_id", ar.ClientID)
+		return
+	}
+	if user == nil {
+		h.renderLogin(w, r, http.StatusBadRequest, ar, client, email, msgInvalidCredentials)
+		return
+	}
+
+	sess, err := h.startSession(ctx, w, r, user, []string{amrPassword})
+	if err != nil {
+		h.internalError(w, r, "sign-in: create session", err, "user_id", user.ID)
+		return
+	}
+	h.log.InfoContext(ctx, "signed in", "user_id", user.ID, "client_id", ar.ClientID, "session_id", sess.ID)
+	h.consentStep(w, r, ar, client, sess, user)
+}
+
+// checkPassword returns the user when pw is their password, nil when the
+// email is unknown or the password wrong, or an error (context.DeadlineExceeded
+// when the hasher is saturated). On success it upgrades an outdated hash.
+func (h *Handler) checkPassword(r *http.Request, email, pw string) (*storage.User, error) {
+	ctx := r.Context()
+	vctx, cancel := context.WithTimeout(ctx, verifyTimeout)
+	defer cancel()
+
+	user, err := h.store.GetUserByEmail(ctx, email)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && user.PasswordHash == "") {
+		h.hasher.VerifyDummy(vctx, pw)
+		if err := vctx.Err(); err != nil {
+			return nil, err
+		}
+		h.log.InfoContext(ctx, "sign-in failed", "reason", "unknown email or no password")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok, rehash, err := h.hasher.Verify(vctx, user.PasswordHash, pw)
+	if err != nil {
+		if vctx.Err() != nil {
+			return nil, vctx.Err()
+		}
+		// A corrupt stored hash: the user cannot sign in with a password, and
+		// the response must look like any other failure.
+		h.log.ErrorContext(ctx, "sign-in: stored password hash unusable", "user_id", user.ID, "err", err)
+		h.hasher.VerifyDummy(vctx, pw)
+		return nil, nil
+	}
+	if !ok {
+		h.log.InfoContext(ctx, "sign-in failed", "reason", "wrong password", "user_id", user.ID)
+		return nil, nil
+	}
+	if rehash {
+		if nh, err := h.hasher.Hash(vctx, pw); err != nil {
+			h.log.WarnContext(ctx, "sign-in: rehash password", "user_id", user.ID, "err", err)
+		} else if err := h.store.UpdateUserPassword(ctx, user.ID, nh, h.now()); err != nil {
+			h.log.WarnContext(ctx, "sign-in: store rehashed password", "user_id", user.ID, "err", err)
+		} else {
+			h.log.InfoContext(ctx, "password hash upgraded", "user_id", user.ID, "algorithm", h.hasher.Algorithm())
+		}
+	}
+	return user, nil
+}
+
+// consentStep runs once the user is known: it asks for consent when the client
+// or the request wants it, and otherwise completes the request.
+func (h *Handler) consentStep(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, client *storage.Client, sess *storage.Session, user *storage.User) {
+	promptConsent := slices.Contains(ar.Prompt, "consent")
+	need := client.RequireConsent || promptConsent
+	if need && !promptConsent {
+		c, err := h.store.GetConsent(r.Context(), user.ID, client.ID)
+		switch {
+		case err == nil:
+			need = !coversAll(c.Scopes, ar.Scopes)
+		case errors.Is(err, storage.ErrNotFound):
+		default:
+			h.internalError(w, r, "load consent", err, "user_id", user.ID, "client_id", client.ID)
+			return
+		}
+	}
+	if !need {
+		h.complete(w, r, ar, sess)
+		return
+	}
+	if slices.Contains(ar.Prompt, "none") {
+		h.flow.Fail(w, r, ar.ID, "consent_required", "The user has not granted the requested scopes.")
+		return
+	}
+	allowFormAction(w, ar.RedirectURI, h.flow.CallbackURL(ar.ID))
+	h.render(w, r, http.StatusOK, "consent", &view{
+		Title:         "Allow access",
+		CSRF:          h.csrfToken(w, r),
+		AuthRequestID: ar.ID,
+		ClientName:    clientName(client),
+		UserEmail:     user.Email,
+		Scopes:        describeScopes(ar.Scopes),
+		Binding:       h.consentBinding(ar.ID, sess, user),
+	})
+}
+
+// consentBinding ties a consent form to the auth request and to the session and
+// user it was shown to: if another sign-in happens in between (another tab),
+// the form no longer applies.
+func (h *Handler) consentBinding(authRequestID string, sess *storage.Session, user *storage.User) string {
+	return h.mac("consent", authRequestID, sess.ID, user.ID)
+}
+
+// complete marks the auth request done for the session's user and sends the
+// browser back to the OP.
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, sess *storage.Session) {
+	err := h.store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR)
+	if errors.Is(err, storage.ErrNotFound) {
+		h.renderError(w, r, http.StatusBadRequest, "Sign-in request expired", msgRequestGone, "")
+		return
+	}
+	if err != nil {
+		h.internalError(w, r, "complete auth request", err, "auth_request_id", ar.ID)
+		return
+	}
+	http.Redirect(w, r, h.flow.CallbackURL(ar.ID), http.StatusSeeOther)
+}
+
+// postConsent records the user's answer on the consent page.
+func (h *Handler) postConsent(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, client, ok := h.loadAuthRequest(w, r, r.PostForm.Get("authRequestID"))
+	if !ok {
+		return
+	}
+	retry := "/login?authRequestID=" + url.QueryEscape(ar.ID)
+	sess, user, err := h.currentSession(ctx, r)
+	if err != nil {
+		h.internalError(w, r, "load session", err)
+		return
+	}
+	if sess == nil {
+		// Signed out (or expired) since the page was shown: sign in again.
+		http.Redirect(w, r, retry, http.StatusSeeOther)
+		return
+	}
+	if !hmac.Equal([]byte(r.PostForm.Get("binding")), []byte(h.consentBinding(ar.ID, sess, user))) {
+		h.log.InfoContext(ctx, "consent form does not match the current session", "user_id", user.ID, "client_id", client.ID)
+		h.renderError(w, r, http.StatusConflict, "Please try again",
+			"You signed in or out in another window since this page was shown. Please review the request again.", retry)
+		return
+	}
+	switch r.PostForm.Get("action") {
+	case "allow":
+		scopes := ar.Scopes
+		prev, err := h.store.GetConsent(ctx, user.ID, client.ID)
+		switch {
+		case err == nil:
+			scopes = union(prev.Scopes, ar.Scopes)
+		case errors.Is(err, storage.ErrNotFound):
+		default:
+			h.internalError(w, r, "load consent", err, "user_id", user.ID, "client_id", client.ID)
+			return
+		}
+		if err := h.store.SaveConsent(ctx, &storage.Consent{UserID: user.ID, ClientID: client.ID, Scopes: scopes, GrantedAt: h.now()}); err != nil {
+			h.internalError(w, r, "save consent", err, "user_id", user.ID, "client_id", client.ID)
+			return
+		}
+		h.log.InfoContext(ctx, "consent granted", "user_id", user.ID, "client_id", client.ID, "scopes", ar.Scopes)
+		h.complete(w, r, ar, sess)
+	case "deny":
+		h.log.InfoContext(ctx, "consent denied", "user_id", user.ID, "client_id", client.ID)
+		h.flow.Fail(w, r, ar.ID, "access_denied", "The user denied the request.")
+	default:
+		h.renderError(w, r, http.StatusBadRequest, "Bad request", "Choose Allow or Deny.", retry)
+	}
+}
+
+// coversAll reports whether granted contains every scope in requested.
+func coversAll(granted, requested []string) bool {
+	for _, s := range requested {
+		if !slices.Contains(granted, s) {
+			return false
+		}
+	}
+	return true
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var scopeDescriptions = map[string]string{
+	"openid":         "Confirm who you are",
+	"profile":        "See your name and role",
+	"email":          "See your email address",
+	"offline_access": "Stay connected when you are not using it",
+}
+
+func describeScopes(scopes []string) []scopeView {
+	out := make([]scopeView, 0, len(scopes))
+	for _, s := range scopes {
+		d, ok := scopeDescriptions[s]
+		if !ok {
+			d = "Access “" + s + "”"
+		}
+		out = append(out, scopeView{Name: s, Description: d})
+	}
+	return out
+}

@@ -1,0 +1,188 @@
+// Package login is Gatehouse's server-rendered sign-in UI: the password form,
+// the single-sign-on session cookie, the consent page and sign-out.
+//
+// It finishes an authorization request through the Store
+// (CompleteAuthRequest) and hands the browser back to the OpenID side through
+// the small Flow interface; it does not import package op, nor any storage
+// backend.
+//
+// Every page is plain HTML and CSS from embedded templates: no JavaScript. Every
+// form POST carries a double-submit CSRF token and passes through
+// http.CrossOriginProtection. See headers.go for the response headers and the
+// Content-Security-Policy.
+package login
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatehouse-id/gatehouse/login/password"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Flow is how login hands an authorization request back to the OIDC side
+// (package op implements it; login must not import op).
+type Flow interface {
+	// CallbackURL is where to send the browser after Store.CompleteAuthRequest succeeded.
+	CallbackURL(authRequestID string) string
+	// Fail redirects the browser to the client's redirect_uri with an OAuth
+	// error (e.g. "login_required", "consent_required", "access_denied") plus
+	// state and iss.
+	Fail(w http.ResponseWriter, r *http.Request, authRequestID, errorCode, description string)
+}
+
+// Config configures the UI. Zero values get the documented defaults.
+type Config struct {
+	Issuer      string        // https issuer ⇒ cookies get Secure
+	SessionIdle time.Duration // default 24h (idle), refreshed on use
+	SessionMax  time.Duration // default 30*24h (absolute)
+	CSRFKey     [32]byte      // HMAC key for form tokens
+	ProductName string        // default "Gatehouse"
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Cookie names.
+const (
+	SessionCookie = "gatehouse_session"
+	CSRFCookie    = "gatehouse_csrf"
+)
+
+const (
+	defaultSessionIdle = 24 * time.Hour
+	defaultSessionMax  = 30 * 24 * time.Hour
+	// maxFormBytes caps every POST body.
+	maxFormBytes = 64 << 10
+	// verifyTimeout bounds how long a sign-in waits for a free hashing slot
+	// plus the hash itself before it gives up with "busy".
+	verifyTimeout = 15 * time.Second
+	// touchEvery throttles the idle-expiry refresh to one write a minute per session.
+	touchEvery = time.Minute
+)
+
+// Handler serves the sign-in UI. It is an http.Handler (a chi router) serving
+// its routes at the root path.
+type Handler struct {
+	cfg    Config
+	store  storage.Store
+	hasher *password.Hasher
+	flow   Flow
+	log    *slog.Logger
+	secure bool
+	pages  *pages
+	router chi.Router
+}
+
+// New returns the UI handler. It parses the embedded templates once and
+// panics if they are broken (a build defect, caught by the tests).
+func New(cfg Config, store storage.Store, hasher *password.Hasher, flow Flow) *Handler {
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = defaultSessionIdle
+	}
+	if cfg.SessionMax <= 0 {
+		cfg.SessionMax = defaultSessionMax
+	}
+	if cfg.ProductName == "" {
+		cfg.ProductName = "Gatehouse"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Handler{
+		cfg:    cfg,
+		store:  store,
+		hasher: hasher,
+		flow:   flow,
+		log:    cfg.Logger.With("component", "login"),
+		secure: strings.HasPrefix(strings.ToLower(cfg.Issuer), "https://"),
+		pages:  mustParsePages(),
+	}
+	h.router = h.routes()
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.router.ServeHTTP(w, r)
+}
+
+// routes builds the router. New pages (registration, password reset, email
+// verification) add their routes here: GET handlers render with h.render,
+// POST handlers go in the protected group, which checks the Origin / Sec-Fetch-Site
+// headers and the CSRF token before the handler runs, so a handler only reads
+// its already-parsed r.PostForm.
+func (h *Handler) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(h.recoverer, securityHeaders)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		h.renderError(w, r, http.StatusNotFound, "Page not found", "There is nothing at this address.", "")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		h.renderError(w, r, http.StatusMethodNotAllowed, "Not allowed", "This page cannot be used that way.", "")
+	})
+
+	r.Get("/static/*", h.static)
+
+	r.Get("/login", h.getLogin)
+	r.Get("/logout", h.getLogout)
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.log.WarnContext(r.Context(), "cross-origin form post refused", "path", r.URL.Path,
+			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+		h.renderError(w, r, http.StatusForbidden, "Request refused",
+			"This form was sent from another site, so it was not accepted. Go back to the application and try again.", "")
+	}))
+	r.Group(func(r chi.Router) {
+		r.Use(cop.Handler, h.checkForm)
+		r.Post("/login", h.postLogin)
+		r.Post("/consent", h.postConsent)
+		r.Post("/logout", h.postLogout)
+	})
+	return r
+}
+
+// NormalizeEmail returns email as the store keeps it: trimmed and lower-case.
+func NormalizeEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+func (h *Handler) now() time.Time { return h.cfg.Now().UTC() }
+
+// recoverer turns a panic into the friendly 500 page (and a log line) instead
+// of a dropped connection.
+func (h *Handler) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				h.log.ErrorContext(r.Context(), "panic in login handler", "path", r.URL.Path, "panic", v)
+				h.renderError(w, r, http.StatusInternalServerError, "Something went wrong",
+					"Something went wrong on our side. Please try again.", "")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// internalError logs err and renders the generic 500 page.
+func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, what string, err error, attrs ...any) {
+	if errors.Is(err, context.Canceled) {
+		// The browser went away; nobody reads the answer.
+		return
+	}
+	h.log.ErrorContext(r.Context(), what, append(attrs, "err", err)...)
+	h.renderError(w, r, http.StatusInternalServerError, "Something went wrong",
+		"Something went wrong on our side. Please try again in a moment.", "")
+}

@@ -1,0 +1,107 @@
+package login
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// getLogout asks the user to confirm signing out. The OP's end_session
+// endpoint sends the browser here when the request did not prove the user
+// wants to leave (no valid id_token_hint).
+func (h *Handler) getLogout(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	v := &view{
+		Title:                 "Sign out",
+		ClientID:              q.Get("client_id"),
+		PostLogoutRedirectURI: q.Get("post_logout_redirect_uri"),
+		State:                 q.Get("state"),
+	}
+	if len(v.ClientID)+len(v.PostLogoutRedirectURI)+len(v.State) > 8<<10 {
+		h.renderError(w, r, http.StatusBadRequest, "Bad request", "This sign-out link is too long.", "")
+		return
+	}
+	_, user, err := h.currentSession(r.Context(), r)
+	if err != nil {
+		h.internalError(w, r, "load session", err)
+		return
+	}
+	if user != nil {
+		v.SignedInAs = user.Email
+	}
+	target, err := h.postLogoutTarget(r, v.ClientID, v.PostLogoutRedirectURI, v.State)
+	if err != nil {
+		h.internalError(w, r, "load client", err, "client_id", v.ClientID)
+		return
+	}
+	allowFormAction(w, target)
+	v.CSRF = h.csrfToken(w, r)
+	h.render(w, r, http.StatusOK, "logout", v)
+}
+
+// postLogout ends the browser's session and the grants issued from it.
+func (h *Handler) postLogout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess, err := h.sessionFromCookie(ctx, r)
+	if err != nil {
+		h.internalError(w, r, "load session", err)
+		return
+	}
+	if sess != nil {
+		if err := h.store.RevokeGrantsBySession(ctx, sess.ID, h.now()); err != nil {
+			h.internalError(w, r, "sign-out: revoke grants", err, "session_id", sess.ID)
+			return
+		}
+		if err := h.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			h.internalError(w, r, "sign-out: delete session", err, "session_id", sess.ID)
+			return
+		}
+		h.log.InfoContext(ctx, "signed out", "user_id", sess.UserID, "session_id", sess.ID)
+	}
+	h.clearSessionCookie(w)
+
+	f := r.PostForm
+	target, err := h.postLogoutTarget(r, f.Get("client_id"), f.Get("post_logout_redirect_uri"), f.Get("state"))
+	if err != nil {
+		h.internalError(w, r, "load client", err, "client_id", f.Get("client_id"))
+		return
+	}
+	if target != "" {
+		http.Redirect(w, r, target, http.StatusFound)
+		return
+	}
+	h.render(w, r, http.StatusOK, "message", &view{Title: "Signed out", Message: "You have been signed out."})
+}
+
+// postLogoutTarget returns where to send the browser after sign-out:
+// redirectURI with state appended when it is exactly one of clientID's
+// registered post-logout redirect URIs, otherwise "".
+func (h *Handler) postLogoutTarget(r *http.Request, clientID, redirectURI, state string) (string, error) {
+	if clientID == "" || redirectURI == "" {
+		return "", nil
+	}
+	c, err := h.store.GetClient(r.Context(), clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if !slices.Contains(c.PostLogoutRedirectURIs, redirectURI) {
+		h.log.InfoContext(r.Context(), "sign-out: post_logout_redirect_uri not registered", "client_id", clientID)
+		return "", nil
+	}
+	u, err := url.Parse(redirectURI)
+	if err != nil {
+		return "", nil
+	}
+	if state != "" {
+		q := u.Query()
+		q.Set("state", state)
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
+}

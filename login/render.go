@@ -1,0 +1,158 @@
+package login
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// view is the data every template receives. One struct for all pages keeps the
+// templates simple; each page reads the fields it needs.
+type view struct {
+	Product string
+	Title   string
+	CSRF    string
+
+	// Sign-in and consent.
+	AuthRequestID string
+	ClientName    string
+	Email         string
+	Error         string
+	// Consent.
+	UserEmail string
+	Scopes    []scopeView
+	Binding   string
+	// Sign-out.
+	ClientID              string
+	PostLogoutRedirectURI string
+	State                 string
+	SignedInAs            string
+	// Message pages.
+	Message  string
+	Link     string
+	LinkText string
+}
+
+type scopeView struct {
+	Name        string
+	Description string
+}
+
+// pages holds one parsed template set per page, each the layout plus the page.
+type pages struct {
+	byName  map[string]*template.Template
+	version map[string]string // static file → short content hash
+}
+
+func mustParsePages() *pages {
+	p := &pages{byName: map[string]*template.Template{}, version: map[string]string{}}
+	err := fs.WalkDir(staticFS, "static", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := staticFS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		p.version[strings.TrimPrefix(name, "static/")] = hex.EncodeToString(sum[:6])
+		return nil
+	})
+	if err != nil {
+		panic("login: static files: " + err.Error())
+	}
+	funcs := template.FuncMap{
+		// static gives a cache-busting URL for an embedded static file.
+		"static": func(name string) (string, error) {
+			v, ok := p.version[name]
+			if !ok {
+				return "", fs.ErrNotExist
+			}
+			return "/static/" + name + "?v=" + v, nil
+		},
+	}
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	for _, name := range names {
+		base := path.Base(name)
+		if base == "layout.html" {
+			continue
+		}
+		t := template.Must(template.Must(layout.Clone()).ParseFS(templateFS, name))
+		p.byName[strings.TrimSuffix(base, ".html")] = t
+	}
+	return p
+}
+
+// render writes page with status. The page is rendered to a buffer first so a
+// template failure becomes a clean 500 rather than half a page.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page string, v *view) {
+	t, ok := h.pages.byName[page]
+	if !ok {
+		h.log.ErrorContext(r.Context(), "unknown page template", "page", page)
+		status, page, v = http.StatusInternalServerError, "message", &view{Title: "Something went wrong",
+			Message: "Something went wrong on our side. Please try again in a moment."}
+		t = h.pages.byName[page]
+	}
+	v.Product = h.cfg.ProductName
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		h.log.ErrorContext(r.Context(), "render page", "page", page, "err", err)
+		http.Error(w, "Something went wrong on our side. Please try again in a moment.", http.StatusInternalServerError)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// renderError renders a friendly message page. link, if set, is a same-site
+// path offering a way forward (e.g. back to the sign-in form).
+func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int, title, message, link string) {
+	v := &view{Title: title, Message: message}
+	if link != "" {
+		v.Link, v.LinkText = link, "Try again"
+	}
+	h.render(w, r, status, "message", v)
+}
+
+// static serves the embedded CSS and logo. URLs carry a content hash (?v=), so
+// the files can be cached for a year.
+func (h *Handler) static(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/static/")
+	b, err := staticFS.ReadFile("static/" + name)
+	if err != nil || name == "" || strings.Contains(name, "..") {
+		h.renderError(w, r, http.StatusNotFound, "Page not found", "There is nothing at this address.", "")
+		return
+	}
+	hd := w.Header()
+	switch path.Ext(name) {
+	case ".css":
+		hd.Set("Content-Type", "text/css; charset=utf-8")
+	case ".svg":
+		hd.Set("Content-Type", "image/svg+xml")
+	default:
+		hd.Set("Content-Type", "application/octet-stream")
+	}
+	hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
+}

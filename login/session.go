@@ -1,0 +1,130 @@
+package login
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// The SSO session cookie holds 32 random bytes (base64url); the store keeps only
+// their SHA-256. The cookie value changes at every sign-in (session fixation).
+
+func hashToken(v string) []byte {
+	s := sha256.Sum256([]byte(v))
+	return s[:]
+}
+
+// sessionFromCookie returns the stored session the browser's cookie names, in
+// whatever state it is (expired included), or nil.
+func (h *Handler) sessionFromCookie(ctx context.Context, r *http.Request) (*storage.Session, error) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return nil, nil
+	}
+	raw, err := b64.DecodeString(c.Value)
+	if err != nil || len(raw) != 32 {
+		return nil, nil
+	}
+	s, err := h.store.GetSessionByTokenHash(ctx, hashToken(c.Value))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	return s, err
+}
+
+// currentSession returns the browser's live session and its user, or nils
+// when there is none (no cookie, unknown, expired, user deleted). An error is
+// a store failure. Using the session moves its idle expiry forward.
+func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage.Session, *storage.User, error) {
+	s, err := h.sessionFromCookie(ctx, r)
+	if err != nil || s == nil {
+		return nil, nil, err
+	}
+	now := h.now()
+	if !now.Before(s.ExpiresAt) || !now.Before(s.IdleExpiresAt) {
+		return nil, nil, nil
+	}
+	u, err := h.store.GetUser(ctx, s.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if now.Sub(s.LastSeenAt) >= touchEvery {
+		idle := h.idleExpiry(now, s.ExpiresAt)
+		if err := h.store.TouchSession(ctx, s.ID, now, idle); err != nil {
+			// Not fatal: the session stays valid until its old idle expiry.
+			h.log.WarnContext(ctx, "touch session", "session_id", s.ID, "err", err)
+		} else {
+			s.LastSeenAt, s.IdleExpiresAt = now, idle
+		}
+	}
+	return s, u, nil
+}
+
+func (h *Handler) idleExpiry(now, absolute time.Time) time.Time {
+	idle := now.Add(h.cfg.SessionIdle)
+	if idle.After(absolute) {
+		return absolute
+	}
+	return idle
+}
+
+// startSession replaces the browser's session (if any) with a new one for
+// user, authenticated now by amr, and sets the cookie. Registration, password
+// reset and other sign-in methods finish through here too.
+func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, user *storage.User, amr []string) (*storage.Session, error) {
+	if old, err := h.sessionFromCookie(ctx, r); err != nil {
+		return nil, err
+	} else if old != nil {
+		if err := h.store.DeleteSession(ctx, old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+	}
+	now := h.now()
+	token := randomToken(32)
+	s := &storage.Session{
+		ID:         randomToken(16),
+		TokenHash:  hashToken(token),
+		UserID:     user.ID,
+		AuthTime:   now,
+		AMR:        amr,
+		CreatedAt:  now,
+		LastSeenAt: now,
+		ExpiresAt:  now.Add(h.cfg.SessionMax),
+	}
+	s.IdleExpiresAt = h.idleExpiry(now, s.ExpiresAt)
+	if err := h.store.CreateSession(ctx, s); err != nil {
+		return nil, err
+	}
+	// The cookie lives as long as the session can (SessionMax), so the
+	// browser keeps it across restarts; the server enforces the idle and
+	// absolute expiries either way.
+	http.SetCookie(w, &http.Cookie{
+		Name:     SessionCookie,
+		Value:    token,
+		Path:     "/",
+		MaxAge:   int(h.cfg.SessionMax / time.Second),
+		HttpOnly: true,
+		Secure:   h.secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+	return s, nil
+}
+
+func (h *Handler) clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     SessionCookie,
+		Value:    "",
+		Path:     "/",
+		MaxAge:   -1,
+		HttpOnly: true,
+		Secure:   h.secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
