@@ -84,7 +84,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, parentHash []byte, succe
 		default:
 			// Reuse after the grace window means the token leaked: revoke the
 			// whole grant, and commit that before reporting the reuse.
-			if _, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ?`,
+			if _, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`,
 				millis(now), grantID); err != nil {
 				return wrapErr(what+": revoke grant", err)
 			}

@@ -1,0 +1,94 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
+	code_challenge, code_challenge_method, prompt, max_age, login_hint, hint_subject, created_at, expires_at,
+	done, COALESCE(user_id, ''), session_id, auth_time, amr, code_expires_at, code_used_at`
+
+func scanAuthRequest(row rowScanner) (*storage.AuthRequest, error) {
+	var r storage.AuthRequest
+	err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &r.State, &r.Nonce, &r.Scopes,
+		&r.ResponseType, &r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt,
+		&r.MaxAge, &r.LoginHint, &r.HintSubject, timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt},
+		&r.Done, &r.UserID, &r.SessionID, timeCol{&r.AuthTime}, &r.AMR,
+		timeCol{&r.CodeExpiresAt}, timePtrCol{&r.CodeUsedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// CreateAuthRequest inserts r, including any completion fields already set.
+// The code fields are set only through SaveAuthCode.
+func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, state, nonce,
+		scopes, response_type, response_mode, code_challenge, code_challenge_method, prompt, max_age,
+		login_hint, hint_subject, created_at, expires_at, done, user_id, session_id, auth_time, amr)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce,
+		list(r.Scopes), r.ResponseType, r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, list(r.Prompt), r.MaxAge,
+		r.LoginHint, r.HintSubject, r.CreatedAt, r.ExpiresAt, r.Done, nullIfEmpty(r.UserID),
+		r.SessionID, optTime(r.AuthTime), list(r.AMR))
+	return wrapErr("postgres: create auth request", err)
+}
+
+// GetAuthRequest returns the auth request with id.
+func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error) {
+	r, err := scanAuthRequest(s.pool.QueryRow(ctx,
+		`SELECT `+authRequestColumns+` FROM auth_requests WHERE id = $1`, id))
+	return r, wrapErr("postgres: get auth request", err)
+}
+
+// CompleteAuthRequest records who signed in for the request.
+func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error {
+	return execOne(ctx, s.pool, "postgres: complete auth request", `UPDATE auth_requests
+		SET done = true, user_id = $1, session_id = $2, auth_time = $3, amr = $4 WHERE id = $5`,
+		nullIfEmpty(userID), sessionID, optTime(authTime), list(amr), id)
+}
+
+// SaveAuthCode attaches the hash of an issued code to the request.
+func (s *Store) SaveAuthCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error {
+	if len(codeHash) == 0 {
+		return errors.New("postgres: save auth code: empty code hash")
+	}
+	return execOne(ctx, s.pool, "postgres: save auth code",
+		`UPDATE auth_requests SET code_hash = $1, code_expires_at = $2 WHERE id = $3`, codeHash, expiresAt, id)
+}
+
+// RedeemAuthCode marks the code used and returns its request. The conditional
+// UPDATE is the atomic step: a concurrent redemption waits for the row lock,
+// then re-checks code_used_at IS NULL against the committed row and matches
+// nothing.
+func (s *Store) RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time) (*storage.AuthRequest, error) {
+	const what = "postgres: redeem auth code"
+	r, err := scanAuthRequest(s.pool.QueryRow(ctx, `UPDATE auth_requests SET code_used_at = $1
+		WHERE code_hash = $2 AND code_used_at IS NULL RETURNING `+authRequestColumns, now, codeHash))
+	if err == nil {
+		return r, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, wrapErr(what, err)
+	}
+	// Nothing updated: either the code is unknown or it was redeemed before.
+	r, err = scanAuthRequest(s.pool.QueryRow(ctx,
+		`SELECT `+authRequestColumns+` FROM auth_requests WHERE code_hash = $1`, codeHash))
+	if err != nil {
+		return nil, wrapErr(what, err)
+	}
+	return r, fmt.Errorf("%s: %w", what, storage.ErrCodeReused)
+}
+
+// DeleteAuthRequest deletes the request and with it its code.
+func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	return execOne(ctx, s.pool, "postgres: delete auth request", `DELETE FROM auth_requests WHERE id = $1`, id)
+}

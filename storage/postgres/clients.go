@@ -1,0 +1,70 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, app_type,
+	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at`
+
+func scanClient(row rowScanner) (*storage.Client, error) {
+	var c storage.Client
+	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.RedirectURIs, &c.PostLogoutRedirectURIs,
+		&c.AppType, &c.AuthMethod, &c.GrantTypes, &c.AccessTokenFormat, &c.RequireConsent,
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// CreateClient inserts c; ErrConflict if its ID is taken.
+func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		c.ID, c.Name, optBytes(c.SecretHash), list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), c.AppType,
+		c.AuthMethod, list(c.GrantTypes), c.AccessTokenFormat, c.RequireConsent, c.CreatedAt, c.UpdatedAt)
+	return wrapErr("postgres: create client", err)
+}
+
+// GetClient returns the client with id.
+func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	c, err := scanClient(s.pool.QueryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
+	return c, wrapErr("postgres: get client", err)
+}
+
+// ListClients returns every client ordered by ID.
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, wrapErr("postgres: list clients", err)
+	}
+	defer rows.Close()
+	var clients []storage.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, wrapErr("postgres: list clients", err)
+		}
+		clients = append(clients, *c)
+	}
+	return clients, wrapErr("postgres: list clients", rows.Err())
+}
+
+// UpdateClient replaces every field of the client c.ID except CreatedAt.
+func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
+	return execOne(ctx, s.pool, "postgres: update client", `UPDATE clients SET name = $1, secret_hash = $2,
+		redirect_uris = $3, post_logout_redirect_uris = $4, app_type = $5, auth_method = $6, grant_types = $7,
+		access_token_format = $8, require_consent = $9, updated_at = $10
+		WHERE id = $11`,
+		c.Name, optBytes(c.SecretHash), list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), c.AppType,
+		c.AuthMethod, list(c.GrantTypes), c.AccessTokenFormat, c.RequireConsent, c.UpdatedAt, c.ID)
+}
+
+// DeleteClient deletes the client; the schema cascades to its auth requests,
+// grants (and their refresh tokens) and consents.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	return execOne(ctx, s.pool, "postgres: delete client", `DELETE FROM clients WHERE id = $1`, id)
+}

@@ -1,0 +1,59 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const grantColumns = `id, COALESCE(user_id, ''), client_id, session_id, scopes, auth_time, amr, created_at, expires_at, revoked_at`
+
+func scanGrant(row rowScanner) (*storage.Grant, error) {
+	var g storage.Grant
+	err := row.Scan(&g.ID, &g.UserID, &g.ClientID, &g.SessionID, &g.Scopes, timeCol{&g.AuthTime}, &g.AMR,
+		timeCol{&g.CreatedAt}, timeCol{&g.ExpiresAt}, timePtrCol{&g.RevokedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// CreateGrant inserts g; ErrConflict if its ID is taken.
+func (s *Store) CreateGrant(ctx context.Context, g *storage.Grant) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO grants (id, user_id, client_id, session_id, scopes, auth_time,
+		amr, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		g.ID, nullIfEmpty(g.UserID), g.ClientID, g.SessionID, list(g.Scopes), optTime(g.AuthTime),
+		list(g.AMR), g.CreatedAt, g.ExpiresAt, g.RevokedAt)
+	return wrapErr("postgres: create grant", err)
+}
+
+// GetGrant returns the grant with id, revoked or not.
+func (s *Store) GetGrant(ctx context.Context, id string) (*storage.Grant, error) {
+	g, err := scanGrant(s.pool.QueryRow(ctx, `SELECT `+grantColumns+` FROM grants WHERE id = $1`, id))
+	return g, wrapErr("postgres: get grant", err)
+}
+
+// RevokeGrant marks the grant revoked; a grant revoked before keeps its first
+// RevokedAt.
+func (s *Store) RevokeGrant(ctx context.Context, id string, now time.Time) error {
+	return execOne(ctx, s.pool, "postgres: revoke grant",
+		`UPDATE grants SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2`, now, id)
+}
+
+// RevokeGrantsBySession revokes every grant issued in the session.
+func (s *Store) RevokeGrantsBySession(ctx context.Context, sessionID string, now time.Time) error {
+	if sessionID == "" { // grants without a session must not match
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE grants SET revoked_at = $1
+		WHERE session_id = $2 AND revoked_at IS NULL`, now, sessionID)
+	return wrapErr("postgres: revoke grants by session", err)
+}
+
+// RevokeGrantsByUser revokes every grant of the user.
+func (s *Store) RevokeGrantsByUser(ctx context.Context, userID string, now time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE grants SET revoked_at = $1
+		WHERE user_id = $2 AND revoked_at IS NULL`, now, userID)
+	return wrapErr("postgres: revoke grants by user", err)
+}

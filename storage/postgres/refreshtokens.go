@@ -1,0 +1,101 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const refreshTokenColumns = `hash, grant_id, parent_hash, scopes, created_at, expires_at, rotated_at`
+
+func scanRefreshToken(row rowScanner) (*storage.RefreshToken, error) {
+	var t storage.RefreshToken
+	err := row.Scan(&t.Hash, &t.GrantID, &t.ParentHash, &t.Scopes,
+		timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt}, timePtrCol{&t.RotatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// insertRefreshToken stores t under grantID and parentHash, which
+// RotateRefreshToken takes from the parent rather than trusting the successor.
+func insertRefreshToken(ctx context.Context, db execer, t *storage.RefreshToken, grantID string, parentHash []byte) error {
+	_, err := db.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshTokenColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		t.Hash, grantID, optBytes(parentHash), list(t.Scopes), t.CreatedAt, t.ExpiresAt, t.RotatedAt)
+	return err
+}
+
+// CreateRefreshToken stores the first token of a grant (or any token as given).
+func (s *Store) CreateRefreshToken(ctx context.Context, t *storage.RefreshToken) error {
+	return wrapErr("postgres: create refresh token", insertRefreshToken(ctx, s.pool, t, t.GrantID, t.ParentHash))
+}
+
+// GetRefreshToken returns the token with hash.
+func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (*storage.RefreshToken, error) {
+	t, err := scanRefreshToken(s.pool.QueryRow(ctx,
+		`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE hash = $1`, hash))
+	return t, wrapErr("postgres: get refresh token", err)
+}
+
+// RotateRefreshToken implements the rotation contract of storage.Store. The
+// parent's row is locked (FOR UPDATE) for the transaction, so concurrent
+// rotations of one parent run one after the other, and each later one reads
+// the rotation the earlier one committed. The successor is stored under the
+// parent's grant with ParentHash = parentHash, whatever successor.GrantID and
+// successor.ParentHash say.
+func (s *Store) RotateRefreshToken(ctx context.Context, parentHash []byte, successor *storage.RefreshToken,
+	now time.Time, grace time.Duration) (storage.RotateOutcome, error) {
+	const what = "postgres: rotate refresh token"
+	var outcome storage.RotateOutcome
+	var reused bool
+	err := s.inTx(ctx, what, func(tx pgx.Tx) error {
+		var grantID string
+		var rotatedAt, revokedAt *time.Time
+		err := tx.QueryRow(ctx, `SELECT t.grant_id, t.rotated_at, g.revoked_at
+			FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id
+			WHERE t.hash = $1 FOR UPDATE OF t`, parentHash).
+			Scan(&grantID, timePtrCol{&rotatedAt}, timePtrCol{&revokedAt})
+		if err != nil {
+			return wrapErr(what, err)
+		}
+		switch {
+		case revokedAt != nil:
+			return fmt.Errorf("%s: %w", what, storage.ErrRevoked)
+		case rotatedAt == nil:
+			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2`,
+				now, parentHash); err != nil {
+				return wrapErr(what, err)
+			}
+			if err := insertRefreshToken(ctx, tx, successor, grantID, parentHash); err != nil {
+				return wrapErr(what+": store successor", err)
+			}
+			outcome = storage.Rotated
+		case now.Truncate(time.Microsecond).Sub(*rotatedAt) <= grace:
+			// Compared at the stored (microsecond) precision, so a retry
+			// exactly grace after the rotation is still inside the window.
+			outcome = storage.ReissuedInGrace
+		default:
+			// Reuse after the grace window means the token leaked: revoke the
+			// whole grant, and commit that before reporting the reuse.
+			if _, err := tx.Exec(ctx, `UPDATE grants SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2`,
+				now, grantID); err != nil {
+				return wrapErr(what+": revoke grant", err)
+			}
+			reused = true
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if reused {
+		return 0, fmt.Errorf("%s: %w", what, storage.ErrTokenReused)
+	}
+	return outcome, nil
+}

@@ -1,0 +1,60 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const sessionColumns = `id, token_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, idle_expires_at`
+
+func scanSession(row rowScanner) (*storage.Session, error) {
+	var s storage.Session
+	err := row.Scan(&s.ID, &s.TokenHash, &s.UserID, timeCol{&s.AuthTime}, &s.AMR,
+		timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.ExpiresAt}, timeCol{&s.IdleExpiresAt})
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// CreateSession inserts sess; ErrConflict if its ID or token hash is taken.
+func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		sess.ID, sess.TokenHash, sess.UserID, sess.AuthTime, list(sess.AMR), sess.CreatedAt,
+		sess.LastSeenAt, sess.ExpiresAt, sess.IdleExpiresAt)
+	return wrapErr("postgres: create session", err)
+}
+
+// GetSessionByTokenHash returns the session whose cookie hashes to tokenHash.
+// Expiry is the caller's check.
+func (s *Store) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (*storage.Session, error) {
+	sess, err := scanSession(s.pool.QueryRow(ctx,
+		`SELECT `+sessionColumns+` FROM sessions WHERE token_hash = $1`, tokenHash))
+	return sess, wrapErr("postgres: get session by token hash", err)
+}
+
+// GetSession returns the session with id.
+func (s *Store) GetSession(ctx context.Context, id string) (*storage.Session, error) {
+	sess, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
+	return sess, wrapErr("postgres: get session", err)
+}
+
+// TouchSession records use of the session and moves its idle expiry.
+func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error {
+	return execOne(ctx, s.pool, "postgres: touch session",
+		`UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3`, lastSeen, idleExpiresAt, id)
+}
+
+// DeleteSession deletes the session.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	return execOne(ctx, s.pool, "postgres: delete session", `DELETE FROM sessions WHERE id = $1`, id)
+}
+
+// DeleteSessionsByUser deletes every session of the user (none is not an error).
+func (s *Store) DeleteSessionsByUser(ctx context.Context, userID string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
+	return wrapErr("postgres: delete sessions by user", err)
+}

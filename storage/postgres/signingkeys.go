@@ -1,0 +1,86 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+const signingKeyColumns = `id, algorithm, state, private_key, public_key, created_at, activated_at, retired_at, remove_after`
+
+func scanSigningKey(row rowScanner) (*storage.SigningKey, error) {
+	var k storage.SigningKey
+	err := row.Scan(&k.ID, &k.Algorithm, &k.State, &k.PrivateKey, &k.PublicKey, timeCol{&k.CreatedAt},
+		timePtrCol{&k.ActivatedAt}, timePtrCol{&k.RetiredAt}, timePtrCol{&k.RemoveAfter})
+	if err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+func insertSigningKey(ctx context.Context, db execer, k *storage.SigningKey) error {
+	_, err := db.Exec(ctx, `INSERT INTO signing_keys (`+signingKeyColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		k.ID, k.Algorithm, k.State, k.PrivateKey, k.PublicKey, k.CreatedAt,
+		k.ActivatedAt, k.RetiredAt, k.RemoveAfter)
+	return err
+}
+
+// ListSigningKeys returns every key, oldest first.
+func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, wrapErr("postgres: list signing keys", err)
+	}
+	defer rows.Close()
+	var keys []storage.SigningKey
+	for rows.Next() {
+		k, err := scanSigningKey(rows)
+		if err != nil {
+			return nil, wrapErr("postgres: list signing keys", err)
+		}
+		keys = append(keys, *k)
+	}
+	return keys, wrapErr("postgres: list signing keys", rows.Err())
+}
+
+// CreateSigningKey inserts k. ErrConflict if its ID is taken, or if it is
+// active (or next) while another key already is.
+func (s *Store) CreateSigningKey(ctx context.Context, k *storage.SigningKey) error {
+	return wrapErr("postgres: create signing key", insertSigningKey(ctx, s.pool, k))
+}
+
+// RotateSigningKeys retires activeID, activates nextID and inserts newNext in one
+// transaction; ErrConflict if either key is no longer in the expected state. A
+// concurrent rotation blocks on the rows the first one updated, then finds
+// them in their new state and matches nothing.
+func (s *Store) RotateSigningKeys(ctx context.Context, activeID, nextID string, newNext *storage.SigningKey,
+	now, removeAfter time.Time) error {
+	const what = "postgres: rotate signing keys"
+	return s.inTx(ctx, what, func(tx pgx.Tx) error {
+		if err := execOne(ctx, tx, what+": retire active",
+			`UPDATE signing_keys SET state = 'retired', retired_at = $1, remove_after = $2
+			WHERE id = $3 AND state = 'active'`, now, removeAfter, activeID); err != nil {
+			return stale(err, what, "active", activeID)
+		}
+		if err := execOne(ctx, tx, what+": activate next",
+			`UPDATE signing_keys SET state = 'active', activated_at = $1 WHERE id = $2 AND state = 'next'`,
+			now, nextID); err != nil {
+			return stale(err, what, "next", nextID)
+		}
+		return wrapErr(what+": insert next", insertSigningKey(ctx, tx, newNext))
+	})
+}
+
+// stale turns "no row in the expected state" into ErrConflict: another process
+// rotated first.
+func stale(err error, what, state, id string) error {
+	if isNotFound(err) {
+		return fmt.Errorf("%s: key %q is no longer %s: %w", what, id, state, storage.ErrConflict)
+	}
+	return err
+}
