@@ -31,7 +31,9 @@ func (l *namedLocks) release(name string) {
 	delete(l.held, name)
 }
 
-// WithLock runs fn if no other caller of this Store holds the lock name.
+// WithLock runs fn if no other caller of this Store holds the lock name. It
+// does not exclude other processes or other Stores on the same file: a SQLite
+// database is served by a single Gatehouse process.
 func (s *Store) WithLock(ctx context.Context, name string, fn func(ctx context.Context) error) (bool, error) {
 	if !s.locks.tryAcquire(name) {
 		return false, nil
