@@ -351,11 +351,12 @@ var scopeDescriptions = map[string]string{
 func describeScopes(scopes []string) []scopeView {
 	out := make([]scopeView, 0, len(scopes))
 	for _, s := range scopes {
-		d, ok := scopeDescriptions[s]
-		if !ok {
-			d = "Access “" + s + "”"
+		if d, ok := scopeDescriptions[s]; ok {
+			out = append(out, scopeView{Name: s, Description: d})
+		} else {
+			// An application-defined scope: its name is all we know.
+			out = append(out, scopeView{Name: s})
 		}
-		out = append(out, scopeView{Name: s, Description: d})
 	}
 	return out
 }

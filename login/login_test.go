@@ -763,3 +763,29 @@ func TestCSPSource(t *testing.T) {
 		}
 	}
 }
+
+// The CSP allows no script and no inline style: the templates must not need them.
+func TestTemplatesNeedNoScriptOrInlineStyle(t *testing.T) {
+	entries, err := templateFS.ReadDir("templates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range entries {
+		b, _ := templateFS.ReadFile("templates/" + d.Name())
+		s := strings.ToLower(string(b))
+		for _, bad := range []string{"<script", " style=", "<style", "javascript:", " on"} {
+			if bad == " on" {
+				if regexp.MustCompile(` on[a-z]+=`).MatchString(s) {
+					t.Errorf("%s has an inline event handler", d.Name())
+				}
+				continue
+			}
+			if strings.Contains(s, bad) {
+				t.Errorf("%s contains %q", d.Name(), bad)
+			}
+		}
+	}
+	if got := describeScopes([]string{"email", "notes:read"}); got[0].Description == "" || got[1].Description != "" || got[1].Name != "notes:read" {
+		t.Errorf("describeScopes: %+v", got)
+	}
+}

@@ -48,7 +48,7 @@ type view struct {
 
 type scopeView struct {
 	Name        string
-	Description string
+	Description string // empty for scopes Gatehouse does not know
 }
 
 // pages holds one parsed template set per page, each the layout plus the page.
