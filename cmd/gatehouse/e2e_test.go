@@ -265,7 +265,6 @@ func testRevocation(t *testing.T, ts *testServer, a, bc createdClient) {
 
 	// client_secret_post client: revocation and introspection with its method.
 	rb := newRP(t, ts, bc)
-	rb.oauth.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 	b2 := newBrowser(t, ts.issuer)
 	ar, code = rb.signIn(b2, "alice@example.com", testPassword)
 	tok = rb.exchange(ar, code)

@@ -122,6 +122,7 @@ type createdClient struct {
 	ClientID     string   `json:"client_id"`
 	ClientSecret string   `json:"client_secret"`
 	RedirectURIs []string `json:"redirect_uris"`
+	postAuth     bool // registered for client_secret_post
 }
 
 func (ts *testServer) createClient(args ...string) createdClient {
@@ -131,6 +132,7 @@ func (ts *testServer) createClient(args ...string) createdClient {
 	if err := json.Unmarshal([]byte(out), &c); err != nil {
 		ts.t.Fatalf("clients create --json printed %q: %v", out, err)
 	}
+	c.postAuth = strings.Contains(strings.Join(args, " "), "--auth-method client_secret_post")
 	return c
 }
 

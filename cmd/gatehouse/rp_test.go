@@ -31,10 +31,17 @@ func newRP(t *testing.T, ts *testServer, c createdClient, scopes ...string) *rp 
 	if len(scopes) == 0 {
 		scopes = []string{oidc.ScopeOpenID, "email", "profile", oidc.ScopeOfflineAccess}
 	}
+	endpoint := p.Endpoint()
+	// Explicit, as a configured RP would be: x/oauth2's auto-detection retries
+	// a failed request with the other method and reports that error instead.
+	endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	if c.postAuth {
+		endpoint.AuthStyle = oauth2.AuthStyleInParams
+	}
 	return &rp{
 		t: t, ts: ts, provider: p,
 		oauth: &oauth2.Config{
-			ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: p.Endpoint(),
+			ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: endpoint,
 			RedirectURL: c.RedirectURIs[0], Scopes: scopes,
 		},
 		verifier: p.Verifier(&oidc.Config{ClientID: c.ClientID}),

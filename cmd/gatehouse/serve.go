@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"time"
 
@@ -22,6 +23,8 @@ func serveCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// zitadel/oidc logs through the default logger: give it ours.
+			slog.SetDefault(log)
 			ctx := cmd.Context()
 			a, err := newApp(ctx, cfg, log, e.now)
 			if err != nil {
