@@ -103,11 +103,13 @@ func (c *challengeWriter) WriteHeader(code int) {
 // default allows every origin with credentials).
 func (p *Provider) corsOptions() *cors.Options {
 	return &cors.Options{
-		AllowOriginRequestFunc: func(r *http.Request, origin string) bool { return p.originAllowed(r, origin) },
-		AllowedMethods:         []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders:         []string{"Authorization", "Content-Type", "DPoP"},
-		AllowCredentials:       false,
-		MaxAge:                 600,
+		AllowOriginVaryRequestFunc: func(r *http.Request, origin string) (bool, []string) {
+			return p.originAllowed(r, origin), nil
+		},
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "DPoP"},
+		AllowCredentials: false,
+		MaxAge:           600,
 	}
 }
 

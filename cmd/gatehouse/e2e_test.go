@@ -65,9 +65,9 @@ func testDiscovery(t *testing.T, ts *testServer) {
 		t.Fatal(err)
 	}
 	want := map[string]any{
-		"issuer":                   ts.issuer,
-		"response_types_supported": []any{"code"},
-		"code_challenge_methods_supported":               []any{"S256"},
+		"issuer":                           ts.issuer,
+		"response_types_supported":         []any{"code"},
+		"code_challenge_methods_supported": []any{"S256"},
 		"authorization_response_iss_parameter_supported": true,
 	}
 	for k, v := range want {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -54,9 +53,9 @@ func startServer(t *testing.T, backend string, extra map[string]string) *testSer
 	}
 	issuer := "http://" + ln.Addr().String()
 	vars := map[string]string{
-		"GATEHOUSE_ISSUER":         issuer,
-		"GATEHOUSE_DATA_DIR":       t.TempDir(),
-		"GATEHOUSE_LOG_LEVEL":      "warn",
+		"GATEHOUSE_ISSUER":          issuer,
+		"GATEHOUSE_DATA_DIR":        t.TempDir(),
+		"GATEHOUSE_LOG_LEVEL":       "warn",
 		"GATEHOUSE_PASSWORD_HASHER": "argon2id",
 	}
 	if backend == "postgres" {
@@ -122,7 +121,7 @@ type createdClient struct {
 	ClientID     string   `json:"client_id"`
 	ClientSecret string   `json:"client_secret"`
 	RedirectURIs []string `json:"redirect_uris"`
-	postAuth     bool // registered for client_secret_post
+	postAuth     bool     // registered for client_secret_post
 }
 
 func (ts *testServer) createClient(args ...string) createdClient {
@@ -290,12 +289,6 @@ func randomString(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func pkcePair(t *testing.T) (verifier, challenge string) {
-	verifier = randomString(t) + randomString(t)
-	sum := sha256.Sum256([]byte(verifier))
-	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // postForm sends a form POST with optional Basic client credentials.

@@ -51,7 +51,7 @@ func newRP(t *testing.T, ts *testServer, c createdClient, scopes ...string) *rp 
 
 // authRequest is one authorization request in flight.
 type authRequest struct {
-	url                  string
+	url                 string
 	state, nonce, pkceV string
 }
 
