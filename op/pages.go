@@ -73,3 +73,8 @@ func (p *Provider) page(w http.ResponseWriter, status int, title, message, link 
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
 }
+
+// home tells a person who opens the issuer URL what it is.
+func (p *Provider) home(w http.ResponseWriter, _ *http.Request) {
+	p.page(w, http.StatusOK, "Gatehouse", "This is an OpenID Connect provider. Applications sign you in through it; its configuration is at "+p.cfg.Issuer+pathDiscovery+".", "")
+}

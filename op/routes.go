@@ -57,8 +57,9 @@ func (p *Provider) routes() http.Handler {
 	r.Get(pathEndSession, p.endSession)
 	r.Post(pathEndSession, p.endSession)
 	r.Get(pathFormPostJS, serveFormPostJS)
-	r.Handle(pathToken, withWWWAuthenticate(zh))
-	r.Handle(pathRevoke, withWWWAuthenticate(zh))
+	r.Get("/", p.home)
+	r.Handle(pathToken, withWWWAuthenticate(requireClientAuth(zh)))
+	r.Handle(pathRevoke, withWWWAuthenticate(requireClientAuth(zh)))
 	r.Handle("/healthz", zh)
 	r.Handle("/ready", zh)
 	return cors.New(*p.corsOptions()).Handler(r)
@@ -86,6 +87,22 @@ func limitBody(next http.Handler) http.Handler {
 func withWWWAuthenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(&challengeWriter{ResponseWriter: w}, r)
+	})
+}
+
+// requireClientAuth answers a request that carries no client authentication
+// at all with 401 invalid_client (RFC 6749 §5.2); zitadel would say
+// invalid_request.
+func requireClientAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.Header.Get("Authorization") == "" {
+			if err := r.ParseForm(); err == nil && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
+				w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
+				writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_client", "client authentication is required"})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -146,6 +163,6 @@ func (p *Provider) originAllowed(r *http.Request, origin string) bool {
 func Patterns() []string {
 	return []string{
 		pathDiscovery, pathKeys, pathAuthorize, pathCallback, pathToken, pathIntrospect,
-		pathRevoke, pathUserinfo, pathEndSession, pathFormPostJS, "/healthz", "/ready",
+		pathRevoke, pathUserinfo, pathEndSession, pathFormPostJS, "/healthz", "/ready", "/{$}",
 	}
 }

@@ -92,6 +92,11 @@ func testTokenErrors(t *testing.T, ts *testServer, a, bc createdClient) {
 	if status != 401 || m["error"] != "invalid_client" || h.Get("WWW-Authenticate") == "" {
 		t.Errorf("wrong secret: %d %v WWW-Authenticate=%q", status, m, h.Get("WWW-Authenticate"))
 	}
+	// No client authentication at all: 401 too (RFC 6749 §5.2).
+	status, h, m = postForm(t, tokenURL, form("grant_type", "client_credentials"), "", "")
+	if status != 401 || m["error"] != "invalid_client" || h.Get("WWW-Authenticate") == "" {
+		t.Errorf("no client authentication: %d %v", status, m)
+	}
 	// Unknown client: same answer.
 	status, _, m = postForm(t, tokenURL, exchange, "nope", "x")
 	if status != 401 || m["error"] != "invalid_client" {
