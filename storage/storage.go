@@ -200,6 +200,37 @@ type SigningKey struct {
 	RemoveAfter *time.Time
 }
 
+// LoginAttempt is the outcome of RegisterLoginAttempt.
+type LoginAttempt struct {
+	// Allowed: the caller may check the password. When false the key is locked.
+	Allowed bool
+	// LockedUntil is set when the key is locked (now or by this attempt, should
+	// it fail).
+	LockedUntil time.Time
+	// Failures counts consecutive failures including this attempt.
+	Failures int
+}
+
+// One-time token kinds.
+const (
+	TokenVerifyEmail   = "verify_email"
+	TokenResetPassword = "reset_password"
+	TokenChangeEmail   = "change_email"
+)
+
+// OneTimeToken is a single-use emailed token (verification, reset, email
+// change), stored by SHA-256.
+type OneTimeToken struct {
+	Hash   []byte
+	Kind   string
+	UserID string
+	// Email is the address the token was sent to (for change_email, the new one).
+	Email     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
 // Store is the persistence Gatehouse needs. Implementations must be safe for
 // concurrent use by many goroutines and by several processes sharing one database.
 type Store interface {
@@ -260,6 +291,31 @@ type Store interface {
 	DeleteSession(ctx context.Context, id string) error
 	DeleteSessionsByUser(ctx context.Context, userID string) error
 
+	// UpdateUserEmail changes the address (normalised) and its verified flag.
+	// ErrConflict if another user has it.
+	UpdateUserEmail(ctx context.Context, id, email string, verified bool, now time.Time) error
+
+	// Sign-in lockout, keyed by the normalised submitted email whether or not an
+	// account exists (so lockout reveals nothing).
+	//
+	// RegisterLoginAttempt reserves one password check, atomically, before the
+	// password is verified: if the key is locked (LockedUntil > now) it returns
+	// Allowed=false. Otherwise it counts the attempt as a failure in advance
+	// (a lock that expired starts a fresh count) and, when that makes threshold
+	// failures, sets LockedUntil = now+lockFor right away. So N parallel
+	// attempts let at most threshold password checks through. A successful
+	// sign-in calls ClearLoginFailures, which also lifts a lock this attempt set.
+	RegisterLoginAttempt(ctx context.Context, key string, now time.Time, threshold int, lockFor time.Duration) (LoginAttempt, error)
+	ClearLoginFailures(ctx context.Context, key string) error // also `users unlock`
+
+	// One-time tokens.
+	// CreateOneTimeToken stores t and deletes the user's earlier tokens of the
+	// same kind (a new link replaces older ones).
+	CreateOneTimeToken(ctx context.Context, t *OneTimeToken) error
+	// ConsumeOneTimeToken atomically marks the token used and returns it.
+	// ErrNotFound if it is unknown, of another kind, used or expired.
+	ConsumeOneTimeToken(ctx context.Context, hash []byte, kind string, now time.Time) (*OneTimeToken, error)
+
 	// Consents.
 	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
 	SaveConsent(ctx context.Context, c *Consent) error // insert or replace
@@ -275,7 +331,9 @@ type Store interface {
 
 	// Maintenance.
 	// DeleteExpired removes expired auth requests, sessions, grants, refresh tokens,
-	// deny-list entries and retired keys past RemoveAfter. It returns rows removed.
+	// deny-list entries, one-time tokens, login-attempt rows whose lock has
+	// expired and that were last touched over a day ago, and retired keys past
+	// RemoveAfter. It returns rows removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// WithLock runs fn while holding a named cross-process lock, if it can get it
 	// without waiting; ran is false when another process holds it.
