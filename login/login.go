@@ -17,6 +17,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -39,13 +40,59 @@ type Flow interface {
 
 // Config configures the UI. Zero values get the documented defaults.
 type Config struct {
-	Issuer      string        // https issuer ⇒ cookies get Secure
+	Issuer      string        // absolute base URL of the UI (links in emails); https ⇒ cookies get Secure
 	SessionIdle time.Duration // default 24h (idle), refreshed on use
 	SessionMax  time.Duration // default 30*24h (absolute)
 	CSRFKey     [32]byte      // HMAC key for form tokens
-	ProductName string        // default "Gatehouse"
 	Now         func() time.Time
 	Logger      *slog.Logger
+
+	// Branding.
+	ProductName string // default "Gatehouse"
+	LogoURL     string // absolute https URL or same-site path of the logo; default the bundled logo
+	BrandColor  string // primary colour "#rgb" or "#rrggbb"; default "#1f5fbf"; New panics on anything else
+
+	// Registration and email verification.
+	DisableRegistration  bool   // hide /register (default: open registration)
+	RequireVerifiedEmail bool   // refuse sign-in until the email is verified (default false)
+	DefaultRole          string // role of self-registered users; default "user"
+
+	// Password policy for registration, reset and change (package login/policy).
+	// At most 128 characters always, 72 bytes when the hasher is bcrypt.
+	PasswordMinLength       int  // default 8
+	PasswordNoUpperRequired bool // default: an upper-case letter is required
+	PasswordNoDigitRequired bool // default: a digit is required
+	PasswordAllowCommon     bool // default: passwords on the bundled common list are refused
+
+	// Lockout (per normalised submitted email, state in the Store).
+	LockoutThreshold int           // consecutive failures before the lock; default 5
+	LockoutDuration  time.Duration // default 15 min
+
+	// Rate limits. Keys are the client IP (see TrustedProxies) and the
+	// normalised email (or the user, on the account page). A zero RateLimit
+	// gets its default.
+	SignInPerEmail RateLimit // default 10/min
+	SignInPerIP    RateLimit // default 30/min
+	RegisterPerIP  RateLimit // default 10/hour
+	ForgotPerEmail RateLimit // default 5/hour
+	ForgotPerIP    RateLimit // default 20/hour
+	ResendPerEmail RateLimit // default 5/hour
+	ResendPerIP    RateLimit // default 20/hour
+	AccountPerUser RateLimit // account page forms; default 10/min
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// (ratelimit.ParseTrustedProxies); empty ⇒ the TCP peer is the client.
+	TrustedProxies []netip.Prefix
+
+	// Limiter (ratelimit.Limiter) and Mailer (*mail.Mailer) are added as
+	// fields "Limiter" and "Mailer" as soon as login/ratelimit and login/mail
+	// land: nil Limiter ⇒ an in-memory limiter; nil Mailer ⇒ mail is logged.
+}
+
+// RateLimit allows Limit requests per Period for one key. A zero value means
+// the default of the field it is in; a negative Limit switches the limit off.
+type RateLimit struct {
+	Limit  int
+	Period time.Duration
 }
 
 // Cookie names.
