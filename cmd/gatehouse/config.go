@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +44,27 @@ var settings = []setting{
 	{"clients-file", "GATEHOUSE_CLIENTS_FILE", "", "JSON file of clients to create or update at start"},
 	{"tls-cert", "GATEHOUSE_TLS_CERT", "", "TLS certificate file (serve TLS directly)"},
 	{"tls-key", "GATEHOUSE_TLS_KEY", "", "TLS private key file"},
-	{"product-name", "GATEHOUSE_PRODUCT_NAME", "Gatehouse", "name shown in the sign-in pages"},
+	{"product-name", "GATEHOUSE_PRODUCT_NAME", "Gatehouse", "name shown in the sign-in pages and emails"},
+	{"logo-url", "GATEHOUSE_LOGO_URL", "", "logo image URL for the sign-in pages (https or a path on this server); empty uses the built-in logo"},
+	{"brand-color", "GATEHOUSE_BRAND_COLOR", "#1f5fbf", "primary colour of the sign-in pages (#rrggbb)"},
+	{"require-verified-email", "GATEHOUSE_REQUIRE_VERIFIED_EMAIL", "false", "refuse sign-in until the email address is verified"},
+	{"password-min-length", "GATEHOUSE_PASSWORD_MIN_LENGTH", "8", "minimum password length (8–128)"},
+	{"password-require-upper", "GATEHOUSE_PASSWORD_REQUIRE_UPPER", "true", "passwords need an upper-case letter"},
+	{"password-require-digit", "GATEHOUSE_PASSWORD_REQUIRE_DIGIT", "true", "passwords need a digit"},
+	{"password-check-common", "GATEHOUSE_PASSWORD_CHECK_COMMON", "true", "refuse passwords on the bundled list of common passwords"},
+	{"lockout-threshold", "GATEHOUSE_LOCKOUT_THRESHOLD", "5", "consecutive failed sign-ins (per email) that lock it"},
+	{"lockout-duration", "GATEHOUSE_LOCKOUT_DURATION", "15m", "how long a lock lasts"},
+	{"rate-login-email", "GATEHOUSE_RATE_LOGIN_EMAIL", "10/1m", "sign-in attempts per email (N/period)"},
+	{"rate-login-ip", "GATEHOUSE_RATE_LOGIN_IP", "30/1m", "sign-in attempts per client IP"},
+	{"rate-register-ip", "GATEHOUSE_RATE_REGISTER_IP", "10/1h", "registrations per client IP"},
+	{"rate-forgot-email", "GATEHOUSE_RATE_FORGOT_EMAIL", "5/1h", "password-reset requests per email"},
+	{"rate-forgot-ip", "GATEHOUSE_RATE_FORGOT_IP", "20/1h", "password-reset requests per client IP"},
+	{"rate-resend-email", "GATEHOUSE_RATE_RESEND_EMAIL", "5/1h", "verification resends per email"},
+	{"rate-resend-ip", "GATEHOUSE_RATE_RESEND_IP", "20/1h", "verification resends per client IP"},
+	{"trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is trusted"},
+	{"redis-url", "REDIS_URL", "", "Redis URL for rate limits shared by all instances; empty keeps them in memory"},
+	{"smtp-url", "SMTP_URL", "", "smtp://user:pass@host:port[?tls=opportunistic|starttls|implicit]; empty writes mail to the log"},
+	{"mail-from", "GATEHOUSE_MAIL_FROM", "Gatehouse <no-reply@localhost>", "sender address of emails"},
 	{"log-level", "GATEHOUSE_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"log-format", "GATEHOUSE_LOG_FORMAT", "text", "text or json"},
 }
@@ -70,6 +91,26 @@ type config struct {
 	TLSCert           string
 	TLSKey            string
 	ProductName       string
+	LogoURL           string
+	BrandColor        string
+	RequireVerified   bool
+	PasswordMinLength int
+	PasswordUpper     bool
+	PasswordDigit     bool
+	PasswordCommon    bool
+	LockoutThreshold  int
+	LockoutDuration   time.Duration
+	RateLoginEmail    rate
+	RateLoginIP       rate
+	RateRegisterIP    rate
+	RateForgotEmail   rate
+	RateForgotIP      rate
+	RateResendEmail   rate
+	RateResendIP      rate
+	TrustedProxies    string
+	RedisURL          string
+	SMTPURL           string
+	MailFrom          string
 	LogLevel          string
 	LogFormat         string
 }
@@ -119,6 +160,26 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		TLSCert:           p.str("tls-cert"),
 		TLSKey:            p.str("tls-key"),
 		ProductName:       p.str("product-name"),
+		LogoURL:           p.str("logo-url"),
+		BrandColor:        p.str("brand-color"),
+		RequireVerified:   p.boolean("require-verified-email"),
+		PasswordMinLength: p.intRange("password-min-length", 8, 128),
+		PasswordUpper:     p.boolean("password-require-upper"),
+		PasswordDigit:     p.boolean("password-require-digit"),
+		PasswordCommon:    p.boolean("password-check-common"),
+		LockoutThreshold:  p.intRange("lockout-threshold", 1, 100),
+		LockoutDuration:   p.duration("lockout-duration", time.Second),
+		RateLoginEmail:    p.rate("rate-login-email"),
+		RateLoginIP:       p.rate("rate-login-ip"),
+		RateRegisterIP:    p.rate("rate-register-ip"),
+		RateForgotEmail:   p.rate("rate-forgot-email"),
+		RateForgotIP:      p.rate("rate-forgot-ip"),
+		RateResendEmail:   p.rate("rate-resend-email"),
+		RateResendIP:      p.rate("rate-resend-ip"),
+		TrustedProxies:    p.str("trusted-proxies"),
+		RedisURL:          p.str("redis-url"),
+		SMTPURL:           p.str("smtp-url"),
+		MailFrom:          p.str("mail-from"),
 		LogLevel:          p.oneOf("log-level", "debug", "info", "warn", "error"),
 		LogFormat:         p.oneOf("log-format", "text", "json"),
 	}
@@ -139,6 +200,15 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 	if c.Secret != "" && len(c.Secret) < 32 {
 		return nil, errors.New("GATEHOUSE_SECRET (--secret): must be at least 32 characters")
 	}
+	if !brandColor.MatchString(c.BrandColor) {
+		return nil, fmt.Errorf("GATEHOUSE_BRAND_COLOR (--brand-color): %q is not a colour such as #1f5fbf", c.BrandColor)
+	}
+	if c.LogoURL != "" && !strings.HasPrefix(c.LogoURL, "https://") && !(strings.HasPrefix(c.LogoURL, "/") && !strings.HasPrefix(c.LogoURL, "//")) {
+		return nil, fmt.Errorf("GATEHOUSE_LOGO_URL (--logo-url): %q must be an https:// URL or a path on this server", c.LogoURL)
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") && !strings.HasPrefix(c.RedisURL, "unix://") {
+		return nil, errors.New("REDIS_URL (--redis-url): must be a redis://, rediss:// or unix:// URL")
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, errors.New("GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY: set both or neither")
 	}
@@ -147,6 +217,8 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 	}
 	return c, nil
 }
+
+var brandColor = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
 // validateIssuer accepts an absolute http(s) URL without query or fragment and
 // returns it without a trailing slash (OIDC Discovery §4 appends the path).
@@ -162,6 +234,12 @@ func validateIssuer(s string) (string, error) {
 		return "", fmt.Errorf("%q must not contain a query, fragment or user info", s)
 	}
 	return strings.TrimRight(s, "/"), nil
+}
+
+// rate is a rate limit: Limit events per Period.
+type rate struct {
+	Limit  int
+	Period time.Duration
 }
 
 // parser converts raw setting values, keeping the first error.
@@ -210,4 +288,26 @@ func (p *parser) intRange(flag string, lo, hi int) int {
 		p.fail(flag, "%q must be a whole number from %d to %d", v, lo, hi)
 	}
 	return n
+}
+
+func (p *parser) boolean(flag string) bool {
+	v := p.raw[flag]
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(flag, "%q is not true or false", v)
+	}
+	return b
+}
+
+// rate parses "N/period", e.g. "10/1m" or "5/1h".
+func (p *parser) rate(flag string) rate {
+	v := p.raw[flag]
+	n, per, ok := strings.Cut(v, "/")
+	limit, err1 := strconv.Atoi(strings.TrimSpace(n))
+	period, err2 := time.ParseDuration(strings.TrimSpace(per))
+	if !ok || err1 != nil || err2 != nil || limit < 1 || period < time.Second {
+		p.fail(flag, "%q is not a rate such as 10/1m (at least 1 per at least 1s)", v)
+		return rate{}
+	}
+	return rate{Limit: limit, Period: period}
 }
