@@ -38,7 +38,7 @@ const (
 
 func usersCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Manage users"}
-	cmd.AddCommand(usersCreateCmd(e), usersListCmd(e), usersSetRoleCmd(e), usersSetPasswordCmd(e), usersDeleteCmd(e))
+	cmd.AddCommand(usersCreateCmd(e), usersListCmd(e), usersSetRoleCmd(e), usersSetPasswordCmd(e), usersDeleteCmd(e), usersUnlockCmd(e))
 	return cmd
 }
 
@@ -271,4 +271,24 @@ func usersDeleteCmd(e *env) *cobra.Command {
 // newUserID returns a UUIDv7: unique, and ordered by creation in indexes.
 func newUserID() string {
 	return uuid.Must(uuid.NewV7()).String()
+}
+
+// usersUnlockCmd lifts a sign-in lock. Locks are kept per submitted email,
+// whether or not an account exists, so this works for any address.
+func usersUnlockCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unlock EMAIL",
+		Short: "Lift a sign-in lockout and reset the failure count",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
+				email := login.NormalizeEmail(args[0])
+				if err := c.store.ClearLoginFailures(ctx, email); err != nil {
+					return fmt.Errorf("unlock: %w", err)
+				}
+				fmt.Fprintf(e.stdout, "sign-in unlocked for %s\n", email)
+				return nil
+			})
+		},
+	}
 }
