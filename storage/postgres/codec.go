@@ -76,3 +76,7 @@ func optBytes(b []byte) []byte {
 type rowScanner interface {
 	Scan(dest ...any) error
 }
+
+// stored is t as the store keeps it: UTC, truncated to the microsecond as pgx
+// encodes it.
+func stored(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }

@@ -79,3 +79,10 @@ func (s *Store) SetUserEmailVerified(ctx context.Context, id string, verified bo
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return execOne(ctx, s.pool, "postgres: delete user", `DELETE FROM users WHERE id = $1`, id)
 }
+
+// UpdateUserEmail replaces the user's email (as given: callers normalise it)
+// and its verified flag; ErrConflict if another user has the address.
+func (s *Store) UpdateUserEmail(ctx context.Context, id, email string, verified bool, now time.Time) error {
+	return execOne(ctx, s.pool, "postgres: update user email",
+		`UPDATE users SET email = $1, email_verified = $2, updated_at = $3 WHERE id = $4`, email, verified, now, id)
+}

@@ -129,3 +129,6 @@ func optBytes(b []byte) any {
 	}
 	return b
 }
+
+// stored is t as the store keeps it: UTC, truncated to the millisecond.
+func stored(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()).UTC() }

@@ -6,25 +6,38 @@ import (
 	"time"
 )
 
-// DeleteExpired removes rows whose expiry is at or before now and returns how
-// many it removed.
+// loginAttemptRetention is how long an unlocked login-attempt row outlives the
+// last attempt it counted.
+const loginAttemptRetention = 24 * time.Hour
+
+// DeleteExpired removes rows whose expiry is at or before now, and unlocked
+// login-attempt rows idle for over loginAttemptRetention, and returns how many
+// it removed.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	const what = "sqlite: delete expired"
 	// Child rows go before the parents that would otherwise cascade them
 	// uncounted. An auth request stays while its code may still be presented,
 	// so reuse of the code is recognised until the code itself expires.
-	queries := []string{
-		`DELETE FROM refresh_tokens WHERE expires_at <= ?1`,
-		`DELETE FROM grants WHERE expires_at <= ?1`,
-		`DELETE FROM auth_requests WHERE expires_at <= ?1 AND (code_expires_at IS NULL OR code_expires_at <= ?1)`,
-		`DELETE FROM sessions WHERE expires_at <= ?1 OR idle_expires_at <= ?1`,
-		`DELETE FROM denied_access_tokens WHERE expires_at <= ?1`,
-		`DELETE FROM signing_keys WHERE state = 'retired' AND remove_after <= ?1`,
+	atNow := []any{millis(now)}
+	cutoff := now.Add(-loginAttemptRetention)
+	queries := []struct {
+		sql  string
+		args []any
+	}{
+		{`DELETE FROM refresh_tokens WHERE expires_at <= ?1`, atNow},
+		{`DELETE FROM grants WHERE expires_at <= ?1`, atNow},
+		{`DELETE FROM auth_requests WHERE expires_at <= ?1 AND (code_expires_at IS NULL OR code_expires_at <= ?1)`, atNow},
+		{`DELETE FROM sessions WHERE expires_at <= ?1 OR idle_expires_at <= ?1`, atNow},
+		{`DELETE FROM denied_access_tokens WHERE expires_at <= ?1`, atNow},
+		{`DELETE FROM signing_keys WHERE state = 'retired' AND remove_after <= ?1`, atNow},
+		{`DELETE FROM one_time_tokens WHERE expires_at <= ?1`, atNow},
+		{`DELETE FROM login_attempts WHERE (locked_until IS NULL OR locked_until <= ?1) AND updated_at < ?2`,
+			[]any{millis(now), millis(cutoff)}},
 	}
 	var total int64
 	err := s.inTx(ctx, what, func(tx *sql.Tx) error {
 		for _, q := range queries {
-			res, err := tx.ExecContext(ctx, q, millis(now))
+			res, err := tx.ExecContext(ctx, q.sql, q.args...)
 			if err != nil {
 				return wrapErr(what, err)
 			}

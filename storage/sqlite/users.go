@@ -79,3 +79,10 @@ func (s *Store) SetUserEmailVerified(ctx context.Context, id string, verified bo
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return execOne(ctx, s.db, "sqlite: delete user", `DELETE FROM users WHERE id = ?`, id)
 }
+
+// UpdateUserEmail replaces the user's email (as given: callers normalise it)
+// and its verified flag; ErrConflict if another user has the address.
+func (s *Store) UpdateUserEmail(ctx context.Context, id, email string, verified bool, now time.Time) error {
+	return execOne(ctx, s.db, "sqlite: update user email",
+		`UPDATE users SET email = ?, email_verified = ?, updated_at = ? WHERE id = ?`, email, verified, millis(now), id)
+}

@@ -12,6 +12,8 @@ import (
 func maintenanceTests() []namedTest {
 	return []namedTest{
 		{"DeleteExpired", testDeleteExpired},
+		{"DeleteExpiredOneTimeTokens", testDeleteExpiredOneTimeTokens},
+		{"DeleteExpiredLoginAttempts", testDeleteExpiredLoginAttempts},
 		{"WithLockRuns", testWithLockRuns},
 		{"WithLockExcludes", testWithLockExcludes},
 		{"Ping", testPing},
@@ -106,6 +108,95 @@ func testDeleteExpired(t *testing.T, s storage.Store) {
 	mustNot(t, "delete expired again", err)
 	if removed != 0 {
 		t.Errorf("second DeleteExpired removed %d rows, want 0", removed)
+	}
+}
+
+// testDeleteExpiredOneTimeTokens: expired tokens go whether used or not; live
+// ones stay, used or not. The store has no getter for tokens, so the removed
+// count tells the used ones apart, and consuming the live unused one shows it
+// survived.
+func testDeleteExpiredOneTimeTokens(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	seedStore(t, s)
+	now := at(30 * time.Minute)
+	before, after := now.Add(-time.Minute), now.Add(time.Minute)
+
+	expiredUnused := newOneTimeToken("expired-unused", storage.TokenVerifyEmail, "alice")
+	expiredUsed := newOneTimeToken("expired-used", storage.TokenResetPassword, "alice")
+	liveUsed := newOneTimeToken("live-used", storage.TokenChangeEmail, "alice")
+	expiresNow := newOneTimeToken("expires-now", storage.TokenVerifyEmail, "bob")
+	liveUnused := newOneTimeToken("live-unused", storage.TokenResetPassword, "bob")
+	expiredUnused.ExpiresAt, expiredUsed.ExpiresAt, liveUsed.ExpiresAt = before, before, after
+	expiresNow.ExpiresAt, liveUnused.ExpiresAt = now, after
+	for _, tok := range []*storage.OneTimeToken{expiredUnused, expiredUsed, liveUsed, expiresNow, liveUnused} {
+		createToken(t, s, tok)
+	}
+	for _, tok := range []*storage.OneTimeToken{expiredUsed, liveUsed} {
+		_, err := s.ConsumeOneTimeToken(ctx, tok.Hash, tok.Kind, t0())
+		mustNot(t, "consume a token before the sweep", err)
+	}
+
+	removed, err := s.DeleteExpired(ctx, now)
+	mustNot(t, "delete expired", err)
+	// expired-unused, expired-used, expires-now.
+	if removed != 3 {
+		t.Errorf("DeleteExpired removed %d rows, want 3", removed)
+	}
+	assertConsumed(t, s, "live unused token after DeleteExpired", liveUnused, now)
+	removed, err = s.DeleteExpired(ctx, now)
+	mustNot(t, "delete expired again", err)
+	if removed != 0 {
+		t.Errorf("second DeleteExpired removed %d rows, want 0", removed)
+	}
+}
+
+// testDeleteExpiredLoginAttempts: a key's row goes once it is not locked and
+// its last attempt is over a day old. Rows are seen only through
+// RegisterLoginAttempt, so the removed count and a probe attempt on each kept
+// key (whose count goes on) check the sweep.
+func testDeleteExpiredLoginAttempts(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	now := at(72 * time.Hour)
+	register := func(key string, when time.Time, limit int, lock time.Duration) {
+		t.Helper()
+		_, err := s.RegisterLoginAttempt(ctx, key, when, limit, lock)
+		mustNot(t, "register attempt on "+key, err)
+	}
+	const noLock = 100
+	register("stale", now.Add(-25*time.Hour), noLock, time.Hour)
+	register("a-day-old", now.Add(-24*time.Hour), noLock, time.Hour)
+	register("recent", now.Add(-time.Hour), noLock, time.Hour)
+	// Threshold 1 locks at the first attempt.
+	register("locked", now.Add(-25*time.Hour), 1, 48*time.Hour)            // until now+23h
+	register("lock-expired", now.Add(-26*time.Hour), 1, time.Hour)         // until now-25h
+	register("lock-ends-now", now.Add(-25*time.Hour), 1, 25*time.Hour)     // until now
+	register("lock-expired-recently", now.Add(-time.Hour), 1, time.Minute) // touched an hour ago
+
+	removed, err := s.DeleteExpired(ctx, now)
+	mustNot(t, "delete expired", err)
+	// stale, lock-expired, lock-ends-now.
+	if removed != 3 {
+		t.Errorf("DeleteExpired removed %d rows, want 3", removed)
+	}
+	removed, err = s.DeleteExpired(ctx, now)
+	mustNot(t, "delete expired again", err)
+	if removed != 0 {
+		t.Errorf("second DeleteExpired removed %d rows, want 0", removed)
+	}
+
+	probe := func(key string) storage.LoginAttempt {
+		t.Helper()
+		a, err := s.RegisterLoginAttempt(ctx, key, now, noLock, time.Hour)
+		mustNot(t, "probe "+key, err)
+		return a
+	}
+	for key, failures := range map[string]int{"stale": 1, "a-day-old": 2, "recent": 2} {
+		if got := probe(key); !got.Allowed || got.Failures != failures {
+			t.Errorf("attempt on %q after DeleteExpired: %+v; want allowed with %d failures", key, got, failures)
+		}
+	}
+	if got := probe("locked"); got.Allowed {
+		t.Errorf("attempt on a locked key after DeleteExpired was allowed: %+v", got)
 	}
 }
 

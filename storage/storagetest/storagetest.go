@@ -30,6 +30,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Sessions", sessionTests()},
 		{"Consents", consentTests()},
 		{"SigningKeys", signingKeyTests()},
+		{"LoginAttempts", loginAttemptTests()},
+		{"OneTimeTokens", oneTimeTokenTests()},
 		{"Maintenance", maintenanceTests()},
 	}
 	for _, g := range groups {

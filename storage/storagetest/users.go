@@ -18,6 +18,7 @@ func userTests() []namedTest {
 		{"NotFound", testUserNotFound},
 		{"List", testUserList},
 		{"Updates", testUserUpdates},
+		{"UpdateEmail", testUserUpdateEmail},
 		{"DeleteCascades", testUserDeleteCascades},
 	}
 }
@@ -62,6 +63,7 @@ func testUserNotFound(t *testing.T, s storage.Store) {
 	assertErrorIs(t, "UpdateUserPassword", s.UpdateUserPassword(ctx, "nobody", "$2a$x", t0()), storage.ErrNotFound)
 	assertErrorIs(t, "UpdateUserRole", s.UpdateUserRole(ctx, "nobody", "admin", t0()), storage.ErrNotFound)
 	assertErrorIs(t, "SetUserEmailVerified", s.SetUserEmailVerified(ctx, "nobody", true, t0()), storage.ErrNotFound)
+	assertErrorIs(t, "UpdateUserEmail", s.UpdateUserEmail(ctx, "nobody", "new@example.com", true, t0()), storage.ErrNotFound)
 	assertErrorIs(t, "DeleteUser", s.DeleteUser(ctx, "nobody"), storage.ErrNotFound)
 }
 
@@ -125,6 +127,40 @@ func testUserUpdates(t *testing.T, s storage.Store) {
 	got, err = s.GetUser(ctx, "u1")
 	mustNot(t, "get user", err)
 	assertEqual(t, "after SetUserEmailVerified(false)", got, want)
+}
+
+func testUserUpdateEmail(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sd := seedStore(t, s)
+	want := *sd.alice
+
+	mustNot(t, "update email", s.UpdateUserEmail(ctx, "alice", "alice.new@example.com", false, at(time.Minute)))
+	want.Email, want.EmailVerified, want.UpdatedAt = "alice.new@example.com", false, at(time.Minute)
+	got, err := s.GetUser(ctx, "alice")
+	mustNot(t, "get user", err)
+	assertEqual(t, "after UpdateUserEmail", got, &want)
+	got, err = s.GetUserByEmail(ctx, "alice.new@example.com")
+	mustNot(t, "get user by the new email", err)
+	assertEqual(t, "GetUserByEmail(new address)", got, &want)
+	_, err = s.GetUserByEmail(ctx, "alice@example.com")
+	assertErrorIs(t, "GetUserByEmail(old address)", err, storage.ErrNotFound)
+
+	// Setting the address the user already has is no conflict.
+	mustNot(t, "verify the same email", s.UpdateUserEmail(ctx, "alice", "alice.new@example.com", true, at(2*time.Minute)))
+	want.EmailVerified, want.UpdatedAt = true, at(2*time.Minute)
+
+	// Another user's address conflicts and changes nothing.
+	err = s.UpdateUserEmail(ctx, "alice", "bob@example.com", false, at(3*time.Minute))
+	assertErrorIs(t, "UpdateUserEmail to another user's address", err, storage.ErrConflict)
+	got, err = s.GetUser(ctx, "alice")
+	mustNot(t, "get user", err)
+	assertEqual(t, "after a conflicting UpdateUserEmail", got, &want)
+	got, err = s.GetUser(ctx, "bob")
+	mustNot(t, "get bob", err)
+	assertEqual(t, "bob after a conflicting UpdateUserEmail", got, sd.bob)
+
+	// The old address is free for someone else.
+	mustNot(t, "reuse the old address", s.CreateUser(ctx, newUser("carol", "alice@example.com")))
 }
 
 // testUserDeleteCascades checks that DeleteUser removes the user's sessions,
