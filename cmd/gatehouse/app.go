@@ -13,20 +13,24 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/login"
+	"github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/login/password"
+	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/op"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // app is a wired Gatehouse: store, keys, OIDC provider and login UI.
 type app struct {
-	cfg      *config
-	log      *slog.Logger
-	store    storage.Store
-	keys     *keys.Manager
-	provider *op.Provider
-	handler  http.Handler
-	now      func() time.Time
+	cfg          *config
+	log          *slog.Logger
+	store        storage.Store
+	keys         *keys.Manager
+	provider     *op.Provider
+	mailer       *mail.Mailer
+	closeLimiter func() error
+	handler      http.Handler
+	now          func() time.Time
 }
 
 // core opens the store and the key manager: what every command needs.
@@ -99,6 +103,19 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	if err != nil {
 		return nil, err
 	}
+	trusted, err := ratelimit.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	sender, err := mail.NewSender(cfg.SMTPURL, cfg.MailFrom, log)
+	if err != nil {
+		return nil, err
+	}
+	limiter, closeLimiter, err := ratelimit.Open(ctx, cfg.RedisURL, log, now)
+	if err != nil {
+		return nil, err
+	}
+	mailer := mail.NewMailer(sender, mail.Config{ProductName: cfg.ProductName, Logger: log})
 	provider, err := op.New(op.Config{
 		Issuer:            cfg.Issuer,
 		CryptoKey:         keys.DeriveKey(c.secret, "opaque-token-encryption"),
@@ -111,16 +128,37 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		Logger:            log,
 	}, c.store, c.keys)
 	if err != nil {
+		closeLimiter()
 		return nil, err
 	}
 	ui := login.New(login.Config{
-		Issuer:      cfg.Issuer,
-		SessionIdle: cfg.SessionIdle,
-		SessionMax:  cfg.SessionMax,
-		CSRFKey:     keys.DeriveKey(c.secret, "csrf"),
-		ProductName: cfg.ProductName,
-		Now:         now,
-		Logger:      log,
+		Issuer:                  cfg.Issuer,
+		SessionIdle:             cfg.SessionIdle,
+		SessionMax:              cfg.SessionMax,
+		CSRFKey:                 keys.DeriveKey(c.secret, "csrf"),
+		Now:                     now,
+		Logger:                  log,
+		ProductName:             cfg.ProductName,
+		LogoURL:                 cfg.LogoURL,
+		BrandColor:              cfg.BrandColor,
+		RequireVerifiedEmail:    cfg.RequireVerified,
+		DefaultRole:             "USER",
+		PasswordMinLength:       cfg.PasswordMinLength,
+		PasswordNoUpperRequired: !cfg.PasswordUpper,
+		PasswordNoDigitRequired: !cfg.PasswordDigit,
+		PasswordAllowCommon:     !cfg.PasswordCommon,
+		LockoutThreshold:        cfg.LockoutThreshold,
+		LockoutDuration:         cfg.LockoutDuration,
+		SignInPerEmail:          login.RateLimit(cfg.RateLoginEmail),
+		SignInPerIP:             login.RateLimit(cfg.RateLoginIP),
+		RegisterPerIP:           login.RateLimit(cfg.RateRegisterIP),
+		ForgotPerEmail:          login.RateLimit(cfg.RateForgotEmail),
+		ForgotPerIP:             login.RateLimit(cfg.RateForgotIP),
+		ResendPerEmail:          login.RateLimit(cfg.RateResendEmail),
+		ResendPerIP:             login.RateLimit(cfg.RateResendIP),
+		TrustedProxies:          trusted,
+		Limiter:                 limiter,
+		Mailer:                  mailer,
 	}, c.store, hasher, provider)
 
 	mux := http.NewServeMux()
@@ -128,7 +166,10 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		mux.Handle(pattern, provider)
 	}
 	mux.Handle("/", ui)
-	return &app{cfg: cfg, log: log, store: c.store, keys: c.keys, provider: provider, handler: mux, now: now}, nil
+	return &app{
+		cfg: cfg, log: log, store: c.store, keys: c.keys, provider: provider,
+		mailer: mailer, closeLimiter: closeLimiter, handler: mux, now: now,
+	}, nil
 }
 
 // serve runs the HTTP server on ln and the background jobs until ctx ends,
@@ -197,7 +238,18 @@ func (a *app) cleanup(ctx context.Context, every time.Duration) {
 	}
 }
 
-func (a *app) close() error { return a.store.Close() }
+// close drains the mail queue (bounded wait) and releases the store and Redis.
+func (a *app) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.mailer.Close(ctx); err != nil {
+		a.log.Warn("mail queue not drained", "err", err)
+	}
+	if err := a.closeLimiter(); err != nil {
+		a.log.Warn("close rate limiter", "err", err)
+	}
+	return a.store.Close()
+}
 
 func isLoopbackHost(host string) bool {
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {

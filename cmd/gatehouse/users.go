@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-id/gatehouse/login"
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -31,10 +32,6 @@ func toUserJSON(u *storage.User) userJSON {
 // rolePattern: roles are upper-case names (USER, ADMIN, BILLING_ADMIN).
 var rolePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,31}$`)
 
-const (
-	minPasswordLen = 8
-	maxPasswordLen = 128
-)
 
 func usersCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Manage users"}
@@ -51,10 +48,18 @@ func checkEmail(raw string) (string, error) {
 	return email, nil
 }
 
-func checkPassword(pw string) error {
-	n := utf8.RuneCountInString(pw)
-	if n < minPasswordLen || n > maxPasswordLen {
-		return fmt.Errorf("the password must be %d to %d characters", minPasswordLen, maxPasswordLen)
+// checkPassword applies the configured password policy, the same one the
+// registration and reset pages apply.
+func checkPassword(cfg *config, pw string) error {
+	p := policy.Password{
+		MinLength: cfg.PasswordMinLength, RequireUpper: cfg.PasswordUpper,
+		RequireDigit: cfg.PasswordDigit, CheckCommon: cfg.PasswordCommon,
+	}
+	if cfg.PasswordHasher == "bcrypt" {
+		p.MaxBytes = policy.BcryptMaxBytes
+	}
+	if v := p.Check(pw); len(v) > 0 {
+		return errors.New(v[0].Message)
 	}
 	return nil
 }
@@ -84,10 +89,10 @@ func usersCreateCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := checkPassword(pw); err != nil {
-				return err
-			}
 			return withCore(cmd, e, func(ctx context.Context, cfg *config, c *core) error {
+				if err := checkPassword(cfg, pw); err != nil {
+					return err
+				}
 				hasher, err := newHasher(cfg)
 				if err != nil {
 					return err
@@ -212,10 +217,10 @@ func usersSetPasswordCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := checkPassword(pw); err != nil {
-				return err
-			}
 			return withCore(cmd, e, func(ctx context.Context, cfg *config, c *core) error {
+				if err := checkPassword(cfg, pw); err != nil {
+					return err
+				}
 				u, err := userByEmail(ctx, c.store, args[0])
 				if err != nil {
 					return err
