@@ -32,7 +32,6 @@ func toUserJSON(u *storage.User) userJSON {
 // rolePattern: roles are upper-case names (USER, ADMIN, BILLING_ADMIN).
 var rolePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,31}$`)
 
-
 func usersCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Manage users"}
 	cmd.AddCommand(usersCreateCmd(e), usersListCmd(e), usersSetRoleCmd(e), usersSetPasswordCmd(e), usersDeleteCmd(e), usersUnlockCmd(e))
