@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"errors"
 	"net/http"
-	"net/url"
 	"slices"
 	"time"
 
@@ -19,7 +18,11 @@ const (
 	msgRequestGone        = "This sign-in request has expired or is no longer valid. Go back to the application and start again."
 	msgRequestMissing     = "This sign-in link is incomplete. Go back to the application and start again."
 	msgBusy               = "We are handling a lot of sign-ins right now. Please try again in a moment."
+	msgUnverified         = "Please verify your email address before signing in."
 )
+
+// maxEmailInput is the longest submitted address worth looking at.
+const maxEmailInput = 320
 
 const amrPassword = "pwd"
 
@@ -78,9 +81,11 @@ func (h *Handler) needsLogin(ar *storage.AuthRequest, sess *storage.Session) boo
 	return false
 }
 
-// getLogin is where the OP sends the browser with a new auth request.
+// getLogin is where the OP sends the browser with a new auth request
+// (?authRequestID=…), and where a plain sign-in to a page of this UI starts
+// (?return=/account).
 func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
-	ar, client, ok := h.loadAuthRequest(w, r, r.URL.Query().Get("authRequestID"))
+	fc, ok := h.loadFlow(w, r, r.URL.Query(), false)
 	if !ok {
 		return
 	}
@@ -89,6 +94,15 @@ func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "load session", err)
 		return
 	}
+	if fc.ar == nil {
+		if sess != nil {
+			http.Redirect(w, r, fc.next.Return, http.StatusSeeOther)
+			return
+		}
+		h.renderLogin(w, r, http.StatusOK, fc, "", "")
+		return
+	}
+	ar := fc.ar
 	if h.needsLogin(ar, sess) {
 		if slices.Contains(ar.Prompt, "none") {
 			h.flow.Fail(w, r, ar.ID, "login_required", "The user is not signed in.")
@@ -98,22 +112,27 @@ func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
 		if len(email) > 320 {
 			email = ""
 		}
-		h.renderLogin(w, r, http.StatusOK, ar, client, NormalizeEmail(email), "")
+		h.renderLogin(w, r, http.StatusOK, fc, NormalizeEmail(email), "")
 		return
 	}
-	h.consentStep(w, r, ar, client, sess, user)
+	h.consentStep(w, r, ar, fc.client, sess, user)
 }
 
-func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, status int, ar *storage.AuthRequest, client *storage.Client, email, errMsg string) {
-	allowFormAction(w, ar.RedirectURI, h.flow.CallbackURL(ar.ID))
-	h.render(w, r, status, "login", &view{
-		Title:         "Sign in",
-		CSRF:          h.csrfToken(w, r),
-		AuthRequestID: ar.ID,
-		ClientName:    clientName(client),
-		Email:         email,
-		Error:         errMsg,
-	})
+func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, status int, fc *flowContext, email, errMsg string, links ...linkView) {
+	v := &view{
+		Title:      "Sign in",
+		Lead:       "to your " + h.cfg.ProductName + " account",
+		Email:      email,
+		Error:      errMsg,
+		ErrorLinks: links,
+	}
+	if fc.ar != nil {
+		h.allowFormAction(w, fc.ar.RedirectURI, h.flow.CallbackURL(fc.ar.ID))
+		v.ClientName = clientName(fc.client)
+	}
+	h.withNext(v, fc.next)
+	v.CSRF = h.csrfToken(w, r)
+	h.render(w, r, status, "login", v)
 }
 
 func clientName(c *storage.Client) string {
@@ -124,36 +143,70 @@ func clientName(c *storage.Client) string {
 }
 
 // postLogin checks the email and password. Unknown email and wrong password
-// give the same answer, in the same time.
+// give the same answer, in the same time; so do the rate limits and the
+// lockout, which count the submitted address whether or not it has an
+// account.
 func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ar, client, ok := h.loadAuthRequest(w, r, r.PostForm.Get("authRequestID"))
+	fc, ok := h.loadFlow(w, r, r.PostForm, false)
 	if !ok {
 		return
 	}
 	email := NormalizeEmail(r.PostForm.Get("email"))
 	pw := r.PostForm.Get("password")
 	if email == "" || pw == "" {
-		h.renderLogin(w, r, http.StatusBadRequest, ar, client, email, msgMissingCredentials)
+		h.renderLogin(w, r, http.StatusBadRequest, fc, email, msgMissingCredentials)
+		return
+	}
+	if len(email) > maxEmailInput {
+		// No account can have such an address; nothing to count or check.
+		h.renderLogin(w, r, http.StatusBadRequest, fc, "", msgInvalidCredentials)
 		return
 	}
 
-	// Rate limiting and lockout (DESIGN.md) slot in here, before any hashing.
-
+	// 1. Rate limits, per client IP and per submitted address.
+	if ok, wait := h.allow(ctx, limitKey{h.rules.signInIP, h.clientIP(r)}, limitKey{h.rules.signInEmail, email}); !ok {
+		h.renderLogin(w, r, http.StatusTooManyRequests, fc, email, tooMany(w, wait))
+		return
+	}
+	// 2. Lockout: reserve this password check before it runs, so parallel
+	// guesses cannot overshoot the threshold.
+	att, err := h.reserveAttempt(ctx, email)
+	if err != nil {
+		h.internalError(w, r, "sign-in: register attempt", err)
+		return
+	}
+	if !att.Allowed {
+		h.log.InfoContext(ctx, "sign-in refused: locked", "locked_until", att.LockedUntil)
+		h.renderLogin(w, r, http.StatusForbidden, fc, email, h.lockedMessage(att.LockedUntil))
+		return
+	}
+	// 3. The password.
 	user, err := h.checkPassword(r, email, pw)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			h.log.WarnContext(ctx, "sign-in: password hasher busy", "client_id", ar.ClientID)
+			h.log.WarnContext(ctx, "sign-in: password hasher busy")
 			w.Header().Set("Retry-After", "5")
-			h.renderError(w, r, http.StatusServiceUnavailable, "Please try again", msgBusy,
-				"/login?authRequestID="+url.QueryEscape(ar.ID))
+			h.renderError(w, r, http.StatusServiceUnavailable, "Please try again", msgBusy, fc.next.loginURL())
 			return
 		}
-		h.internalError(w, r, "sign-in: check password", err, "client_id", ar.ClientID)
+		h.internalError(w, r, "sign-in: check password", err)
 		return
 	}
 	if user == nil {
-		h.renderLogin(w, r, http.StatusBadRequest, ar, client, email, msgInvalidCredentials)
+		if !att.LockedUntil.IsZero() {
+			// This failure reached the threshold.
+			h.renderLogin(w, r, http.StatusForbidden, fc, email, h.lockedMessage(att.LockedUntil))
+			return
+		}
+		h.renderLogin(w, r, http.StatusBadRequest, fc, email, msgInvalidCredentials)
+		return
+	}
+	h.clearFailures(ctx, email)
+	if h.cfg.RequireVerifiedEmail && !user.EmailVerified {
+		h.log.InfoContext(ctx, "sign-in refused: email not verified", "user_id", user.ID)
+		h.renderLogin(w, r, http.StatusForbidden, fc, email, msgUnverified,
+			linkView{Href: fc.next.url("/verify-email/resend"), Text: "Send a new verification link"})
 		return
 	}
 
@@ -162,8 +215,12 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "sign-in: create session", err, "user_id", user.ID)
 		return
 	}
-	h.log.InfoContext(ctx, "signed in", "user_id", user.ID, "client_id", ar.ClientID, "session_id", sess.ID)
-	h.consentStep(w, r, ar, client, sess, user)
+	clientID := ""
+	if fc.ar != nil {
+		clientID = fc.ar.ClientID
+	}
+	h.log.InfoContext(ctx, "signed in", "user_id", user.ID, "client_id", clientID, "session_id", sess.ID)
+	h.finishSignIn(w, r, fc, sess, user)
 }
 
 // checkPassword returns the user when pw is their password, nil when the
@@ -171,46 +228,67 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 // when the hasher is saturated). On success it upgrades an outdated hash.
 func (h *Handler) checkPassword(r *http.Request, email, pw string) (*storage.User, error) {
 	ctx := r.Context()
-	vctx, cancel := context.WithTimeout(ctx, verifyTimeout)
-	defer cancel()
-
 	user, err := h.store.GetUserByEmail(ctx, email)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && user.PasswordHash == "") {
-		h.hasher.VerifyDummy(vctx, pw)
-		if err := vctx.Err(); err != nil {
-			return nil, err
-		}
-		h.log.InfoContext(ctx, "sign-in failed", "reason", "unknown email or no password")
-		return nil, nil
+	if errors.Is(err, storage.ErrNotFound) {
+		user, err = nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	ok, err := h.verifyUserPassword(ctx, user, pw)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return user, nil
+}
+
+// verifyUserPassword reports whether pw is user's password. A nil user (or
+// one without a password) costs the same time as a wrong password. On
+// success an outdated hash is upgraded. The error is context.DeadlineExceeded
+// when the hasher is saturated.
+func (h *Handler) verifyUserPassword(ctx context.Context, user *storage.User, pw string) (bool, error) {
+	vctx, cancel := context.WithTimeout(ctx, verifyTimeout)
+	defer cancel()
+	if user == nil || user.PasswordHash == "" {
+		h.hasher.VerifyDummy(vctx, pw)
+		if err := vctx.Err(); err != nil {
+			return false, err
+		}
+		h.log.InfoContext(ctx, "password check failed", "reason", "unknown email or no password")
+		return false, nil
+	}
 	ok, rehash, err := h.hasher.Verify(vctx, user.PasswordHash, pw)
 	if err != nil {
 		if vctx.Err() != nil {
-			return nil, vctx.Err()
+			return false, vctx.Err()
 		}
 		// A corrupt stored hash: the user cannot sign in with a password, and
 		// the response must look like any other failure.
-		h.log.ErrorContext(ctx, "sign-in: stored password hash unusable", "user_id", user.ID, "err", err)
+		h.log.ErrorContext(ctx, "stored password hash unusable", "user_id", user.ID, "err", err)
 		h.hasher.VerifyDummy(vctx, pw)
-		return nil, nil
+		return false, nil
 	}
 	if !ok {
-		h.log.InfoContext(ctx, "sign-in failed", "reason", "wrong password", "user_id", user.ID)
-		return nil, nil
+		h.log.InfoContext(ctx, "password check failed", "reason", "wrong password", "user_id", user.ID)
+		return false, nil
 	}
 	if rehash {
 		if nh, err := h.hasher.Hash(vctx, pw); err != nil {
-			h.log.WarnContext(ctx, "sign-in: rehash password", "user_id", user.ID, "err", err)
+			h.log.WarnContext(ctx, "rehash password", "user_id", user.ID, "err", err)
 		} else if err := h.store.UpdateUserPassword(ctx, user.ID, nh, h.now()); err != nil {
-			h.log.WarnContext(ctx, "sign-in: store rehashed password", "user_id", user.ID, "err", err)
+			h.log.WarnContext(ctx, "store rehashed password", "user_id", user.ID, "err", err)
 		} else {
 			h.log.InfoContext(ctx, "password hash upgraded", "user_id", user.ID, "algorithm", h.hasher.Algorithm())
 		}
 	}
-	return user, nil
+	return true, nil
+}
+
+// hashPassword hashes a new password, waiting at most verifyTimeout.
+func (h *Handler) hashPassword(ctx context.Context, pw string) (string, error) {
+	hctx, cancel := context.WithTimeout(ctx, verifyTimeout)
+	defer cancel()
+	return h.hasher.Hash(hctx, pw)
 }
 
 // consentStep runs once the user is known: it asks for consent when the client
@@ -237,7 +315,7 @@ func (h *Handler) consentStep(w http.ResponseWriter, r *http.Request, ar *storag
 		h.flow.Fail(w, r, ar.ID, "consent_required", "The user has not granted the requested scopes.")
 		return
 	}
-	allowFormAction(w, ar.RedirectURI, h.flow.CallbackURL(ar.ID))
+	h.allowFormAction(w, ar.RedirectURI, h.flow.CallbackURL(ar.ID))
 	h.render(w, r, http.StatusOK, "consent", &view{
 		Title:         "Allow access",
 		CSRF:          h.csrfToken(w, r),
@@ -278,7 +356,7 @@ func (h *Handler) postConsent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	retry := "/login?authRequestID=" + url.QueryEscape(ar.ID)
+	retry := next{AuthRequestID: ar.ID}.loginURL()
 	sess, user, err := h.currentSession(ctx, r)
 	if err != nil {
 		h.internalError(w, r, "load session", err)

@@ -28,15 +28,30 @@ import (
 // registration) and of the OP callback; the sign-out confirmation allows the
 // origin of the registered post_logout_redirect_uri it will redirect to. Every
 // other response allows form-action 'self' only.
-const cspPrefix = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'"
-const cspSuffix = "; frame-ancestors 'none'; base-uri 'none'"
+const cspFormActionSelf = "form-action 'self'"
+
+// csp builds the policy; formAction lists extra form-action sources.
+func (h *Handler) csp(formAction ...string) string {
+	img := "img-src 'self'"
+	if h.brand.imgSrc != "" {
+		img += " " + h.brand.imgSrc // an external logo
+	}
+	fa := cspFormActionSelf
+	if len(formAction) > 0 {
+		fa += " " + strings.Join(formAction, " ")
+	}
+	return "default-src 'none'; style-src 'self'; " + img + "; " + fa + "; frame-ancestors 'none'; base-uri 'none'"
+}
 
 // securityHeaders sets the headers every UI response carries. Handlers that
-// post to other origins widen form-action with allowFormAction.
-func securityHeaders(next http.Handler) http.Handler {
+// post to other origins widen form-action with allowFormAction. Every page is
+// an authentication page (no-store), and several carry tokens in their URL
+// (verification, reset and email-change links), so no page sends a Referer.
+func (h *Handler) securityHeaders(next http.Handler) http.Handler {
+	policy := h.csp()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", cspPrefix+cspSuffix)
+		hd.Set("Content-Security-Policy", policy)
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Cache-Control", "no-store")
@@ -47,7 +62,7 @@ func securityHeaders(next http.Handler) http.Handler {
 
 // allowFormAction adds the origins of urls to form-action for this response.
 // URLs that are relative (same origin) or unusable are skipped.
-func allowFormAction(w http.ResponseWriter, urls ...string) {
+func (h *Handler) allowFormAction(w http.ResponseWriter, urls ...string) {
 	var sources []string
 	for _, u := range urls {
 		if s := cspSource(u); s != "" && !slices.Contains(sources, s) {
@@ -57,7 +72,7 @@ func allowFormAction(w http.ResponseWriter, urls ...string) {
 	if len(sources) == 0 {
 		return
 	}
-	w.Header().Set("Content-Security-Policy", cspPrefix+" "+strings.Join(sources, " ")+cspSuffix)
+	w.Header().Set("Content-Security-Policy", h.csp(sources...))
 }
 
 var (

@@ -15,6 +15,7 @@ package login
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -23,7 +24,10 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/login/password"
+	"github.com/gatehouse-id/gatehouse/login/policy"
+	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -83,9 +87,11 @@ type Config struct {
 	// (ratelimit.ParseTrustedProxies); empty ⇒ the TCP peer is the client.
 	TrustedProxies []netip.Prefix
 
-	// Limiter (ratelimit.Limiter) and Mailer (*mail.Mailer) are added as
-	// fields "Limiter" and "Mailer" as soon as login/ratelimit and login/mail
-	// land: nil Limiter ⇒ an in-memory limiter; nil Mailer ⇒ mail is logged.
+	// Limiter decides the rate limits; nil ⇒ an in-memory limiter
+	// (ratelimit.NewMemory). A limiter error lets the request through (logged).
+	Limiter ratelimit.Limiter
+	// Mailer sends the emails; nil ⇒ every message is written to the log.
+	Mailer *mail.Mailer
 }
 
 // RateLimit allows Limit requests per Period for one key. A zero value means
@@ -95,15 +101,35 @@ type RateLimit struct {
 	Period time.Duration
 }
 
+// Hasher is what the handler needs from package password (*password.Hasher
+// implements it).
+type Hasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, hash, password string) (ok, needsRehash bool, err error)
+	VerifyDummy(ctx context.Context, password string)
+	Algorithm() string
+}
+
 // Cookie names.
 const (
 	SessionCookie = "gatehouse_session"
 	CSRFCookie    = "gatehouse_csrf"
 )
 
+// Defaults.
 const (
-	defaultSessionIdle = 24 * time.Hour
-	defaultSessionMax  = 30 * 24 * time.Hour
+	defaultSessionIdle      = 24 * time.Hour
+	defaultSessionMax       = 30 * 24 * time.Hour
+	defaultBrandColor       = "#1f5fbf"
+	defaultRole             = "user"
+	defaultLockoutThreshold = 5
+	defaultLockoutDuration  = 15 * time.Minute
+
+	// Lifetimes of the emailed links (DESIGN.md).
+	verifyEmailTTL   = 24 * time.Hour
+	resetPasswordTTL = time.Hour
+	changeEmailTTL   = 24 * time.Hour
+
 	// maxFormBytes caps every POST body.
 	maxFormBytes = 64 << 10
 	// verifyTimeout bounds how long a sign-in waits for a free hashing slot
@@ -116,19 +142,30 @@ const (
 // Handler serves the sign-in UI. It is an http.Handler (a chi router) serving
 // its routes at the root path.
 type Handler struct {
-	cfg    Config
-	store  storage.Store
-	hasher *password.Hasher
-	flow   Flow
-	log    *slog.Logger
-	secure bool
-	pages  *pages
-	router chi.Router
+	cfg     Config
+	store   storage.Store
+	hasher  Hasher
+	policy  policy.Password
+	flow    Flow
+	limiter ratelimit.Limiter
+	mailer  mailer
+	rules   rules
+	log     *slog.Logger
+	secure  bool
+	issuer  string // Issuer without a trailing slash
+	brand   brand
+	pages   *pages
+	router  chi.Router
+	bg      background
 }
 
 // New returns the UI handler. It parses the embedded templates once and
-// panics if they are broken (a build defect, caught by the tests).
-func New(cfg Config, store storage.Store, hasher *password.Hasher, flow Flow) *Handler {
+// panics if they are broken (a build defect, caught by the tests) or if cfg
+// is invalid (check it first with Config.Validate).
+func New(cfg Config, store storage.Store, hasher Hasher, flow Flow) *Handler {
+	if err := cfg.Validate(); err != nil {
+		panic("login: " + err.Error())
+	}
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = defaultSessionIdle
 	}
@@ -137,6 +174,15 @@ func New(cfg Config, store storage.Store, hasher *password.Hasher, flow Flow) *H
 	}
 	if cfg.ProductName == "" {
 		cfg.ProductName = "Gatehouse"
+	}
+	if cfg.DefaultRole == "" {
+		cfg.DefaultRole = defaultRole
+	}
+	if cfg.LockoutThreshold <= 0 {
+		cfg.LockoutThreshold = defaultLockoutThreshold
+	}
+	if cfg.LockoutDuration <= 0 {
+		cfg.LockoutDuration = defaultLockoutDuration
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -151,10 +197,43 @@ func New(cfg Config, store storage.Store, hasher *password.Hasher, flow Flow) *H
 		flow:   flow,
 		log:    cfg.Logger.With("component", "login"),
 		secure: strings.HasPrefix(strings.ToLower(cfg.Issuer), "https://"),
+		issuer: strings.TrimRight(cfg.Issuer, "/"),
 		pages:  mustParsePages(),
 	}
+	h.policy = policy.Password{
+		MinLength:    cfg.PasswordMinLength,
+		RequireUpper: !cfg.PasswordNoUpperRequired,
+		RequireDigit: !cfg.PasswordNoDigitRequired,
+		CheckCommon:  !cfg.PasswordAllowCommon,
+	}
+	if hasher.Algorithm() == password.Bcrypt {
+		h.policy.MaxBytes = policy.BcryptMaxBytes
+	}
+	h.rules = newRules(&cfg)
+	h.limiter = cfg.Limiter
+	if h.limiter == nil {
+		h.limiter = ratelimit.NewMemory(ratelimit.DefaultMaxKeys, cfg.Now)
+	}
+	h.mailer = newMailer(&cfg, h.log)
+	h.brand = newBrand(cfg.BrandColor, cfg.LogoURL)
 	h.router = h.routes()
 	return h
+}
+
+// Validate reports configuration errors New would panic on.
+func (c *Config) Validate() error {
+	if c.BrandColor != "" {
+		if _, ok := parseHexColor(c.BrandColor); !ok {
+			return fmt.Errorf("brand colour %q: want a hex colour like #1f5fbf or #15b", c.BrandColor)
+		}
+	}
+	if c.LogoURL != "" && !validLogoURL(c.LogoURL) {
+		return fmt.Errorf("logo URL %q: want an absolute https:// (or http://) URL or a path starting with /", c.LogoURL)
+	}
+	if c.PasswordMinLength > policy.MaxLength {
+		return fmt.Errorf("password minimum length %d is above the maximum of %d", c.PasswordMinLength, policy.MaxLength)
+	}
+	return nil
 }
 
 // ServeHTTP implements http.Handler.
@@ -162,14 +241,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.router.ServeHTTP(w, r)
 }
 
-// routes builds the router. New pages (registration, password reset, email
-// verification) add their routes here: GET handlers render with h.render,
-// POST handlers go in the protected group, which checks the Origin / Sec-Fetch-Site
-// headers and the CSRF token before the handler runs, so a handler only reads
-// its already-parsed r.PostForm.
+// Wait blocks until background work started by requests (the look-ups and
+// emails behind "forgot password" and "resend verification") has finished,
+// or ctx ends. Call it at shutdown after the HTTP server has stopped.
+func (h *Handler) Wait(ctx context.Context) error {
+	return h.bg.wait(ctx)
+}
+
+// routes builds the router. GET handlers render with h.render; POST handlers
+// go in the protected group, which checks the Origin / Sec-Fetch-Site headers
+// and the CSRF token before the handler runs, so a handler only reads its
+// already-parsed r.PostForm.
 func (h *Handler) routes() chi.Router {
 	r := chi.NewRouter()
-	r.Use(h.recoverer, securityHeaders)
+	r.Use(h.recoverer, h.securityHeaders)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		h.renderError(w, r, http.StatusNotFound, "Page not found", "There is nothing at this address.", "")
 	})
@@ -178,9 +263,17 @@ func (h *Handler) routes() chi.Router {
 	})
 
 	r.Get("/static/*", h.static)
+	r.Get("/brand.css", h.brandCSS)
 
 	r.Get("/login", h.getLogin)
 	r.Get("/logout", h.getLogout)
+	r.Get("/register", h.getRegister)
+	r.Get("/verify-email", h.getVerifyEmail)
+	r.Get("/verify-email/resend", h.getResend)
+	r.Get("/forgot", h.getForgot)
+	r.Get("/reset", h.getReset)
+	r.Get("/account", h.getAccount)
+	r.Get("/account/confirm-email", h.getConfirmEmail)
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -194,13 +287,20 @@ func (h *Handler) routes() chi.Router {
 		r.Post("/login", h.postLogin)
 		r.Post("/consent", h.postConsent)
 		r.Post("/logout", h.postLogout)
+		r.Post("/register", h.postRegister)
+		r.Post("/verify-email/resend", h.postResend)
+		r.Post("/forgot", h.postForgot)
+		r.Post("/reset", h.postReset)
+		r.Post("/account/password", h.postChangePassword)
+		r.Post("/account/email", h.postChangeEmail)
+		r.Post("/account/delete", h.postDeleteAccount)
 	})
 	return r
 }
 
 // NormalizeEmail returns email as the store keeps it: trimmed and lower-case.
 func NormalizeEmail(email string) string {
-	return strings.ToLower(strings.TrimSpace(email))
+	return policy.NormalizeEmail(email)
 }
 
 func (h *Handler) now() time.Time { return h.cfg.Now().UTC() }

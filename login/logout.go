@@ -37,7 +37,7 @@ func (h *Handler) getLogout(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "load client", err, "client_id", v.ClientID)
 		return
 	}
-	allowFormAction(w, target)
+	h.allowFormAction(w, target)
 	v.CSRF = h.csrfToken(w, r)
 	h.render(w, r, http.StatusOK, "logout", v)
 }

@@ -11,6 +11,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 //go:embed templates/*.html
@@ -22,15 +24,33 @@ var staticFS embed.FS
 // view is the data every template receives. One struct for all pages keeps the
 // templates simple; each page reads the fields it needs.
 type view struct {
-	Product string
-	Title   string
-	CSRF    string
+	Product  string
+	Title    string
+	CSRF     string
+	LogoURL  string // set by render: "" ⇒ the bundled logo
+	BrandCSS string // set by render: URL of the generated stylesheet, or ""
+	Wide     bool   // a wider card (account page)
 
-	// Sign-in and consent.
+	// Where the user is going: an authorize flow (AuthRequestID) or a
+	// same-site page after a plain sign-in (Return).
 	AuthRequestID string
-	ClientName    string
-	Email         string
-	Error         string
+	Return        string
+
+	// Forms.
+	ClientName string
+	Lead       string // the line under the heading, when not the client's
+	Name       string
+	Email      string
+	Error      string     // form-level error, shown in the alert
+	ErrorLinks []linkView // ways forward shown inside the alert
+	Err        map[string][]string
+	Focus      string // id of the field to focus
+	Notice     string // a success message
+	Token      string
+	Hint       string // password policy, under new-password fields
+	// Links around the forms, keeping the flow.
+	LoginURL, RegisterURL, ForgotURL, ResendURL string
+
 	// Consent.
 	UserEmail string
 	Scopes    []scopeView
@@ -40,10 +60,38 @@ type view struct {
 	PostLogoutRedirectURI string
 	State                 string
 	SignedInAs            string
+	// Account page.
+	User *storage.User
 	// Message pages.
 	Message  string
 	Link     string
 	LinkText string
+	Links    []linkView
+}
+
+type fieldRef struct {
+	V  *view
+	ID string
+}
+
+type linkView struct {
+	Href string
+	Text string
+}
+
+// fieldError records msg against the field with the given id, and focuses
+// the first field in error.
+func (v *view) fieldError(id string, msgs ...string) {
+	if len(msgs) == 0 {
+		return
+	}
+	if v.Err == nil {
+		v.Err = map[string][]string{}
+	}
+	v.Err[id] = append(v.Err[id], msgs...)
+	if v.Focus == "" {
+		v.Focus = id
+	}
 }
 
 type scopeView struct {
@@ -83,6 +131,22 @@ func mustParsePages() *pages {
 			}
 			return "/static/" + name + "?v=" + v, nil
 		},
+		// fe bundles a view and a field id for the "field-errors" template.
+		"fe": func(v *view, id string) fieldRef { return fieldRef{V: v, ID: id} },
+		// errs are the messages recorded against field id.
+		"errs": func(v *view, id string) []string { return v.Err[id] },
+		// describedby lists the ids describing field id: its hint (if
+		// hint) and its errors (if any).
+		"describedby": func(v *view, id string, hint bool) string {
+			var ids []string
+			if hint {
+				ids = append(ids, id+"-hint")
+			}
+			if len(v.Err[id]) > 0 {
+				ids = append(ids, id+"-error")
+			}
+			return strings.Join(ids, " ")
+		},
 	}
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	names, err := fs.Glob(templateFS, "templates/*.html")
@@ -111,6 +175,10 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 		t = h.pages.byName[page]
 	}
 	v.Product = h.cfg.ProductName
+	v.LogoURL = h.brand.logo
+	if h.brand.css != nil {
+		v.BrandCSS = "/brand.css?v=" + h.brand.version
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
 		h.log.ErrorContext(r.Context(), "render page", "page", page, "err", err)
@@ -132,6 +200,11 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int
 		v.Link, v.LinkText = link, "Try again"
 	}
 	h.render(w, r, status, "message", v)
+}
+
+// renderMessage renders a message page with links as ways forward.
+func (h *Handler) renderMessage(w http.ResponseWriter, r *http.Request, status int, title, message string, links ...linkView) {
+	h.render(w, r, status, "message", &view{Title: title, Message: message, Links: links})
 }
 
 // static serves the embedded CSS and logo. URLs carry a content hash (?v=), so

@@ -1,0 +1,112 @@
+package login
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/login/mail"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// mailer is what the handler needs from *mail.Mailer: each method queues a
+// message and returns at once.
+type mailer interface {
+	VerifyEmail(ctx context.Context, to, name, link string)
+	ResetPassword(ctx context.Context, to, name, link string)
+	PasswordChanged(ctx context.Context, to, name string)
+	ConfirmNewEmail(ctx context.Context, to, name, link string)
+	EmailChangeNotice(ctx context.Context, to, name, newEmail string)
+	AccountDeleted(ctx context.Context, to, name string)
+}
+
+func newMailer(cfg *Config, log *slog.Logger) mailer {
+	if cfg.Mailer != nil {
+		return cfg.Mailer
+	}
+	// No mailer configured: write the messages to the log (development).
+	s, err := mail.NewSender("", "", cfg.Logger)
+	if err != nil {
+		panic("login: log mail sink: " + err.Error())
+	}
+	log.Warn("no mailer configured: emails are written to the log")
+	return mail.NewMailer(s, mail.Config{ProductName: cfg.ProductName, Logger: cfg.Logger})
+}
+
+// link returns the absolute URL of path with query q, for emails.
+func (h *Handler) link(path string, q url.Values) string {
+	u := h.issuer + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// Emailed one-time tokens (DESIGN.md): 32 random bytes, base64url in the link,
+// only their SHA-256 in the store, single use, a new one replaces the older
+// ones of its kind.
+
+func tokenHash(raw string) []byte {
+	s := sha256.Sum256([]byte(raw))
+	return s[:]
+}
+
+// issueToken stores a new token of kind for user and returns its value.
+func (h *Handler) issueToken(ctx context.Context, kind string, user *storage.User, email string, ttl time.Duration) (string, error) {
+	raw := randomToken(32)
+	now := h.now()
+	err := h.store.CreateOneTimeToken(ctx, &storage.OneTimeToken{
+		Hash: tokenHash(raw), Kind: kind, UserID: user.ID, Email: email,
+		CreatedAt: now, ExpiresAt: now.Add(ttl),
+	})
+	if err != nil {
+		return "", err
+	}
+	return raw, nil
+}
+
+// wellFormedToken reports whether raw can be a token value at all, so junk
+// never reaches the store.
+func wellFormedToken(raw string) bool {
+	b, err := b64.DecodeString(raw)
+	return err == nil && len(b) == 32
+}
+
+// consumeToken uses up the token raw of kind. It returns nil (and no error)
+// when the token is malformed, unknown, of another kind, used or expired.
+func (h *Handler) consumeToken(ctx context.Context, raw, kind string) (*storage.OneTimeToken, error) {
+	if !wellFormedToken(raw) {
+		return nil, nil
+	}
+	t, err := h.store.ConsumeOneTimeToken(ctx, tokenHash(raw), kind, h.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	return t, err
+}
+
+// peekToken checks that raw is a live token of kind without using it up.
+// The Store has no read-only look-up, so the token is consumed and put back
+// unchanged (same hash, same expiry): a reload of the page, or a mail
+// scanner that fetches the link first, leaves it valid.
+func (h *Handler) peekToken(ctx context.Context, raw, kind string) (*storage.OneTimeToken, error) {
+	t, err := h.consumeToken(ctx, raw, kind)
+	if err != nil || t == nil {
+		return nil, err
+	}
+	if err := h.restoreToken(ctx, raw, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// restoreToken puts the consumed token raw back, unused.
+func (h *Handler) restoreToken(ctx context.Context, raw string, t *storage.OneTimeToken) error {
+	back := *t
+	back.Hash = tokenHash(raw)
+	back.UsedAt = nil
+	return h.store.CreateOneTimeToken(ctx, &back)
+}
