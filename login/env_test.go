@@ -12,10 +12,14 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/login/mail"
+	"github.com/gatehouse-id/gatehouse/login/mail/mailtest"
 	"github.com/gatehouse-id/gatehouse/login/password"
+	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlite"
 )
@@ -73,17 +77,36 @@ func (f *recordingFlow) Fails() []failCall {
 	return append([]failCall(nil), f.fails...)
 }
 
+// countingHasher is the real hasher, counting password checks (Verify and
+// VerifyDummy) so tests can see how many ran.
+type countingHasher struct {
+	*password.Hasher
+	checks atomic.Int64
+}
+
+func (c *countingHasher) Verify(ctx context.Context, hash, pw string) (bool, bool, error) {
+	c.checks.Add(1)
+	return c.Hasher.Verify(ctx, hash, pw)
+}
+
+func (c *countingHasher) VerifyDummy(ctx context.Context, pw string) {
+	c.checks.Add(1)
+	c.Hasher.VerifyDummy(ctx, pw)
+}
+
 type env struct {
-	t      *testing.T
-	ctx    context.Context
-	store  *sqlite.Store
-	hasher *password.Hasher
-	flow   *recordingFlow
-	clock  *clock
-	h      *Handler
-	srv    *httptest.Server
-	client *http.Client
-	alice  *storage.User
+	t       *testing.T
+	ctx     context.Context
+	store   storage.Store
+	hasher  *password.Hasher
+	counter *countingHasher
+	flow    *recordingFlow
+	clock   *clock
+	h       *Handler
+	srv     *httptest.Server
+	client  *http.Client
+	mail    *mailtest.Server
+	alice   *storage.User
 }
 
 type envOption func(*Config)
@@ -96,25 +119,55 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newEnvWithStore(t, st, opts...)
+}
+
+// newEnvWithStore builds the fixture on st (SQLite or PostgreSQL).
+func newEnvWithStore(t *testing.T, st storage.Store, opts ...envOption) *env {
+	t.Helper()
+	ctx := context.Background()
 	// Cheap argon2id parameters: the tests are about the flow, not the cost.
 	hasher, err := password.New(password.Config{Argon2Memory: 64, Argon2Time: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, store: st, hasher: hasher, flow: &recordingFlow{},
-		clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	e := &env{t: t, ctx: ctx, store: st, hasher: hasher, counter: &countingHasher{Hasher: hasher},
+		flow: &recordingFlow{}, clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	// A real SMTP server on loopback, and the real mailer in front of it.
+	e.mail = mailtest.NewServer(t)
+	sender, err := mail.NewSender(e.mail.URL(), "Gatehouse <no-reply@gatehouse.test>", logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailer := mail.NewMailer(sender, mail.Config{Logger: logger, RetryDelay: 10 * time.Millisecond})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = mailer.Close(ctx)
+	})
+
+	// The server starts first so the issuer (the base of emailed links) is its URL.
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.h.ServeHTTP(w, r) }))
+	t.Cleanup(e.srv.Close)
 	cfg := Config{
-		Issuer: "http://gatehouse.test",
-		Now:    e.clock.Now,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Issuer:  e.srv.URL,
+		Now:     e.clock.Now,
+		Logger:  logger,
+		Limiter: ratelimit.NewMemory(0, e.clock.Now),
+		Mailer:  mailer,
 	}
 	copy(cfg.CSRFKey[:], "0123456789abcdef0123456789abcdef")
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e.h = New(cfg, st, hasher, e.flow)
-	e.srv = httptest.NewServer(e.h)
-	t.Cleanup(e.srv.Close)
+	e.h = New(cfg, st, e.counter, e.flow)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.h.Wait(ctx)
+	})
 	e.flow.base = e.srv.URL
 	e.client = e.newBrowser()
 

@@ -84,7 +84,8 @@ func (p Password) Check(pw string) []Violation {
 	if p.RequireDigit && strings.IndexFunc(pw, unicode.IsDigit) < 0 {
 		out = append(out, Violation{RuleDigit, "Password must contain a digit."})
 	}
-	if p.CheckCommon && n <= MaxLength && IsCommon(pw) {
+	// The common list matters only for passwords long enough otherwise.
+	if p.CheckCommon && n >= p.minLength() && n <= MaxLength && IsCommon(pw) {
 		out = append(out, Violation{RuleCommon, "This password is too common. Choose one that is harder to guess."})
 	}
 	return out
