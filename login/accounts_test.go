@@ -451,7 +451,14 @@ func TestForgotAndReset(t *testing.T) {
 }
 
 func TestResetLinkExpiresAndIsReplaced(t *testing.T) {
-	e := newEnv(t)
+	testResetLink(t, newEnv(t))
+}
+
+func TestResetLinkExpiresAndIsReplacedPostgres(t *testing.T) {
+	testResetLink(t, newPostgresEnv(t))
+}
+
+func testResetLink(t *testing.T, e *env) {
 	forgot := func() string {
 		e.submit(e.client, "/forgot", "/forgot", url.Values{"email": {"alice@example.com"}})
 		return e.mailLink(e.waitMail("alice@example.com"), "/reset")
@@ -463,6 +470,9 @@ func TestResetLinkExpiresAndIsReplaced(t *testing.T) {
 	}
 	if res := e.get(e.client, second); res.Status != http.StatusOK {
 		t.Fatalf("newer link: %d", res.Status)
+	}
+	if res := e.get(e.client, second); res.Status != http.StatusOK {
+		t.Fatalf("newer link, looked at twice: %d", res.Status)
 	}
 	e.clock.Advance(59 * time.Minute)
 	if res := e.get(e.client, second); res.Status != http.StatusOK {
@@ -1006,11 +1016,15 @@ func TestBranding(t *testing.T) {
 
 // The same on PostgreSQL, where the counter lives in a row many instances share.
 func TestParallelGuessesHitTheLockoutPostgres(t *testing.T) {
+	testParallelGuesses(t, newPostgresEnv(t, noRateLimits))
+}
+
+func newPostgresEnv(t *testing.T, opts ...envOption) *env {
 	u := pgtest.URL(t)
 	st, err := postgres.Open(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	testParallelGuesses(t, newEnvWithStore(t, st, noRateLimits))
+	return newEnvWithStore(t, st, opts...)
 }
