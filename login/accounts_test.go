@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/login/mail/mailtest"
+	"github.com/gatehouse-id/gatehouse/login/password"
+	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/postgres"
 	"github.com/gatehouse-id/gatehouse/storage/postgres/pgtest"
@@ -1027,4 +1031,43 @@ func newPostgresEnv(t *testing.T, opts ...envOption) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	return newEnvWithStore(t, st, opts...)
+}
+
+type brokenLimiter struct{}
+
+func (brokenLimiter) Allow(context.Context, ratelimit.Rule, string) (bool, time.Duration, error) {
+	return false, 0, errors.New("redis: connection refused")
+}
+
+// A limiter that fails has not decided: the request goes through (and is logged).
+func TestLimiterErrorAllows(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Limiter = brokenLimiter{} })
+	id := e.authRequest("app")
+	e.expectCompleted(e.signIn(e.client, id, "alice@example.com", alicePassword), id, e.alice)
+	if res := e.submit(e.client, "/forgot", "/forgot", url.Values{"email": {"alice@example.com"}}); res.Status != http.StatusOK {
+		t.Fatalf("forgot: %d", res.Status)
+	}
+}
+
+// With bcrypt configured, new passwords are capped at 72 bytes (bcrypt would
+// silently ignore the rest).
+func TestBcryptCapsNewPasswords(t *testing.T) {
+	bc, err := password.New(password.Config{Algorithm: password.Bcrypt, BcryptCost: password.MinBcryptCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := New(Config{Issuer: "http://x.test", Logger: quiet}, nil, bc, &recordingFlow{})
+	vs := h.policy.Check("Aa1" + strings.Repeat("x", 70))
+	if len(vs) != 1 || !strings.Contains(vs[0].Message, "at most 72 characters") {
+		t.Fatalf("%+v", vs)
+	}
+	ah, err := password.New(password.Config{Argon2Memory: 64, Argon2Time: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	argon := New(Config{Issuer: "http://x.test", Logger: quiet}, nil, ah, &recordingFlow{})
+	if argon.policy.MaxBytes != 0 {
+		t.Fatal("byte cap without bcrypt")
+	}
 }
