@@ -221,7 +221,7 @@ func New(cfg Config, store storage.Store, hasher Hasher, flow Flow) *Handler {
 }
 
 // Validate reports configuration errors New would panic on.
-func (c *Config) Validate() error {
+func (c Config) Validate() error {
 	if c.BrandColor != "" {
 		if _, ok := parseHexColor(c.BrandColor); !ok {
 			return fmt.Errorf("brand colour %q: want a hex colour like #1f5fbf or #15b", c.BrandColor)
