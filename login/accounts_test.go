@@ -168,7 +168,7 @@ func TestRegisterVerifyAndContinue(t *testing.T) {
 		"name": {"  Grace   Hopper "}, "email": {" Grace@Example.COM "}, "password": {"Cobol-Rocks-1959"}})
 	grace := e.user("grace@example.com")
 	ar := e.expectCompleted(res, id, grace) // signed in and back to the app
-	if grace.Name != "Grace Hopper" || grace.EmailVerified || grace.Role != "user" {
+	if grace.Name != "Grace Hopper" || grace.EmailVerified || grace.Role != "USER" {
 		t.Fatalf("new user %+v", grace)
 	}
 	if ok, _, _ := e.hasher.Verify(e.ctx, grace.PasswordHash, "Cobol-Rocks-1959"); !ok {

@@ -199,7 +199,7 @@ func (e *env) createUser(email, pw string) *storage.User {
 func (e *env) createUserWithHash(email, hash string) *storage.User {
 	e.t.Helper()
 	now := e.clock.Now()
-	u := &storage.User{ID: "u-" + randomToken(6), Email: email, Name: "Test", Role: "user",
+	u := &storage.User{ID: "u-" + randomToken(6), Email: email, Name: "Test", Role: "USER",
 		PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
 	if err := e.store.CreateUser(e.ctx, u); err != nil {
 		e.t.Fatal(err)

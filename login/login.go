@@ -59,7 +59,7 @@ type Config struct {
 	// Registration and email verification.
 	DisableRegistration  bool   // hide /register (default: open registration)
 	RequireVerifiedEmail bool   // refuse sign-in until the email is verified (default false)
-	DefaultRole          string // role of self-registered users; default "user"
+	DefaultRole          string // role of self-registered users; default "USER" (roles are upper case)
 
 	// Password policy for registration, reset and change (package login/policy).
 	// At most 128 characters always, 72 bytes when the hasher is bcrypt.
@@ -121,7 +121,7 @@ const (
 	defaultSessionIdle      = 24 * time.Hour
 	defaultSessionMax       = 30 * 24 * time.Hour
 	defaultBrandColor       = "#1f5fbf"
-	defaultRole             = "user"
+	defaultRole             = "USER"
 	defaultLockoutThreshold = 5
 	defaultLockoutDuration  = 15 * time.Minute
 

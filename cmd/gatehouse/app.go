@@ -27,6 +27,7 @@ type app struct {
 	store        storage.Store
 	keys         *keys.Manager
 	provider     *op.Provider
+	ui           *login.Handler
 	mailer       *mail.Mailer
 	closeLimiter func() error
 	handler      http.Handler
@@ -167,7 +168,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	}
 	mux.Handle("/", ui)
 	return &app{
-		cfg: cfg, log: log, store: c.store, keys: c.keys, provider: provider,
+		cfg: cfg, log: log, store: c.store, keys: c.keys, provider: provider, ui: ui,
 		mailer: mailer, closeLimiter: closeLimiter, handler: mux, now: now,
 	}, nil
 }
@@ -238,10 +239,15 @@ func (a *app) cleanup(ctx context.Context, every time.Duration) {
 	}
 }
 
-// close drains the mail queue (bounded wait) and releases the store and Redis.
+// close lets background account jobs finish, drains the mail queue (bounded
+// wait) and releases the store and Redis.
 func (a *app) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Background account work (forgot-password, resend) may still enqueue mail.
+	if err := a.ui.Wait(ctx); err != nil {
+		a.log.Warn("account jobs not finished", "err", err)
+	}
 	if err := a.mailer.Close(ctx); err != nil {
 		a.log.Warn("mail queue not drained", "err", err)
 	}
