@@ -31,7 +31,6 @@ func TestAccountFlows(t *testing.T) {
 	}
 }
 
-
 // followLink finds a link on p whose text contains text and opens it.
 func (b *browser) followLink(p *page, text string) *page {
 	b.t.Helper()
