@@ -1,0 +1,513 @@
+// Test harness shared by the node e2e tests: builds Gatehouse, runs it on a
+// loopback port with a throw-away data dir, drives its CLI, and walks its
+// HTML sign-in form over plain HTTP the way a browser would.
+//
+//   const gh = await startGatehouse();          // inside a test file
+//   after(() => gh.stop());
+//   const client = await createClient(gh, ['--redirect-uri', 'http://127.0.0.1:9/cb']);
+//   await createUser(gh, 'ada@example.com', 'Choose-a-Passw0rd');
+//   const callback = await loginViaForm({ authorizationUrl, email, password });
+//
+// The binary is built once per test run (node --test runs each file in its
+// own process; they share the build through a directory named after the
+// runner's pid). GATEHOUSE_BIN=/path/to/gatehouse skips the build.
+
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const BUILD_PREFIX = 'gatehouse-e2e-build-';
+const HEALTH_TRIES = 300; // × 50 ms: 15 s for a cold start on a slow machine
+const HEALTH_INTERVAL_MS = 50;
+const STOP_GRACE_MS = 5000;
+
+// ---------------------------------------------------------------- processes
+
+/** Every server this process started and has not stopped yet (child → its temporary data dir). */
+const running = new Map();
+
+function killAllSync() {
+  for (const [child, dir] of running) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+  running.clear();
+}
+
+// Last line of defence: whatever happens to the test process (a test that
+// forgot stop(), an uncaught error, Ctrl-C, the runner's timeout signal), no
+// server outlives it.
+process.on('exit', killAllSync);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => {
+    killAllSync();
+    process.kill(process.pid, sig);
+  });
+}
+
+function pidAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+function run(file, args, { cwd, env, stdin, timeout = 120_000 } = {}) {
+  return new Promise((resolvePromise, reject) => {
+    const child = execFile(
+      file,
+      args,
+      { cwd, env, timeout, maxBuffer: 64 << 20, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => {
+        if (err) {
+          const what = `${file} ${args.join(' ')}`;
+          const e = new Error(`${what}: ${err.killed ? 'timed out' : `exit ${err.code}`}\n${stderr.trim()}`);
+          e.stdout = stdout;
+          e.stderr = stderr;
+          e.exitCode = err.code;
+          reject(e);
+          return;
+        }
+        resolvePromise({ stdout, stderr });
+      },
+    );
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+// ---------------------------------------------------------------- building
+
+let binaryPromise;
+
+/**
+ * Path of a freshly built gatehouse binary. Built at most once per test run:
+ * the first test file of the run builds into a directory named after the
+ * test runner's pid, the others reuse it. Build directories of runs that have
+ * ended are removed on the way.
+ */
+export function gatehouseBinary() {
+  if (process.env.GATEHOUSE_BIN) return Promise.resolve(process.env.GATEHOUSE_BIN);
+  binaryPromise ??= (async () => {
+    const base = tmpdir();
+    for (const name of await readdir(base)) {
+      if (!name.startsWith(BUILD_PREFIX)) continue;
+      const pid = Number(name.slice(BUILD_PREFIX.length));
+      if (Number.isInteger(pid) && pid !== process.ppid && !pidAlive(pid)) {
+        await rm(join(base, name), { recursive: true, force: true });
+      }
+    }
+    // Under node --test (NODE_TEST_CONTEXT=child…) the files of one run share
+    // their runner's pid; a file run on its own builds for itself and cleans up.
+    const underRunner = (process.env.NODE_TEST_CONTEXT ?? '').startsWith('child');
+    const owner = underRunner ? process.ppid : process.pid;
+    const dir = join(base, BUILD_PREFIX + owner);
+    if (!underRunner) process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const bin = join(dir, 'gatehouse');
+    if (existsSync(bin)) return bin;
+    await mkdir(dir, { recursive: true });
+    // Build to a private name and rename: concurrent test files never see a
+    // half-written binary.
+    const partial = `${bin}.${process.pid}.partial`;
+    await run('go', ['build', '-o', partial, './cmd/gatehouse'], { cwd: repoRoot, env: process.env, timeout: 300_000 });
+    await rename(partial, bin);
+    return bin;
+  })();
+  return binaryPromise;
+}
+
+// ---------------------------------------------------------------- server
+
+function freePort() {
+  return new Promise((resolvePromise, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolvePromise(port));
+    });
+  });
+}
+
+/**
+ * Starts `gatehouse serve` on a free 127.0.0.1 port with a temporary data dir
+ * and waits until /healthz answers.
+ *
+ * @param {object} [opts]
+ * @param {Record<string,string>} [opts.env] extra or overriding environment
+ *   (GATEHOUSE_ISSUER may contain the placeholder {port}, e.g.
+ *   "http://localhost:{port}").
+ * @returns {Promise<{issuer: string, port: number, dataDir: string,
+ *   env: Record<string,string>, bin: string, logs: () => string,
+ *   cli: (args: string[], opts?: {stdin?: string}) => Promise<any>,
+ *   stop: () => Promise<void>}>}
+ */
+export async function startGatehouse({ env = {} } = {}) {
+  const bin = await gatehouseBinary();
+  let lastErr;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnce(bin, env);
+    } catch (err) {
+      lastErr = err;
+      if (!err.portInUse) throw err; // only a lost race for the port is retried
+    }
+  }
+  throw lastErr;
+}
+
+async function startOnce(bin, extraEnv) {
+  const port = await freePort();
+  const ownDataDir = !extraEnv.GATEHOUSE_DATA_DIR;
+  const dataDir = extraEnv.GATEHOUSE_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'gatehouse-e2e-data-')));
+  const issuerTemplate = extraEnv.GATEHOUSE_ISSUER ?? 'http://127.0.0.1:{port}';
+  const env = {
+    ...process.env,
+    GATEHOUSE_LOG_LEVEL: 'warn',
+    GATEHOUSE_RATE_LOGIN_EMAIL: '1000/1m',
+    GATEHOUSE_RATE_LOGIN_IP: '1000/1m',
+    ...extraEnv,
+    GATEHOUSE_DATA_DIR: dataDir,
+    GATEHOUSE_ADDR: `127.0.0.1:${port}`,
+    GATEHOUSE_ISSUER: issuerTemplate.replaceAll('{port}', String(port)),
+  };
+  // A DATABASE_URL in the developer's shell would point the test server at
+  // their database; the harness wants a store of its own unless asked.
+  if (!('DATABASE_URL' in extraEnv)) delete env.DATABASE_URL;
+  const issuer = env.GATEHOUSE_ISSUER;
+
+  const child = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.set(child, ownDataDir ? dataDir : null);
+  // The server must not keep the test process alive: a test file that forgot
+  // stop() still ends, and the exit hook above kills the server.
+  child.unref();
+  child.stdout.unref();
+  child.stderr.unref();
+  let output = '';
+  const keep = (chunk) => {
+    output += chunk;
+    if (output.length > 200_000) output = output.slice(-100_000);
+  };
+  child.stdout.setEncoding('utf8').on('data', keep);
+  child.stderr.setEncoding('utf8').on('data', keep);
+  let exited = null;
+  const exitPromise = new Promise((res) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      running.delete(child);
+      res();
+    });
+    child.once('error', (err) => {
+      exited = { code: null, signal: null, err };
+      running.delete(child);
+      res();
+    });
+  });
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (!exited) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      await exitPromise;
+      clearTimeout(timer);
+    }
+    if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
+  };
+
+  const healthz = `http://127.0.0.1:${port}/healthz`;
+  let healthy = false;
+  for (let i = 0; i < HEALTH_TRIES && !exited; i++) {
+    try {
+      const res = await fetch(healthz, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      if (res.ok) {
+        healthy = true;
+        break;
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, HEALTH_INTERVAL_MS));
+  }
+  if (!healthy) {
+    await stop();
+    const why = exited ? `exited (${exited.err?.message ?? exited.code ?? exited.signal})` : 'never answered /healthz';
+    const err = new Error(`gatehouse serve on 127.0.0.1:${port} ${why}\n${output.trim()}`);
+    err.portInUse = /address already in use/i.test(output);
+    throw err;
+  }
+
+  const cli = async (args, { stdin } = {}) => {
+    const { stdout } = await run(bin, args, { env, stdin, cwd: dataDir });
+    return args.includes('--json') ? JSON.parse(stdout) : stdout;
+  };
+
+  return { issuer, port, dataDir, env, bin, logs: () => output, cli, stop };
+}
+
+// ---------------------------------------------------------------- CLI helpers
+
+/**
+ * Registers a client: `gatehouse clients create --json …args`.
+ * @returns {Promise<{client_id: string, client_secret?: string, redirect_uris: string[]}>}
+ */
+export function createClient(gh, args = []) {
+  const extra = args.includes('--name') ? [] : ['--name', 'e2e client'];
+  return gh.cli(['clients', 'create', '--json', ...extra, ...args]);
+}
+
+/**
+ * Creates a user: `gatehouse users create --json --password-stdin …args`.
+ * @returns {Promise<{id: string, email: string, role: string, email_verified: boolean}>}
+ */
+export function createUser(gh, email, password, args = []) {
+  const extra = args.includes('--name') ? [] : ['--name', 'E2E User'];
+  return gh.cli(['users', 'create', '--json', '--password-stdin', '--email', email, ...extra, ...args], {
+    stdin: `${password}\n`,
+  });
+}
+
+// ---------------------------------------------------------------- a tiny browser
+
+/** Cookies for one host, as a browser keeps them (name → value; paths ignored). */
+export class CookieJar {
+  #cookies = new Map();
+
+  /** Stores the Set-Cookie headers of a response. */
+  store(res) {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = line.split(';');
+      const eq = pair.indexOf('=');
+      if (eq < 1) continue;
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      let expired = value === '';
+      for (const attr of attrs) {
+        const [k, v = ''] = attr.split('=');
+        const key = k.trim().toLowerCase();
+        if (key === 'max-age' && Number(v) <= 0) expired = true;
+        if (key === 'expires' && Date.parse(v) <= Date.now()) expired = true;
+      }
+      if (expired) this.#cookies.delete(name);
+      else this.#cookies.set(name, value);
+    }
+  }
+
+  /** The Cookie request header, or undefined when the jar is empty. */
+  header() {
+    if (this.#cookies.size === 0) return undefined;
+    return [...this.#cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  get(name) {
+    return this.#cookies.get(name);
+  }
+
+  has(name) {
+    return this.#cookies.has(name);
+  }
+}
+
+const ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0' };
+
+function decodeEntities(s) {
+  return s.replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, (m, e) => {
+    if (e[0] === '#') {
+      const cp = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+      return String.fromCodePoint(cp);
+    }
+    return ENTITIES[e.toLowerCase()] ?? m;
+  });
+}
+
+function attrs(tag) {
+  const out = {};
+  for (const m of tag.matchAll(/([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?/g)) {
+    out[m[1].toLowerCase()] = decodeEntities(m[2] ?? m[3] ?? m[4] ?? '');
+  }
+  return out;
+}
+
+/**
+ * The forms of an HTML page: [{method, action, hidden: {name: value}, fields: [names],
+ * buttons: [{name, value}]}].
+ */
+export function parseForms(html) {
+  const forms = [];
+  for (const m of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
+    const a = attrs(m[1]);
+    const form = { method: (a.method ?? 'get').toLowerCase(), action: a.action ?? '', hidden: {}, fields: [], buttons: [] };
+    for (const input of m[2].matchAll(/<(input|button)\b([^>]*)>/gi)) {
+      const ia = attrs(input[2]);
+      if (input[1].toLowerCase() === 'button') {
+        if (ia.name) form.buttons.push({ name: ia.name, value: ia.value ?? '' });
+      } else if ((ia.type ?? 'text').toLowerCase() === 'hidden') {
+        if (ia.name) form.hidden[ia.name] = ia.value ?? '';
+      } else if (ia.name) {
+        form.fields.push(ia.name);
+      }
+    }
+    forms.push(form);
+  }
+  return forms;
+}
+
+/** The visible text of a page's title, h1 and alerts, for error messages. */
+export function pageSummary(html) {
+  const pick = (re) => decodeEntities((html.match(re)?.[1] ?? '').replace(/<[^>]+>/g, ' ')).replace(/\s+/g, ' ').trim();
+  const parts = [
+    pick(/<h1[^>]*>([\s\S]*?)<\/h1>/i),
+    pick(/<[^>]+role="alert"[^>]*>([\s\S]*?)<\/(?:p|div|section)>/i),
+    pick(/<\/h1>[\s\S]*?<p[^>]*>([\s\S]*?)<\/p>/i),
+  ];
+  return [...new Set(parts.filter(Boolean))].join(' | ') || html.slice(0, 200);
+}
+
+/** A page the walk did not expect. */
+export class UnexpectedPageError extends Error {
+  constructor(message, { url, status, html }) {
+    super(message);
+    this.url = url;
+    this.status = status;
+    this.html = html;
+  }
+}
+
+async function request(url, { jar, method = 'GET', body, origin }) {
+  const headers = { accept: 'text/html,application/xhtml+xml', 'user-agent': 'gatehouse-e2e' };
+  const cookie = jar.header();
+  if (cookie) headers.cookie = cookie;
+  if (body) {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    // What a browser sends with a same-origin form post; Gatehouse checks it
+    // (cross-origin protection) next to the CSRF token.
+    headers.origin = origin;
+  }
+  const res = await fetch(url, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(15_000) });
+  jar.store(res);
+  const text = await res.text();
+  return { res, text };
+}
+
+const MAX_STEPS = 25;
+
+/**
+ * Follows a browser navigation that starts at url through Gatehouse:
+ * redirects are followed while they stay on Gatehouse's origin, and pages
+ * are handed to onPage, which may answer with a form submission
+ * ({action, fields}) or throw. Returns the first URL outside Gatehouse
+ * (the client's redirect_uri or post_logout_redirect_uri) as a URL.
+ */
+async function walk(start, { jar, stopAt, onPage }) {
+  let url = new URL(start);
+  const gatehouseOrigin = url.origin;
+  const leaves = (u) => (stopAt ? u.href.startsWith(stopAt) : u.origin !== gatehouseOrigin);
+  let next = { method: 'GET' };
+  for (let step = 0; step < MAX_STEPS; step++) {
+    const { res, text } = await request(url, { jar, ...next, origin: gatehouseOrigin });
+    if (res.status >= 300 && res.status < 400) {
+      const location = res.headers.get('location');
+      if (!location) throw new UnexpectedPageError(`${res.status} without Location at ${url}`, { url, status: res.status, html: text });
+      const target = new URL(location, url);
+      if (leaves(target)) return target;
+      url = target;
+      next = { method: 'GET' };
+      continue;
+    }
+    const submit = await onPage({ url, status: res.status, html: text, forms: parseForms(text) });
+    url = new URL(submit.action, url);
+    next = { method: 'POST', body: new URLSearchParams(submit.fields).toString() };
+  }
+  throw new Error(`no redirect out of Gatehouse after ${MAX_STEPS} steps (last: ${url})`);
+}
+
+/**
+ * Signs in through Gatehouse's real HTML form over HTTP and returns the
+ * callback URL Gatehouse redirects to (a URL with code, state and iss).
+ *
+ * Pass the same cookieJar again for single sign-on: with a live session the
+ * authorization request goes straight to the callback and no form is needed.
+ * A consent page, if shown, is allowed (or denied with consent: 'deny').
+ *
+ * @param {object} opts
+ * @param {URL|string} opts.authorizationUrl the client's authorization request
+ * @param {string} [opts.email]
+ * @param {string} [opts.password]
+ * @param {CookieJar} [opts.cookieJar] the browser's cookies (a new jar if omitted)
+ * @param {string} [opts.redirectUri] stop at URLs starting with this (default: the first URL off Gatehouse's origin)
+ * @param {'allow'|'deny'} [opts.consent]
+ * @param {{login: number, consent: number}} [opts.stats] counts the forms submitted
+ * @returns {Promise<URL>}
+ */
+export async function loginViaForm({ authorizationUrl, email, password, cookieJar, redirectUri, consent = 'allow', stats }) {
+  const jar = cookieJar ?? new CookieJar();
+  const seen = { login: 0, consent: 0 };
+  try {
+    return await walk(authorizationUrl, {
+      jar,
+      stopAt: redirectUri,
+      onPage: ({ url, status, html, forms }) => {
+        const login = forms.find((f) => f.method === 'post' && f.fields.includes('password') && f.fields.includes('email'));
+        const consentForm = forms.find((f) => f.method === 'post' && f.buttons.some((b) => b.name === 'action' && b.value === consent));
+        if (login) {
+          if (seen.login > 0 || status !== 200) {
+            throw new UnexpectedPageError(`sign-in refused (HTTP ${status}): ${pageSummary(html)}`, { url, status, html });
+          }
+          if (email === undefined || password === undefined) {
+            throw new UnexpectedPageError('Gatehouse asked for a password but none was given', { url, status, html });
+          }
+          seen.login++;
+          return { action: login.action, fields: { ...login.hidden, email, password } };
+        }
+        if (status === 200 && consentForm) {
+          if (seen.consent > 0) throw new UnexpectedPageError(`consent page shown twice: ${pageSummary(html)}`, { url, status, html });
+          seen.consent++;
+          return { action: consentForm.action, fields: { ...consentForm.hidden, action: consent } };
+        }
+        throw new UnexpectedPageError(`unexpected page (HTTP ${status}) at ${url}: ${pageSummary(html)}`, { url, status, html });
+      },
+    });
+  } finally {
+    if (stats) Object.assign(stats, seen);
+  }
+}
+
+/**
+ * Follows a navigation through Gatehouse that must not show any page (an SSO
+ * authorization, an end_session request with a valid id_token_hint) and
+ * returns the URL it leaves Gatehouse for.
+ */
+export function followRedirects(url, { cookieJar, redirectUri } = {}) {
+  return walk(url, {
+    jar: cookieJar ?? new CookieJar(),
+    stopAt: redirectUri,
+    onPage: ({ url: at, status, html }) => {
+      throw new UnexpectedPageError(`expected only redirects, got a page (HTTP ${status}) at ${at}: ${pageSummary(html)}`, {
+        url: at,
+        status,
+        html,
+      });
+    },
+  });
+}
+
+/** base64url of the left half of SHA-256(token): the at_hash of an RS256/ES256 ID token. */
+export async function atHash(token) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)));
+  return Buffer.from(digest.slice(0, 16)).toString('base64url');
+}

@@ -1,0 +1,299 @@
+// openid-client v6 (a certified OpenID Connect relying party library) against
+// a real Gatehouse, with every check the library makes left on. The one switch
+// is allowInsecureRequests, because the test server is http://127.0.0.1.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import * as client from 'openid-client';
+
+import {
+  CookieJar,
+  atHash,
+  createClient,
+  createUser,
+  followRedirects,
+  loginViaForm,
+  startGatehouse,
+} from './lib/gatehouse.mjs';
+
+const PASSWORD = 'Choose-a-Passw0rd';
+const SCOPE = 'openid email profile offline_access';
+
+let gh;
+let user;
+before(async () => {
+  gh = await startGatehouse();
+  user = await createUser(gh, 'ada@example.com', PASSWORD, ['--name', 'Ada Lovelace']);
+});
+after(() => gh?.stop());
+
+/** Discovery with the library; http is allowed only because the test issuer is http. */
+function discover(clientId, clientAuth) {
+  return client.discovery(new URL(gh.issuer), clientId, undefined, clientAuth, {
+    // enableNonRepudiationChecks adds a check (the ID token's signature
+    // against the JWKS); it relaxes nothing.
+    execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks],
+  });
+}
+
+/** A full authorization code + PKCE S256 + state + nonce round trip. */
+async function codeFlow(config, redirectUri, { jar, email = user.email, password = PASSWORD, sso = false, stats } = {}) {
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const authorizationUrl = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: SCOPE,
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+  });
+  const callback = sso
+    ? await followRedirects(authorizationUrl, { cookieJar: jar, redirectUri })
+    : await loginViaForm({ authorizationUrl, email, password, cookieJar: jar, redirectUri, stats });
+  assert.equal(callback.origin + callback.pathname, redirectUri);
+  assert.equal(callback.searchParams.get('iss'), gh.issuer, 'RFC 9207 iss in the authorization response');
+  const tokens = await client.authorizationCodeGrant(config, callback, {
+    pkceCodeVerifier: codeVerifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  });
+  return { tokens, nonce };
+}
+
+async function assertRefused(promise, error) {
+  await assert.rejects(promise, (err) => {
+    assert.ok(err instanceof client.ResponseBodyError, `expected a ResponseBodyError, got ${err}`);
+    assert.equal(err.error, error);
+    return true;
+  });
+}
+
+const kinds = [
+  {
+    name: 'confidential client, client_secret_basic',
+    args: ['--grant-types', 'authorization_code,refresh_token,client_credentials'],
+    auth: (c) => client.ClientSecretBasic(c.client_secret),
+    confidential: true,
+  },
+  {
+    name: 'confidential client, client_secret_post',
+    args: ['--auth-method', 'client_secret_post', '--grant-types', 'authorization_code,refresh_token,client_credentials'],
+    auth: (c) => client.ClientSecretPost(c.client_secret),
+    confidential: true,
+  },
+  {
+    name: 'public client (spa), PKCE only',
+    args: ['--type', 'spa', '--public'],
+    auth: () => client.None(),
+    confidential: false,
+  },
+];
+
+for (const [i, kind] of kinds.entries()) {
+  describe(`openid-client: ${kind.name}`, () => {
+    const redirectUri = `http://127.0.0.1:9/oc-${i}/callback`;
+    const postLogoutUri = `http://127.0.0.1:9/oc-${i}/signed-out`;
+    const jar = new CookieJar();
+    let reg;
+    let config;
+    let first; // tokens of the first sign-in
+    let refreshed; // tokens of the refresh
+
+    before(async () => {
+      reg = await createClient(gh, [
+        '--name',
+        `openid-client ${kind.name}`,
+        '--redirect-uri',
+        redirectUri,
+        '--post-logout-redirect-uri',
+        postLogoutUri,
+        ...kind.args,
+      ]);
+      assert.equal(Boolean(reg.client_secret), kind.confidential);
+    });
+
+    it('discovers the issuer', async () => {
+      config = await discover(reg.client_id, kind.auth(reg));
+      const meta = config.serverMetadata();
+      assert.equal(meta.issuer, gh.issuer);
+      assert.ok(meta.supportsPKCE('S256'));
+      assert.equal(meta.authorization_response_iss_parameter_supported, true);
+      assert.ok(meta.end_session_endpoint);
+    });
+
+    it('signs in: authorization code + PKCE S256 + state + nonce through the sign-in form', async () => {
+      const { tokens } = await codeFlow(config, redirectUri, { jar });
+      first = tokens;
+      const claims = tokens.claims();
+      assert.equal(claims.iss, gh.issuer);
+      assert.equal(claims.sub, user.id);
+      assert.deepEqual([claims.aud].flat(), [reg.client_id]);
+      assert.equal(claims.role, 'USER');
+      assert.equal(claims.email_verified, true);
+      assert.equal(claims.email, 'ada@example.com');
+      assert.equal(claims.name, 'Ada Lovelace');
+      assert.equal(typeof claims.sid, 'string');
+      assert.equal(typeof claims.auth_time, 'number');
+      if (claims.at_hash !== undefined) assert.equal(claims.at_hash, await atHash(tokens.access_token));
+      assert.equal(tokens.token_type, 'bearer');
+      assert.ok(tokens.expiresIn() > 0);
+      assert.ok(tokens.refresh_token, 'offline_access gives a refresh token');
+    });
+
+    it('userinfo returns the same subject and claims', async () => {
+      const info = await client.fetchUserInfo(config, first.access_token, first.claims().sub);
+      assert.equal(info.sub, user.id);
+      assert.equal(info.role, 'USER');
+      assert.equal(info.email_verified, true);
+      assert.equal(info.email, 'ada@example.com');
+    });
+
+    if (kind.confidential) {
+      it('introspection: the access token is active and carries role', async () => {
+        const res = await client.tokenIntrospection(config, first.access_token);
+        assert.equal(res.active, true);
+        assert.equal(res.sub, user.id);
+        assert.equal(res.client_id, reg.client_id);
+        assert.equal(res.role, 'USER');
+      });
+    }
+
+    it('refresh rotates the refresh token', async () => {
+      refreshed = await client.refreshTokenGrant(config, first.refresh_token);
+      assert.ok(refreshed.access_token);
+      assert.ok(refreshed.refresh_token);
+      assert.notEqual(refreshed.refresh_token, first.refresh_token);
+      assert.notEqual(refreshed.access_token, first.access_token);
+      if (refreshed.id_token) assert.equal(refreshed.claims().sub, user.id);
+      const info = await client.fetchUserInfo(config, refreshed.access_token, user.id);
+      assert.equal(info.sub, user.id);
+    });
+
+    it('revocation: a revoked access token is refused', async () => {
+      await client.tokenRevocation(config, first.access_token);
+      if (kind.confidential) {
+        const res = await client.tokenIntrospection(config, first.access_token);
+        assert.equal(res.active, false);
+      }
+      await assert.rejects(client.fetchUserInfo(config, first.access_token, user.id), (err) => {
+        assert.ok(err instanceof client.WWWAuthenticateChallengeError, String(err));
+        assert.equal(err.status, 401);
+        assert.equal(err.cause[0].parameters.error, 'invalid_token');
+        return true;
+      });
+    });
+
+    it('revocation: a revoked refresh token is refused, and so is its grant', async () => {
+      await client.tokenRevocation(config, refreshed.refresh_token);
+      await assertRefused(client.refreshTokenGrant(config, refreshed.refresh_token), 'invalid_grant');
+      if (kind.confidential) {
+        const res = await client.tokenIntrospection(config, refreshed.access_token);
+        assert.equal(res.active, false, 'access tokens of a revoked refresh-token grant are inactive');
+      }
+    });
+
+    let sso;
+    it('single sign-on: a second authorization with the same cookies skips the form', async () => {
+      ({ tokens: sso } = await codeFlow(config, redirectUri, { jar, sso: true }));
+      assert.equal(sso.claims().sub, user.id);
+      assert.equal(sso.claims().sid, first.claims().sid);
+    });
+
+    it('RP-initiated logout returns to the post_logout_redirect_uri with state', async () => {
+      const state = client.randomState();
+      const endSession = client.buildEndSessionUrl(config, {
+        id_token_hint: sso.id_token,
+        post_logout_redirect_uri: postLogoutUri,
+        state,
+      });
+      const back = await followRedirects(endSession, { cookieJar: jar, redirectUri: postLogoutUri });
+      assert.equal(back.origin + back.pathname, postLogoutUri);
+      assert.equal(back.searchParams.get('state'), state);
+      // The session's grants ended with it.
+      await assertRefused(client.refreshTokenGrant(config, sso.refresh_token), 'invalid_grant');
+      // And the next authorization in this browser asks for the password again.
+      const stats = {};
+      const { tokens: again } = await codeFlow(config, redirectUri, { jar, stats });
+      assert.equal(stats.login, 1, 'the sign-in form was shown');
+      assert.notEqual(again.claims().sid, sso.claims().sid);
+    });
+
+    if (kind.confidential) {
+      it('client_credentials grant', async () => {
+        const cc = await client.clientCredentialsGrant(config);
+        assert.ok(cc.access_token);
+        assert.equal(cc.refresh_token, undefined);
+        assert.equal(cc.id_token, undefined);
+        const res = await client.tokenIntrospection(config, cc.access_token);
+        assert.equal(res.active, true);
+        assert.equal(res.client_id, reg.client_id);
+      });
+    }
+  });
+}
+
+describe('openid-client: an unverified ADMIN user', () => {
+  const redirectUri = 'http://127.0.0.1:9/oc-unverified/callback';
+  it('gets email_verified false and role ADMIN in the ID token and userinfo', async () => {
+    const unverified = await createUser(gh, 'grace@example.com', PASSWORD, ['--unverified', '--role', 'ADMIN']);
+    assert.equal(unverified.email_verified, false);
+    const reg = await createClient(gh, ['--redirect-uri', redirectUri]);
+    const config = await discover(reg.client_id, client.ClientSecretBasic(reg.client_secret));
+    const { tokens } = await codeFlow(config, redirectUri, { email: unverified.email });
+    const claims = tokens.claims();
+    assert.equal(claims.sub, unverified.id);
+    assert.equal(claims.email_verified, false);
+    assert.equal(claims.role, 'ADMIN');
+    const info = await client.fetchUserInfo(config, tokens.access_token, unverified.id);
+    assert.equal(info.email_verified, false);
+    assert.equal(info.role, 'ADMIN');
+  });
+});
+
+describe('openid-client: the checks are really on', () => {
+  const redirectUri = 'http://127.0.0.1:9/oc-checks/callback';
+  it('refuses an authorization response with a foreign iss or a wrong state, then accepts the real one', async () => {
+    const reg = await createClient(gh, ['--redirect-uri', redirectUri]);
+    const config = await discover(reg.client_id, client.ClientSecretBasic(reg.client_secret));
+    const codeVerifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const authorizationUrl = client.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri,
+      scope: 'openid',
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+      state,
+    });
+    const callback = await loginViaForm({ authorizationUrl, email: user.email, password: PASSWORD, redirectUri });
+    const checks = { pkceCodeVerifier: codeVerifier, expectedState: state };
+    const forged = new URL(callback);
+    forged.searchParams.set('iss', 'http://127.0.0.1:1');
+    // openid-client wraps oauth4webapi's error; the reason is in its cause.
+    const because = (re) => (err) => {
+      assert.match(err.cause?.message ?? '', re, String(err));
+      return true;
+    };
+    await assert.rejects(client.authorizationCodeGrant(config, forged, checks), because(/"iss"/));
+    await assert.rejects(
+      client.authorizationCodeGrant(config, callback, { ...checks, expectedState: 'other' }),
+      because(/"state"/),
+    );
+    const tokens = await client.authorizationCodeGrant(config, callback, checks);
+    assert.equal(tokens.claims().sub, user.id);
+  });
+});
+
+describe('openid-client: a third-party client that asks for consent', () => {
+  const redirectUri = 'http://127.0.0.1:9/oc-consent/callback';
+  it('completes the code flow once the user allows it', async () => {
+    const reg = await createClient(gh, ['--redirect-uri', redirectUri, '--require-consent']);
+    const config = await discover(reg.client_id, client.ClientSecretBasic(reg.client_secret));
+    const stats = {};
+    const { tokens } = await codeFlow(config, redirectUri, { jar: new CookieJar(), stats });
+    assert.deepEqual(stats, { login: 1, consent: 1 });
+    assert.equal(tokens.claims().sub, user.id);
+  });
+});
