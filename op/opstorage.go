@@ -338,19 +338,19 @@ func (s opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo
 // SetUserinfoFromToken serves the userinfo endpoint (see userinfo.go, which
 // calls validAccessToken first and then this through userInfoFor).
 func (s opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, _, _ string) error {
-	at, _, err := s.p.validAccessToken(ctx, tokenID)
+	at, g, err := s.p.validAccessToken(ctx, tokenID)
 	if err != nil {
 		return err
 	}
-	return s.p.userInfoFor(ctx, ui, at)
+	return s.p.userInfoFor(ctx, ui, at, g)
 }
 
 func (s opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, _ string) error {
-	at, _, err := s.p.validAccessToken(ctx, tokenID)
+	at, g, err := s.p.validAccessToken(ctx, tokenID)
 	if err != nil {
 		return err
 	}
-	return s.p.introspectionFor(ctx, resp, at, subject)
+	return s.p.introspectionFor(ctx, resp, at, g, subject)
 }
 
 func (s opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {

@@ -215,14 +215,11 @@ func (p *Provider) validAccessToken(ctx context.Context, tokenID string) (*acces
 	return at, g, nil
 }
 
-// userInfoFor fills userinfo for a live user access token.
-func (p *Provider) userInfoFor(ctx context.Context, ui *oidc.UserInfo, at *accessToken) error {
-	if at.GrantID == "" {
+// userInfoFor fills userinfo for a live user access token and its grant
+// (both from validAccessToken).
+func (p *Provider) userInfoFor(ctx context.Context, ui *oidc.UserInfo, at *accessToken, g *storage.Grant) error {
+	if g == nil {
 		return errTokenInactive // client_credentials tokens have no user
-	}
-	g, err := p.store.GetGrant(ctx, at.GrantID)
-	if err != nil {
-		return errTokenInactive
 	}
 	u, err := p.store.GetUser(ctx, g.UserID)
 	if err != nil {
@@ -235,8 +232,9 @@ func (p *Provider) userInfoFor(ctx context.Context, ui *oidc.UserInfo, at *acces
 	return nil
 }
 
-// introspectionFor fills an RFC 7662 response for a live token.
-func (p *Provider) introspectionFor(ctx context.Context, resp *oidc.IntrospectionResponse, at *accessToken, subject string) error {
+// introspectionFor fills an RFC 7662 response for a live token and its grant
+// (nil for client_credentials tokens).
+func (p *Provider) introspectionFor(ctx context.Context, resp *oidc.IntrospectionResponse, at *accessToken, g *storage.Grant, subject string) error {
 	resp.Active = true
 	resp.Scope = at.Scopes
 	resp.ClientID = at.ClientID
@@ -247,12 +245,8 @@ func (p *Provider) introspectionFor(ctx context.Context, resp *oidc.Introspectio
 	resp.JWTID = at.ID
 	resp.Audience = oidc.Audience{at.ClientID}
 	resp.Subject = subject
-	if at.GrantID == "" {
+	if g == nil {
 		return nil
-	}
-	g, err := p.store.GetGrant(ctx, at.GrantID)
-	if err != nil {
-		return errTokenInactive
 	}
 	u, err := p.store.GetUser(ctx, g.UserID)
 	if err != nil {

@@ -47,7 +47,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		writeBearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid")
 		return
 	}
-	at, _, err := p.validAccessToken(ctx, tokenID)
+	at, g, err := p.validAccessToken(ctx, tokenID)
 	if err != nil {
 		p.tokenError(w, r, err)
 		return
@@ -57,7 +57,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ui := new(oidc.UserInfo)
-	if err := p.userInfoFor(ctx, ui, at); err != nil {
+	if err := p.userInfoFor(ctx, ui, at, g); err != nil {
 		p.tokenError(w, r, err)
 		return
 	}
@@ -150,14 +150,14 @@ func (p *Provider) introspectAccessToken(ctx context.Context, resp *oidc.Introsp
 	if !ok {
 		return false
 	}
-	at, _, err := p.validAccessToken(ctx, tokenID)
+	at, g, err := p.validAccessToken(ctx, tokenID)
 	if err != nil {
 		if !errors.Is(err, errTokenInactive) {
 			p.log.ErrorContext(ctx, "introspect access token", "err", err)
 		}
 		return false
 	}
-	if err := p.introspectionFor(ctx, resp, at, subject); err != nil {
+	if err := p.introspectionFor(ctx, resp, at, g, subject); err != nil {
 		*resp = oidc.IntrospectionResponse{}
 		return false
 	}
