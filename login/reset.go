@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -28,52 +27,29 @@ func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, status in
 	h.render(w, r, status, "forgot", v)
 }
 
-// postForgot sends a reset link. The response is the same, and takes the
-// same time, whether or not the address has an account: the look-up, the
-// token and the email happen in the background once the answer is decided.
+// postForgot sends a reset link (see postLinkRequest: same answer and timing
+// whether or not the address has an account).
 func (h *Handler) postForgot(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	n := nextFrom(r.PostForm)
-	email := NormalizeEmail(r.PostForm.Get("email"))
-	v := &view{Email: email}
-	if m := policy.CheckEmail(email); m != "" {
-		if len(email) > maxEmailInput {
-			v.Email = ""
-		}
-		v.fieldError("email", m)
-		v.Error = msgFixErrors
-		h.renderForgot(w, r, http.StatusBadRequest, n, v)
-		return
-	}
-	if ok, wait := h.allow(ctx, limitKey{h.rules.forgotIP, h.clientIP(r)}, limitKey{h.rules.forgotEmail, email}); !ok {
-		v.Error = tooMany(w, wait)
-		h.renderForgot(w, r, http.StatusTooManyRequests, n, v)
-		return
-	}
-	h.inBackground(ctx, "password reset", func(ctx context.Context) {
-		user, err := h.store.GetUserByEmail(ctx, email)
-		if errors.Is(err, storage.ErrNotFound) {
-			h.log.InfoContext(ctx, "password reset for an unknown address")
-			return
-		}
-		if err != nil {
-			h.log.ErrorContext(ctx, "password reset: look up email", "err", err)
-			return
-		}
-		raw, err := h.issueToken(ctx, storage.TokenResetPassword, user, user.Email, resetPasswordTTL)
-		if err != nil {
-			h.log.ErrorContext(ctx, "password reset: issue token", "user_id", user.ID, "err", err)
-			return
-		}
-		q := url.Values{"token": {raw}}
-		if n.AuthRequestID != "" {
-			q.Set("authRequestID", n.AuthRequestID)
-		}
-		h.log.InfoContext(ctx, "password reset link sent", "user_id", user.ID)
-		h.mailer.ResetPassword(ctx, user.Email, user.Name, h.link("/reset", q))
+	h.postLinkRequest(w, r, linkRequest{
+		what:     "password reset",
+		render:   h.renderForgot,
+		ipRule:   h.rules.forgotIP,
+		mailRule: h.rules.forgotEmail,
+		sent:     msgForgotSent,
+		send: func(ctx context.Context, user *storage.User, n next) {
+			raw, err := h.issueToken(ctx, storage.TokenResetPassword, user, user.Email, resetPasswordTTL)
+			if err != nil {
+				h.log.ErrorContext(ctx, "password reset: issue token", "user_id", user.ID, "err", err)
+				return
+			}
+			q := url.Values{"token": {raw}}
+			if n.AuthRequestID != "" {
+				q.Set("authRequestID", n.AuthRequestID)
+			}
+			h.log.InfoContext(ctx, "password reset link sent", "user_id", user.ID)
+			h.mailer.ResetPassword(ctx, user.Email, user.Name, h.link("/reset", q))
+		},
 	})
-	h.renderMessage(w, r, http.StatusOK, "Check your inbox", msgForgotSent,
-		linkView{Href: n.loginURL(), Text: "Back to sign in"})
 }
 
 // resetLinkInvalid renders the page for a used, expired or unknown link.

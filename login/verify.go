@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -77,44 +76,21 @@ func (h *Handler) renderResend(w http.ResponseWriter, r *http.Request, status in
 	h.render(w, r, status, "resend", v)
 }
 
-// postResend sends a new verification link. The answer is the same whether
-// or not the address has an account (or is already verified); the look-up
-// and the email happen after the response is decided, in the background.
+// postResend sends a new verification link (see postLinkRequest); an address
+// that is already verified gets nothing, and the same answer.
 func (h *Handler) postResend(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	n := nextFrom(r.PostForm)
-	email := NormalizeEmail(r.PostForm.Get("email"))
-	v := &view{Email: email}
-	if m := policy.CheckEmail(email); m != "" {
-		if len(email) > maxEmailInput {
-			v.Email = ""
-		}
-		v.fieldError("email", m)
-		v.Error = msgFixErrors
-		h.renderResend(w, r, http.StatusBadRequest, n, v)
-		return
-	}
-	if ok, wait := h.allow(ctx, limitKey{h.rules.resendIP, h.clientIP(r)}, limitKey{h.rules.resendEmail, email}); !ok {
-		v.Error = tooMany(w, wait)
-		h.renderResend(w, r, http.StatusTooManyRequests, n, v)
-		return
-	}
-	h.inBackground(ctx, "resend verification", func(ctx context.Context) {
-		user, err := h.store.GetUserByEmail(ctx, email)
-		if errors.Is(err, storage.ErrNotFound) {
-			h.log.InfoContext(ctx, "verification resend for an unknown address")
-			return
-		}
-		if err != nil {
-			h.log.ErrorContext(ctx, "resend verification: look up email", "err", err)
-			return
-		}
-		if user.EmailVerified {
-			h.log.InfoContext(ctx, "verification resend for a verified address", "user_id", user.ID)
-			return
-		}
-		h.sendVerification(ctx, user, n)
+	h.postLinkRequest(w, r, linkRequest{
+		what:     "resend verification",
+		render:   h.renderResend,
+		ipRule:   h.rules.resendIP,
+		mailRule: h.rules.resendEmail,
+		sent:     msgResendSent,
+		send: func(ctx context.Context, user *storage.User, n next) {
+			if user.EmailVerified {
+				h.log.InfoContext(ctx, "verification resend for a verified address", "user_id", user.ID)
+				return
+			}
+			h.sendVerification(ctx, user, n)
+		},
 	})
-	h.renderMessage(w, r, http.StatusOK, "Check your inbox", msgResendSent,
-		linkView{Href: n.loginURL(), Text: "Back to sign in"})
 }
