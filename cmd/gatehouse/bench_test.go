@@ -1,0 +1,617 @@
+package main
+
+// Benchmarks of the hot endpoints against a real in-process server over
+// loopback HTTP, on every backend (PostgreSQL is skipped when unreachable).
+// They only run with -bench; a plain `go test` compiles them and runs none of
+// them. Speed targets live in bench/README.md as measured numbers, never as
+// timed assertions in tests.
+//
+//	go test ./cmd/gatehouse -run '^$' -bench . -benchtime 2s
+//
+// Each benchmark starts one server per backend and reuses it for every b.N
+// round. Allocations (-benchmem / ReportAllocs) are process-wide, so they count
+// the client and the server side of each request together.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/storage/postgres/pgtest"
+)
+
+// benchParallelism multiplies GOMAXPROCS for b.RunParallel: a request over
+// loopback spends most of its time waiting, so one client per core would
+// leave the server idle.
+const benchParallelism = 4
+
+// benchServer is a running Gatehouse with the same wiring as `gatehouse serve`
+// (startServer in harness_test.go takes a *testing.T; this is its twin for
+// benchmarks).
+type benchServer struct {
+	issuer string
+	env    map[string]string
+	hc     *http.Client // keep-alive client sized for parallel benchmarks
+}
+
+func startBenchServer(b *testing.B, backend string) *benchServer {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	issuer := "http://" + ln.Addr().String()
+	vars := map[string]string{
+		"GATEHOUSE_ISSUER":          issuer,
+		"GATEHOUSE_DATA_DIR":        b.TempDir(),
+		"GATEHOUSE_LOG_LEVEL":       "warn",
+		"GATEHOUSE_PASSWORD_HASHER": "argon2id",
+	}
+	// GATEHOUSE_SIGNING_ALG=ES256 in the environment compares the algorithms.
+	if alg := os.Getenv("GATEHOUSE_SIGNING_ALG"); alg != "" {
+		vars["GATEHOUSE_SIGNING_ALG"] = alg
+	}
+	if backend == "postgres" {
+		vars["DATABASE_URL"] = pgtest.URL(b) // skips when PostgreSQL is unreachable
+		vars["GATEHOUSE_SECRET"] = "bench-secret-0123456789-0123456789-abcdef"
+	}
+	ts := &benchServer{issuer: issuer, env: vars}
+	fs := newRootCmd(&env{getenv: ts.getenv}).PersistentFlags()
+	cfg, err := loadConfig(fs, ts.getenv)
+	if err != nil {
+		ln.Close()
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	log := newLogger(cfg, benchLogWriter{b})
+	// As `gatehouse serve` does: zitadel logs through the default logger.
+	prevLog := slog.Default()
+	slog.SetDefault(log)
+	b.Cleanup(func() { slog.SetDefault(prevLog) })
+	a, err := newApp(ctx, cfg, log, time.Now)
+	if err != nil {
+		cancel()
+		ln.Close()
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.serve(ctx, ln) }()
+	tr := &http.Transport{
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     30 * time.Second,
+		DisableCompression:  true,
+	}
+	ts.hc = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	b.Cleanup(func() {
+		tr.CloseIdleConnections()
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("serve: %v", err)
+		}
+		a.close()
+	})
+	return ts
+}
+
+func (ts *benchServer) getenv(k string) string { return ts.env[k] }
+
+type benchLogWriter struct{ tb testing.TB }
+
+func (w benchLogWriter) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// cli runs a gatehouse command against the server's store.
+func (ts *benchServer) cli(b *testing.B, stdin string, args ...string) string {
+	b.Helper()
+	out, errOut, code := runCLI(ts.getenv, stdin, args...)
+	if code != 0 {
+		b.Fatalf("gatehouse %s: exit %d: %s", strings.Join(args, " "), code, errOut)
+	}
+	return out
+}
+
+func (ts *benchServer) createClient(b *testing.B, args ...string) createdClient {
+	b.Helper()
+	var c createdClient
+	out := ts.cli(b, "", append([]string{"clients", "create", "--json"}, args...)...)
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		b.Fatalf("clients create --json printed %q: %v", out, err)
+	}
+	return c
+}
+
+// forEachBackend runs bench on a fresh server per backend. bench does its
+// setup once and registers its measured loops with b.Run; only those leaves
+// are re-run with growing b.N.
+func forEachBackend(b *testing.B, bench func(b *testing.B, ts *benchServer)) {
+	for _, backend := range backends {
+		b.Run(backend, func(b *testing.B) {
+			bench(b, startBenchServer(b, backend))
+		})
+	}
+}
+
+// call sends req and checks the status; it returns the body.
+func (ts *benchServer) call(req *http.Request, want int) ([]byte, error) {
+	resp, err := ts.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != want {
+		return body, fmt.Errorf("%s %s: status %d: %.200s", req.Method, req.URL.Path, resp.StatusCode, body)
+	}
+	return body, nil
+}
+
+// request builds one request; a fresh one per iteration, since a body is read once.
+type request struct {
+	method, url, body, auth string
+}
+
+func (r request) build() *http.Request {
+	var body io.Reader
+	if r.body != "" {
+		body = strings.NewReader(r.body)
+	}
+	req, err := http.NewRequest(r.method, r.url, body)
+	if err != nil {
+		panic(err) // static inputs
+	}
+	if r.body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if r.auth != "" {
+		req.Header.Set("Authorization", r.auth)
+	}
+	return req
+}
+
+func basicAuth(c createdClient) string {
+	req := http.Request{Header: http.Header{}}
+	req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+	return req.Header.Get("Authorization")
+}
+
+// errorOnce reports the first failure of a parallel loop (FailNow must not be
+// called from RunParallel's goroutines) and counts the rest.
+type errorOnce struct {
+	once sync.Once
+	n    atomic.Int64
+}
+
+func (e *errorOnce) report(b *testing.B, err error) {
+	e.n.Add(1)
+	e.once.Do(func() { b.Errorf("first failure: %v", err) })
+}
+
+func (e *errorOnce) done(b *testing.B) {
+	if n := e.n.Load(); n > 0 {
+		b.Errorf("%d of %d requests failed", n, b.N)
+	}
+}
+
+// meter reports, next to ns/op, the request rate and the CPU time the whole
+// process (client and server; not PostgreSQL) spent per request. CPU per
+// request stays meaningful on a shared or noisy machine, where wall-clock
+// rates swing with whatever else runs.
+type meter struct {
+	cpu   time.Duration
+	cpuOK bool
+}
+
+// startMeter is called right before the measured loop.
+func startMeter() meter {
+	cpu, ok := processCPU()
+	return meter{cpu: cpu, cpuOK: ok}
+}
+
+func (m meter) report(b *testing.B) {
+	if s := b.Elapsed().Seconds(); s > 0 {
+		b.ReportMetric(float64(b.N)/s, "req/s")
+	}
+	if cpu, ok := processCPU(); ok && m.cpuOK && cpu > m.cpu {
+		b.ReportMetric(float64(cpu-m.cpu)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// processCPU is the user+system CPU time of this process from /proc/self/stat
+// (Linux; ok is false elsewhere). The unit is USER_HZ, 100 per second for
+// /proc on every Linux architecture: 10 ms resolution, fine over a benchmark.
+func processCPU() (time.Duration, bool) {
+	raw, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) is in parentheses and may contain spaces.
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 || i+2 > len(raw) {
+		return 0, false
+	}
+	f := strings.Fields(string(raw[i+2:])) // f[0] is field 3, so utime (14) is f[11]
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * (time.Second / 100), true
+}
+
+// parallel measures throughput: b.N requests from GOMAXPROCS×benchParallelism
+// concurrent clients, each checked for status want.
+func (ts *benchServer) parallel(r request, want int) func(b *testing.B) {
+	return func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(benchParallelism)
+		var errs errorOnce
+		m := startMeter()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := ts.call(r.build(), want); err != nil {
+					errs.report(b, err)
+				}
+			}
+		})
+		b.StopTimer()
+		m.report(b)
+		errs.done(b)
+	}
+}
+
+// serial measures latency: one request at a time.
+func (ts *benchServer) serial(r request, want int) func(b *testing.B) {
+	return func(b *testing.B) {
+		b.ReportAllocs()
+		m := startMeter()
+		for b.Loop() {
+			if _, err := ts.call(r.build(), want); err != nil {
+				b.Fatal(err)
+			}
+		}
+		m.report(b)
+	}
+}
+
+func BenchmarkDiscovery(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, ts *benchServer) {
+		b.Run("parallel", ts.parallel(request{method: http.MethodGet, url: ts.issuer + "/.well-known/openid-configuration"}, http.StatusOK))
+	})
+}
+
+func BenchmarkJWKS(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, ts *benchServer) {
+		b.Run("parallel", ts.parallel(request{method: http.MethodGet, url: ts.issuer + "/keys"}, http.StatusOK))
+	})
+}
+
+// clientCredentials is a token request of a client_credentials client.
+func (ts *benchServer) clientCredentials(c createdClient) request {
+	return request{
+		method: http.MethodPost, url: ts.issuer + "/oauth/token",
+		body: url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}.Encode(),
+		auth: basicAuth(c),
+	}
+}
+
+func BenchmarkClientCredentialsOpaque(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, ts *benchServer) {
+		svc := ts.createClient(b, "--name", "Bench service", "--grant-types", "client_credentials")
+		r := ts.clientCredentials(svc)
+		b.Run("serial", ts.serial(r, http.StatusOK))
+		b.Run("parallel", ts.parallel(r, http.StatusOK))
+	})
+}
+
+func BenchmarkClientCredentialsJWT(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, ts *benchServer) {
+		svc := ts.createClient(b, "--name", "Bench JWT service", "--grant-types", "client_credentials", "--access-token", "jwt")
+		r := ts.clientCredentials(svc)
+		body, err := ts.call(r.build(), http.StatusOK)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		if err := json.Unmarshal(body, &tok); err != nil || strings.Count(tok.AccessToken, ".") != 2 {
+			b.Fatalf("client_credentials for a jwt client did not return a JWT: %s", body)
+		}
+		b.Run("serial", ts.serial(r, http.StatusOK))
+		b.Run("parallel", ts.parallel(r, http.StatusOK))
+	})
+}
+
+// tokenResponse is the part of a token response the benchmarks use.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	IDToken      string `json:"id_token"`
+}
+
+// refreshChain is one sign-in whose refresh token is rotated over and over:
+// every request presents the token the previous one returned.
+type refreshChain struct {
+	latest string
+}
+
+func (ts *benchServer) rotate(ch *refreshChain, auth string) error {
+	r := request{
+		method: http.MethodPost, url: ts.issuer + "/oauth/token",
+		body: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ch.latest}}.Encode(),
+		auth: auth,
+	}
+	body, err := ts.call(r.build(), http.StatusOK)
+	if err != nil {
+		return err
+	}
+	var tok tokenResponse
+	if err := json.Unmarshal(body, &tok); err != nil {
+		return err
+	}
+	if tok.RefreshToken == "" || tok.RefreshToken == ch.latest {
+		return errors.New("refresh token did not rotate")
+	}
+	ch.latest = tok.RefreshToken
+	return nil
+}
+
+func BenchmarkRefreshRotation(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, ts *benchServer) {
+		app := ts.createClient(b, "--name", "Bench app", "--redirect-uri", benchRedirect)
+		ts.createUser(b, benchEmail)
+		// One chain per parallel client, plus one for the serial loop. The
+		// browser signs in once; the other sign-ins ride its SSO session.
+		br := ts.newBrowser(b)
+		n := runtime.GOMAXPROCS(0)*benchParallelism + 1
+		chains := make([]*refreshChain, n)
+		for i := range chains {
+			tok := br.signIn(b, app, "openid offline_access")
+			chains[i] = &refreshChain{latest: tok.RefreshToken}
+		}
+		auth := basicAuth(app)
+		// The refresh response carries a new ID token, so every rotation also
+		// signs once (RS256 by default).
+		b.Run("serial", func(b *testing.B) {
+			b.ReportAllocs()
+			m := startMeter()
+			for b.Loop() {
+				if err := ts.rotate(chains[0], auth); err != nil {
+					b.Fatal(err)
+				}
+			}
+			m.report(b)
+		})
+		b.Run("parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetParallelism(benchParallelism)
+			var next atomic.Int64
+			var errs errorOnce
+			m := startMeter()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ch := chains[1+int(next.Add(1)-1)%(n-1)]
+				for pb.Next() {
+					if err := ts.rotate(ch, auth); err != nil {
+						errs.report(b, err)
+						return // the chain is broken; the other clients finish b.N
+					}
+				}
+			})
+			b.StopTimer()
+			m.report(b)
+			errs.done(b)
+		})
+	})
+}
+
+func BenchmarkUserinfo(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, ts *benchServer) {
+		app := ts.createClient(b, "--name", "Bench app", "--redirect-uri", benchRedirect)
+		jwtApp := ts.createClient(b, "--name", "Bench JWT app", "--redirect-uri", benchRedirect, "--access-token", "jwt")
+		ts.createUser(b, benchEmail)
+		br := ts.newBrowser(b)
+		for _, c := range []struct {
+			name   string
+			client createdClient
+		}{{"opaque", app}, {"jwt", jwtApp}} {
+			tok := br.signIn(b, c.client, "openid email profile")
+			r := request{method: http.MethodGet, url: ts.issuer + "/userinfo", auth: "Bearer " + tok.AccessToken}
+			b.Run(c.name, ts.parallel(r, http.StatusOK))
+		}
+	})
+}
+
+func BenchmarkIntrospection(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, ts *benchServer) {
+		// The resource server introspecting is itself a confidential client.
+		rs := ts.createClient(b, "--name", "Bench API", "--grant-types", "client_credentials")
+		app := ts.createClient(b, "--name", "Bench app", "--redirect-uri", benchRedirect)
+		ts.createUser(b, benchEmail)
+
+		body, err := ts.call(ts.clientCredentials(rs).build(), http.StatusOK)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var svcTok tokenResponse
+		if err := json.Unmarshal(body, &svcTok); err != nil {
+			b.Fatal(err)
+		}
+		userTok := ts.newBrowser(b).signIn(b, app, "openid email profile")
+
+		for _, c := range []struct{ name, token string }{
+			{"client_credentials_token", svcTok.AccessToken},
+			{"user_token", userTok.AccessToken},
+		} {
+			r := request{
+				method: http.MethodPost, url: ts.issuer + "/oauth/introspect",
+				body: url.Values{"token": {c.token}}.Encode(), auth: basicAuth(rs),
+			}
+			got, err := ts.call(r.build(), http.StatusOK)
+			if err != nil || !strings.Contains(string(got), `"active":true`) {
+				b.Fatalf("introspection of the %s: %v %s", c.name, err, got)
+			}
+			b.Run(c.name, ts.parallel(r, http.StatusOK))
+		}
+	})
+}
+
+// ---- signing in through the real login form, for user tokens ----
+
+const (
+	benchEmail    = "bench@example.com"
+	benchPassword = "Correct-Horse-7"
+	benchRedirect = "http://127.0.0.1:9009/callback"
+)
+
+func (ts *benchServer) createUser(b *testing.B, email string) {
+	b.Helper()
+	ts.cli(b, benchPassword+"\n", "users", "create", "--email", email, "--name", "Bench User", "--password-stdin")
+}
+
+// benchBrowser keeps the SSO cookie and stops at redirects that leave Gatehouse.
+type benchBrowser struct {
+	ts *benchServer
+	hc *http.Client
+}
+
+func (ts *benchServer) newBrowser(b *testing.B) *benchBrowser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &benchBrowser{ts: ts, hc: &http.Client{
+		Jar: jar, Timeout: 30 * time.Second, Transport: ts.hc.Transport,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if !strings.HasPrefix(req.URL.String(), ts.issuer+"/") {
+				return http.ErrUseLastResponse
+			}
+			if len(via) > 10 {
+				return errors.New("too many redirects")
+			}
+			return nil
+		},
+	}}
+}
+
+// signIn runs the code flow with PKCE (the form only when there is no SSO
+// session yet) and exchanges the code.
+func (br *benchBrowser) signIn(b *testing.B, c createdClient, scope string) tokenResponse {
+	b.Helper()
+	cfg := &oauth2.Config{
+		ClientID: c.ClientID, ClientSecret: c.ClientSecret, RedirectURL: benchRedirect,
+		Scopes: strings.Fields(scope),
+		Endpoint: oauth2.Endpoint{
+			AuthURL: br.ts.issuer + "/authorize", TokenURL: br.ts.issuer + "/oauth/token",
+			AuthStyle: oauth2.AuthStyleInHeader,
+		},
+	}
+	verifier := oauth2.GenerateVerifier()
+	resp, err := br.hc.Get(cfg.AuthCodeURL("bench-state", oauth2.S256ChallengeOption(verifier)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusOK { // the sign-in form
+		action, values, err := firstPostForm(resp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		values.Set("email", benchEmail)
+		values.Set("password", benchPassword)
+		req, err := http.NewRequest(http.MethodPost, action, strings.NewReader(values.Encode()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", br.ts.issuer)
+		if resp, err = br.hc.Do(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil || !strings.HasPrefix(loc.String(), benchRedirect) || loc.Query().Get("code") == "" {
+		b.Fatalf("sign-in did not end at the redirect URI with a code: status %d location %v", resp.StatusCode, loc)
+	}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, br.ts.hc)
+	tok, err := cfg.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		b.Fatalf("code exchange: %v", err)
+	}
+	return tokenResponse{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}
+}
+
+// firstPostForm reads resp and returns the absolute action and the fields of its
+// first POST form.
+func firstPostForm(resp *http.Response) (string, url.Values, error) {
+	defer resp.Body.Close()
+	doc, err := html.Parse(resp.Body)
+	if err != nil {
+		return "", nil, err
+	}
+	var form *html.Node
+	var find func(n *html.Node)
+	find = func(n *html.Node) {
+		if form != nil {
+			return
+		}
+		if n.Type == html.ElementNode && n.Data == "form" && strings.EqualFold(attr(n, "method"), "post") {
+			form = n
+			return
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			find(c)
+		}
+	}
+	find(doc)
+	if form == nil {
+		return "", nil, fmt.Errorf("no POST form on %s", resp.Request.URL)
+	}
+	values := url.Values{}
+	var fields func(n *html.Node)
+	fields = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "input" && attr(n, "name") != "" {
+			if typ := attr(n, "type"); typ != "submit" && typ != "checkbox" && typ != "radio" {
+				values.Set(attr(n, "name"), attr(n, "value"))
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			fields(c)
+		}
+	}
+	fields(form)
+	action, err := resp.Request.URL.Parse(attr(form, "action"))
+	if err != nil {
+		return "", nil, err
+	}
+	return action.String(), values, nil
+}
