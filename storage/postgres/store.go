@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,6 +36,9 @@ type Store struct {
 
 var _ storage.Store = (*Store)(nil)
 
+// defaultMaxConns is the pool size unless the URL sets pool_max_conns.
+const defaultMaxConns = 16
+
 // Open connects to the database at url (a postgres:// URL or key=value DSN),
 // checks that it answers, and applies pending migrations, all within ctx.
 // Concurrent Opens against one database (several processes starting together)
@@ -46,6 +50,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	// pgxpool's default (max(4, CPUs)) made requests queue for a connection
+	// under load on small machines (bench/README.md); pool_max_conns in the
+	// URL still wins.
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
