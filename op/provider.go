@@ -86,9 +86,11 @@ type Provider struct {
 	clientsMu sync.RWMutex
 	clients   map[string]cachedClient
 
-	metaMu    sync.Mutex
+	metaMu    sync.Mutex // guards discovery and jwks
 	discovery cachedDoc
 	jwks      cachedDoc
+
+	originsMu sync.Mutex
 	origins   cachedOrigins
 }
 
@@ -120,8 +122,13 @@ func New(cfg Config, store storage.Store, km *keys.Manager) (*Provider, error) {
 		SupportedClaims:       supportedClaims,
 		SupportedScopes:       supportedScopes,
 	}
+	crypto, err := newGCMCrypto(cfg.CryptoKey)
+	if err != nil {
+		return nil, err
+	}
 	opts := []zop.Option{
 		zop.WithCORSOptions(p.corsOptions()),
+		zop.WithCrypto(crypto),
 	}
 	if isHTTP(cfg.Issuer) {
 		opts = append(opts, zop.WithAllowInsecure())

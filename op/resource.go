@@ -70,7 +70,9 @@ func (p *Provider) tokenError(w http.ResponseWriter, r *http.Request, err error)
 		writeBearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is expired or revoked")
 		return
 	}
-	p.log.ErrorContext(r.Context(), "userinfo", "err", err)
+	if r.Context().Err() == nil {
+		p.log.ErrorContext(r.Context(), "userinfo", "err", err)
+	}
 	writeJSON(w, http.StatusInternalServerError, oauthError{"server_error", ""})
 }
 
@@ -152,7 +154,7 @@ func (p *Provider) introspectAccessToken(ctx context.Context, resp *oidc.Introsp
 	}
 	at, g, err := p.validAccessToken(ctx, tokenID)
 	if err != nil {
-		if !errors.Is(err, errTokenInactive) {
+		if !errors.Is(err, errTokenInactive) && ctx.Err() == nil { // a client that went away is no error of ours
 			p.log.ErrorContext(ctx, "introspect access token", "err", err)
 		}
 		return false

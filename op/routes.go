@@ -136,8 +136,8 @@ type cachedOrigins struct {
 }
 
 func (p *Provider) originAllowed(r *http.Request, origin string) bool {
-	p.metaMu.Lock()
-	defer p.metaMu.Unlock()
+	p.originsMu.Lock()
+	defer p.originsMu.Unlock()
 	now := p.now()
 	if p.origins.set == nil || !now.Before(p.origins.expires) {
 		clients, err := p.store.ListClients(r.Context())

@@ -1,0 +1,62 @@
+package op
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+)
+
+// gcmCrypto seals opaque access tokens and authorization codes (zitadel's
+// op.Crypto) with AES-256-GCM: base64url(nonce || ciphertext || tag).
+// zitadel's default wraps the same cipher in a JWE with about 100 allocations
+// and 12–17 µs per call, a third of all allocations on the token path
+// (bench/README.md); this is about 0.5 µs. Its output is as unforgeable: GCM
+// authenticates, and the additional data binds it to this use.
+type gcmCrypto struct{ aead cipher.AEAD }
+
+var errBadCiphertext = errors.New("malformed or forged token")
+
+// gcmAdditionalData separates these ciphertexts from any other use of the key.
+var gcmAdditionalData = []byte("gatehouse/op/v1")
+
+func newGCMCrypto(key [32]byte) (*gcmCrypto, error) {
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, fmt.Errorf("token cipher: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("token cipher: %w", err)
+	}
+	return &gcmCrypto{aead: aead}, nil
+}
+
+func (c *gcmCrypto) Encrypt(plain string) (string, error) {
+	ns := c.aead.NonceSize()
+	buf := make([]byte, ns, ns+len(plain)+c.aead.Overhead())
+	if _, err := rand.Read(buf); err != nil {
+		return "", fmt.Errorf("token nonce: %w", err)
+	}
+	sealed := c.aead.Seal(buf, buf[:ns], []byte(plain), gcmAdditionalData)
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+func (c *gcmCrypto) Decrypt(token string) (string, error) {
+	// A bound on the input keeps garbage from costing a large decode.
+	if len(token) > 8<<10 {
+		return "", errBadCiphertext
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(raw) < c.aead.NonceSize()+c.aead.Overhead() {
+		return "", errBadCiphertext
+	}
+	ns := c.aead.NonceSize()
+	plain, err := c.aead.Open(nil, raw[:ns], raw[ns:], gcmAdditionalData)
+	if err != nil {
+		return "", errBadCiphertext
+	}
+	return string(plain), nil
+}
