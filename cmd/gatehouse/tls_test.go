@@ -55,7 +55,7 @@ func TestServeTLS(t *testing.T) {
 	})
 
 	c := &http.Client{
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	resp, err := c.Get(issuer + "/.well-known/openid-configuration")
