@@ -16,6 +16,7 @@ const (
 	msgInvalidCredentials = "Invalid email or password."
 	msgMissingCredentials = "Enter your email address and password."
 	msgRequestGone        = "This sign-in request has expired or is no longer valid. Go back to the application and start again."
+	msgOtherBrowser       = "This sign-in was started in another browser or app. Go back to the application and sign in from here."
 	msgRequestMissing     = "This sign-in link is incomplete. Go back to the application and start again."
 	msgBusy               = "We are handling a lot of sign-ins right now. Please try again in a moment."
 	msgUnverified         = "Please verify your email address before signing in."
@@ -50,6 +51,10 @@ func (h *Handler) loadAuthRequest(w http.ResponseWriter, r *http.Request, id str
 	}
 	if ar.Done || !h.now().Before(ar.ExpiresAt) {
 		h.renderError(w, r, http.StatusBadRequest, "Sign-in request expired", msgRequestGone, "")
+		return nil, nil, false
+	}
+	if !h.flow.StartedHere(r, ar.ID) {
+		h.renderError(w, r, http.StatusBadRequest, "Sign-in started elsewhere", msgOtherBrowser, "")
 		return nil, nil, false
 	}
 	client, err := h.store.GetClient(ctx, ar.ClientID)

@@ -55,9 +55,18 @@ type failCall struct{ ID, Code, Description string }
 
 // recordingFlow is the test stand-in for package op.
 type recordingFlow struct {
-	mu    sync.Mutex
-	base  string
-	fails []failCall
+	mu      sync.Mutex
+	base    string
+	fails   []failCall
+	foreign map[string]bool // auth requests "started in another browser"
+}
+
+// StartedHere: package op checks a cookie set by /authorize; here a test
+// marks requests as foreign instead.
+func (f *recordingFlow) StartedHere(_ *http.Request, id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.foreign[id]
 }
 
 func (f *recordingFlow) CallbackURL(id string) string {

@@ -40,6 +40,11 @@ type Flow interface {
 	// error (e.g. "login_required", "consent_required", "access_denied") plus
 	// state and iss.
 	Fail(w http.ResponseWriter, r *http.Request, authRequestID, errorCode, description string)
+	// StartedHere reports whether this browser started the authorization
+	// request (the authorization endpoint leaves a cookie bound to it). A
+	// request opened in another browser must not be completed there: whoever
+	// started it would then collect the code for the other browser's user.
+	StartedHere(r *http.Request, authRequestID string) bool
 }
 
 // Config configures the UI. Zero values get the documented defaults.

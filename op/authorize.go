@@ -128,6 +128,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		fail("server_error", "the sign-in request could not be stored")
 		return
 	}
+	p.setBinding(w, ar.GetID())
 	http.Redirect(w, r, c.LoginURL(ar.GetID()), http.StatusFound)
 }
 
@@ -158,6 +159,11 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already used. Please go back to the application and start again.", "")
 		return
 	}
+	if !p.StartedHere(r, ar.ID) {
+		p.errorPage(w, r, http.StatusBadRequest, "This sign-in was started in another browser or app. Please go back to the application and sign in from here.", "")
+		return
+	}
+	p.clearBinding(w, ar.ID)
 	mode := oidc.ResponseMode(ar.ResponseMode)
 	if !ar.Done {
 		p.respond(w, r, ar.RedirectURI, mode, errorParams("interaction_required", "the user has not signed in", ar.State))

@@ -31,6 +31,8 @@ type Config struct {
 	CryptoKey [32]byte
 	// RefreshKey derives a refresh token's successor (see successorRefreshToken).
 	RefreshKey [32]byte
+	// BindingKey binds authorization requests to the browser (binding.go).
+	BindingKey [32]byte
 
 	AccessTokenTTL    time.Duration // default 1h
 	IDTokenTTL        time.Duration // default 1h
@@ -104,6 +106,9 @@ func New(cfg Config, store storage.Store, km *keys.Manager) (*Provider, error) {
 	cfg.setDefaults()
 	if cfg.Issuer == "" {
 		return nil, errors.New("op: issuer is required")
+	}
+	if cfg.BindingKey == ([32]byte{}) {
+		return nil, errors.New("op: a binding key is required")
 	}
 	p := &Provider{
 		cfg:     cfg,

@@ -121,6 +121,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		Issuer:            cfg.Issuer,
 		CryptoKey:         keys.DeriveKey(c.secret, "opaque-token-encryption"),
 		RefreshKey:        keys.DeriveKey(c.secret, "refresh-token-successor"),
+		BindingKey:        keys.DeriveKey(c.secret, "auth-request-browser-binding"),
 		AccessTokenTTL:    cfg.AccessTokenTTL,
 		IDTokenTTL:        cfg.IDTokenTTL,
 		RefreshTokenTTL:   cfg.RefreshTokenTTL,

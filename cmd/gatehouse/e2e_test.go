@@ -44,6 +44,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Run("client credentials", func(t *testing.T) { testClientCredentials(t, ts) })
 			t.Run("prompt none and SSO", func(t *testing.T) { testPromptNoneAndSSO(t, ts, appA, appB) })
 			t.Run("end session", func(t *testing.T) { testEndSession(t, ts, appA) })
+			t.Run("request bound to its browser", func(t *testing.T) { testBrowserBinding(t, ts, appA) })
 			t.Run("jwt access tokens", func(t *testing.T) { testJWTAccessTokens(t, ts) })
 			t.Run("public client", func(t *testing.T) { testPublicClient(t, ts) })
 			t.Run("consent", func(t *testing.T) { testConsent(t, ts) })
@@ -488,4 +489,43 @@ func testKeyRotation(t *testing.T, ts *testServer, a createdClient) {
 	if _, err := fresh.verifier.Verify(context.Background(), after.raw); err != nil {
 		t.Errorf("token signed after rotation does not verify: %v", err)
 	}
+}
+
+// testBrowserBinding: an attacker starts an authorization request and lures a
+// signed-in victim to its login URL. The victim's session must not complete
+// it, and the attacker must not collect a code at the callback.
+func testBrowserBinding(t *testing.T, ts *testServer, a createdClient) {
+	r := newRP(t, ts, a)
+	victim := newBrowser(t, ts.issuer)
+	r.signIn(victim, "alice@example.com", testPassword) // the victim has an SSO session
+
+	attacker := newBrowser(t, ts.issuer)
+	ar := r.authURL()
+	p := attacker.do(mustRequest(t, ar.url))
+	loginURL := p.url.String() // the attacker's browser followed to /login?authRequestID=…
+	id := p.url.Query().Get("authRequestID")
+	if id == "" {
+		t.Fatalf("no auth request id in %s", loginURL)
+	}
+	p = victim.get(loginURL)
+	if p.location != nil || p.status != 400 || !strings.Contains(p.body, "another browser") {
+		t.Fatalf("victim opening the attacker's request: status %d location %v", p.status, p.location)
+	}
+	p = attacker.get(ts.issuer + "/authorize/callback?id=" + id)
+	if p.location != nil && p.location.Query().Get("code") != "" {
+		t.Fatal("the attacker collected a code")
+	}
+	// The victim's browser cannot collect it either.
+	p = victim.get(ts.issuer + "/authorize/callback?id=" + id)
+	if p.location != nil && p.location.Query().Get("code") != "" {
+		t.Fatal("a foreign browser collected a code")
+	}
+}
+
+func mustRequest(t *testing.T, u string) *http.Request {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }

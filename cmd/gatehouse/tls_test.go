@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,7 +55,9 @@ func TestServeTLS(t *testing.T) {
 		a.close()
 	})
 
+	jar, _ := cookiejar.New(nil)
 	c := &http.Client{
+		Jar:           jar,
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -80,15 +83,20 @@ func TestServeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	cookies := resp.Cookies() // the browser binding of the request
 	resp, err = c.Get(resp.Header.Get("Location"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if len(resp.Cookies()) == 0 {
-		t.Fatal("the sign-in page set no cookie")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in page: %d", resp.StatusCode)
 	}
-	for _, ck := range resp.Cookies() {
+	cookies = append(cookies, resp.Cookies()...) // CSRF
+	if len(cookies) < 2 {
+		t.Fatalf("expected the binding and CSRF cookies, got %v", cookies)
+	}
+	for _, ck := range cookies {
 		if !ck.Secure || !ck.HttpOnly {
 			t.Errorf("cookie %s: Secure=%t HttpOnly=%t", ck.Name, ck.Secure, ck.HttpOnly)
 		}
