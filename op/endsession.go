@@ -36,6 +36,11 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		if err == nil || errors.As(err, &zop.IDTokenHintExpiredError{}) {
 			claims = c
 		}
+		// An expired hint still names its session (RPs keep ID tokens longer
+		// than their lifetime), but not one older than any session can live.
+		if claims != nil && p.cfg.HintMaxAge > 0 && p.now().Sub(claims.IssuedAt.AsTime()) > p.cfg.HintMaxAge {
+			claims = nil
+		}
 	}
 	if claims != nil {
 		azp := claims.AuthorizedParty

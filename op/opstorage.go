@@ -30,9 +30,6 @@ var (
 	_ zop.CanGetPrivateClaimsFromRequest = opStorage{}
 )
 
-// refreshTokenIDPrefix marks the "token ID" GetRefreshTokenInfo hands to RevokeToken.
-const refreshTokenIDPrefix = "rt:"
-
 func (s opStorage) now() time.Time { return s.p.now() }
 
 // CreateAuthRequest stores a validated authorization request.
@@ -224,60 +221,16 @@ func (s opStorage) TokenRequestByRefreshToken(ctx context.Context, value string)
 // (endsession.go) because the session to end is named by the ID token's sid.
 func (s opStorage) TerminateSession(context.Context, string, string) error { return nil }
 
-// GetRefreshTokenInfo lets the revocation endpoint recognise refresh tokens.
-func (s opStorage) GetRefreshTokenInfo(ctx context.Context, _ string, value string) (string, string, error) {
-	rt, err := s.p.store.GetRefreshToken(ctx, sha256Bytes(value))
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return "", "", zop.ErrInvalidRefreshToken
-		}
-		return "", "", fmt.Errorf("load refresh token: %w", err)
-	}
-	g, err := s.p.store.GetGrant(ctx, rt.GrantID)
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return "", "", zop.ErrInvalidRefreshToken
-		}
-		return "", "", fmt.Errorf("load grant: %w", err)
-	}
-	return g.UserID, refreshTokenIDPrefix + g.ID, nil
+// GetRefreshTokenInfo and RevokeToken are zitadel's revocation hooks. They
+// are not reached: server.Revocation resolves tokens itself, because
+// zitadel's path hands an unrecognised string to RevokeToken as if it were a
+// token ID, which would let a caller revoke by forged or guessed IDs.
+func (s opStorage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
+	return "", "", zop.ErrInvalidRefreshToken
 }
 
-// RevokeToken implements RFC 7009. Revoking a refresh token revokes its grant
-// (and with it the access tokens issued from it); revoking an access token puts
-// it on the deny-list. Unknown tokens are not an error.
-func (s opStorage) RevokeToken(ctx context.Context, tokenOrID, _ string, clientID string) *oidc.Error {
-	now := s.now()
-	if grantID, ok := strings.CutPrefix(tokenOrID, refreshTokenIDPrefix); ok {
-		g, err := s.p.store.GetGrant(ctx, grantID)
-		if err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				return nil
-			}
-			return oidc.ErrServerError().WithParent(err)
-		}
-		if g.ClientID != clientID {
-			return oidc.ErrUnauthorizedClient().WithDescription("the token was issued to another client")
-		}
-		if err := s.p.store.RevokeGrant(ctx, grantID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return oidc.ErrServerError().WithParent(err)
-		}
-		return nil
-	}
-	at, err := decodeAccessToken(tokenOrID)
-	if err != nil {
-		return nil // not a token of ours: RFC 7009 §2.2 answers 200
-	}
-	if at.ClientID != clientID {
-		return oidc.ErrUnauthorizedClient().WithDescription("the token was issued to another client")
-	}
-	if !now.Before(at.expiresAt()) {
-		return nil
-	}
-	if err := s.p.store.DenyAccessToken(ctx, at.ID, at.expiresAt()); err != nil {
-		return oidc.ErrServerError().WithParent(err)
-	}
-	return nil
+func (s opStorage) RevokeToken(context.Context, string, string, string) *oidc.Error {
+	return oidc.ErrServerError().WithDescription("revocation is served by server.Revocation")
 }
 
 func (s opStorage) SigningKey(context.Context) (zop.SigningKey, error) {

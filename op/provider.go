@@ -41,6 +41,9 @@ type Config struct {
 	CodeTTL           time.Duration // default 60s
 	AuthRequestTTL    time.Duration // default 30m
 	ClientCacheTTL    time.Duration // default 30s: changes by another process show within it
+	// HintMaxAge bounds how old an id_token_hint may be at end_session (the SSO
+	// session's absolute lifetime); 0 means no bound.
+	HintMaxAge time.Duration
 
 	LoginPath  string // default "/login"
 	LogoutPath string // default "/logout"

@@ -137,7 +137,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		writeIntrospection(w, resp)
 		return
 	}
-	if p.introspectRefreshToken(ctx, resp, token) {
+	if p.introspectRefreshToken(ctx, resp, token, c.c.ID) {
 		writeIntrospection(w, resp)
 		return
 	}
@@ -166,14 +166,17 @@ func (p *Provider) introspectAccessToken(ctx context.Context, resp *oidc.Introsp
 	return true
 }
 
-func (p *Provider) introspectRefreshToken(ctx context.Context, resp *oidc.IntrospectionResponse, token string) bool {
+// introspectRefreshToken answers only the client the refresh token belongs
+// to: for anyone else it would be a way to test stolen refresh tokens without
+// tripping rotation and reuse detection.
+func (p *Provider) introspectRefreshToken(ctx context.Context, resp *oidc.IntrospectionResponse, token, callerID string) bool {
 	rt, err := p.store.GetRefreshToken(ctx, sha256Bytes(token))
 	now := p.now()
 	if err != nil || !now.Before(rt.ExpiresAt) || rt.RotatedAt != nil {
 		return false
 	}
 	g, err := p.store.GetGrant(ctx, rt.GrantID)
-	if err != nil || g.RevokedAt != nil {
+	if err != nil || g.RevokedAt != nil || g.ClientID != callerID {
 		return false
 	}
 	u, err := p.store.GetUser(ctx, g.UserID)

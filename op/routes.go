@@ -58,8 +58,8 @@ func (p *Provider) routes() http.Handler {
 	r.Post(pathEndSession, p.endSession)
 	r.Get(pathFormPostJS, serveFormPostJS)
 	r.Get("/", p.home)
-	r.Handle(pathToken, withWWWAuthenticate(requireClientAuth(zh)))
-	r.Handle(pathRevoke, withWWWAuthenticate(requireClientAuth(zh)))
+	r.Handle(pathToken, noStore(withWWWAuthenticate(requireClientAuth(zh))))
+	r.Handle(pathRevoke, noStore(withWWWAuthenticate(requireClientAuth(zh))))
 	r.Handle("/healthz", zh)
 	r.Handle("/ready", zh)
 	return cors.New(*p.corsOptions()).Handler(r)
@@ -87,6 +87,15 @@ func limitBody(next http.Handler) http.Handler {
 func withWWWAuthenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(&challengeWriter{ResponseWriter: w}, r)
+	})
+}
+
+// noStore marks token responses uncacheable (RFC 6749 §5.1).
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		next.ServeHTTP(w, r)
 	})
 }
 

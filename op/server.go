@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // server is zitadel's LegacyServer with the methods Gatehouse must do
@@ -55,4 +58,55 @@ func (s *server) CodeExchange(ctx context.Context, r *zop.ClientRequest[oidc.Acc
 		return nil, err
 	}
 	return zop.NewResponse(resp), nil
+}
+
+// Revocation implements RFC 7009 on real tokens only: a refresh token is
+// found by its hash, an access token by decrypting (opaque) or verifying
+// (JWT) it. Revoking a refresh token revokes its grant, and with it every
+// access token issued from it; revoking an access token puts it on the
+// deny-list. A token of another client is refused; an unknown one is not an
+// error (§2.2).
+func (s *server) Revocation(ctx context.Context, r *zop.ClientRequest[oidc.RevocationRequest]) (*zop.Response, error) {
+	p := s.p
+	token, clientID, now := r.Data.Token, r.Client.GetID(), p.now()
+	notYours := zop.RevocationError(oidc.ErrUnauthorizedClient().WithDescription("the token was issued to another client"))
+	if r.Data.TokenTypeHint != "access_token" {
+		rt, err := p.store.GetRefreshToken(ctx, sha256Bytes(token))
+		switch {
+		case err == nil:
+			g, err := p.store.GetGrant(ctx, rt.GrantID)
+			if errors.Is(err, storage.ErrNotFound) {
+				return zop.NewResponse(nil), nil
+			}
+			if err != nil {
+				return nil, zop.RevocationError(oidc.ErrServerError().WithParent(err))
+			}
+			if g.ClientID != clientID {
+				return nil, notYours
+			}
+			if err := p.store.RevokeGrant(ctx, g.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return nil, zop.RevocationError(oidc.ErrServerError().WithParent(err))
+			}
+			return zop.NewResponse(nil), nil
+		case !errors.Is(err, storage.ErrNotFound):
+			return nil, zop.RevocationError(oidc.ErrServerError().WithParent(err))
+		}
+	}
+	tokenID, _, ok := p.tokenIDFromAccessToken(ctx, token)
+	if !ok {
+		return zop.NewResponse(nil), nil
+	}
+	at, err := decodeAccessToken(tokenID)
+	if err != nil {
+		return zop.NewResponse(nil), nil
+	}
+	if at.ClientID != clientID {
+		return nil, notYours
+	}
+	if now.Before(at.expiresAt()) {
+		if err := p.store.DenyAccessToken(ctx, at.ID, at.expiresAt()); err != nil {
+			return nil, zop.RevocationError(oidc.ErrServerError().WithParent(err))
+		}
+	}
+	return zop.NewResponse(nil), nil
 }

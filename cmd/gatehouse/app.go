@@ -126,6 +126,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		IDTokenTTL:        cfg.IDTokenTTL,
 		RefreshTokenTTL:   cfg.RefreshTokenTTL,
 		RefreshReuseGrace: cfg.RefreshReuseGrace,
+		HintMaxAge:        cfg.SessionMax,
 		Now:               now,
 		Logger:            log,
 	}, c.store, c.keys)

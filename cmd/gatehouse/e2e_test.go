@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -245,6 +246,25 @@ func testRevocation(t *testing.T, ts *testServer, a, bc createdClient) {
 	ar, code := r.signIn(b, "alice@example.com", testPassword)
 	tok := r.exchange(ar, code)
 
+	// Revocation takes real tokens only: an internal ID forged from what
+	// introspection shows (jti) revokes nothing.
+	intro := r.introspect(tok.token.AccessToken)
+	forged := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"j":%q,"c":%q,"i":1,"e":4102444800}`, intro["jti"], a.ClientID))
+	r.revoke(forged, "")
+	r.revoke("rt:"+ar.state, "")
+	if got := r.introspect(tok.token.AccessToken); got["active"] != true {
+		t.Fatalf("a forged token ID revoked a real token: %v", got)
+	}
+	// Another client can neither revoke nor introspect this client's refresh token.
+	status, _, m := postForm(t, ts.issuer+"/revoke", url.Values{"token": {tok.token.RefreshToken}, "client_id": {bc.ClientID}, "client_secret": {bc.ClientSecret}}, "", "")
+	if status != 400 || m["error"] != "unauthorized_client" {
+		t.Errorf("revoking another client's token: %d %v", status, m)
+	}
+	status, _, m = postForm(t, ts.issuer+"/oauth/introspect", url.Values{"token": {tok.token.RefreshToken}, "client_id": {bc.ClientID}, "client_secret": {bc.ClientSecret}}, "", "")
+	if status != 200 || m["active"] != false {
+		t.Errorf("introspecting another client's refresh token: %d %v", status, m)
+	}
+
 	r.revoke(tok.token.AccessToken, "access_token")
 	if got := r.introspect(tok.token.AccessToken); got["active"] != false {
 		t.Errorf("revoked access token active: %v", got)
@@ -270,7 +290,7 @@ func testRevocation(t *testing.T, ts *testServer, a, bc createdClient) {
 	ar, code = rb.signIn(b2, "alice@example.com", testPassword)
 	tok = rb.exchange(ar, code)
 	form := url.Values{"token": {tok.token.AccessToken}, "client_id": {bc.ClientID}, "client_secret": {bc.ClientSecret}}
-	status, _, m := postForm(t, ts.issuer+"/oauth/introspect", form, "", "")
+	status, _, m = postForm(t, ts.issuer+"/oauth/introspect", form, "", "")
 	if status != 200 || m["active"] != true {
 		t.Errorf("introspection with client_secret_post: %d %v", status, m)
 	}

@@ -87,6 +87,10 @@ func testTokenErrors(t *testing.T, ts *testServer, a, bc createdClient) {
 	}
 	exchange := form("grant_type", "authorization_code", "code", code, "redirect_uri", redirectA, "code_verifier", ar.pkceV)
 
+	// Token responses are never cached (RFC 6749 §5.1), errors included.
+	if _, h, _ := postForm(t, tokenURL, form("grant_type", "client_credentials"), a.ClientID, a.ClientSecret); h.Get("Cache-Control") != "no-store" {
+		t.Errorf("token response Cache-Control = %q", h.Get("Cache-Control"))
+	}
 	// Wrong secret with Basic: 401, invalid_client, WWW-Authenticate.
 	status, h, m := postForm(t, tokenURL, exchange, a.ClientID, "wrong-secret")
 	if status != 401 || m["error"] != "invalid_client" || h.Get("WWW-Authenticate") == "" {
