@@ -155,6 +155,10 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "account: revoke grants", err, "user_id", user.ID)
 		return
 	}
+	if err := h.cancelPendingLinks(ctx, user.ID); err != nil {
+		h.internalError(w, r, "account: cancel pending links", err, "user_id", user.ID)
+		return
+	}
 	// The Store deletes sessions per user only, so this browser's session
 	// goes too and is replaced by a new one: the user stays signed in here.
 	if err := h.store.DeleteSessionsByUser(ctx, user.ID); err != nil {

@@ -845,6 +845,29 @@ func TestAccountChangeEmail(t *testing.T) {
 	e.expectCompleted(e.signIn(e.newBrowser(), id, "new@example.com", alicePassword), id, e.alice)
 }
 
+// TestPasswordChangeVoidsPendingEmailChange: someone who knew the old
+// password asks to move the account to their address; the owner then changes
+// the password. The pending link must be dead.
+func TestPasswordChangeVoidsPendingEmailChange(t *testing.T) {
+	e := newEnv(t)
+	e.signInPlain(e.client, "alice@example.com", alicePassword)
+	res := e.submit(e.client, "/account", "/account/email", url.Values{"email": {"mallory@example.com"}, "password": {alicePassword}})
+	if res.Status != http.StatusSeeOther {
+		t.Fatalf("%d\n%s", res.Status, res.Body)
+	}
+	link := e.mailLink(e.waitMail("mallory@example.com"), "/account/confirm-email")
+	res = e.submit(e.client, "/account", "/account/password", url.Values{"current_password": {alicePassword}, "new_password": {"Brand-New-Secret-8"}})
+	if res.Status != http.StatusSeeOther {
+		t.Fatalf("%d\n%s", res.Status, res.Body)
+	}
+	if res := e.get(e.newBrowser(), link); res.Status != http.StatusBadRequest {
+		t.Fatalf("email-change link still works after the password changed: %d", res.Status)
+	}
+	if e.user("alice@example.com").ID != e.alice.ID {
+		t.Fatal("the address changed")
+	}
+}
+
 func TestAccountDelete(t *testing.T) {
 	e := newEnv(t)
 	e.signInPlain(e.client, "alice@example.com", alicePassword)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"time"
@@ -66,6 +67,25 @@ func (h *Handler) issueToken(ctx context.Context, kind string, user *storage.Use
 		return "", err
 	}
 	return raw, nil
+}
+
+// cancelPendingLinks voids the user's outstanding email-change and reset
+// links after their password changed: whoever asked for them may not know
+// the new password (an attacker who knew the old one could otherwise open a
+// pending email-change link afterwards and take the account back). The Store
+// replaces a user's token of a kind with each new one, so an
+// already-expired replacement voids it.
+func (h *Handler) cancelPendingLinks(ctx context.Context, userID string) error {
+	now := h.now()
+	for _, kind := range []string{storage.TokenChangeEmail, storage.TokenResetPassword} {
+		err := h.store.CreateOneTimeToken(ctx, &storage.OneTimeToken{
+			Hash: tokenHash(randomToken(32)), Kind: kind, UserID: userID, CreatedAt: now, ExpiresAt: now,
+		})
+		if err != nil {
+			return fmt.Errorf("cancel pending %s links: %w", kind, err)
+		}
+	}
+	return nil
 }
 
 // wellFormedToken reports whether raw can be a token value at all, so junk

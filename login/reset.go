@@ -174,6 +174,10 @@ func (h *Handler) postReset(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "reset: revoke grants", err, "user_id", user.ID)
 		return
 	}
+	if err := h.cancelPendingLinks(ctx, user.ID); err != nil {
+		h.internalError(w, r, "reset: cancel pending links", err, "user_id", user.ID)
+		return
+	}
 	if err := h.store.DeleteSessionsByUser(ctx, user.ID); err != nil {
 		h.internalError(w, r, "reset: delete sessions", err, "user_id", user.ID)
 		return
