@@ -1094,3 +1094,20 @@ func TestBcryptCapsNewPasswords(t *testing.T) {
 		t.Fatal("byte cap without bcrypt")
 	}
 }
+
+// TestFailedCheckFloor: a failed password check takes at least the floor,
+// whether the email is unknown or the password wrong, so a user whose
+// (imported, slower) hash takes longer cannot be told apart by timing.
+func TestFailedCheckFloor(t *testing.T) {
+	const floor = 80 * time.Millisecond
+	e := newEnv(t, func(c *Config) { c.FailedCheckFloor = floor })
+	for _, email := range []string{"alice@example.com", "nobody@example.com"} {
+		id := e.authRequest("app")
+		start := time.Now()
+		res := e.signIn(e.newBrowser(), id, email, "Wrong-Passw0rd")
+		if d := time.Since(start); d < floor {
+			t.Errorf("%s: failed sign-in answered in %s, under the %s floor", email, d, floor)
+		}
+		mustContain(t, res, "Invalid email or password.")
+	}
+}

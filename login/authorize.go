@@ -247,11 +247,32 @@ func (h *Handler) checkPassword(r *http.Request, email, pw string) (*storage.Use
 	return user, nil
 }
 
-// verifyUserPassword reports whether pw is user's password. A nil user (or
-// one without a password) costs the same time as a wrong password. On
-// success an outdated hash is upgraded. The error is context.DeadlineExceeded
-// when the hasher is saturated.
+// verifyUserPassword reports whether pw is user's password. A failed check
+// takes at least Config.FailedCheckFloor: an unknown email is checked against
+// a dummy hash of the configured algorithm, but a user imported with a bcrypt
+// hash costs several times more to check than argon2id, and without the
+// floor that difference would tell which addresses have accounts.
 func (h *Handler) verifyUserPassword(ctx context.Context, user *storage.User, pw string) (bool, error) {
+	start := time.Now()
+	ok, err := h.verifyUserPasswordOnce(ctx, user, pw)
+	if err == nil && !ok {
+		if d := h.failFloor - time.Since(start); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+	}
+	return ok, err
+}
+
+// verifyUserPasswordOnce does the check: a nil user (or one without a
+// password) costs the same as a wrong password of the configured algorithm.
+// On success an outdated hash is upgraded. The error is
+// context.DeadlineExceeded when the hasher is saturated.
+func (h *Handler) verifyUserPasswordOnce(ctx context.Context, user *storage.User, pw string) (bool, error) {
 	vctx, cancel := context.WithTimeout(ctx, verifyTimeout)
 	defer cancel()
 	if user == nil || user.PasswordHash == "" {

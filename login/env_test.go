@@ -166,6 +166,8 @@ func newEnvWithStore(t *testing.T, st storage.Store, opts ...envOption) *env {
 		Logger:  logger,
 		Limiter: ratelimit.NewMemory(0, e.clock.Now),
 		Mailer:  mailer,
+		// Fast tests; TestFailedCheckFloor covers the floor.
+		FailedCheckFloor: -1,
 	}
 	copy(cfg.CSRFKey[:], "0123456789abcdef0123456789abcdef")
 	for _, o := range opts {

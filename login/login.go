@@ -76,6 +76,11 @@ type Config struct {
 	// Lockout (per normalised submitted email, state in the Store).
 	LockoutThreshold int           // consecutive failures before the lock; default 5
 	LockoutDuration  time.Duration // default 15 min
+	// FailedCheckFloor is the least time a failed password check takes, so
+	// that users with slower (imported bcrypt) hashes cannot be told from
+	// unknown emails by timing. Default 300ms (bcrypt cost 12 takes ~250ms on
+	// a small server); negative disables it.
+	FailedCheckFloor time.Duration
 
 	// Rate limits. Keys are the client IP (see TrustedProxies) and the
 	// normalised email (or the user, on the account page). A zero RateLimit
@@ -127,6 +132,7 @@ const (
 	defaultSessionMax       = 30 * 24 * time.Hour
 	defaultBrandColor       = "#1f5fbf"
 	defaultRole             = "USER"
+	defaultFailedCheckFloor = 300 * time.Millisecond
 	defaultLockoutThreshold = 5
 	defaultLockoutDuration  = 15 * time.Minute
 
@@ -162,6 +168,8 @@ type Handler struct {
 	pages   *pages
 	router  chi.Router
 	bg      background
+	// failFloor: see Config.FailedCheckFloor.
+	failFloor time.Duration
 }
 
 // New returns the UI handler. It parses the embedded templates once and
@@ -195,15 +203,19 @@ func New(cfg Config, store storage.Store, hasher Hasher, flow Flow) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.FailedCheckFloor == 0 {
+		cfg.FailedCheckFloor = defaultFailedCheckFloor
+	}
 	h := &Handler{
-		cfg:    cfg,
-		store:  store,
-		hasher: hasher,
-		flow:   flow,
-		log:    cfg.Logger.With("component", "login"),
-		secure: strings.HasPrefix(strings.ToLower(cfg.Issuer), "https://"),
-		issuer: strings.TrimRight(cfg.Issuer, "/"),
-		pages:  mustParsePages(),
+		failFloor: cfg.FailedCheckFloor,
+		cfg:       cfg,
+		store:     store,
+		hasher:    hasher,
+		flow:      flow,
+		log:       cfg.Logger.With("component", "login"),
+		secure:    strings.HasPrefix(strings.ToLower(cfg.Issuer), "https://"),
+		issuer:    strings.TrimRight(cfg.Issuer, "/"),
+		pages:     mustParsePages(),
 	}
 	h.policy = policy.Password{
 		MinLength:    cfg.PasswordMinLength,
