@@ -12,80 +12,20 @@
 // own process; they share the build through a directory named after the
 // runner's pid). GATEHOUSE_BIN=/path/to/gatehouse skips the build.
 
-import { execFile, spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { freePort, pidAlive, run, startProcess } from './process.mjs';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const BUILD_PREFIX = 'gatehouse-e2e-build-';
 const HEALTH_TRIES = 300; // × 50 ms: 15 s for a cold start on a slow machine
 const HEALTH_INTERVAL_MS = 50;
-const STOP_GRACE_MS = 5000;
-
-// ---------------------------------------------------------------- processes
-
-/** Every server this process started and has not stopped yet (child → its temporary data dir). */
-const running = new Map();
-
-function killAllSync() {
-  for (const [child, dir] of running) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  }
-  running.clear();
-}
-
-// Last line of defence: whatever happens to the test process (a test that
-// forgot stop(), an uncaught error, Ctrl-C, the runner's timeout signal), no
-// server outlives it.
-process.on('exit', killAllSync);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.once(sig, () => {
-    killAllSync();
-    process.kill(process.pid, sig);
-  });
-}
-
-function pidAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err.code === 'EPERM';
-  }
-}
-
-function run(file, args, { cwd, env, stdin, timeout = 120_000 } = {}) {
-  return new Promise((resolvePromise, reject) => {
-    const child = execFile(
-      file,
-      args,
-      { cwd, env, timeout, maxBuffer: 64 << 20, killSignal: 'SIGKILL' },
-      (err, stdout, stderr) => {
-        if (err) {
-          const what = `${file} ${args.join(' ')}`;
-          const e = new Error(`${what}: ${err.killed ? 'timed out' : `exit ${err.code}`}\n${stderr.trim()}`);
-          e.stdout = stdout;
-          e.stderr = stderr;
-          e.exitCode = err.code;
-          reject(e);
-          return;
-        }
-        resolvePromise({ stdout, stderr });
-      },
-    );
-    child.stdin.end(stdin ?? '');
-  });
-}
+const OUTPUT_KEEP_CHARS = 200_000;
 
 // ---------------------------------------------------------------- building
 
@@ -128,18 +68,6 @@ export function gatehouseBinary() {
 }
 
 // ---------------------------------------------------------------- server
-
-function freePort() {
-  return new Promise((resolvePromise, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolvePromise(port));
-    });
-  });
-}
 
 /**
  * Starts `gatehouse serve` on a free 127.0.0.1 port with a temporary data dir
@@ -188,50 +116,24 @@ async function startOnce(bin, extraEnv) {
   if (!('DATABASE_URL' in extraEnv)) delete env.DATABASE_URL;
   const issuer = env.GATEHOUSE_ISSUER;
 
-  const child = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.set(child, ownDataDir ? dataDir : null);
-  // The server must not keep the test process alive: a test file that forgot
-  // stop() still ends, and the exit hook above kills the server.
-  child.unref();
-  child.stdout.unref();
-  child.stderr.unref();
-  let output = '';
-  const keep = (chunk) => {
-    output += chunk;
-    if (output.length > 200_000) output = output.slice(-100_000);
-  };
-  child.stdout.setEncoding('utf8').on('data', keep);
-  child.stderr.setEncoding('utf8').on('data', keep);
-  let exited = null;
-  const exitPromise = new Promise((res) => {
-    child.once('exit', (code, signal) => {
-      exited = { code, signal };
-      running.delete(child);
-      res();
-    });
-    child.once('error', (err) => {
-      exited = { code: null, signal: null, err };
-      running.delete(child);
-      res();
-    });
+  const server = startProcess(bin, ['serve'], {
+    env,
+    // The server must not keep the test process alive: a test file that
+    // forgot stop() still ends, and the exit hook kills the server.
+    unref: true,
+    keepChars: OUTPUT_KEEP_CHARS,
+    cleanupSync: ownDataDir ? () => rmSync(dataDir, { recursive: true, force: true }) : undefined,
   });
-
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    if (!exited) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-      await exitPromise;
-      clearTimeout(timer);
-    }
-    if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
-  };
+  let stopping;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await server.stop();
+      if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
+    })());
 
   const healthz = `http://127.0.0.1:${port}/healthz`;
   let healthy = false;
-  for (let i = 0; i < HEALTH_TRIES && !exited; i++) {
+  for (let i = 0; i < HEALTH_TRIES && !server.exited; i++) {
     try {
       const res = await fetch(healthz, { signal: AbortSignal.timeout(2000) });
       await res.arrayBuffer();
@@ -246,18 +148,22 @@ async function startOnce(bin, extraEnv) {
   }
   if (!healthy) {
     await stop();
+    const { exited } = server;
     const why = exited ? `exited (${exited.err?.message ?? exited.code ?? exited.signal})` : 'never answered /healthz';
+    const output = server.output();
     const err = new Error(`gatehouse serve on 127.0.0.1:${port} ${why}\n${output.trim()}`);
     err.portInUse = /address already in use/i.test(output);
     throw err;
   }
 
   const cli = async (args, { stdin } = {}) => {
-    const { stdout } = await run(bin, args, { env, stdin, cwd: dataDir });
+    // Always a pipe, ended empty when there is nothing to send: /dev/null is a
+    // character device, which a CLI may take for a terminal.
+    const { stdout } = await run(bin, args, { env, stdin: stdin ?? '', cwd: dataDir });
     return args.includes('--json') ? JSON.parse(stdout) : stdout;
   };
 
-  return { issuer, port, dataDir, env, bin, logs: () => output, cli, stop };
+  return { issuer, port, dataDir, env, bin, logs: server.output, cli, stop };
 }
 
 // ---------------------------------------------------------------- CLI helpers
