@@ -41,8 +41,8 @@ func (h *Handler) mac(parts ...string) string {
 }
 
 // validCSRFCookie reports the request's CSRF cookie value if it is well formed.
-func validCSRFCookie(r *http.Request) (string, bool) {
-	c, err := r.Cookie(CSRFCookie)
+func (h *Handler) validCSRFCookie(r *http.Request) (string, bool) {
+	c, err := r.Cookie(h.cookieName(CSRFCookie))
 	if err != nil {
 		return "", false
 	}
@@ -56,11 +56,11 @@ func validCSRFCookie(r *http.Request) (string, bool) {
 // csrfToken returns the form token for this browser, setting the CSRF cookie
 // first if the browser has none. Call it once per response, before writing it.
 func (h *Handler) csrfToken(w http.ResponseWriter, r *http.Request) string {
-	v, ok := validCSRFCookie(r)
+	v, ok := h.validCSRFCookie(r)
 	if !ok {
 		v = randomToken(32)
 		http.SetCookie(w, &http.Cookie{
-			Name:     CSRFCookie,
+			Name:     h.cookieName(CSRFCookie),
 			Value:    v,
 			Path:     "/",
 			HttpOnly: true,
@@ -73,7 +73,7 @@ func (h *Handler) csrfToken(w http.ResponseWriter, r *http.Request) string {
 
 // checkCSRF compares the posted token with the cookie in constant time.
 func (h *Handler) checkCSRF(r *http.Request) bool {
-	v, ok := validCSRFCookie(r)
+	v, ok := h.validCSRFCookie(r)
 	if !ok {
 		return false
 	}

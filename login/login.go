@@ -122,6 +122,7 @@ type Hasher interface {
 
 // Cookie names.
 const (
+	// Cookie names; on https they carry the __Host- prefix (cookieName).
 	SessionCookie = "gatehouse_session"
 	CSRFCookie    = "gatehouse_csrf"
 )

@@ -708,7 +708,7 @@ func regexpFind(t *testing.T, re, s string) string {
 	return field(t, regexp.MustCompile(re), s)
 }
 
-// A https issuer marks both cookies Secure.
+// A https issuer marks both cookies Secure and gives them the __Host- prefix.
 func TestSecureCookies(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Issuer = "https://id.example.com" })
 	id := e.authRequest("app")
@@ -718,7 +718,7 @@ func TestSecureCookies(t *testing.T) {
 		t.Fatalf("%d", rec.Code)
 	}
 	csrfCookie := rec.Result().Cookies()[0]
-	if csrfCookie.Name != CSRFCookie || !csrfCookie.Secure || !csrfCookie.HttpOnly {
+	if csrfCookie.Name != "__Host-"+CSRFCookie || !csrfCookie.Secure || !csrfCookie.HttpOnly || csrfCookie.Path != "/" {
 		t.Fatalf("csrf cookie %+v", csrfCookie)
 	}
 	form := url.Values{"authRequestID": {id}, "email": {"alice@example.com"}, "password": {alicePassword},
@@ -731,10 +731,17 @@ func TestSecureCookies(t *testing.T) {
 	if rec.Code != http.StatusSeeOther {
 		t.Fatalf("%d\n%s", rec.Code, rec.Body)
 	}
+	var sawSession bool
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == SessionCookie && (!c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode) {
-			t.Fatalf("session cookie %+v", c)
+		if c.Name == "__Host-"+SessionCookie {
+			sawSession = true
+			if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
+				t.Fatalf("session cookie %+v", c)
+			}
 		}
+	}
+	if !sawSession {
+		t.Fatal("no __Host- session cookie set")
 	}
 }
 

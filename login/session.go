@@ -21,7 +21,7 @@ func hashToken(v string) []byte {
 // sessionFromCookie returns the stored session the browser's cookie names, in
 // whatever state it is (expired included), or nil.
 func (h *Handler) sessionFromCookie(ctx context.Context, r *http.Request) (*storage.Session, error) {
-	c, err := r.Cookie(SessionCookie)
+	c, err := r.Cookie(h.cookieName(SessionCookie))
 	if err != nil {
 		return nil, nil
 	}
@@ -106,7 +106,7 @@ func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, r *ht
 	// browser keeps it across restarts; the server enforces the idle and
 	// absolute expiries either way.
 	http.SetCookie(w, &http.Cookie{
-		Name:     SessionCookie,
+		Name:     h.cookieName(SessionCookie),
 		Value:    token,
 		Path:     "/",
 		MaxAge:   int(h.cfg.SessionMax / time.Second),
@@ -119,7 +119,7 @@ func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, r *ht
 
 func (h *Handler) clearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     SessionCookie,
+		Name:     h.cookieName(SessionCookie),
 		Value:    "",
 		Path:     "/",
 		MaxAge:   -1,
@@ -127,4 +127,15 @@ func (h *Handler) clearSessionCookie(w http.ResponseWriter) {
 		Secure:   h.secure,
 		SameSite: http.SameSiteLaxMode,
 	})
+}
+
+// cookieName adds the __Host- prefix on https: the browser then accepts the
+// cookie only from this host, Secure, for path /, so a sibling subdomain
+// cannot plant a session (logging the victim into an attacker's account) or
+// a known CSRF value.
+func (h *Handler) cookieName(base string) string {
+	if h.secure {
+		return "__Host-" + base
+	}
+	return base
 }

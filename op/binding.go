@@ -25,9 +25,18 @@ func (p *Provider) bindingValue(authRequestID string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// bindingCookieName carries the __Host- prefix on https (see login's
+// cookieName): only this host can set it.
+func (p *Provider) bindingCookieName(authRequestID string) string {
+	if strings.HasPrefix(p.cfg.Issuer, "https://") {
+		return "__Host-" + bindingCookiePrefix + authRequestID
+	}
+	return bindingCookiePrefix + authRequestID
+}
+
 func (p *Provider) setBinding(w http.ResponseWriter, authRequestID string) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     bindingCookiePrefix + authRequestID,
+		Name:     p.bindingCookieName(authRequestID),
 		Value:    p.bindingValue(authRequestID),
 		Path:     "/",
 		MaxAge:   int(p.cfg.AuthRequestTTL / time.Second),
@@ -39,14 +48,14 @@ func (p *Provider) setBinding(w http.ResponseWriter, authRequestID string) {
 
 func (p *Provider) clearBinding(w http.ResponseWriter, authRequestID string) {
 	http.SetCookie(w, &http.Cookie{
-		Name: bindingCookiePrefix + authRequestID, Path: "/", MaxAge: -1,
+		Name: p.bindingCookieName(authRequestID), Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: strings.HasPrefix(p.cfg.Issuer, "https://"), SameSite: http.SameSiteLaxMode,
 	})
 }
 
 // StartedHere implements login.Flow.
 func (p *Provider) StartedHere(r *http.Request, authRequestID string) bool {
-	c, err := r.Cookie(bindingCookiePrefix + authRequestID)
+	c, err := r.Cookie(p.bindingCookieName(authRequestID))
 	if err != nil {
 		return false
 	}

@@ -97,8 +97,8 @@ func TestServeTLS(t *testing.T) {
 		t.Fatalf("expected the binding and CSRF cookies, got %v", cookies)
 	}
 	for _, ck := range cookies {
-		if !ck.Secure || !ck.HttpOnly {
-			t.Errorf("cookie %s: Secure=%t HttpOnly=%t", ck.Name, ck.Secure, ck.HttpOnly)
+		if !ck.Secure || !ck.HttpOnly || !strings.HasPrefix(ck.Name, "__Host-") {
+			t.Errorf("cookie %s: Secure=%t HttpOnly=%t (want both, and the __Host- prefix)", ck.Name, ck.Secure, ck.HttpOnly)
 		}
 	}
 	// Plain http to the TLS port is refused, not served.
