@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,6 +38,9 @@ func serveCmd(e *env) *cobra.Command {
 			ln, err := net.Listen("tcp", cfg.Addr)
 			if err != nil {
 				return fmt.Errorf("GATEHOUSE_ADDR: %w", err)
+			}
+			if cfg.SMTPURL == "" && strings.HasPrefix(cfg.Issuer, "https://") {
+				log.Warn("SMTP_URL is not set: emails, with their reset and verification links, are written to this log; set SMTP_URL in production")
 			}
 			log.Info("gatehouse listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer,
 				"store", storeKind(cfg))
