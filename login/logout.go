@@ -73,7 +73,7 @@ func (h *Handler) postLogout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target, http.StatusFound)
 		return
 	}
-	h.render(w, r, http.StatusOK, "message", &view{Title: "Signed out", Message: "You have been signed out."})
+	h.renderMessage(w, r, http.StatusOK, "Signed out", "You have been signed out.", linkView{Href: "/login?return=" + url.QueryEscape(defaultReturn), Text: "Sign in again"})
 }
 
 // postLogoutTarget returns where to send the browser after sign-out:
