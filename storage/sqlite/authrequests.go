@@ -51,7 +51,7 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 	if r.MaxAge != nil {
 		maxAge = *r.MaxAge
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, state, nonce,
+	_, err = s.q.ExecContext(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, state, nonce,
 		scopes, response_type, response_mode, code_challenge, code_challenge_method, prompt, max_age,
 		login_hint, hint_subject, created_at, expires_at, done, user_id, session_id, auth_time, amr)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -64,7 +64,7 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 
 // GetAuthRequest returns the auth request with id.
 func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error) {
-	r, err := scanAuthRequest(s.db.QueryRowContext(ctx,
+	r, err := scanAuthRequest(s.q.QueryRowContext(ctx,
 		`SELECT `+authRequestColumns+` FROM auth_requests WHERE id = ?`, id))
 	return r, wrapErr("sqlite: get auth request", err)
 }
@@ -76,7 +76,7 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID s
 	if err != nil {
 		return wrapErr(what, err)
 	}
-	return execOne(ctx, s.db, what, `UPDATE auth_requests
+	return execOne(ctx, s.q, what, `UPDATE auth_requests
 		SET done = 1, user_id = ?, session_id = ?, auth_time = ?, amr = ? WHERE id = ?`,
 		nullIfEmpty(userID), sessionID, optMillis(authTime), amrJSON, id)
 }
@@ -86,7 +86,7 @@ func (s *Store) SaveAuthCode(ctx context.Context, id string, codeHash []byte, ex
 	if len(codeHash) == 0 {
 		return errors.New("sqlite: save auth code: empty code hash")
 	}
-	return execOne(ctx, s.db, "sqlite: save auth code",
+	return execOne(ctx, s.q, "sqlite: save auth code",
 		`UPDATE auth_requests SET code_hash = ?, code_expires_at = ? WHERE id = ?`,
 		codeHash, millis(expiresAt), id)
 }
@@ -96,7 +96,7 @@ func (s *Store) SaveAuthCode(ctx context.Context, id string, codeHash []byte, ex
 // redemptions exactly one sees code_used_at still NULL.
 func (s *Store) RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Time) (*storage.AuthRequest, error) {
 	const what = "sqlite: redeem auth code"
-	r, err := scanAuthRequest(s.db.QueryRowContext(ctx, `UPDATE auth_requests SET code_used_at = ?
+	r, err := scanAuthRequest(s.q.QueryRowContext(ctx, `UPDATE auth_requests SET code_used_at = ?
 		WHERE code_hash = ? AND code_used_at IS NULL RETURNING `+authRequestColumns,
 		millis(now), codeHash))
 	if err == nil {
@@ -106,7 +106,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Ti
 		return nil, wrapErr(what, err)
 	}
 	// Nothing updated: either the code is unknown or it was redeemed before.
-	r, err = scanAuthRequest(s.db.QueryRowContext(ctx,
+	r, err = scanAuthRequest(s.q.QueryRowContext(ctx,
 		`SELECT `+authRequestColumns+` FROM auth_requests WHERE code_hash = ?`, codeHash))
 	if err != nil {
 		return nil, wrapErr(what, err)
@@ -116,5 +116,5 @@ func (s *Store) RedeemAuthCode(ctx context.Context, codeHash []byte, now time.Ti
 
 // DeleteAuthRequest deletes the request and with it its code.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
-	return execOne(ctx, s.db, "sqlite: delete auth request", `DELETE FROM auth_requests WHERE id = ?`, id)
+	return execOne(ctx, s.q, "sqlite: delete auth request", `DELETE FROM auth_requests WHERE id = ?`, id)
 }

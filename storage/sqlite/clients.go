@@ -39,7 +39,7 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	if err != nil {
 		return wrapErr(what, err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+	_, err = s.q.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType,
 		c.AuthMethod, grantTypes, c.AccessTokenFormat, c.RequireConsent, millis(c.CreatedAt), millis(c.UpdatedAt))
@@ -48,13 +48,13 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 
 // GetClient returns the client with id.
 func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
-	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+	c, err := scanClient(s.q.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
 	return c, wrapErr("sqlite: get client", err)
 }
 
 // ListClients returns every client ordered by ID.
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	rows, err := s.q.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, wrapErr("sqlite: list clients", err)
 	}
@@ -77,7 +77,7 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	if err != nil {
 		return wrapErr(what, err)
 	}
-	return execOne(ctx, s.db, what, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
+	return execOne(ctx, s.q, what, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, app_type = ?, auth_method = ?, grant_types = ?,
 		access_token_format = ?, require_consent = ?, updated_at = ?
 		WHERE id = ?`,
@@ -88,5 +88,5 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 // DeleteClient deletes the client; the schema cascades to its auth requests,
 // grants (and their refresh tokens) and consents.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return execOne(ctx, s.db, "sqlite: delete client", `DELETE FROM clients WHERE id = ?`, id)
+	return execOne(ctx, s.q, "sqlite: delete client", `DELETE FROM clients WHERE id = ?`, id)
 }

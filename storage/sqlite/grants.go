@@ -31,7 +31,7 @@ func (s *Store) CreateGrant(ctx context.Context, g *storage.Grant) error {
 	if err != nil {
 		return wrapErr(what, err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO grants (`+grantColumns+`)
+	_, err = s.q.ExecContext(ctx, `INSERT INTO grants (`+grantColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		g.ID, nullIfEmpty(g.UserID), g.ClientID, g.SessionID, scopes, optMillis(g.AuthTime), amr,
 		millis(g.CreatedAt), millis(g.ExpiresAt), ptrMillis(g.RevokedAt))
@@ -40,14 +40,14 @@ func (s *Store) CreateGrant(ctx context.Context, g *storage.Grant) error {
 
 // GetGrant returns the grant with id, revoked or not.
 func (s *Store) GetGrant(ctx context.Context, id string) (*storage.Grant, error) {
-	g, err := scanGrant(s.db.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants WHERE id = ?`, id))
+	g, err := scanGrant(s.q.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants WHERE id = ?`, id))
 	return g, wrapErr("sqlite: get grant", err)
 }
 
 // RevokeGrant marks the grant revoked; a grant revoked before keeps its first
 // RevokedAt.
 func (s *Store) RevokeGrant(ctx context.Context, id string, now time.Time) error {
-	return execOne(ctx, s.db, "sqlite: revoke grant",
+	return execOne(ctx, s.q, "sqlite: revoke grant",
 		`UPDATE grants SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, millis(now), id)
 }
 
@@ -56,14 +56,14 @@ func (s *Store) RevokeGrantsBySession(ctx context.Context, sessionID string, now
 	if sessionID == "" { // grants without a session must not match
 		return nil
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE grants SET revoked_at = ?
+	_, err := s.q.ExecContext(ctx, `UPDATE grants SET revoked_at = ?
 		WHERE session_id = ? AND revoked_at IS NULL`, millis(now), sessionID)
 	return wrapErr("sqlite: revoke grants by session", err)
 }
 
 // RevokeGrantsByUser revokes every grant of the user.
 func (s *Store) RevokeGrantsByUser(ctx context.Context, userID string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE grants SET revoked_at = ?
+	_, err := s.q.ExecContext(ctx, `UPDATE grants SET revoked_at = ?
 		WHERE user_id = ? AND revoked_at IS NULL`, millis(now), userID)
 	return wrapErr("sqlite: revoke grants by user", err)
 }

@@ -53,6 +53,6 @@ func (s *Store) RegisterLoginAttempt(ctx context.Context, key string, now time.T
 // ClearLoginFailures forgets the key's failures and lifts its lock. A key
 // without a record is already clear.
 func (s *Store) ClearLoginFailures(ctx context.Context, key string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM login_attempts WHERE key = ?`, key)
+	_, err := s.q.ExecContext(ctx, `DELETE FROM login_attempts WHERE key = ?`, key)
 	return wrapErr("sqlite: clear login failures", err)
 }

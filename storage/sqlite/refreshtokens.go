@@ -41,7 +41,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *storage.RefreshToken)
 
 // GetRefreshToken returns the token with hash.
 func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (*storage.RefreshToken, error) {
-	t, err := scanRefreshToken(s.db.QueryRowContext(ctx,
+	t, err := scanRefreshToken(s.q.QueryRowContext(ctx,
 		`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE hash = ?`, hash))
 	return t, wrapErr("sqlite: get refresh token", err)
 }

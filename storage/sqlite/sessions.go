@@ -26,7 +26,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error 
 	if err != nil {
 		return wrapErr(what, err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+	_, err = s.q.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		sess.ID, sess.TokenHash, sess.UserID, millis(sess.AuthTime), amr, millis(sess.CreatedAt),
 		millis(sess.LastSeenAt), millis(sess.ExpiresAt), millis(sess.IdleExpiresAt))
@@ -36,31 +36,31 @@ func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error 
 // GetSessionByTokenHash returns the session whose cookie hashes to tokenHash.
 // Expiry is the caller's check.
 func (s *Store) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (*storage.Session, error) {
-	sess, err := scanSession(s.db.QueryRowContext(ctx,
+	sess, err := scanSession(s.q.QueryRowContext(ctx,
 		`SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?`, tokenHash))
 	return sess, wrapErr("sqlite: get session by token hash", err)
 }
 
 // GetSession returns the session with id.
 func (s *Store) GetSession(ctx context.Context, id string) (*storage.Session, error) {
-	sess, err := scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	sess, err := scanSession(s.q.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
 	return sess, wrapErr("sqlite: get session", err)
 }
 
 // TouchSession records use of the session and moves its idle expiry.
 func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error {
-	return execOne(ctx, s.db, "sqlite: touch session",
+	return execOne(ctx, s.q, "sqlite: touch session",
 		`UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? WHERE id = ?`,
 		millis(lastSeen), millis(idleExpiresAt), id)
 }
 
 // DeleteSession deletes the session.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return execOne(ctx, s.db, "sqlite: delete session", `DELETE FROM sessions WHERE id = ?`, id)
+	return execOne(ctx, s.q, "sqlite: delete session", `DELETE FROM sessions WHERE id = ?`, id)
 }
 
 // DeleteSessionsByUser deletes every session of the user (none is not an error).
 func (s *Store) DeleteSessionsByUser(ctx context.Context, userID string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
+	_, err := s.q.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
 	return wrapErr("sqlite: delete sessions by user", err)
 }

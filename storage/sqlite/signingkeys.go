@@ -31,7 +31,7 @@ func insertSigningKey(ctx context.Context, db execer, k *storage.SigningKey) err
 
 // ListSigningKeys returns every key, oldest first.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys ORDER BY created_at, id`)
+	rows, err := s.q.QueryContext(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, wrapErr("sqlite: list signing keys", err)
 	}

@@ -31,6 +31,8 @@ type Store struct {
 	// held about 0.1 ms (measured: bench/README.md). busy_timeout still
 	// arbitrates with other processes (the CLI).
 	writeMu sync.Mutex
+	// q runs single statements outside transactions, prepared (prepared.go).
+	q *preparedDB
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -81,7 +83,7 @@ func newStore(ctx context.Context, db *sql.DB) (*Store, error) {
 	if _, err := provider.Up(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	return &Store{db: db, migrations: provider}, nil
+	return &Store{db: db, migrations: provider, q: newPreparedDB(db)}, nil
 }
 
 // dsnParams configures every pooled connection. WAL lets readers run beside the
@@ -133,6 +135,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.q.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}

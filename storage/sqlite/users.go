@@ -21,26 +21,26 @@ func scanUser(row rowScanner) (*storage.User, error) {
 
 // CreateUser inserts u; ErrConflict if its ID or email is taken.
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.q.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Email, u.Name, u.Role, u.EmailVerified, u.PasswordHash, millis(u.CreatedAt), millis(u.UpdatedAt))
 	return wrapErr("sqlite: create user", err)
 }
 
 // GetUser returns the user with id.
 func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	return u, wrapErr("sqlite: get user", err)
 }
 
 // GetUserByEmail returns the user whose stored email equals email exactly.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (*storage.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, email))
+	u, err := scanUser(s.q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, email))
 	return u, wrapErr("sqlite: get user by email", err)
 }
 
 // ListUsers returns every user ordered by email.
 func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY email, id`)
+	rows, err := s.q.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY email, id`)
 	if err != nil {
 		return nil, wrapErr("sqlite: list users", err)
 	}
@@ -58,31 +58,31 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 
 // UpdateUserPassword replaces the user's password hash.
 func (s *Store) UpdateUserPassword(ctx context.Context, id, passwordHash string, now time.Time) error {
-	return execOne(ctx, s.db, "sqlite: update user password",
+	return execOne(ctx, s.q, "sqlite: update user password",
 		`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, passwordHash, millis(now), id)
 }
 
 // UpdateUserRole replaces the user's role.
 func (s *Store) UpdateUserRole(ctx context.Context, id, role string, now time.Time) error {
-	return execOne(ctx, s.db, "sqlite: update user role",
+	return execOne(ctx, s.q, "sqlite: update user role",
 		`UPDATE users SET role = ?, updated_at = ? WHERE id = ?`, role, millis(now), id)
 }
 
 // SetUserEmailVerified records whether the user proved control of the email.
 func (s *Store) SetUserEmailVerified(ctx context.Context, id string, verified bool, now time.Time) error {
-	return execOne(ctx, s.db, "sqlite: set user email verified",
+	return execOne(ctx, s.q, "sqlite: set user email verified",
 		`UPDATE users SET email_verified = ?, updated_at = ? WHERE id = ?`, verified, millis(now), id)
 }
 
 // DeleteUser deletes the user; the schema's ON DELETE CASCADE removes the
 // user's sessions, grants (and their refresh tokens), consents and auth requests.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	return execOne(ctx, s.db, "sqlite: delete user", `DELETE FROM users WHERE id = ?`, id)
+	return execOne(ctx, s.q, "sqlite: delete user", `DELETE FROM users WHERE id = ?`, id)
 }
 
 // UpdateUserEmail replaces the user's email (as given: callers normalise it)
 // and its verified flag; ErrConflict if another user has the address.
 func (s *Store) UpdateUserEmail(ctx context.Context, id, email string, verified bool, now time.Time) error {
-	return execOne(ctx, s.db, "sqlite: update user email",
+	return execOne(ctx, s.q, "sqlite: update user email",
 		`UPDATE users SET email = ?, email_verified = ?, updated_at = ? WHERE id = ?`, email, verified, millis(now), id)
 }
