@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -35,8 +34,6 @@ import (
 
 	"golang.org/x/net/html"
 	"golang.org/x/oauth2"
-
-	"github.com/gatehouse-id/gatehouse/storage/postgres/pgtest"
 )
 
 // benchParallelism multiplies GOMAXPROCS for b.RunParallel: a request over
@@ -44,102 +41,33 @@ import (
 // leave the server idle.
 const benchParallelism = 4
 
-// benchServer is a running Gatehouse with the same wiring as `gatehouse serve`
-// (startServer in harness_test.go takes a *testing.T; this is its twin for
-// benchmarks).
+// benchServer is a test server (startServer, the wiring of `gatehouse
+// serve`) with an HTTP client sized for parallel benchmarks.
 type benchServer struct {
-	issuer string
-	env    map[string]string
-	hc     *http.Client // keep-alive client sized for parallel benchmarks
+	*testServer
+	hc *http.Client // keep-alive client sized for parallel benchmarks
 }
 
 func startBenchServer(b *testing.B, backend string) *benchServer {
 	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	issuer := "http://" + ln.Addr().String()
-	vars := map[string]string{
-		"GATEHOUSE_ISSUER":          issuer,
-		"GATEHOUSE_DATA_DIR":        b.TempDir(),
-		"GATEHOUSE_LOG_LEVEL":       "warn",
-		"GATEHOUSE_PASSWORD_HASHER": "argon2id",
-	}
+	extra := map[string]string{}
 	// GATEHOUSE_SIGNING_ALG=ES256 in the environment compares the algorithms.
 	if alg := os.Getenv("GATEHOUSE_SIGNING_ALG"); alg != "" {
-		vars["GATEHOUSE_SIGNING_ALG"] = alg
+		extra["GATEHOUSE_SIGNING_ALG"] = alg
 	}
-	if backend == "postgres" {
-		vars["DATABASE_URL"] = pgtest.URL(b) // skips when PostgreSQL is unreachable
-		vars["GATEHOUSE_SECRET"] = "bench-secret-0123456789-0123456789-abcdef"
-	}
-	ts := &benchServer{issuer: issuer, env: vars}
-	fs := newRootCmd(&env{getenv: ts.getenv}).PersistentFlags()
-	cfg, err := loadConfig(fs, ts.getenv)
-	if err != nil {
-		ln.Close()
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	log := newLogger(cfg, benchLogWriter{b})
 	// As `gatehouse serve` does: zitadel logs through the default logger.
 	prevLog := slog.Default()
-	slog.SetDefault(log)
+	slog.SetDefault(slog.New(slog.NewTextHandler(testLogWriter{b}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	b.Cleanup(func() { slog.SetDefault(prevLog) })
-	a, err := newApp(ctx, cfg, log, time.Now)
-	if err != nil {
-		cancel()
-		ln.Close()
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.serve(ctx, ln) }()
+	ts := startServer(b, backend, extra)
 	tr := &http.Transport{
 		MaxIdleConns:        1024,
 		MaxIdleConnsPerHost: 1024,
 		IdleConnTimeout:     30 * time.Second,
 		DisableCompression:  true,
 	}
-	ts.hc = &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	b.Cleanup(func() {
-		tr.CloseIdleConnections()
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("serve: %v", err)
-		}
-		a.close()
-	})
-	return ts
-}
-
-func (ts *benchServer) getenv(k string) string { return ts.env[k] }
-
-type benchLogWriter struct{ tb testing.TB }
-
-func (w benchLogWriter) Write(p []byte) (int, error) {
-	w.tb.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-// cli runs a gatehouse command against the server's store.
-func (ts *benchServer) cli(b *testing.B, stdin string, args ...string) string {
-	b.Helper()
-	out, errOut, code := runCLI(ts.getenv, stdin, args...)
-	if code != 0 {
-		b.Fatalf("gatehouse %s: exit %d: %s", strings.Join(args, " "), code, errOut)
-	}
-	return out
-}
-
-func (ts *benchServer) createClient(b *testing.B, args ...string) createdClient {
-	b.Helper()
-	var c createdClient
-	out := ts.cli(b, "", append([]string{"clients", "create", "--json"}, args...)...)
-	if err := json.Unmarshal([]byte(out), &c); err != nil {
-		b.Fatalf("clients create --json printed %q: %v", out, err)
-	}
-	return c
+	b.Cleanup(tr.CloseIdleConnections) // runs before the server's own cleanup
+	return &benchServer{testServer: ts, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
 // forEachBackend runs bench on a fresh server per backend. bench does its
@@ -325,7 +253,7 @@ func (ts *benchServer) clientCredentials(c createdClient) request {
 
 func BenchmarkClientCredentialsOpaque(b *testing.B) {
 	forEachBackend(b, func(b *testing.B, ts *benchServer) {
-		svc := ts.createClient(b, "--name", "Bench service", "--grant-types", "client_credentials")
+		svc := ts.createClient("--name", "Bench service", "--grant-types", "client_credentials")
 		r := ts.clientCredentials(svc)
 		b.Run("serial", ts.serial(r, http.StatusOK))
 		b.Run("parallel", ts.parallel(r, http.StatusOK))
@@ -334,7 +262,7 @@ func BenchmarkClientCredentialsOpaque(b *testing.B) {
 
 func BenchmarkClientCredentialsJWT(b *testing.B) {
 	forEachBackend(b, func(b *testing.B, ts *benchServer) {
-		svc := ts.createClient(b, "--name", "Bench JWT service", "--grant-types", "client_credentials", "--access-token", "jwt")
+		svc := ts.createClient("--name", "Bench JWT service", "--grant-types", "client_credentials", "--access-token", "jwt")
 		r := ts.clientCredentials(svc)
 		body, err := ts.call(r.build(), http.StatusOK)
 		if err != nil {
@@ -387,7 +315,7 @@ func (ts *benchServer) rotate(ch *refreshChain, auth string) error {
 
 func BenchmarkRefreshRotation(b *testing.B) {
 	forEachBackend(b, func(b *testing.B, ts *benchServer) {
-		app := ts.createClient(b, "--name", "Bench app", "--redirect-uri", benchRedirect)
+		app := ts.createClient("--name", "Bench app", "--redirect-uri", benchRedirect)
 		ts.createUser(b, benchEmail)
 		// One chain per parallel client, plus one for the serial loop. The
 		// browser signs in once; the other sign-ins ride its SSO session.
@@ -436,8 +364,8 @@ func BenchmarkRefreshRotation(b *testing.B) {
 
 func BenchmarkUserinfo(b *testing.B) {
 	forEachBackend(b, func(b *testing.B, ts *benchServer) {
-		app := ts.createClient(b, "--name", "Bench app", "--redirect-uri", benchRedirect)
-		jwtApp := ts.createClient(b, "--name", "Bench JWT app", "--redirect-uri", benchRedirect, "--access-token", "jwt")
+		app := ts.createClient("--name", "Bench app", "--redirect-uri", benchRedirect)
+		jwtApp := ts.createClient("--name", "Bench JWT app", "--redirect-uri", benchRedirect, "--access-token", "jwt")
 		ts.createUser(b, benchEmail)
 		br := ts.newBrowser(b)
 		for _, c := range []struct {
@@ -454,8 +382,8 @@ func BenchmarkUserinfo(b *testing.B) {
 func BenchmarkIntrospection(b *testing.B) {
 	forEachBackend(b, func(b *testing.B, ts *benchServer) {
 		// The resource server introspecting is itself a confidential client.
-		rs := ts.createClient(b, "--name", "Bench API", "--grant-types", "client_credentials")
-		app := ts.createClient(b, "--name", "Bench app", "--redirect-uri", benchRedirect)
+		rs := ts.createClient("--name", "Bench API", "--grant-types", "client_credentials")
+		app := ts.createClient("--name", "Bench app", "--redirect-uri", benchRedirect)
 		ts.createUser(b, benchEmail)
 
 		body, err := ts.call(ts.clientCredentials(rs).build(), http.StatusOK)
@@ -495,7 +423,7 @@ const (
 
 func (ts *benchServer) createUser(b *testing.B, email string) {
 	b.Helper()
-	ts.cli(b, benchPassword+"\n", "users", "create", "--email", email, "--name", "Bench User", "--password-stdin")
+	ts.cli(benchPassword+"\n", "users", "create", "--email", email, "--name", "Bench User", "--password-stdin")
 }
 
 // benchBrowser keeps the SSO cookie and stops at redirects that leave Gatehouse.

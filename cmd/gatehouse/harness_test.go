@@ -27,7 +27,7 @@ import (
 // testServer is a real Gatehouse (the same wiring as `gatehouse serve`)
 // listening on a loopback port, with the CLI bound to the same settings.
 type testServer struct {
-	t      *testing.T
+	t      testing.TB
 	issuer string
 	env    map[string]string
 	app    *app
@@ -45,7 +45,7 @@ func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 // skipped with a reason when not reachable, unless CI=true (then it fails).
 var backends = []string{"sqlite", "postgres"}
 
-func startServer(t *testing.T, backend string, extra map[string]string) *testServer {
+func startServer(t testing.TB, backend string, extra map[string]string) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -97,7 +97,7 @@ func startServer(t *testing.T, backend string, extra map[string]string) *testSer
 func (ts *testServer) getenv(k string) string { return ts.env[k] }
 
 // testLogWriter sends server logs to the test log.
-type testLogWriter struct{ t *testing.T }
+type testLogWriter struct{ t testing.TB }
 
 func (w testLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
