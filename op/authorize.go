@@ -170,6 +170,10 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code, err := zop.CreateAuthRequestCode(ctx, authRequest{ar}, opStorage{p}, p.zp.Crypto())
+	if errors.Is(err, storage.ErrConflict) { // a concurrent callback issued the code first
+		p.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already used. Please go back to the application and start again.", "")
+		return
+	}
 	if err != nil {
 		p.log.ErrorContext(ctx, "callback: create code", "err", err)
 		p.respond(w, r, ar.RedirectURI, mode, errorParams("server_error", "", ar.State))

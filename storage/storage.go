@@ -256,6 +256,9 @@ type Store interface {
 	GetAuthRequest(ctx context.Context, id string) (*AuthRequest, error)
 	// CompleteAuthRequest marks the request done for the user. ErrNotFound if absent.
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error
+	// SaveAuthCode attaches the (only) code of a request: ErrConflict if one
+	// was saved before (a second callback must not mint a second code),
+	// ErrNotFound if there is no such request.
 	SaveAuthCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error
 	// RedeemAuthCode atomically marks the code used and returns its request.
 	// A second redemption returns the request and ErrCodeReused. Expiry is the

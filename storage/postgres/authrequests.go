@@ -61,8 +61,16 @@ func (s *Store) SaveAuthCode(ctx context.Context, id string, codeHash []byte, ex
 	if len(codeHash) == 0 {
 		return errors.New("postgres: save auth code: empty code hash")
 	}
-	return execOne(ctx, s.pool, "postgres: save auth code",
-		`UPDATE auth_requests SET code_hash = $1, code_expires_at = $2 WHERE id = $3`, codeHash, expiresAt, id)
+	const what = "postgres: save auth code"
+	err := execOne(ctx, s.pool, what,
+		`UPDATE auth_requests SET code_hash = $1, code_expires_at = $2 WHERE id = $3 AND code_hash IS NULL`, codeHash, expiresAt, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		var exists bool
+		if qerr := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM auth_requests WHERE id = $1)`, id).Scan(&exists); qerr == nil && exists {
+			return fmt.Errorf("%s: a code was already issued: %w", what, storage.ErrConflict)
+		}
+	}
+	return err
 }
 
 // RedeemAuthCode marks the code used and returns its request. The conditional

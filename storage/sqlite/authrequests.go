@@ -86,9 +86,17 @@ func (s *Store) SaveAuthCode(ctx context.Context, id string, codeHash []byte, ex
 	if len(codeHash) == 0 {
 		return errors.New("sqlite: save auth code: empty code hash")
 	}
-	return execOne(ctx, s.q, "sqlite: save auth code",
-		`UPDATE auth_requests SET code_hash = ?, code_expires_at = ? WHERE id = ?`,
+	const what = "sqlite: save auth code"
+	err := execOne(ctx, s.q, what,
+		`UPDATE auth_requests SET code_hash = ?, code_expires_at = ? WHERE id = ? AND code_hash IS NULL`,
 		codeHash, millis(expiresAt), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		var n int
+		if qerr := s.q.QueryRowContext(ctx, `SELECT count(*) FROM auth_requests WHERE id = ?`, id).Scan(&n); qerr == nil && n > 0 {
+			return fmt.Errorf("%s: a code was already issued: %w", what, storage.ErrConflict)
+		}
+	}
+	return err
 }
 
 // RedeemAuthCode marks the code used and returns its request. The conditional

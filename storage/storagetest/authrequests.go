@@ -94,6 +94,7 @@ func completedRequestWithCode(t *testing.T, s storage.Store, sd seed, id string,
 	mustNot(t, "complete auth request",
 		s.CompleteAuthRequest(ctx, id, "alice", sd.aliceSession.ID, t0(), []string{"pwd"}))
 	mustNot(t, "save auth code", s.SaveAuthCode(ctx, id, codeHash, at(time.Minute)))
+	assertErrorIs(t, "second SaveAuthCode", s.SaveAuthCode(ctx, id, hash("another code"), at(time.Minute)), storage.ErrConflict)
 	r.Done, r.UserID, r.SessionID, r.AuthTime, r.AMR = true, "alice", sd.aliceSession.ID, t0(), []string{"pwd"}
 	r.CodeExpiresAt = at(time.Minute)
 	return r
