@@ -364,7 +364,7 @@ func (h *Handler) consentBinding(authRequestID string, sess *storage.Session, us
 // browser back to the OP.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, sess *storage.Session) {
 	err := h.store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) { // gone, or completed meanwhile
 		h.renderError(w, r, http.StatusBadRequest, "Sign-in request expired", msgRequestGone, "")
 		return
 	}

@@ -254,7 +254,8 @@ type Store interface {
 	// Auth requests and codes.
 	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
 	GetAuthRequest(ctx context.Context, id string) (*AuthRequest, error)
-	// CompleteAuthRequest marks the request done for the user. ErrNotFound if absent.
+	// CompleteAuthRequest marks the request done for the user, once:
+	// ErrConflict if it is already done, ErrNotFound if absent.
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error
 	// SaveAuthCode attaches the (only) code of a request: ErrConflict if one
 	// was saved before (a second callback must not mint a second code),

@@ -76,9 +76,16 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID s
 	if err != nil {
 		return wrapErr(what, err)
 	}
-	return execOne(ctx, s.q, what, `UPDATE auth_requests
-		SET done = 1, user_id = ?, session_id = ?, auth_time = ?, amr = ? WHERE id = ?`,
+	err = execOne(ctx, s.q, what, `UPDATE auth_requests
+		SET done = 1, user_id = ?, session_id = ?, auth_time = ?, amr = ? WHERE id = ? AND done = 0`,
 		nullIfEmpty(userID), sessionID, optMillis(authTime), amrJSON, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		var n int
+		if qerr := s.q.QueryRowContext(ctx, `SELECT count(*) FROM auth_requests WHERE id = ?`, id).Scan(&n); qerr == nil && n > 0 {
+			return fmt.Errorf("%s: already done: %w", what, storage.ErrConflict)
+		}
+	}
+	return err
 }
 
 // SaveAuthCode attaches the hash of an issued code to the request.

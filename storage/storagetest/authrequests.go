@@ -83,6 +83,13 @@ func testAuthRequestComplete(t *testing.T, s storage.Store) {
 	got, err := s.GetAuthRequest(ctx, "ar1")
 	mustNot(t, "get auth request", err)
 	assertEqual(t, "after CompleteAuthRequest", got, want)
+
+	// Once done, a request cannot be completed again (for another user).
+	err = s.CompleteAuthRequest(ctx, "ar1", "bob", sd.aliceSession.ID, authTime, []string{"pwd"})
+	assertErrorIs(t, "second CompleteAuthRequest", err, storage.ErrConflict)
+	got, err = s.GetAuthRequest(ctx, "ar1")
+	mustNot(t, "get auth request", err)
+	assertEqual(t, "after a refused second completion", got, want)
 }
 
 // completedRequestWithCode creates auth request id for alice and gives it a code.
