@@ -115,6 +115,7 @@ type env struct {
 	srv     *httptest.Server
 	client  *http.Client
 	mail    *mailtest.Server
+	mailer  *mail.Mailer
 	alice   *storage.User
 }
 
@@ -150,7 +151,9 @@ func newEnvWithStore(t *testing.T, st storage.Store, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mailer := mail.NewMailer(sender, mail.Config{Logger: logger, RetryDelay: 10 * time.Millisecond})
+	// One worker: messages go out in queue order, which settle relies on.
+	mailer := mail.NewMailer(sender, mail.Config{Logger: logger, RetryDelay: 10 * time.Millisecond, Workers: 1})
+	e.mailer = mailer
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
