@@ -71,9 +71,6 @@ func usersCreateCmd(e *env) *cobra.Command {
 		Short: "Create a user (password read from stdin)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !pwStdin {
-				return errors.New("pass the password on stdin with --password-stdin")
-			}
 			addr, err := checkEmail(email)
 			if err != nil {
 				return err
@@ -84,7 +81,7 @@ func usersCreateCmd(e *env) *cobra.Command {
 			if utf8.RuneCountInString(name) < 1 {
 				return errors.New("--name is required")
 			}
-			pw, err := readPassword(e.stdin)
+			pw, err := passwordFromStdin(e, pwStdin)
 			if err != nil {
 				return err
 			}
@@ -209,10 +206,7 @@ func usersSetPasswordCmd(e *env) *cobra.Command {
 		Short: "Set a user's password (read from stdin); ends their sessions and refresh tokens",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !pwStdin {
-				return errors.New("pass the password on stdin with --password-stdin")
-			}
-			pw, err := readPassword(e.stdin)
+			pw, err := passwordFromStdin(e, pwStdin)
 			if err != nil {
 				return err
 			}
@@ -295,4 +289,13 @@ func usersUnlockCmd(e *env) *cobra.Command {
 			})
 		},
 	}
+}
+
+// passwordFromStdin reads the password of users create / set-password, which
+// never take one on the command line (it would land in shell history).
+func passwordFromStdin(e *env, pwStdin bool) (string, error) {
+	if !pwStdin {
+		return "", errors.New("pass the password on stdin with --password-stdin")
+	}
+	return readPassword(e.stdin)
 }
