@@ -24,6 +24,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-id/gatehouse/internal/requestid"
 	"github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/login/password"
 	"github.com/gatehouse-id/gatehouse/login/policy"
@@ -348,6 +349,18 @@ func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, what str
 		return
 	}
 	h.log.ErrorContext(r.Context(), what, append(attrs, "err", err)...)
+	// The page names the request ID (also in the X-Request-Id header), which
+	// finds this log line; it never shows the error itself.
+	ref := ""
+	if id := requestid.From(r.Context()); id != "" {
+		ref = " (Reference: " + id + ")"
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		w.Header().Set("Retry-After", "5")
+		h.renderError(w, r, http.StatusServiceUnavailable, "Please try again",
+			"We cannot reach our database right now. Please try again in a moment."+ref, "")
+		return
+	}
 	h.renderError(w, r, http.StatusInternalServerError, "Something went wrong",
-		"Something went wrong on our side. Please try again in a moment.", "")
+		"Something went wrong on our side. Please try again in a moment."+ref, "")
 }

@@ -38,8 +38,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			p.errorPage(w, r, http.StatusBadRequest, "The application that sent you here is not registered (unknown client_id).", "")
 			return
 		}
-		p.log.ErrorContext(ctx, "authorize: load client", "err", err)
-		p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.", "")
+		p.failurePage(w, r, "authorize: load client", err)
 		return
 	}
 	if req.RedirectURI == "" {
@@ -151,8 +150,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 			p.errorPage(w, r, http.StatusBadRequest, "This sign-in request is unknown or has expired. Please go back to the application and start again.", "")
 			return
 		}
-		p.log.ErrorContext(ctx, "callback: load auth request", "err", err)
-		p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.", "")
+		p.failurePage(w, r, "callback: load auth request", err)
 		return
 	}
 	if !p.now().Before(ar.ExpiresAt) || !ar.CodeExpiresAt.IsZero() {

@@ -64,8 +64,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 				p.errorPage(w, r, http.StatusBadRequest, "The application that sent you here is not registered (unknown client_id).", "")
 				return
 			}
-			p.log.ErrorContext(ctx, "end_session: load client", "err", err)
-			p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.", "")
+			p.failurePage(w, r, "end_session: load client", err)
 			return
 		}
 		if !slices.Contains(c.PostLogoutRedirectURIs(), redirectURI) {
@@ -90,13 +89,11 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	if sid, _ := claims.Claims["sid"].(string); sid != "" {
 		now := p.now()
 		if err := p.store.RevokeGrantsBySession(ctx, sid, now); err != nil {
-			p.log.ErrorContext(ctx, "end_session: revoke grants", "err", err)
-			p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.", "")
+			p.failurePage(w, r, "end_session: revoke grants", err)
 			return
 		}
 		if err := p.store.DeleteSession(ctx, sid); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			p.log.ErrorContext(ctx, "end_session: delete session", "err", err)
-			p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.", "")
+			p.failurePage(w, r, "end_session: delete session", err)
 			return
 		}
 	}

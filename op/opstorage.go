@@ -2,7 +2,6 @@ package op
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"slices"
@@ -25,7 +24,6 @@ type opStorage struct{ p *Provider }
 
 var (
 	_ zop.Storage                        = opStorage{}
-	_ zop.ClientCredentialsStorage       = opStorage{}
 	_ zop.CanSetUserinfoFromRequest      = opStorage{}
 	_ zop.CanGetPrivateClaimsFromRequest = opStorage{}
 )
@@ -183,8 +181,7 @@ func (s opStorage) createGrant(ctx context.Context, r authRequest, now, exp time
 }
 
 // TokenRequestByRefreshToken loads the request behind a presented refresh
-// token. A token rotated longer ago than the grace window is a replay: the
-// whole grant is revoked.
+// token.
 func (s opStorage) TokenRequestByRefreshToken(ctx context.Context, value string) (zop.RefreshTokenRequest, error) {
 	now := s.now()
 	rt, err := s.p.store.GetRefreshToken(ctx, sha256Bytes(value))
@@ -197,13 +194,9 @@ func (s opStorage) TokenRequestByRefreshToken(ctx context.Context, value string)
 	if !now.Before(rt.ExpiresAt) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token expired")
 	}
-	if rt.RotatedAt != nil && now.Sub(*rt.RotatedAt) > s.p.cfg.RefreshReuseGrace {
-		if err := s.p.store.RevokeGrant(ctx, rt.GrantID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("revoke grant of reused refresh token: %w", err)
-		}
-		s.p.log.WarnContext(ctx, "refresh token reused after rotation; grant revoked", "grant", rt.GrantID)
-		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token was already used")
-	}
+	// A token rotated before is not refused here: whether it is a replay or
+	// a second tab within the grace window is decided atomically by the
+	// store's RotateRefreshToken (CreateAccessAndRefreshTokens).
 	g, err := s.p.store.GetGrant(ctx, rt.GrantID)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
@@ -261,9 +254,11 @@ func (s opStorage) GetClientByClientID(ctx context.Context, id string) (zop.Clie
 	return c, nil
 }
 
-func (s opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
-	_, err := s.p.authenticateClient(ctx, id, secret)
-	return err
+// AuthorizeClientIDSecret is zitadel's client-secret hook. It is not reached:
+// server.VerifyClient authenticates every client (clientauth.go), the one
+// place secrets are checked.
+func (s opStorage) AuthorizeClientIDSecret(context.Context, string, string) error {
+	return errInvalidClient("client authentication failed")
 }
 
 // SetUserinfoFromScopes does nothing: claims come from SetUserinfoFromRequest,
@@ -341,14 +336,9 @@ func (s opStorage) ValidateJWTProfileScopes(context.Context, string, []string) (
 
 func (s opStorage) Health(ctx context.Context) error { return s.p.store.Ping(ctx) }
 
-// ClientCredentials authenticates a client for the client_credentials grant.
-func (s opStorage) ClientCredentials(ctx context.Context, id, secret string) (zop.Client, error) {
-	return s.p.authenticateClient(ctx, id, secret)
-}
-
-// ClientCredentialsTokenRequest: the client acts for itself. User scopes make
+// clientCredentialsTokenRequest: the client acts for itself. User scopes make
 // no sense without a user and are dropped.
-func (s opStorage) ClientCredentialsTokenRequest(_ context.Context, clientID string, scopes []string) (zop.TokenRequest, error) {
+func clientCredentialsTokenRequest(clientID string, scopes []string) *clientCredentialsRequest {
 	kept := slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool {
 		switch sc {
 		case oidc.ScopeOpenID, oidc.ScopeOfflineAccess, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, oidc.ScopeAddress:
@@ -356,25 +346,7 @@ func (s opStorage) ClientCredentialsTokenRequest(_ context.Context, clientID str
 		}
 		return false
 	})
-	return &clientCredentialsRequest{clientID: clientID, scopes: kept}, nil
-}
-
-// authenticateClient checks a confidential client's secret in constant time.
-func (p *Provider) authenticateClient(ctx context.Context, id, secret string) (*client, error) {
-	c, err := p.client(ctx, id)
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, errInvalidClient("client authentication failed")
-		}
-		return nil, err
-	}
-	if len(c.c.SecretHash) == 0 || c.c.AuthMethod == storage.AuthMethodNone {
-		return nil, errInvalidClient("client authentication failed")
-	}
-	if subtle.ConstantTimeCompare(sha256Bytes(secret), c.c.SecretHash) != 1 {
-		return nil, errInvalidClient("client authentication failed")
-	}
-	return c, nil
+	return &clientCredentialsRequest{clientID: clientID, scopes: kept}
 }
 
 func errInvalidClient(desc string) error {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // tokenIDFromAccessToken opens an access token: opaque tokens are decrypted,
@@ -70,10 +72,7 @@ func (p *Provider) tokenError(w http.ResponseWriter, r *http.Request, err error)
 		writeBearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is expired or revoked")
 		return
 	}
-	if r.Context().Err() == nil {
-		p.log.ErrorContext(r.Context(), "userinfo", "err", err)
-	}
-	writeJSON(w, http.StatusInternalServerError, oauthError{"server_error", ""})
+	p.writeFailure(w, r, "userinfo", err)
 }
 
 // bearerToken takes the token from the Authorization header or, for POST, the
@@ -131,57 +130,81 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", "token is missing"})
 		return
 	}
+	// A store that cannot answer is a 503, never "active": false, which
+	// would make a resource server reject a valid token.
 	resp := new(oidc.IntrospectionResponse)
 	hint := r.PostForm.Get("token_type_hint")
-	if hint != "refresh_token" && p.introspectAccessToken(ctx, resp, token) {
-		writeIntrospection(w, resp)
-		return
-	}
-	if p.introspectRefreshToken(ctx, resp, token, c.c.ID) {
-		writeIntrospection(w, resp)
-		return
+	kinds := []func(context.Context, *oidc.IntrospectionResponse, string, string) (bool, error){
+		p.introspectAccessToken, p.introspectRefreshToken,
 	}
 	if hint == "refresh_token" {
-		p.introspectAccessToken(ctx, resp, token)
+		slices.Reverse(kinds)
+	}
+	for _, introspect := range kinds {
+		active, err := introspect(ctx, resp, token, c.c.ID)
+		if err != nil {
+			p.writeFailure(w, r, "introspect", err)
+			return
+		}
+		if active {
+			break
+		}
+		*resp = oidc.IntrospectionResponse{}
 	}
 	writeIntrospection(w, resp)
 }
 
-func (p *Provider) introspectAccessToken(ctx context.Context, resp *oidc.IntrospectionResponse, token string) bool {
+func (p *Provider) introspectAccessToken(ctx context.Context, resp *oidc.IntrospectionResponse, token, _ string) (bool, error) {
 	tokenID, subject, ok := p.tokenIDFromAccessToken(ctx, token)
 	if !ok {
-		return false
+		return false, nil
 	}
 	at, g, err := p.validAccessToken(ctx, tokenID)
+	if errors.Is(err, errTokenInactive) {
+		return false, nil
+	}
 	if err != nil {
-		if !errors.Is(err, errTokenInactive) && ctx.Err() == nil { // a client that went away is no error of ours
-			p.log.ErrorContext(ctx, "introspect access token", "err", err)
-		}
-		return false
+		return false, err
 	}
 	if err := p.introspectionFor(ctx, resp, at, g, subject); err != nil {
-		*resp = oidc.IntrospectionResponse{}
-		return false
+		if errors.Is(err, errTokenInactive) {
+			return false, nil
+		}
+		return false, err
 	}
-	return true
+	return true, nil
 }
 
 // introspectRefreshToken answers only the client the refresh token belongs
 // to: for anyone else it would be a way to test stolen refresh tokens without
 // tripping rotation and reuse detection.
-func (p *Provider) introspectRefreshToken(ctx context.Context, resp *oidc.IntrospectionResponse, token, callerID string) bool {
+func (p *Provider) introspectRefreshToken(ctx context.Context, resp *oidc.IntrospectionResponse, token, callerID string) (bool, error) {
 	rt, err := p.store.GetRefreshToken(ctx, sha256Bytes(token))
-	now := p.now()
-	if err != nil || !now.Before(rt.ExpiresAt) || rt.RotatedAt != nil {
-		return false
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !p.now().Before(rt.ExpiresAt) || rt.RotatedAt != nil {
+		return false, nil
 	}
 	g, err := p.store.GetGrant(ctx, rt.GrantID)
-	if err != nil || g.RevokedAt != nil || g.ClientID != callerID {
-		return false
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if g.RevokedAt != nil || g.ClientID != callerID {
+		return false, nil
 	}
 	u, err := p.store.GetUser(ctx, g.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
 	if err != nil {
-		return false
+		return false, err
 	}
 	ui := new(oidc.UserInfo)
 	setUserClaims(ui, u, rt.Scopes)
@@ -196,7 +219,7 @@ func (p *Provider) introspectRefreshToken(ctx context.Context, resp *oidc.Intros
 	resp.Subject = u.ID
 	resp.Audience = oidc.Audience{g.ClientID}
 	resp.AuthTime = oidc.FromTime(g.AuthTime)
-	return true
+	return true, nil
 }
 
 func writeIntrospection(w http.ResponseWriter, resp *oidc.IntrospectionResponse) {
@@ -218,8 +241,7 @@ func (p *Provider) writeClientAuthError(w http.ResponseWriter, r *http.Request, 
 		writeJSON(w, status, oauthError{string(oe.ErrorType), oe.Description})
 		return
 	}
-	p.log.ErrorContext(r.Context(), "client authentication", "err", err)
-	writeJSON(w, http.StatusInternalServerError, oauthError{"server_error", ""})
+	p.writeFailure(w, r, "client authentication", err)
 }
 
 type oauthError struct {

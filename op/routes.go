@@ -3,6 +3,7 @@ package op
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,7 +62,8 @@ func (p *Provider) routes() http.Handler {
 	r.Handle(pathToken, noStore(withWWWAuthenticate(requireClientAuth(zh))))
 	r.Handle(pathRevoke, noStore(withWWWAuthenticate(requireClientAuth(zh))))
 	r.Handle("/healthz", zh)
-	r.Handle("/ready", zh)
+	r.Get("/readyz", p.ready)
+	r.Get("/ready", p.ready)
 	return cors.New(*p.corsOptions()).Handler(r)
 }
 
@@ -83,7 +85,8 @@ func limitBody(next http.Handler) http.Handler {
 }
 
 // withWWWAuthenticate adds the challenge RFC 6749 §5.2 requires on a 401
-// invalid_client; zitadel sets the status but no header.
+// invalid_client (zitadel sets the status but no header), and Retry-After on
+// a 503.
 func withWWWAuthenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(&challengeWriter{ResponseWriter: w}, r)
@@ -120,6 +123,9 @@ type challengeWriter struct{ http.ResponseWriter }
 func (c *challengeWriter) WriteHeader(code int) {
 	if code == http.StatusUnauthorized && c.Header().Get("WWW-Authenticate") == "" {
 		c.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
+	}
+	if code == http.StatusServiceUnavailable { // publicError's 503: say when to retry
+		c.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
 	c.ResponseWriter.WriteHeader(code)
 }
@@ -172,6 +178,6 @@ func (p *Provider) originAllowed(r *http.Request, origin string) bool {
 func Patterns() []string {
 	return []string{
 		pathDiscovery, pathKeys, pathAuthorize, pathCallback, pathToken, pathIntrospect,
-		pathRevoke, pathUserinfo, pathEndSession, pathFormPostJS, "/healthz", "/ready", "/{$}",
+		pathRevoke, pathUserinfo, pathEndSession, pathFormPostJS, "/healthz", "/readyz", "/ready", "/{$}",
 	}
 }

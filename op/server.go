@@ -13,49 +13,117 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// server is zitadel's LegacyServer with the methods Gatehouse must do
-// differently at the token and revocation endpoints.
+// server is zitadel's LegacyServer with the token and revocation endpoints
+// done Gatehouse's way. Every method calls the storage adapter directly
+// rather than through zitadel's helpers, which label any storage error
+// invalid_grant, and ends in publicError, so that only verdicts on the
+// request reach the client as 4xx (failure.go).
 type server struct {
 	*zop.LegacyServer
 	p *Provider
 }
 
-// VerifyClient enforces each client's registered authentication method and
-// answers failures with 401 (zitadel would use 400).
+// VerifyClient is the one client-authentication path of the token,
+// revocation and introspection endpoints (clientauth.go).
 func (s *server) VerifyClient(ctx context.Context, r *zop.Request[zop.ClientCredentials]) (zop.Client, error) {
-	return s.p.authenticateRequestClient(ctx, r.Header, r.Form)
+	c, err := s.p.authenticateRequestClient(ctx, r.Header, r.Form)
+	if err != nil {
+		return nil, s.p.publicError(ctx, "authenticate client", err)
+	}
+	return c, nil
 }
 
-// CodeExchange is zitadel's, with PKCE made strict: when the authorization
-// request carried a code_challenge the code_verifier is required, whatever the
-// client type (the library only checks it when sent or for public clients,
-// which allows a downgrade by omitting it).
 func (s *server) CodeExchange(ctx context.Context, r *zop.ClientRequest[oidc.AccessTokenRequest]) (*zop.Response, error) {
-	authReq, err := zop.AuthRequestByCode(ctx, s.p.zp.Storage(), r.Data.Code)
+	resp, err := s.codeExchange(ctx, r)
+	if err != nil {
+		return nil, s.p.publicError(ctx, "token: authorization_code", err)
+	}
+	return zop.NewResponse(resp), nil
+}
+
+// codeExchange redeems a code. Everything the client presents is checked
+// before the code is used up: a code sent by another client, with another
+// redirect_uri or a wrong code_verifier is refused and stays redeemable by
+// the client it was issued to. PKCE is strict: when the authorization request
+// carried a code_challenge the code_verifier is required, whatever the client
+// type (zitadel only checks it when sent or for public clients, which allows a
+// downgrade by omitting it).
+func (s *server) codeExchange(ctx context.Context, r *zop.ClientRequest[oidc.AccessTokenRequest]) (*oidc.AccessTokenResponse, error) {
+	p := s.p
+	badCode := oidc.ErrInvalidGrant().WithDescription("invalid authorization code")
+	id, err := p.zp.Crypto().Decrypt(r.Data.Code) // the code seals its request's ID
+	if err != nil {
+		return nil, badCode
+	}
+	pending, err := p.store.GetAuthRequest(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, badCode
+	}
 	if err != nil {
 		return nil, err
 	}
-	if r.Client.GetID() != authReq.GetClientID() {
+	if r.Client.GetID() != pending.ClientID {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code was issued to another client")
 	}
-	if r.Data.RedirectURI != authReq.GetRedirectURI() {
+	if r.Data.RedirectURI != pending.RedirectURI {
 		return nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request")
 	}
-	if ch := authReq.GetCodeChallenge(); ch != nil {
+	if pending.CodeChallenge != "" {
 		if r.Data.CodeVerifier == "" {
 			return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier is required")
 		}
 		sum := sha256.Sum256([]byte(r.Data.CodeVerifier))
 		want := base64.RawURLEncoding.EncodeToString(sum[:])
-		if subtle.ConstantTimeCompare([]byte(want), []byte(ch.Challenge)) != 1 {
+		if subtle.ConstantTimeCompare([]byte(want), []byte(pending.CodeChallenge)) != 1 {
 			return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier does not match the code_challenge")
 		}
 	} else if r.Data.CodeVerifier != "" {
 		return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier sent but the authorization request had no code_challenge")
 	}
-	resp, err := zop.CreateTokenResponse(ctx, authReq, r.Client, s.p.zp, true, r.Data.Code, "")
+	authReq, err := opStorage{p}.AuthRequestByCode(ctx, r.Data.Code) // the atomic, single redemption
 	if err != nil {
 		return nil, err
+	}
+	if authReq.GetID() != pending.ID {
+		return nil, badCode
+	}
+	return zop.CreateTokenResponse(ctx, authReq, r.Client, p.zp, true, r.Data.Code, "")
+}
+
+func (s *server) RefreshToken(ctx context.Context, r *zop.ClientRequest[oidc.RefreshTokenRequest]) (*zop.Response, error) {
+	resp, err := s.refreshToken(ctx, r)
+	if err != nil {
+		return nil, s.p.publicError(ctx, "token: refresh_token", err)
+	}
+	return zop.NewResponse(resp), nil
+}
+
+// refreshToken checks the token's owner and scopes before rotating, so a
+// token presented by another client is refused without being spent. Reuse
+// of a rotated token is decided in one place: the store's atomic
+// RotateRefreshToken (reached through CreateAccessAndRefreshTokens).
+func (s *server) refreshToken(ctx context.Context, r *zop.ClientRequest[oidc.RefreshTokenRequest]) (*oidc.AccessTokenResponse, error) {
+	req, err := opStorage{s.p}.TokenRequestByRefreshToken(ctx, r.Data.RefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	if r.Client.GetID() != req.GetClientID() {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token was issued to another client")
+	}
+	if err := zop.ValidateRefreshTokenScopes(r.Data.Scopes, req); err != nil {
+		return nil, err
+	}
+	return zop.CreateTokenResponse(ctx, req, r.Client, s.p.zp, true, "", r.Data.RefreshToken)
+}
+
+// ClientCredentialsExchange issues a token to a confidential client acting
+// for itself; VerifyClient has authenticated it and zitadel has checked the
+// grant type and refused public clients.
+func (s *server) ClientCredentialsExchange(ctx context.Context, r *zop.ClientRequest[oidc.ClientCredentialsRequest]) (*zop.Response, error) {
+	req := clientCredentialsTokenRequest(r.Client.GetID(), r.Data.Scope)
+	resp, err := zop.CreateClientCredentialsTokenResponse(ctx, req, s.p.zp, r.Client)
+	if err != nil {
+		return nil, s.p.publicError(ctx, "token: client_credentials", err)
 	}
 	return zop.NewResponse(resp), nil
 }
@@ -67,46 +135,55 @@ func (s *server) CodeExchange(ctx context.Context, r *zop.ClientRequest[oidc.Acc
 // deny-list. A token of another client is refused; an unknown one is not an
 // error (§2.2).
 func (s *server) Revocation(ctx context.Context, r *zop.ClientRequest[oidc.RevocationRequest]) (*zop.Response, error) {
+	if err := s.revoke(ctx, r.Data.Token, r.Data.TokenTypeHint, r.Client.GetID()); err != nil {
+		var oe *oidc.Error
+		if errors.As(err, &oe) && oe.ErrorType == oidc.UnauthorizedClient {
+			return nil, zop.RevocationError(err)
+		}
+		return nil, s.p.publicError(ctx, "revoke token", err)
+	}
+	return zop.NewResponse(nil), nil
+}
+
+func (s *server) revoke(ctx context.Context, token, hint, clientID string) error {
 	p := s.p
-	token, clientID, now := r.Data.Token, r.Client.GetID(), p.now()
-	notYours := zop.RevocationError(oidc.ErrUnauthorizedClient().WithDescription("the token was issued to another client"))
-	if r.Data.TokenTypeHint != "access_token" {
+	now := p.now()
+	notYours := oidc.ErrUnauthorizedClient().WithDescription("the token was issued to another client")
+	if hint != "access_token" {
 		rt, err := p.store.GetRefreshToken(ctx, sha256Bytes(token))
 		switch {
 		case err == nil:
 			g, err := p.store.GetGrant(ctx, rt.GrantID)
 			if errors.Is(err, storage.ErrNotFound) {
-				return zop.NewResponse(nil), nil
+				return nil
 			}
 			if err != nil {
-				return nil, zop.RevocationError(oidc.ErrServerError().WithParent(err))
+				return err
 			}
 			if g.ClientID != clientID {
-				return nil, notYours
+				return notYours
 			}
 			if err := p.store.RevokeGrant(ctx, g.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return nil, zop.RevocationError(oidc.ErrServerError().WithParent(err))
+				return err
 			}
-			return zop.NewResponse(nil), nil
+			return nil
 		case !errors.Is(err, storage.ErrNotFound):
-			return nil, zop.RevocationError(oidc.ErrServerError().WithParent(err))
+			return err
 		}
 	}
 	tokenID, _, ok := p.tokenIDFromAccessToken(ctx, token)
 	if !ok {
-		return zop.NewResponse(nil), nil
+		return nil
 	}
 	at, err := decodeAccessToken(tokenID)
 	if err != nil {
-		return zop.NewResponse(nil), nil
+		return nil
 	}
 	if at.ClientID != clientID {
-		return nil, notYours
+		return notYours
 	}
 	if now.Before(at.expiresAt()) {
-		if err := p.store.DenyAccessToken(ctx, at.ID, at.expiresAt()); err != nil {
-			return nil, zop.RevocationError(oidc.ErrServerError().WithParent(err))
-		}
+		return p.store.DenyAccessToken(ctx, at.ID, at.expiresAt())
 	}
-	return zop.NewResponse(nil), nil
+	return nil
 }

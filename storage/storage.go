@@ -6,7 +6,8 @@
 // Conventions every backend follows:
 //   - Times are stored and returned in UTC with at least millisecond precision.
 //   - Methods that act "now" take the time from the caller, so tests inject a clock.
-//   - A missing row is ErrNotFound (wrapped); a unique-key clash is ErrConflict.
+//   - A missing row is ErrNotFound (wrapped); a unique-key clash is ErrConflict;
+//     a store that cannot answer (connection lost, database down) is ErrUnavailable.
 //   - Secrets never reach the store in clear: client secrets, refresh tokens,
 //     session cookies, auth codes and one-time tokens are stored as SHA-256 hashes.
 package storage
@@ -29,6 +30,12 @@ var (
 	ErrTokenReused = errors.New("refresh token reused")
 	// ErrRevoked is returned when a refresh token's grant has been revoked.
 	ErrRevoked = errors.New("revoked")
+	// ErrUnavailable marks a failure of the store itself (connection lost,
+	// database down or restarting, busy, disk full), never a verdict on the
+	// data: callers answer it with 503 and the same request may succeed later.
+	// Backends wrap such driver errors with it; the other sentinels above are
+	// verdicts (the row is absent, used, revoked) that may be shown to clients.
+	ErrUnavailable = errors.New("storage unavailable")
 )
 
 // User is a person who signs in. Email is stored normalised (trimmed, lower case).

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/requestid"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/login"
 	"github.com/gatehouse-id/gatehouse/login/mail"
@@ -171,7 +172,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	mux.Handle("/", ui)
 	return &app{
 		cfg: cfg, log: log, store: c.store, keys: c.keys, provider: provider, ui: ui,
-		mailer: mailer, closeLimiter: closeLimiter, handler: mux, now: now,
+		mailer: mailer, closeLimiter: closeLimiter, handler: requestid.Middleware(mux), now: now,
 	}, nil
 }
 

@@ -18,7 +18,7 @@ const unlockTimeout = 5 * time.Second
 func (s *Store) WithLock(ctx context.Context, name string, fn func(ctx context.Context) error) (bool, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return false, fmt.Errorf("postgres: lock %q: acquire connection: %w", name, err)
+		return false, storeErr(fmt.Sprintf("postgres: lock %q: acquire connection", name), err)
 	}
 	defer conn.Release()
 

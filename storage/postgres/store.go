@@ -117,7 +117,7 @@ func (s *Store) MigrationVersion(ctx context.Context) (int64, error) {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+		return storeErr("postgres: ping", err)
 	}
 	return nil
 }
@@ -137,7 +137,7 @@ func (s *Store) Close() error {
 func (s *Store) inTx(ctx context.Context, what string, fn func(tx pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: begin: %w", what, err)
+		return storeErr(what+": begin", err)
 	}
 	if err := fn(tx); err != nil {
 		// Rollback's own error adds nothing: the transaction is abandoned
@@ -146,7 +146,7 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(tx pgx.Tx) error)
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("%s: commit: %w", what, err)
+		return storeErr(what+": commit", err)
 	}
 	return nil
 }

@@ -128,7 +128,7 @@ func (s *Store) MigrationVersion(ctx context.Context) (int64, error) {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
+		return storeErr("sqlite: ping", err)
 	}
 	return nil
 }
@@ -150,14 +150,14 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error
 	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("%s: begin: %w", what, err)
+		return storeErr(what+": begin", err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit: %w", what, err)
+		return storeErr(what+": commit", err)
 	}
 	return nil
 }
