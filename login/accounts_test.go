@@ -1088,7 +1088,7 @@ func TestBcryptCapsNewPasswords(t *testing.T) {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := New(Config{Issuer: "http://x.test", Logger: quiet}, nil, bc, &recordingFlow{})
+	h := New(Config{Issuer: "http://x.test", Logger: quiet}, nil, bc, &recordingFlow{now: time.Now})
 	vs := h.policy.Check("Aa1" + strings.Repeat("x", 70))
 	if len(vs) != 1 || !strings.Contains(vs[0].Message, "at most 72 characters") {
 		t.Fatalf("%+v", vs)
@@ -1097,7 +1097,7 @@ func TestBcryptCapsNewPasswords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	argon := New(Config{Issuer: "http://x.test", Logger: quiet}, nil, ah, &recordingFlow{})
+	argon := New(Config{Issuer: "http://x.test", Logger: quiet}, nil, ah, &recordingFlow{now: time.Now})
 	if argon.policy.MaxBytes != 0 {
 		t.Fatal("byte cap without bcrypt")
 	}

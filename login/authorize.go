@@ -27,30 +27,30 @@ const maxEmailInput = 320
 
 const amrPassword = "pwd"
 
-// loadAuthRequest fetches the pending auth request named id. It renders the
-// friendly 400 page and returns false when id is missing, unknown, expired or
-// already completed.
-func (h *Handler) loadAuthRequest(w http.ResponseWriter, r *http.Request, id string) (*storage.AuthRequest, *storage.Client, bool) {
+// maxHandle bounds the authRequestID a page accepts: the sealed request
+// op puts in the sign-in URL (its parameters are capped).
+const maxHandle = 16 << 10
+
+// loadAuthRequest opens the pending auth request that handle carries. It
+// renders the friendly 400 page and returns false when handle is missing,
+// invalid or expired.
+func (h *Handler) loadAuthRequest(w http.ResponseWriter, r *http.Request, handle string) (*storage.AuthRequest, *storage.Client, bool) {
 	ctx := r.Context()
-	if id == "" {
+	if handle == "" {
 		h.renderError(w, r, http.StatusBadRequest, "Sign-in link incomplete", msgRequestMissing, "")
 		return nil, nil, false
 	}
-	if len(id) > 256 {
+	if len(handle) > maxHandle {
 		h.renderError(w, r, http.StatusBadRequest, "Sign-in request expired", msgRequestGone, "")
 		return nil, nil, false
 	}
-	ar, err := h.store.GetAuthRequest(ctx, id)
+	ar, err := h.flow.PendingRequest(ctx, handle)
 	if errors.Is(err, storage.ErrNotFound) {
 		h.renderError(w, r, http.StatusBadRequest, "Sign-in request expired", msgRequestGone, "")
 		return nil, nil, false
 	}
 	if err != nil {
-		h.internalError(w, r, "load auth request", err, "auth_request_id", id)
-		return nil, nil, false
-	}
-	if ar.Done || !h.now().Before(ar.ExpiresAt) {
-		h.renderError(w, r, http.StatusBadRequest, "Sign-in request expired", msgRequestGone, "")
+		h.internalError(w, r, "open auth request", err)
 		return nil, nil, false
 	}
 	if !h.flow.StartedHere(r, ar.ID) {
@@ -110,7 +110,7 @@ func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
 	ar := fc.ar
 	if h.needsLogin(ar, sess) {
 		if slices.Contains(ar.Prompt, "none") {
-			h.flow.Fail(w, r, ar.ID, "login_required", "The user is not signed in.")
+			h.flow.Fail(w, r, ar, "login_required", "The user is not signed in.")
 			return
 		}
 		email := ar.LoginHint
@@ -120,7 +120,7 @@ func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusOK, fc, NormalizeEmail(email), "")
 		return
 	}
-	h.consentStep(w, r, ar, fc.client, sess, user)
+	h.consentStep(w, r, fc, sess, user)
 }
 
 func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, status int, fc *flowContext, email, errMsg string, links ...linkView) {
@@ -319,7 +319,8 @@ func (h *Handler) hashPassword(ctx context.Context, pw string) (string, error) {
 
 // consentStep runs once the user is known: it asks for consent when the client
 // or the request wants it, and otherwise completes the request.
-func (h *Handler) consentStep(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, client *storage.Client, sess *storage.Session, user *storage.User) {
+func (h *Handler) consentStep(w http.ResponseWriter, r *http.Request, fc *flowContext, sess *storage.Session, user *storage.User) {
+	ar, client := fc.ar, fc.client
 	promptConsent := slices.Contains(ar.Prompt, "consent")
 	need := client.RequireConsent || promptConsent
 	if need && !promptConsent {
@@ -338,14 +339,14 @@ func (h *Handler) consentStep(w http.ResponseWriter, r *http.Request, ar *storag
 		return
 	}
 	if slices.Contains(ar.Prompt, "none") {
-		h.flow.Fail(w, r, ar.ID, "consent_required", "The user has not granted the requested scopes.")
+		h.flow.Fail(w, r, ar, "consent_required", "The user has not granted the requested scopes.")
 		return
 	}
 	h.allowFormAction(w, ar.RedirectURI, h.flow.CallbackURL(ar.ID))
 	h.render(w, r, http.StatusOK, "consent", &view{
 		Title:         "Allow access",
 		CSRF:          h.csrfToken(w, r),
-		AuthRequestID: ar.ID,
+		AuthRequestID: fc.next.AuthRequestID,
 		ClientName:    clientName(client),
 		UserEmail:     user.Email,
 		Scopes:        describeScopes(ar.Scopes),
@@ -363,8 +364,8 @@ func (h *Handler) consentBinding(authRequestID string, sess *storage.Session, us
 // complete marks the auth request done for the session's user and sends the
 // browser back to the OP.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, sess *storage.Session) {
-	err := h.store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR)
-	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) { // gone, or completed meanwhile
+	err := h.flow.Complete(r.Context(), ar, sess.UserID, sess.ID, sess.AuthTime, sess.AMR)
+	if errors.Is(err, storage.ErrConflict) { // completed before (another tab, a replayed form)
 		h.renderError(w, r, http.StatusBadRequest, "Sign-in request expired", msgRequestGone, "")
 		return
 	}
@@ -378,11 +379,12 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.A
 // postConsent records the user's answer on the consent page.
 func (h *Handler) postConsent(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ar, client, ok := h.loadAuthRequest(w, r, r.PostForm.Get("authRequestID"))
+	handle := r.PostForm.Get("authRequestID")
+	ar, client, ok := h.loadAuthRequest(w, r, handle)
 	if !ok {
 		return
 	}
-	retry := next{AuthRequestID: ar.ID}.loginURL()
+	retry := next{AuthRequestID: handle}.loginURL()
 	sess, user, err := h.currentSession(ctx, r)
 	if err != nil {
 		h.internalError(w, r, "load session", err)
@@ -419,7 +421,7 @@ func (h *Handler) postConsent(w http.ResponseWriter, r *http.Request) {
 		h.complete(w, r, ar, sess)
 	case "deny":
 		h.log.InfoContext(ctx, "consent denied", "user_id", user.ID, "client_id", client.ID)
-		h.flow.Fail(w, r, ar.ID, "access_denied", "The user denied the request.")
+		h.flow.Fail(w, r, ar, "access_denied", "The user denied the request.")
 	default:
 		h.renderError(w, r, http.StatusBadRequest, "Bad request", "Choose Allow or Deny.", retry)
 	}

@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -53,12 +54,37 @@ func (c *clock) Advance(d time.Duration) {
 
 type failCall struct{ ID, Code, Description string }
 
-// recordingFlow is the test stand-in for package op.
+// recordingFlow is the test stand-in for package op. Like op, it keeps
+// pending requests out of the store (here in a map, there sealed in the URL)
+// and stores a request when it is completed.
 type recordingFlow struct {
 	mu      sync.Mutex
 	base    string
 	fails   []failCall
 	foreign map[string]bool // auth requests "started in another browser"
+	pending map[string]*storage.AuthRequest
+	store   storage.Store
+	now     func() time.Time
+}
+
+func (f *recordingFlow) PendingRequest(ctx context.Context, handle string) (*storage.AuthRequest, error) {
+	f.mu.Lock()
+	ar, ok := f.pending[handle]
+	f.mu.Unlock()
+	if !ok || !f.now().Before(ar.ExpiresAt) {
+		return nil, storage.ErrNotFound
+	}
+	if _, err := f.store.GetAuthRequest(ctx, ar.ID); !errors.Is(err, storage.ErrNotFound) {
+		return nil, storage.ErrNotFound // completed, or the store fails: either way not pending
+	}
+	c := *ar
+	return &c, nil
+}
+
+func (f *recordingFlow) Complete(ctx context.Context, pending *storage.AuthRequest, userID, sessionID string, authTime time.Time, amr []string) error {
+	ar := *pending
+	ar.Done, ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR = true, userID, sessionID, authTime, amr
+	return f.store.CreateAuthRequest(ctx, &ar)
 }
 
 // StartedHere: package op checks a cookie set by /authorize; here a test
@@ -73,9 +99,9 @@ func (f *recordingFlow) CallbackURL(id string) string {
 	return f.base + "/authorize/callback?id=" + url.QueryEscape(id)
 }
 
-func (f *recordingFlow) Fail(w http.ResponseWriter, r *http.Request, id, code, desc string) {
+func (f *recordingFlow) Fail(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, code, desc string) {
 	f.mu.Lock()
-	f.fails = append(f.fails, failCall{id, code, desc})
+	f.fails = append(f.fails, failCall{ar.ID, code, desc})
 	f.mu.Unlock()
 	http.Redirect(w, r, rpCallback+"?error="+url.QueryEscape(code), http.StatusFound)
 }
@@ -142,7 +168,8 @@ func newEnvWithStore(t *testing.T, st storage.Store, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: ctx, store: st, hasher: hasher, counter: &countingHasher{Hasher: hasher},
-		flow: &recordingFlow{}, clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+		clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	e.flow = &recordingFlow{pending: map[string]*storage.AuthRequest{}, store: st, now: e.clock.Now}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	// A real SMTP server on loopback, and the real mailer in front of it.
@@ -233,7 +260,8 @@ func (e *env) newBrowser() *http.Client {
 	}
 }
 
-// authRequest stores a pending auth request for clientID and returns its ID.
+// authRequest makes a pending auth request for clientID and returns its ID,
+// which is also its handle.
 func (e *env) authRequest(clientID string, mod ...func(*storage.AuthRequest)) string {
 	e.t.Helper()
 	now := e.clock.Now()
@@ -245,15 +273,24 @@ func (e *env) authRequest(clientID string, mod ...func(*storage.AuthRequest)) st
 	for _, m := range mod {
 		m(ar)
 	}
-	if err := e.store.CreateAuthRequest(e.ctx, ar); err != nil {
-		e.t.Fatal(err)
-	}
+	e.flow.mu.Lock()
+	e.flow.pending[ar.ID] = ar
+	e.flow.mu.Unlock()
 	return ar.ID
 }
 
+// getAuthRequest returns the request as stored once completed, or as still
+// pending.
 func (e *env) getAuthRequest(id string) *storage.AuthRequest {
 	e.t.Helper()
 	ar, err := e.store.GetAuthRequest(e.ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		e.flow.mu.Lock()
+		defer e.flow.mu.Unlock()
+		if p, ok := e.flow.pending[id]; ok {
+			return p
+		}
+	}
 	if err != nil {
 		e.t.Fatal(err)
 	}

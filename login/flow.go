@@ -25,7 +25,7 @@ const defaultReturn = "/account"
 // anything malformed.
 func nextFrom(v url.Values) next {
 	n := next{Return: safeReturn(v.Get("return"))}
-	if id := v.Get("authRequestID"); id != "" && len(id) <= 256 && printable(id) {
+	if id := v.Get("authRequestID"); id != "" && len(id) <= maxHandle && printable(id) {
 		n.AuthRequestID = id
 		n.Return = ""
 	}
@@ -107,7 +107,7 @@ func (h *Handler) loadFlow(w http.ResponseWriter, r *http.Request, v url.Values,
 		if !ok {
 			return nil, false
 		}
-		return &flowContext{next: next{AuthRequestID: ar.ID}, ar: ar, client: client}, true
+		return &flowContext{next: next{AuthRequestID: v.Get("authRequestID")}, ar: ar, client: client}, true
 	}
 	if n.Return == "" {
 		n.Return = defaultReturn
@@ -115,21 +115,22 @@ func (h *Handler) loadFlow(w http.ResponseWriter, r *http.Request, v url.Values,
 	return &flowContext{next: n}, true
 }
 
-// liveAuthRequest reports whether id names an auth request that can still be
-// completed (for links at the end of a long detour, such as a password reset).
-func (h *Handler) liveAuthRequest(r *http.Request, id string) bool {
-	if id == "" {
+// liveAuthRequest reports whether handle carries an auth request that can
+// still be completed (for links at the end of a long detour, such as a
+// password reset).
+func (h *Handler) liveAuthRequest(r *http.Request, handle string) bool {
+	if handle == "" {
 		return false
 	}
-	ar, err := h.store.GetAuthRequest(r.Context(), id)
-	return err == nil && !ar.Done && h.now().Before(ar.ExpiresAt)
+	_, err := h.flow.PendingRequest(r.Context(), handle)
+	return err == nil
 }
 
 // finishSignIn sends a user who has just authenticated (session started)
 // onward: through consent back to the application, or to the return page.
 func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, fc *flowContext, sess *storage.Session, user *storage.User) {
 	if fc.ar != nil {
-		h.consentStep(w, r, fc.ar, fc.client, sess, user)
+		h.consentStep(w, r, fc, sess, user)
 		return
 	}
 	http.Redirect(w, r, fc.next.Return, http.StatusSeeOther)

@@ -1,10 +1,9 @@
 // Package login is Gatehouse's server-rendered sign-in UI: the password form,
 // the single-sign-on session cookie, the consent page and sign-out.
 //
-// It finishes an authorization request through the Store
-// (CompleteAuthRequest) and hands the browser back to the OpenID side through
-// the small Flow interface; it does not import package op, nor any storage
-// backend.
+// It opens, completes and fails authorization requests, and hands the browser
+// back to the OpenID side, through the small Flow interface; it does not
+// import package op, nor any storage backend.
 //
 // Every page is plain HTML and CSS from embedded templates: no JavaScript. Every
 // form POST carries a double-submit CSRF token and passes through
@@ -35,12 +34,19 @@ import (
 // Flow is how login hands an authorization request back to the OIDC side
 // (package op implements it; login must not import op).
 type Flow interface {
-	// CallbackURL is where to send the browser after Store.CompleteAuthRequest succeeded.
+	// PendingRequest opens the pending authorization request that handle
+	// (the authRequestID parameter of the sign-in URL) carries. An invalid
+	// or expired handle is storage.ErrNotFound.
+	PendingRequest(ctx context.Context, handle string) (*storage.AuthRequest, error)
+	// Complete records that userID signed in for ar, once: a second
+	// completion is storage.ErrConflict.
+	Complete(ctx context.Context, ar *storage.AuthRequest, userID, sessionID string, authTime time.Time, amr []string) error
+	// CallbackURL is where to send the browser after Complete succeeded.
 	CallbackURL(authRequestID string) string
 	// Fail redirects the browser to the client's redirect_uri with an OAuth
 	// error (e.g. "login_required", "consent_required", "access_denied") plus
 	// state and iss.
-	Fail(w http.ResponseWriter, r *http.Request, authRequestID, errorCode, description string)
+	Fail(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, errorCode, description string)
 	// StartedHere reports whether this browser started the authorization
 	// request (the authorization endpoint leaves a cookie bound to it). A
 	// request opened in another browser must not be completed there: whoever

@@ -2,6 +2,7 @@ package op
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -23,9 +24,23 @@ var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 // iss (RFC 6749 §4.1.2.1, RFC 9207).
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if len(r.URL.RawQuery) > maxAuthorizeQuery {
+		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request is too long.", "")
+		return
+	}
 	req, err := zop.ParseAuthorizeRequest(r, p.zp.Decoder())
 	if err != nil {
 		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request is malformed.", "")
+		return
+	}
+	if len(r.PostForm.Encode()) > maxAuthorizeQuery {
+		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request is too long.", "")
+		return
+	}
+	repeated := repeatedParam(r.Form)
+	if repeated == "client_id" || repeated == "redirect_uri" {
+		// Which application, and where to send the answer, is in doubt.
+		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request names its "+repeated+" more than once.", "")
 		return
 	}
 	if req.ClientID == "" {
@@ -51,12 +66,24 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// From here on the redirect_uri is trusted.
+	state := req.State
+	if repeated == "state" || len(state) > maxState {
+		state = "" // not echoed: which one, or so much of it
+	}
 	fail := func(code, desc string) {
 		mode := req.ResponseMode
-		if mode != oidc.ResponseModeFormPost {
+		if mode != oidc.ResponseModeFormPost || repeated == "response_mode" {
 			mode = oidc.ResponseModeQuery
 		}
-		p.respond(w, r, req.RedirectURI, mode, errorParams(code, desc, req.State))
+		p.respond(w, r, req.RedirectURI, mode, errorParams(code, desc, state))
+	}
+	if repeated != "" {
+		fail("invalid_request", "the parameter "+repeated+" is repeated")
+		return
+	}
+	if name, limit := oversizedParam(r.Form); name != "" {
+		fail("invalid_request", fmt.Sprintf("%s is longer than %d bytes", name, limit))
+		return
 	}
 	switch req.ResponseMode {
 	case "", oidc.ResponseModeQuery, oidc.ResponseModeFormPost:
@@ -121,14 +148,15 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		failWith(fail, err)
 		return
 	}
-	ar, err := opStorage{p}.CreateAuthRequest(ctx, req, hintSubject)
+	ar := p.newAuthRequest(req, hintSubject)
+	handle, err := p.sealRequest(ar)
 	if err != nil {
-		p.log.ErrorContext(ctx, "authorize: store auth request", "err", err)
-		fail("server_error", "the sign-in request could not be stored")
+		_, e := p.failure(ctx, "authorize: seal request", err)
+		fail(string(e.ErrorType), e.Description)
 		return
 	}
-	p.setBinding(w, ar.GetID())
-	http.Redirect(w, r, c.LoginURL(ar.GetID()), http.StatusFound)
+	p.setBinding(w, ar.ID)
+	http.Redirect(w, r, c.LoginURL(handle), http.StatusFound)
 }
 
 func failWith(fail func(code, desc string), err error) {
@@ -225,11 +253,6 @@ func (p *Provider) CallbackURL(authRequestID string) string {
 
 // Fail implements login.Flow: it sends the browser back to the client of the
 // request with an OAuth error.
-func (p *Provider) Fail(w http.ResponseWriter, r *http.Request, authRequestID, errorCode, description string) {
-	ar, err := p.store.GetAuthRequest(r.Context(), authRequestID)
-	if err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, "This sign-in request is unknown or has expired. Please go back to the application and start again.", "")
-		return
-	}
+func (p *Provider) Fail(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, errorCode, description string) {
 	p.respond(w, r, ar.RedirectURI, oidc.ResponseMode(ar.ResponseMode), errorParams(errorCode, description, ar.State))
 }

@@ -30,9 +30,17 @@ var (
 
 func (s opStorage) now() time.Time { return s.p.now() }
 
-// CreateAuthRequest stores a validated authorization request.
-func (s opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (zop.AuthRequest, error) {
-	now := s.now()
+// CreateAuthRequest is zitadel's hook for /authorize, which Gatehouse serves
+// itself (authorize.go): it stores nothing, the request travels sealed
+// (pending.go) until the user has signed in for it.
+func (s opStorage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, hintSubject string) (zop.AuthRequest, error) {
+	return authRequest{s.p.newAuthRequest(req, hintSubject)}, nil
+}
+
+// newAuthRequest is a validated authorization request with a fresh ID and
+// its expiry.
+func (p *Provider) newAuthRequest(req *oidc.AuthRequest, hintSubject string) *storage.AuthRequest {
+	now := p.now()
 	ar := &storage.AuthRequest{
 		ID:                  randomToken(16),
 		ClientID:            req.ClientID,
@@ -48,16 +56,13 @@ func (s opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest,
 		LoginHint:           req.LoginHint,
 		HintSubject:         hintSubject,
 		CreatedAt:           now,
-		ExpiresAt:           now.Add(s.p.cfg.AuthRequestTTL),
+		ExpiresAt:           now.Add(p.cfg.AuthRequestTTL),
 	}
 	if req.MaxAge != nil {
 		v := int64(*req.MaxAge)
 		ar.MaxAge = &v
 	}
-	if err := s.p.store.CreateAuthRequest(ctx, ar); err != nil {
-		return nil, fmt.Errorf("create auth request: %w", err)
-	}
-	return authRequest{ar}, nil
+	return ar
 }
 
 func (s opStorage) AuthRequestByID(ctx context.Context, id string) (zop.AuthRequest, error) {

@@ -33,6 +33,8 @@ type Config struct {
 	RefreshKey [32]byte
 	// BindingKey binds authorization requests to the browser (binding.go).
 	BindingKey [32]byte
+	// RequestKey seals pending authorization requests (pending.go).
+	RequestKey [32]byte
 
 	AccessTokenTTL    time.Duration // default 1h
 	IDTokenTTL        time.Duration // default 1h
@@ -87,6 +89,8 @@ type Provider struct {
 	log     *slog.Logger
 	zp      *zop.Provider
 	handler http.Handler
+	// requests seals pending authorization requests (pending.go).
+	requests *gcmCrypto
 
 	clientsMu sync.RWMutex
 	clients   map[string]cachedClient
@@ -110,15 +114,20 @@ func New(cfg Config, store storage.Store, km *keys.Manager) (*Provider, error) {
 	if cfg.Issuer == "" {
 		return nil, errors.New("op: issuer is required")
 	}
-	if cfg.BindingKey == ([32]byte{}) {
-		return nil, errors.New("op: a binding key is required")
+	if cfg.BindingKey == ([32]byte{}) || cfg.RequestKey == ([32]byte{}) {
+		return nil, errors.New("op: binding and request keys are required")
+	}
+	requests, err := newSealer(cfg.RequestKey, requestAD, maxHandle)
+	if err != nil {
+		return nil, err
 	}
 	p := &Provider{
-		cfg:     cfg,
-		store:   store,
-		keys:    km,
-		log:     cfg.Logger,
-		clients: make(map[string]cachedClient),
+		cfg:      cfg,
+		store:    store,
+		keys:     km,
+		log:      cfg.Logger,
+		clients:  make(map[string]cachedClient),
+		requests: requests,
 	}
 	zcfg := &zop.Config{
 		CryptoKey:             cfg.CryptoKey,

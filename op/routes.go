@@ -54,13 +54,13 @@ func (p *Provider) routes() http.Handler {
 	r.Get(pathCallback, p.callback)
 	r.Get(pathUserinfo, p.userinfo)
 	r.Post(pathUserinfo, p.userinfo)
-	r.Post(pathIntrospect, p.introspect)
+	r.With(refuseRepeatedParams).Post(pathIntrospect, p.introspect)
 	r.Get(pathEndSession, p.endSession)
 	r.Post(pathEndSession, p.endSession)
 	r.Get(pathFormPostJS, serveFormPostJS)
 	r.Get("/", p.home)
-	r.Handle(pathToken, noStore(withWWWAuthenticate(requireClientAuth(zh))))
-	r.Handle(pathRevoke, noStore(withWWWAuthenticate(requireClientAuth(zh))))
+	r.Handle(pathToken, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(zh)))))
+	r.Handle(pathRevoke, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(zh)))))
 	r.Handle("/healthz", zh)
 	r.Get("/readyz", p.ready)
 	r.Get("/ready", p.ready)
@@ -113,6 +113,23 @@ func requireClientAuth(next http.Handler) http.Handler {
 				writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_client", "client authentication is required"})
 				return
 			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuseRepeatedParams answers a request that repeats a parameter with 400
+// invalid_request (RFC 6749 §3.2): which value counts would otherwise be up
+// to whichever parser looks first.
+func refuseRepeatedParams(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", "malformed request body"})
+			return
+		}
+		if name := repeatedParam(r.Form); name != "" {
+			writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", "the parameter " + name + " is repeated"})
+			return
 		}
 		next.ServeHTTP(w, r)
 	})

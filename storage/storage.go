@@ -88,8 +88,10 @@ type Client struct {
 	UpdatedAt              time.Time
 }
 
-// AuthRequest is a validated /authorize request waiting for the user to sign in,
-// and afterwards the record its authorization code points at.
+// AuthRequest is a validated /authorize request. While the user signs in it
+// travels sealed in the browser's URL (package op), costing no storage; it is
+// stored when the user has signed in for it (completion fields set), and is
+// then the record its authorization code points at.
 type AuthRequest struct {
 	ID                  string
 	ClientID            string
@@ -110,7 +112,7 @@ type AuthRequest struct {
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
 
-	// Set by CompleteAuthRequest once the user has signed in (and consented).
+	// Set when the user has signed in (and consented), before it is stored.
 	Done      bool
 	UserID    string
 	SessionID string
@@ -259,11 +261,10 @@ type Store interface {
 	DeleteClient(ctx context.Context, id string) error
 
 	// Auth requests and codes.
+	// CreateAuthRequest stores a completed request, once: ErrConflict if a
+	// request with its ID exists (a second completion, for anyone).
 	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
 	GetAuthRequest(ctx context.Context, id string) (*AuthRequest, error)
-	// CompleteAuthRequest marks the request done for the user, once:
-	// ErrConflict if it is already done, ErrNotFound if absent.
-	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error
 	// SaveAuthCode attaches the (only) code of a request: ErrConflict if one
 	// was saved before (a second callback must not mint a second code),
 	// ErrNotFound if there is no such request.

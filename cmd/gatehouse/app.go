@@ -123,6 +123,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		CryptoKey:         keys.DeriveKey(c.secret, "opaque-token-encryption"),
 		RefreshKey:        keys.DeriveKey(c.secret, "refresh-token-successor"),
 		BindingKey:        keys.DeriveKey(c.secret, "auth-request-browser-binding"),
+		RequestKey:        keys.DeriveKey(c.secret, "auth-request-sealing"),
 		AccessTokenTTL:    cfg.AccessTokenTTL,
 		IDTokenTTL:        cfg.IDTokenTTL,
 		RefreshTokenTTL:   cfg.RefreshTokenTTL,

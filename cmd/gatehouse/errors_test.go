@@ -48,12 +48,39 @@ func testAuthorizeErrors(t *testing.T, ts *testServer, a createdClient) {
 		{"prompt none with login", "invalid_request", func(q url.Values) { q.Set("prompt", "none login") }},
 		{"request object", "request_not_supported", func(q url.Values) { q.Set("request", "eyJ.x.y") }},
 		{"response_mode fragment", "invalid_request", func(q url.Values) { q.Set("response_mode", "fragment") }},
+		{"nonce over its cap", "invalid_request", func(q url.Values) { q.Set("nonce", strings.Repeat("n", 513)) }},
+		{"login_hint over its cap", "invalid_request", func(q url.Values) { q.Set("login_hint", strings.Repeat("h", 321)) }},
+		{"scope over its cap", "invalid_request", func(q url.Values) { q.Set("scope", "openid "+strings.Repeat("x", 2<<10)) }},
+		{"repeated scope", "invalid_request", func(q url.Values) { q.Add("scope", "openid") }},
+		{"repeated code_challenge", "invalid_request", func(q url.Values) { q.Add("code_challenge", q.Get("code_challenge")) }},
 	}
 	for _, c := range cases {
 		p := b.get(base(c.mod))
 		q := r.callbackParams(p)
 		if q.Get("error") != c.want || q.Get("state") == "" {
 			t.Errorf("%s: got %v, want error %s with state", c.name, q, c.want)
+		}
+	}
+	// A state over its cap, or sent twice, is refused and not echoed.
+	for name, mod := range map[string]func(q url.Values){
+		"state over its cap": func(q url.Values) { q.Set("state", strings.Repeat("s", 2<<10+1)) },
+		"repeated state":     func(q url.Values) { q.Add("state", "other") },
+	} {
+		q := r.callbackParams(b.get(base(mod)))
+		if q.Get("error") != "invalid_request" || q.Has("state") {
+			t.Errorf("%s: got %v, want invalid_request without state", name, q)
+		}
+	}
+	// Where the client or the redirect is in doubt, or the whole request is
+	// too long to trust, a page and no redirect.
+	for name, u := range map[string]string{
+		"repeated client_id":    base(func(q url.Values) { q.Add("client_id", "other") }),
+		"repeated redirect_uri": base(func(q url.Values) { q.Add("redirect_uri", redirectA) }),
+		"query over 8 KB":       base(func(q url.Values) { q.Set("x", strings.Repeat("x", 8<<10)) }),
+	} {
+		p := b.get(u)
+		if p.location != nil || p.status != http.StatusBadRequest {
+			t.Errorf("%s: status %d location %v, want a 400 page", name, p.status, p.location)
 		}
 	}
 	// form_post: the response is a self-submitting form with code, state and iss.
@@ -140,6 +167,27 @@ func testTokenErrors(t *testing.T, ts *testServer, a, bc createdClient) {
 	if status != 400 || m["error"] != "invalid_grant" {
 		t.Errorf("missing code_verifier: %d %v", status, m)
 	}
+	// A code presented by another client, or with a wrong code_verifier, is
+	// refused without being used up: the client it was issued to still
+	// redeems it.
+	status, _, m = postForm(t, tokenURL, form("grant_type", "authorization_code", "code", code, "redirect_uri", redirectA,
+		"code_verifier", ar.pkceV, "client_id", bc.ClientID, "client_secret", bc.ClientSecret), "", "")
+	if status != 400 || m["error"] != "invalid_grant" {
+		t.Errorf("code of another client: %d %v", status, m)
+	}
+	status, _, m = postForm(t, tokenURL, form("grant_type", "authorization_code", "code", code, "redirect_uri", redirectA,
+		"code_verifier", oauth2.GenerateVerifier()), a.ClientID, a.ClientSecret)
+	if status != 400 || m["error"] != "invalid_grant" {
+		t.Errorf("wrong code_verifier: %d %v", status, m)
+	}
+	// A repeated parameter is refused (RFC 6749 §3.2), before anything else.
+	repeated := form("grant_type", "authorization_code", "code", code, "redirect_uri", redirectA, "code_verifier", ar.pkceV)
+	repeated.Add("redirect_uri", redirectB)
+	status, _, m = postForm(t, tokenURL, repeated, a.ClientID, a.ClientSecret)
+	if status != 400 || m["error"] != "invalid_request" {
+		t.Errorf("repeated redirect_uri: %d %v", status, m)
+	}
+	r.exchange(ar, code)
 	// Malformed and oversized bodies are 4xx, never 5xx.
 	req, _ := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader("%zz=%%%"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

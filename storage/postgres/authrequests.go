@@ -49,21 +49,6 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	return r, wrapErr("postgres: get auth request", err)
 }
 
-// CompleteAuthRequest records who signed in for the request.
-func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error {
-	const what = "postgres: complete auth request"
-	err := execOne(ctx, s.pool, what, `UPDATE auth_requests
-		SET done = true, user_id = $1, session_id = $2, auth_time = $3, amr = $4 WHERE id = $5 AND NOT done`,
-		nullIfEmpty(userID), sessionID, optTime(authTime), list(amr), id)
-	if errors.Is(err, storage.ErrNotFound) {
-		var exists bool
-		if qerr := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM auth_requests WHERE id = $1)`, id).Scan(&exists); qerr == nil && exists {
-			return fmt.Errorf("%s: already done: %w", what, storage.ErrConflict)
-		}
-	}
-	return err
-}
-
 // SaveAuthCode attaches the hash of an issued code to the request.
 func (s *Store) SaveAuthCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error {
 	if len(codeHash) == 0 {

@@ -69,25 +69,6 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	return r, wrapErr("sqlite: get auth request", err)
 }
 
-// CompleteAuthRequest records who signed in for the request.
-func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error {
-	const what = "sqlite: complete auth request"
-	amrJSON, err := jsonList(amr)
-	if err != nil {
-		return wrapErr(what, err)
-	}
-	err = execOne(ctx, s.q, what, `UPDATE auth_requests
-		SET done = 1, user_id = ?, session_id = ?, auth_time = ?, amr = ? WHERE id = ? AND done = 0`,
-		nullIfEmpty(userID), sessionID, optMillis(authTime), amrJSON, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		var n int
-		if qerr := s.q.QueryRowContext(ctx, `SELECT count(*) FROM auth_requests WHERE id = ?`, id).Scan(&n); qerr == nil && n > 0 {
-			return fmt.Errorf("%s: already done: %w", what, storage.ErrConflict)
-		}
-	}
-	return err
-}
-
 // SaveAuthCode attaches the hash of an issued code to the request.
 func (s *Store) SaveAuthCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error {
 	if len(codeHash) == 0 {

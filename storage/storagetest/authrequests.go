@@ -18,7 +18,7 @@ func authRequestTests() []namedTest {
 		{"CreateAndGet", testAuthRequestCreateAndGet},
 		{"WithoutMaxAge", testAuthRequestWithoutMaxAge},
 		{"NotFound", testAuthRequestNotFound},
-		{"Complete", testAuthRequestComplete},
+		{"CreateCompletedOnce", testAuthRequestComplete},
 		{"RedeemCodeOnce", testRedeemAuthCodeOnce},
 		{"RedeemCodeParallel", testRedeemAuthCodeParallel},
 		{"Delete", testAuthRequestDelete},
@@ -60,33 +60,30 @@ func testAuthRequestNotFound(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	_, err := s.GetAuthRequest(ctx, "nope")
 	assertErrorIs(t, "GetAuthRequest", err, storage.ErrNotFound)
-	err = s.CompleteAuthRequest(ctx, "nope", "alice", "sid", t0(), []string{"pwd"})
-	assertErrorIs(t, "CompleteAuthRequest", err, storage.ErrNotFound)
 	assertErrorIs(t, "SaveAuthCode", s.SaveAuthCode(ctx, "nope", hash("code"), at(time.Minute)), storage.ErrNotFound)
 	_, err = s.RedeemAuthCode(ctx, hash("unknown code"), t0())
 	assertErrorIs(t, "RedeemAuthCode", err, storage.ErrNotFound)
 	assertErrorIs(t, "DeleteAuthRequest", s.DeleteAuthRequest(ctx, "nope"), storage.ErrNotFound)
 }
 
+// A request is stored once the user has signed in for it (/authorize
+// stores nothing), completion fields included; the unique ID makes the
+// completion single: a second one, for anyone, is ErrConflict.
 func testAuthRequestComplete(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	sd := seedStore(t, s)
 	want := newAuthRequest("ar1", "web")
-	mustNot(t, "create auth request", s.CreateAuthRequest(ctx, want))
-
-	authTime := at(time.Minute)
-	mustNot(t, "complete auth request",
-		s.CompleteAuthRequest(ctx, "ar1", "alice", sd.aliceSession.ID, authTime, []string{"pwd", "mfa"}))
 	want.Done, want.UserID, want.SessionID = true, "alice", sd.aliceSession.ID
-	want.AuthTime, want.AMR = authTime, []string{"pwd", "mfa"}
+	want.AuthTime, want.AMR = at(time.Minute), []string{"pwd", "mfa"}
+	mustNot(t, "create completed auth request", s.CreateAuthRequest(ctx, want))
 
 	got, err := s.GetAuthRequest(ctx, "ar1")
 	mustNot(t, "get auth request", err)
-	assertEqual(t, "after CompleteAuthRequest", got, want)
+	assertEqual(t, "completed auth request", got, want)
 
-	// Once done, a request cannot be completed again (for another user).
-	err = s.CompleteAuthRequest(ctx, "ar1", "bob", sd.aliceSession.ID, authTime, []string{"pwd"})
-	assertErrorIs(t, "second CompleteAuthRequest", err, storage.ErrConflict)
+	other := *want
+	other.UserID = "bob"
+	assertErrorIs(t, "second completion", s.CreateAuthRequest(ctx, &other), storage.ErrConflict)
 	got, err = s.GetAuthRequest(ctx, "ar1")
 	mustNot(t, "get auth request", err)
 	assertEqual(t, "after a refused second completion", got, want)
@@ -97,12 +94,10 @@ func completedRequestWithCode(t *testing.T, s storage.Store, sd seed, id string,
 	t.Helper()
 	ctx := context.Background()
 	r := newAuthRequest(id, "web")
-	mustNot(t, "create auth request", s.CreateAuthRequest(ctx, r))
-	mustNot(t, "complete auth request",
-		s.CompleteAuthRequest(ctx, id, "alice", sd.aliceSession.ID, t0(), []string{"pwd"}))
+	r.Done, r.UserID, r.SessionID, r.AuthTime, r.AMR = true, "alice", sd.aliceSession.ID, t0(), []string{"pwd"}
+	mustNot(t, "create completed auth request", s.CreateAuthRequest(ctx, r))
 	mustNot(t, "save auth code", s.SaveAuthCode(ctx, id, codeHash, at(time.Minute)))
 	assertErrorIs(t, "second SaveAuthCode", s.SaveAuthCode(ctx, id, hash("another code"), at(time.Minute)), storage.ErrConflict)
-	r.Done, r.UserID, r.SessionID, r.AuthTime, r.AMR = true, "alice", sd.aliceSession.ID, t0(), []string{"pwd"}
 	r.CodeExpiresAt = at(time.Minute)
 	return r
 }

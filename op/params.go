@@ -1,0 +1,83 @@
+package op
+
+import (
+	"net/url"
+	"sort"
+)
+
+// Caps on authorization request parameters. /authorize stores nothing, but
+// the sealed request travels in every sign-in URL and form, and a
+// completed one is stored: nothing a client sends may make either large.
+// Beyond a cap the client gets invalid_request (an error page when the
+// whole request is too long to be trusted with a redirect).
+const (
+	maxAuthorizeQuery = 8 << 10 // the whole query string (or form body)
+	maxState          = 2 << 10
+)
+
+var paramLimits = map[string]int{
+	"state":                 maxState,
+	"nonce":                 512,
+	"login_hint":            320, // the longest valid email address
+	"scope":                 2 << 10,
+	"redirect_uri":          2 << 10,
+	"client_id":             256,
+	"code_challenge":        128,
+	"code_challenge_method": 16,
+	"response_type":         64,
+	"response_mode":         32,
+	"prompt":                64,
+	"max_age":               16,
+	"ui_locales":            256,
+	"acr_values":            512,
+	"display":               16,
+	"id_token_hint":         4 << 10,
+}
+
+// oversizedParam returns the first parameter (in name order) longer than
+// its cap, and the cap.
+func oversizedParam(form url.Values) (string, int) {
+	names := make([]string, 0, len(form))
+	for k := range form {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		limit, ok := paramLimits[k]
+		if !ok {
+			continue // unknown parameters are ignored, and bounded by the whole query
+		}
+		for _, v := range form[k] {
+			if len(v) > limit {
+				return k, limit
+			}
+		}
+	}
+	return "", 0
+}
+
+// multiValued are the parameters a request may repeat: RFC 8707 resource
+// indicators.
+var multiValued = map[string]bool{"resource": true}
+
+// repeatedParam returns a parameter sent more than once (RFC 6749 §3.1,
+// §3.2: "MUST NOT be included more than once"), client_id and redirect_uri
+// first because they decide where an error may be sent; "" if none.
+func repeatedParam(form url.Values) string {
+	for _, k := range []string{"client_id", "redirect_uri"} {
+		if len(form[k]) > 1 {
+			return k
+		}
+	}
+	names := make([]string, 0, len(form))
+	for k, vs := range form {
+		if len(vs) > 1 && !multiValued[k] {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	return names[0]
+}
