@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1064,20 +1065,73 @@ func newPostgresEnv(t *testing.T, opts ...envOption) *env {
 	return newEnvWithStore(t, st, opts...)
 }
 
-type brokenLimiter struct{}
-
-func (brokenLimiter) Allow(context.Context, ratelimit.Rule, string) (bool, time.Duration, error) {
-	return false, 0, errors.New("redis: connection refused")
+// brokenLimiter fails while down is set, as a limiter does when not even its
+// fallback can answer.
+type brokenLimiter struct {
+	down  atomic.Bool
+	inner ratelimit.Limiter
 }
 
-// A limiter that fails has not decided: the request goes through (and is logged).
-func TestLimiterErrorAllows(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.Limiter = brokenLimiter{} })
-	id := e.authRequest("app")
-	e.expectCompleted(e.signIn(e.client, id, "alice@example.com", alicePassword), id, e.alice)
-	if res := e.submit(e.client, "/forgot", "/forgot", url.Values{"email": {"alice@example.com"}}); res.Status != http.StatusOK {
-		t.Fatalf("forgot: %d", res.Status)
+func (b *brokenLimiter) Allow(ctx context.Context, r ratelimit.Rule, key string) (bool, time.Duration, error) {
+	if b.down.Load() {
+		return false, 0, errors.New("ratelimit: shared limiter unavailable and fallback failed")
 	}
+	return b.inner.Allow(ctx, r, key)
+}
+
+// A limiter that cannot answer refuses every credential and mail step (fail
+// closed): 503 with Retry-After and a friendly page, never a 500 and never an
+// unlimited pass. No password is checked, no account made, no mail sent.
+func TestLimiterErrorRefuses(t *testing.T) {
+	lim := &brokenLimiter{}
+	e := newEnv(t, func(c *Config) {
+		lim.inner = c.Limiter
+		c.Limiter = lim
+	})
+	signedIn := e.newBrowser()
+	e.login(signedIn) // while the limiter works, for the account page
+	lim.down.Store(true)
+	checks := e.counter.checks.Load()
+
+	id := e.authRequest("app")
+	for _, step := range []struct {
+		name string
+		res  response
+	}{
+		{"sign-in", e.signIn(e.client, id, "alice@example.com", alicePassword)},
+		{"register", e.submit(e.client, "/register", "/register", url.Values{
+			"name": {"Bob Example"}, "email": {"bob@example.com"}, "password": {"Another-Secret-7"}})},
+		{"forgot", e.submit(e.client, "/forgot", "/forgot", url.Values{"email": {"alice@example.com"}})},
+		{"resend", e.submit(e.client, "/verify-email/resend", "/verify-email/resend", url.Values{"email": {"alice@example.com"}})},
+		{"change password", e.submit(signedIn, "/account", "/account/password", url.Values{
+			"current_password": {alicePassword}, "new_password": {"Brand-New-Secret-8"}})},
+	} {
+		if step.res.Status != http.StatusServiceUnavailable || step.res.Header.Get("Retry-After") != "5" ||
+			!strings.Contains(step.res.Body, msgLimiterDown) || !strings.Contains(step.res.Body, `name="csrf"`) {
+			t.Errorf("%s: status %d, Retry-After %q; want 503, 5 and the form with %q:\n%s",
+				step.name, step.res.Status, step.res.Header.Get("Retry-After"), msgLimiterDown, step.res.Body)
+		}
+	}
+	if ar := e.getAuthRequest(id); ar.Done {
+		t.Error("sign-in completed without its limits checked")
+	}
+	if n := e.counter.checks.Load() - checks; n != 0 {
+		t.Errorf("%d passwords checked without the limits checked", n)
+	}
+	if _, err := e.store.GetUserByEmail(e.ctx, "bob@example.com"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("registration went through: %v", err)
+	}
+	e.settle()
+	for _, m := range e.mail.Messages() {
+		if m.To != settleAddress {
+			t.Errorf("mail to %s (%q) sent without the limits checked", m.To, m.Subject)
+		}
+	}
+
+	// The limiter answers again: so does sign-in.
+	lim.down.Store(false)
+	id = e.authRequest("app")
+	e.expectCompleted(e.signIn(e.client, id, "alice@example.com", alicePassword), id, e.alice)
 }
 
 // With bcrypt configured, new passwords are capped at 72 bytes (bcrypt would

@@ -74,9 +74,9 @@ func (h *Handler) clientIP(r *http.Request) string {
 }
 
 // allow checks the limits in order and reports the wait when one refuses. A
-// limiter that fails has not decided: the request goes through and the
-// failure is logged (ratelimit.Open already falls back to memory while Redis
-// is down, so this is a last resort).
+// limiter that cannot answer refuses (fail closed, as the package doc of
+// ratelimit says): wait is then limiterDown, which tooMany and render turn
+// into a 503 with Retry-After.
 func (h *Handler) allow(ctx context.Context, keys ...limitKey) (bool, time.Duration) {
 	for _, k := range keys {
 		if k.rule.Limit <= 0 {
@@ -84,8 +84,8 @@ func (h *Handler) allow(ctx context.Context, keys ...limitKey) (bool, time.Durat
 		}
 		ok, wait, err := h.limiter.Allow(ctx, k.rule, k.key)
 		if err != nil {
-			h.log.ErrorContext(ctx, "rate limiter failed; request allowed", "rule", k.rule.Name, "err", err)
-			continue
+			h.log.ErrorContext(ctx, "rate limiter failed; request refused", "rule", k.rule.Name, "err", err)
+			return false, limiterDown
 		}
 		if !ok {
 			h.log.InfoContext(ctx, "rate limited", "rule", k.rule.Name)
@@ -107,8 +107,20 @@ func minutes(d time.Duration) int {
 	return max(m, 1)
 }
 
+// limiterDown is the wait allow reports when the limiter could not answer;
+// a real wait is never negative.
+const limiterDown time.Duration = -1
+
+// msgLimiterDown answers a request whose limits could not be checked. render
+// sends it as 503, whatever refusal status the caller chose.
+const msgLimiterDown = "We cannot check sign-in limits right now. Please try again in a moment."
+
 // tooMany sets the 429 headers and returns the message for the page.
 func tooMany(w http.ResponseWriter, wait time.Duration) string {
+	if wait == limiterDown {
+		w.Header().Set("Retry-After", "5")
+		return msgLimiterDown
+	}
 	s := seconds(wait)
 	w.Header().Set("Retry-After", strconv.Itoa(s))
 	return fmt.Sprintf("Too many attempts. Please try again in %d seconds.", s)

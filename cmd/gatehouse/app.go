@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/gatehouse-id/gatehouse/internal/requestid"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/login"
@@ -186,14 +188,25 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	go a.cleanup(bg, 10*time.Minute)
 
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler: a.handler,
+		// A client that opens a connection and sends headers slowly, or
+		// never, is dropped after 10 s (slowloris); a request and its body
+		// must arrive within 30 s and its answer leave within 30 s.
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		// Longer than the usual upstream keep-alive of a reverse proxy (60 s
+		// and so on), so the proxy closes an idle connection first and never
+		// sends a request on one Gatehouse is closing.
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 32 << 10,
+		ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
+	// Each open connection costs a file descriptor: past the cap, further
+	// connections wait in the kernel's accept queue instead of exhausting
+	// the descriptors the store and Redis need. The cap counts raw TCP
+	// connections, so a TLS handshake holds a slot too.
+	ln = netutil.LimitListener(ln, a.cfg.MaxConnections)
 	if a.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(a.cfg.TLSCert, a.cfg.TLSKey)
 		if err != nil {

@@ -25,6 +25,8 @@ func TestStartupErrors(t *testing.T) {
 		{"bad alg", map[string]string{"GATEHOUSE_SIGNING_ALG": "HS256"}, "GATEHOUSE_SIGNING_ALG"},
 		{"bad database url", map[string]string{"DATABASE_URL": "mysql://x", "GATEHOUSE_SECRET": strings.Repeat("s", 32)}, "DATABASE_URL"},
 		{"low bcrypt cost", map[string]string{"GATEHOUSE_BCRYPT_COST": "4"}, "GATEHOUSE_BCRYPT_COST"},
+		{"no connections", map[string]string{"GATEHOUSE_MAX_CONNECTIONS": "0"}, "GATEHOUSE_MAX_CONNECTIONS"},
+		{"connections not a number", map[string]string{"GATEHOUSE_MAX_CONNECTIONS": "lots"}, "GATEHOUSE_MAX_CONNECTIONS"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

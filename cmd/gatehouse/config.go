@@ -26,6 +26,7 @@ type setting struct {
 // the README are all derived from it.
 var settings = []setting{
 	{"addr", "GATEHOUSE_ADDR", ":8080", "listen address"},
+	{"max-connections", "GATEHOUSE_MAX_CONNECTIONS", "4096", "client connections open at once (1–1048576); more wait in the kernel's accept queue until one closes"},
 	{"issuer", "GATEHOUSE_ISSUER", "http://localhost:8080", "issuer URL (absolute; https in production)"},
 	{"data-dir", "GATEHOUSE_DATA_DIR", "./data", "directory of the embedded SQLite store and the generated secret"},
 	{"database-url", "DATABASE_URL", "", "PostgreSQL URL (postgres://…); empty selects the embedded SQLite store"},
@@ -72,6 +73,7 @@ var settings = []setting{
 // config is the parsed, validated configuration.
 type config struct {
 	Addr              string
+	MaxConnections    int
 	Issuer            string
 	DataDir           string
 	DatabaseURL       string
@@ -141,6 +143,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 	p := parser{raw: raw, names: names}
 	c := &config{
 		Addr:              p.str("addr"),
+		MaxConnections:    p.intRange("max-connections", 1, 1<<20),
 		Issuer:            p.str("issuer"),
 		DataDir:           p.str("data-dir"),
 		DatabaseURL:       p.str("database-url"),

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -26,6 +27,7 @@ func serveCmd(e *env) *cobra.Command {
 			}
 			// zitadel/oidc logs through the default logger: give it ours.
 			slog.SetDefault(log)
+			redis.SetLogger(redisLog{log})
 			ctx := cmd.Context()
 			a, err := newApp(ctx, cfg, log, e.now)
 			if err != nil {
@@ -47,6 +49,16 @@ func serveCmd(e *env) *cobra.Command {
 			return a.serve(ctx, ln)
 		},
 	}
+}
+
+// redisLog takes go-redis's own log lines, which it writes to stderr (one per
+// failed dial, up to its pool size, at the start of each Redis outage), into
+// our log at debug level: package ratelimit already logs an outage once as a
+// warning, and plain stderr lines would break JSON logs.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 func storeKind(cfg *config) string {

@@ -15,11 +15,13 @@ type fallbackLimiter struct {
 }
 
 // NewFallback uses primary, and when it errors uses fallback instead for that
-// call, logging the outage once (and recovery once) with slog — never failing
-// open silently and never returning the primary's error to the caller.
+// call, logging the outage once (a warning) and the recovery once (info) with
+// slog — never failing open silently and never returning the primary's error
+// to the caller.
 //
 // An error is returned only when fallback fails as well (or the rule is
-// invalid). A nil logger means slog.Default().
+// invalid); see "When a limiter fails" in the package doc. A nil logger means
+// slog.Default().
 func NewFallback(primary, fallback Limiter, logger *slog.Logger) Limiter {
 	return newFallback(primary, fallback, logger)
 }
@@ -46,7 +48,7 @@ func (f *fallbackLimiter) Allow(ctx context.Context, rule Rule, key string) (boo
 	// A request given up by its caller says nothing about the primary's
 	// health; still decide it, through the fallback.
 	if ctx.Err() == nil && f.down.CompareAndSwap(false, true) {
-		f.logger.Error("rate limiter: shared limiter unavailable; using the in-process fallback, so limits hold per instance until it is back",
+		f.logger.Warn("rate limiter: shared limiter unavailable; using the in-process fallback, so limits hold per instance until it is back",
 			"err", err)
 	}
 	ok, retry, ferr := f.fallback.Allow(ctx, rule, key)

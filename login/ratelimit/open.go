@@ -79,7 +79,7 @@ func Open(ctx context.Context, redisURL string, logger *slog.Logger, now func() 
 			return nil, nil, ctx.Err()
 		}
 		f.down.Store(true) // the first failing call should not log it again
-		logger.Error("rate limiter: Redis (REDIS_URL) unreachable at startup; using the in-process fallback, so limits hold per instance until it is back",
+		logger.Warn("rate limiter: Redis (REDIS_URL) unreachable at startup; using the in-process fallback, so limits hold per instance until it is back",
 			"addr", opts.Addr, "err", err)
 	}
 	return f, client.Close, nil

@@ -16,8 +16,23 @@
 //
 // Open picks the right one for a deployment from REDIS_URL.
 //
-// A limiter that returns an error has not decided: callers must refuse the
-// request (fail closed), not let it through.
+// # When a limiter fails
+//
+// This is the one place that says it; the sign-in UI (package login) follows
+// it.
+//
+// Redis down is not a failure. NewFallback, and so Open with a REDIS_URL,
+// answers from the in-process limiter while Redis cannot: limits go on
+// holding, per instance (n instances let a client through up to n times a
+// budget), until Redis answers again. The outage is logged once as a warning
+// when it starts and once when it ends, never per request.
+//
+// A limiter that returns an error could not decide at all (the fallback
+// failed too, or the rule is invalid). The caller must refuse the request
+// (fail closed), never let it through unlimited: the sign-in UI answers its
+// credential and mail steps (sign-in, registration, forgot-password, resend,
+// account changes) with 503 Service Unavailable, Retry-After and "We cannot
+// check sign-in limits right now. Please try again in a moment."
 package ratelimit
 
 import (

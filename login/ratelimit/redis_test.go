@@ -247,7 +247,7 @@ func TestFallbackToMemoryWhenRedisDown(t *testing.T) {
 	if n := strings.Count(out, "shared limiter unavailable"); n != 1 {
 		t.Fatalf("outage logged %d times, want once; logs:\n%s", n, out)
 	}
-	if !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "127.0.0.1:1") {
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "127.0.0.1:1") {
 		t.Fatalf("outage log lacks level or cause:\n%s", out)
 	}
 	if strings.Contains(out, "192.0.2.") {
