@@ -49,7 +49,7 @@ func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*core, error)
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}

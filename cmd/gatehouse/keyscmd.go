@@ -33,11 +33,11 @@ func migrateCmd(e *env) *cobra.Command {
 		Short: "Create or upgrade the database schema",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := setup(cmd, e)
+			cfg, log, err := setup(cmd, e)
 			if err != nil {
 				return err
 			}
-			st, err := openStore(cmd.Context(), cfg) // opening migrates
+			st, err := openStore(cmd.Context(), cfg, log) // opening migrates
 			if err != nil {
 				return err
 			}

@@ -19,7 +19,7 @@ import (
 
 // openStore opens (creating and migrating) the configured store: PostgreSQL
 // when DATABASE_URL is set, otherwise SQLite in the data dir.
-func openStore(ctx context.Context, cfg *config) (storage.Store, error) {
+func openStore(ctx context.Context, cfg *config, log *slog.Logger) (storage.Store, error) {
 	if cfg.DatabaseURL != "" {
 		ctx, cancel := context.WithTimeout(ctx, cfg.DBConnectTimeout)
 		defer cancel()
@@ -35,12 +35,14 @@ func openStore(ctx context.Context, cfg *config) (storage.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("GATEHOUSE_DATA_DIR: %w", err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"))
+	st, err := sqlite.Open(ctx, sqlitePath(cfg), sqlite.WithLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("GATEHOUSE_DATA_DIR: open embedded store: %w", err)
 	}
 	return st, nil
 }
+
+func sqlitePath(cfg *config) string { return filepath.Join(cfg.DataDir, "gatehouse.db") }
 
 // loadSecret returns the master secret. Only the single-node embedded store
 // may generate one (into the data dir, mode 0600); with PostgreSQL every

@@ -12,7 +12,8 @@ const loginAttemptRetention = 24 * time.Hour
 
 // DeleteExpired removes rows whose expiry is at or before now, and unlocked
 // login-attempt rows idle for over loginAttemptRetention, and returns how many
-// it removed.
+// it removed. Then it gives the space back to the file system (Reclaim), since
+// this is the periodic cleanup pass.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	const what = "sqlite: delete expired"
 	// Child rows go before the parents that would otherwise cascade them
@@ -52,5 +53,5 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	if err != nil {
 		return 0, err
 	}
-	return total, nil
+	return total, s.Reclaim(ctx)
 }

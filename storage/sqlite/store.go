@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -41,9 +42,22 @@ var _ storage.Store = (*Store)(nil)
 // a time.
 const maxConns = 8
 
+// Option configures Open.
+type Option func(*options)
+
+type options struct{ log *slog.Logger }
+
+// WithLogger logs what Open does to the file beyond migrating it (a one-time
+// conversion to incremental auto-vacuum). Without it nothing is logged.
+func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log } }
+
 // Open opens (creating it and its parent directory if missing) the database file
 // at path and applies pending migrations.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := options{log: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
@@ -54,6 +68,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	if err := createFile(path); err != nil {
 		return nil, err
+	}
+	if err := ensureIncrementalVacuum(ctx, path, o.log); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	db, err := sql.Open("sqlite", path+"?"+dsnParams())
 	if err != nil {
@@ -94,7 +111,7 @@ func newStore(ctx context.Context, db *sql.DB) (*Store, error) {
 // and the cascades in the schema need them.
 func dsnParams() string {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
