@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,13 +25,9 @@ func TestBackupWhileServing(t *testing.T) {
 	user := ts.createUser("dora@example.com", testPassword)
 	kid := ts.app.keys.Active().ID
 
-	// Every authorization request the server accepts stores a row; keep them
-	// coming (bounded) while the backup runs.
-	authURL := newRP(t, ts, client).authURL().url
-	noFollow := &http.Client{
-		Timeout:       10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// Every access token revoked stores a deny-list row; keep them coming
+	// (bounded) while the backup runs.
+	service := ts.createClient("--redirect-uri", redirectB, "--grant-types", "client_credentials")
 	var writes atomic.Int64
 	stop, warm, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
@@ -41,14 +38,8 @@ func TestBackupWhileServing(t *testing.T) {
 				return
 			default:
 			}
-			resp, err := noFollow.Get(authURL)
-			if err != nil {
+			if err := issueAndRevoke(ts.issuer, service); err != nil {
 				done <- err
-				return
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-				done <- fmt.Errorf("authorize: status %d", resp.StatusCode)
 				return
 			}
 			writes.Add(1)
@@ -79,7 +70,7 @@ func TestBackupWhileServing(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("writes during the backup: %v", err)
 	}
-	t.Logf("backup of %d bytes; %d authorization requests before it started, %d when it ended", res.Bytes, before, after)
+	t.Logf("backup of %d bytes; %d tokens revoked before it started, %d when it ended", res.Bytes, before, after)
 
 	fi, err := os.Stat(out)
 	if err != nil || res.Path != out || res.Bytes != fi.Size() || fi.Mode().Perm() != 0o600 {
@@ -91,8 +82,8 @@ func TestBackupWhileServing(t *testing.T) {
 	}
 	// A snapshot taken between the two counts: nothing acknowledged before
 	// the backup is missing, and it holds no more than was ever written.
-	if copied.authRequests < before || copied.authRequests > after+1 {
-		t.Errorf("copy holds %d authorization requests; %d were stored before the backup, %d by its end", copied.authRequests, before, after)
+	if copied.denied < before || copied.denied > after+1 {
+		t.Errorf("copy holds %d revoked tokens; %d were stored before the backup, %d by its end", copied.denied, before, after)
 	}
 
 	// It never overwrites.
@@ -176,7 +167,7 @@ func TestBackupErrors(t *testing.T) {
 
 type copyFacts struct {
 	integrity    string
-	authRequests int64
+	denied int64
 }
 
 func queryCopy(t *testing.T, path string) copyFacts {
@@ -190,7 +181,7 @@ func queryCopy(t *testing.T, path string) copyFacts {
 	if err := db.QueryRow("PRAGMA integrity_check").Scan(&f.integrity); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.QueryRow("SELECT count(*) FROM auth_requests").Scan(&f.authRequests); err != nil {
+	if err := db.QueryRow("SELECT count(*) FROM denied_access_tokens").Scan(&f.denied); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -257,4 +248,35 @@ func jwtKid(t *testing.T, raw string) string {
 		t.Fatal(err)
 	}
 	return h.Kid
+}
+
+// issueAndRevoke gets a client_credentials token and revokes it: one
+// acknowledged write (a deny-list row) per call.
+func issueAndRevoke(issuer string, c createdClient) error {
+	post := func(path string, form url.Values) (map[string]any, error) {
+		req, err := http.NewRequest(http.MethodPost, issuer+path, strings.NewReader(form.Encode()))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("POST %s: status %d", path, resp.StatusCode)
+		}
+		m := map[string]any{}
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return m, nil
+	}
+	tok, err := post("/oauth/token", url.Values{"grant_type": {"client_credentials"}})
+	if err != nil {
+		return err
+	}
+	at, _ := tok["access_token"].(string)
+	_, err = post("/revoke", url.Values{"token": {at}, "token_type_hint": {"access_token"}})
+	return err
 }
