@@ -81,8 +81,9 @@ func (h *Handler) confirmPassword(w http.ResponseWriter, r *http.Request, user *
 		return false, http.StatusBadRequest, false
 	}
 	if ok, wait := h.allow(ctx, limitKey{h.rules.accountUser, user.ID}); !ok {
-		v.Error = tooMany(w, wait)
-		return false, http.StatusTooManyRequests, false
+		status, msg := tooMany(w, wait)
+		v.Error = msg
+		return false, status, false
 	}
 	att, err := h.reserveAttempt(ctx, user.Email)
 	if err != nil {

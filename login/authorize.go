@@ -171,7 +171,8 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 
 	// 1. Rate limits, per client IP and per submitted address.
 	if ok, wait := h.allow(ctx, limitKey{h.rules.signInIP, h.clientIP(r)}, limitKey{h.rules.signInEmail, email}); !ok {
-		h.renderLogin(w, r, http.StatusTooManyRequests, fc, email, tooMany(w, wait))
+		status, msg := tooMany(w, wait)
+		h.renderLogin(w, r, status, fc, email, msg)
 		return
 	}
 	// 2. Lockout: reserve this password check before it runs, so parallel

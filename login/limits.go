@@ -75,8 +75,8 @@ func (h *Handler) clientIP(r *http.Request) string {
 
 // allow checks the limits in order and reports the wait when one refuses. A
 // limiter that cannot answer refuses (fail closed, as the package doc of
-// ratelimit says): wait is then limiterDown, which tooMany and render turn
-// into a 503 with Retry-After.
+// ratelimit says): wait is then limiterDown, which tooMany turns into a 503
+// with Retry-After.
 func (h *Handler) allow(ctx context.Context, keys ...limitKey) (bool, time.Duration) {
 	for _, k := range keys {
 		if k.rule.Limit <= 0 {
@@ -111,19 +111,20 @@ func minutes(d time.Duration) int {
 // a real wait is never negative.
 const limiterDown time.Duration = -1
 
-// msgLimiterDown answers a request whose limits could not be checked. render
-// sends it as 503, whatever refusal status the caller chose.
+// msgLimiterDown answers a request whose limits could not be checked.
 const msgLimiterDown = "We cannot check sign-in limits right now. Please try again in a moment."
 
-// tooMany sets the 429 headers and returns the message for the page.
-func tooMany(w http.ResponseWriter, wait time.Duration) string {
+// tooMany sets Retry-After and returns the status and message for a request
+// allow refused: 429 when a limit was reached, 503 when the limiter could
+// not answer (not the client's doing).
+func tooMany(w http.ResponseWriter, wait time.Duration) (int, string) {
 	if wait == limiterDown {
 		w.Header().Set("Retry-After", "5")
-		return msgLimiterDown
+		return http.StatusServiceUnavailable, msgLimiterDown
 	}
 	s := seconds(wait)
 	w.Header().Set("Retry-After", strconv.Itoa(s))
-	return fmt.Sprintf("Too many attempts. Please try again in %d seconds.", s)
+	return http.StatusTooManyRequests, fmt.Sprintf("Too many attempts. Please try again in %d seconds.", s)
 }
 
 func plural(n int, one, many string) string {

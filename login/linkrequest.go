@@ -39,8 +39,9 @@ func (h *Handler) postLinkRequest(w http.ResponseWriter, r *http.Request, lr lin
 		return
 	}
 	if ok, wait := h.allow(ctx, limitKey{lr.ipRule, h.clientIP(r)}, limitKey{lr.mailRule, email}); !ok {
-		v.Error = tooMany(w, wait)
-		lr.render(w, r, http.StatusTooManyRequests, n, v)
+		status, msg := tooMany(w, wait)
+		v.Error = msg
+		lr.render(w, r, status, n, v)
 		return
 	}
 	h.inBackground(ctx, lr.what, func(ctx context.Context) {

@@ -85,8 +85,9 @@ func (h *Handler) postRegister(w http.ResponseWriter, r *http.Request) {
 	// The rate limit bounds how fast anyone can learn which addresses have
 	// an account (the duplicate message below).
 	if ok, wait := h.allow(ctx, limitKey{h.rules.registerIP, h.clientIP(r)}); !ok {
-		v.Error = tooMany(w, wait)
-		h.renderRegister(w, r, http.StatusTooManyRequests, fc, v)
+		status, msg := tooMany(w, wait)
+		v.Error = msg
+		h.renderRegister(w, r, status, fc, v)
 		return
 	}
 	duplicate := func() {

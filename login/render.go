@@ -174,10 +174,6 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 			Message: "Something went wrong on our side. Please try again in a moment."}
 		t = h.pages.byName[page]
 	}
-	if v.Error == msgLimiterDown && status == http.StatusTooManyRequests {
-		// Not the client's doing: the limits could not be checked (allow).
-		status = http.StatusServiceUnavailable
-	}
 	v.Product = h.cfg.ProductName
 	v.LogoURL = h.brand.logo
 	if h.brand.css != nil {
