@@ -84,8 +84,12 @@ type Client struct {
 	GrantTypes             []string // authorization_code, refresh_token, client_credentials
 	AccessTokenFormat      string   // AccessTokenOpaque or AccessTokenJWT
 	RequireConsent         bool
-	CreatedAt              time.Time
-	UpdatedAt              time.Time
+	// Resources are the RFC 8707 resource indicators (absolute URIs) the
+	// client may ask access tokens for; the first is the audience of its
+	// tokens when a request names none.
+	Resources []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // AuthRequest is a validated /authorize request. While the user signs in it
@@ -109,8 +113,11 @@ type AuthRequest struct {
 	LoginHint string
 	// HintSubject is the sub of a verified id_token_hint, or "".
 	HintSubject string
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
+	// Resources are the RFC 8707 resource indicators the request named,
+	// each allowed for the client.
+	Resources []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 
 	// Set when the user has signed in (and consented), before it is stored.
 	Done      bool
@@ -133,6 +140,8 @@ type Grant struct {
 	ClientID  string
 	SessionID string
 	Scopes    []string
+	// Resources the grant's access tokens may be for (RFC 8707).
+	Resources []string
 	AuthTime  time.Time
 	AMR       []string
 	CreatedAt time.Time
