@@ -99,7 +99,11 @@ func (c *client) IDTokenUserinfoClaimsAssertion() bool { return true }
 func (c *client) ClockSkew() time.Duration             { return 0 }
 
 // authRequest adapts a storage.AuthRequest to zitadel's op.AuthRequest.
-type authRequest struct{ r *storage.AuthRequest }
+// audience is set when tokens are minted for it (issue.go).
+type authRequest struct {
+	r        *storage.AuthRequest
+	audience []string
+}
 
 var _ zop.AuthRequest = authRequest{}
 
@@ -147,8 +151,9 @@ func (a authRequest) LogValue() slog.Value {
 type refreshRequest struct {
 	token  *storage.RefreshToken
 	value  string // the presented refresh token, needed to derive its successor
-	grant  *storage.Grant
-	scopes []string
+	grant    *storage.Grant
+	scopes   []string
+	audience []string // of the access token being minted (issue.go)
 }
 
 var _ zop.RefreshTokenRequest = (*refreshRequest)(nil)
@@ -167,11 +172,13 @@ func (r *refreshRequest) sessionID() string           { return r.grant.SessionID
 type clientCredentialsRequest struct {
 	clientID string
 	scopes   []string
+	audience []string // of the access token being minted (issue.go)
 }
 
 func (r *clientCredentialsRequest) GetSubject() string    { return r.clientID }
 func (r *clientCredentialsRequest) GetAudience() []string { return []string{r.clientID} }
 func (r *clientCredentialsRequest) GetScopes() []string   { return r.scopes }
+func (r *clientCredentialsRequest) GetClientID() string   { return r.clientID }
 
 // signingKey adapts the active key of package keys to zitadel's op.SigningKey.
 type signingKey struct{ k keys.ActiveKey }

@@ -148,7 +148,15 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		failWith(fail, err)
 		return
 	}
+	for _, res := range r.Form["resource"] { // RFC 8707: each must be registered for the client
+		if !slices.Contains(c.c.Resources, res) {
+			e := errInvalidTarget(res)
+			fail(string(e.ErrorType), e.Description)
+			return
+		}
+	}
 	ar := p.newAuthRequest(req, hintSubject)
+	ar.Resources = r.Form["resource"]
 	handle, err := p.sealRequest(ar)
 	if err != nil {
 		_, e := p.failure(ctx, "authorize: seal request", err)
@@ -195,7 +203,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		p.respond(w, r, ar.RedirectURI, mode, errorParams("interaction_required", "the user has not signed in", ar.State))
 		return
 	}
-	code, err := zop.CreateAuthRequestCode(ctx, authRequest{ar}, opStorage{p}, p.zp.Crypto())
+	code, err := zop.CreateAuthRequestCode(ctx, authRequest{r: ar}, opStorage{p}, p.zp.Crypto())
 	if errors.Is(err, storage.ErrConflict) { // a concurrent callback issued the code first
 		p.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already used. Please go back to the application and start again.", "")
 		return

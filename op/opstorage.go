@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -25,7 +24,6 @@ type opStorage struct{ p *Provider }
 var (
 	_ zop.Storage                        = opStorage{}
 	_ zop.CanSetUserinfoFromRequest      = opStorage{}
-	_ zop.CanGetPrivateClaimsFromRequest = opStorage{}
 )
 
 func (s opStorage) now() time.Time { return s.p.now() }
@@ -34,7 +32,7 @@ func (s opStorage) now() time.Time { return s.p.now() }
 // itself (authorize.go): it stores nothing, the request travels sealed
 // (pending.go) until the user has signed in for it.
 func (s opStorage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, hintSubject string) (zop.AuthRequest, error) {
-	return authRequest{s.p.newAuthRequest(req, hintSubject)}, nil
+	return authRequest{r: s.p.newAuthRequest(req, hintSubject)}, nil
 }
 
 // newAuthRequest is a validated authorization request with a fresh ID and
@@ -76,7 +74,7 @@ func (s opStorage) AuthRequestByID(ctx context.Context, id string) (zop.AuthRequ
 	if !s.now().Before(ar.ExpiresAt) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired authorization request")
 	}
-	return authRequest{ar}, nil
+	return authRequest{r: ar}, nil
 }
 
 // AuthRequestByCode redeems an authorization code, exactly once. A replayed
@@ -99,7 +97,7 @@ func (s opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.Auth
 	if !now.Before(ar.CodeExpiresAt) || !ar.Done {
 		return nil, oidc.ErrInvalidGrant().WithDescription("authorization code expired")
 	}
-	return authRequest{ar}, nil
+	return authRequest{r: ar}, nil
 }
 
 func (s opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
@@ -119,11 +117,11 @@ func (s opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) 
 		if err := s.createGrant(ctx, r, now, exp); err != nil {
 			return "", time.Time{}, err
 		}
-		return s.p.newAccessToken(r.r.ID, r.r.ClientID, r.r.Scopes, now, exp), exp, nil
+		return s.p.newAccessToken(r.r.ID, r.r.ClientID, r.r.Scopes, r.audience, now, exp), exp, nil
 	case *clientCredentialsRequest:
-		return s.p.newAccessToken("", r.clientID, r.scopes, now, exp), exp, nil
+		return s.p.newAccessToken("", r.clientID, r.scopes, r.audience, now, exp), exp, nil
 	case *refreshRequest:
-		return s.p.newAccessToken(r.grant.ID, r.grant.ClientID, r.scopes, now, exp), exp, nil
+		return s.p.newAccessToken(r.grant.ID, r.grant.ClientID, r.scopes, r.audience, now, exp), exp, nil
 	default:
 		return "", time.Time{}, oidc.ErrServerError().WithParent(fmt.Errorf("unsupported token request %T", req))
 	}
@@ -148,7 +146,7 @@ func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 		if err := s.p.store.CreateRefreshToken(ctx, rt); err != nil {
 			return "", "", time.Time{}, fmt.Errorf("store refresh token: %w", err)
 		}
-		return s.p.newAccessToken(r.r.ID, r.r.ClientID, r.r.Scopes, now, exp), value, exp, nil
+		return s.p.newAccessToken(r.r.ID, r.r.ClientID, r.r.Scopes, r.audience, now, exp), value, exp, nil
 	case *refreshRequest:
 		successor := successorRefreshToken(s.p.cfg.RefreshKey, current)
 		next := &storage.RefreshToken{
@@ -165,7 +163,7 @@ func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 		case err != nil:
 			return "", "", time.Time{}, fmt.Errorf("rotate refresh token: %w", err)
 		}
-		return s.p.newAccessToken(r.grant.ID, r.grant.ClientID, r.scopes, now, exp), successor, exp, nil
+		return s.p.newAccessToken(r.grant.ID, r.grant.ClientID, r.scopes, r.audience, now, exp), successor, exp, nil
 	default:
 		return "", "", time.Time{}, oidc.ErrServerError().WithParent(fmt.Errorf("unsupported token request %T", req))
 	}
@@ -174,7 +172,7 @@ func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 func (s opStorage) createGrant(ctx context.Context, r authRequest, now, exp time.Time) error {
 	g := &storage.Grant{
 		ID: r.r.ID, UserID: r.r.UserID, ClientID: r.r.ClientID, SessionID: r.r.SessionID,
-		Scopes: r.r.Scopes, AuthTime: r.r.AuthTime, AMR: r.r.AMR, CreatedAt: now, ExpiresAt: exp,
+		Scopes: r.r.Scopes, Resources: r.r.Resources, AuthTime: r.r.AuthTime, AMR: r.r.AMR, CreatedAt: now, ExpiresAt: exp,
 	}
 	if err := s.p.store.CreateGrant(ctx, g); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
@@ -306,29 +304,10 @@ func (s opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Int
 	return s.p.introspectionFor(ctx, resp, at, g, subject)
 }
 
+// GetPrivateClaimsFromScopes is not reached: Gatehouse signs JWT access
+// tokens itself (issue.go).
 func (s opStorage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
 	return nil, nil
-}
-
-// GetPrivateClaimsFromRequest adds RFC 9068 claims to JWT access tokens: scope,
-// and for user tokens auth_time and the user's role.
-func (s opStorage) GetPrivateClaimsFromRequest(ctx context.Context, req zop.TokenRequest, _ []string) (map[string]any, error) {
-	claims := map[string]any{"scope": strings.Join(req.GetScopes(), " ")}
-	if _, ok := req.(*clientCredentialsRequest); ok {
-		return claims, nil
-	}
-	u, err := s.p.store.GetUser(ctx, req.GetSubject())
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, oidc.ErrInvalidGrant().WithDescription("the user no longer exists")
-		}
-		return nil, fmt.Errorf("load user: %w", err)
-	}
-	claims["role"] = u.Role
-	if r, ok := req.(interface{ GetAuthTime() time.Time }); ok && !r.GetAuthTime().IsZero() {
-		claims["auth_time"] = r.GetAuthTime().Unix()
-	}
-	return claims, nil
 }
 
 func (s opStorage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {

@@ -46,6 +46,9 @@ type Config struct {
 	// HintMaxAge bounds how old an id_token_hint may be at end_session (the SSO
 	// session's absolute lifetime); 0 means no bound.
 	HintMaxAge time.Duration
+	// AccessTokenAudience is the aud of access tokens whose request named no
+	// resource and whose client registered none; default the issuer.
+	AccessTokenAudience string
 
 	LoginPath  string // default "/login"
 	LogoutPath string // default "/logout"
@@ -74,6 +77,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.AccessTokenAudience == "" {
+		c.AccessTokenAudience = c.Issuer
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -194,10 +200,10 @@ func (p *Provider) ForgetClient(id string) {
 	p.clientsMu.Unlock()
 }
 
-func (p *Provider) newAccessToken(grantID, clientID string, scopes []string, now, exp time.Time) string {
+func (p *Provider) newAccessToken(grantID, clientID string, scopes, audience []string, now, exp time.Time) string {
 	t := accessToken{
 		ID: randomToken(16), GrantID: grantID, ClientID: clientID,
-		IssuedAt: now.Unix(), Expiry: exp.Unix(), Scopes: scopes,
+		IssuedAt: now.Unix(), Expiry: exp.Unix(), Scopes: scopes, Audience: audience,
 	}
 	return t.encode()
 }
@@ -267,7 +273,10 @@ func (p *Provider) introspectionFor(ctx context.Context, resp *oidc.Introspectio
 	resp.IssuedAt = oidc.FromTime(time.Unix(at.IssuedAt, 0))
 	resp.Issuer = p.cfg.Issuer
 	resp.JWTID = at.ID
-	resp.Audience = oidc.Audience{at.ClientID}
+	resp.Audience = oidc.Audience(at.Audience)
+	if len(at.Audience) == 0 { // minted before tokens named their resource
+		resp.Audience = oidc.Audience{at.ClientID}
+	}
 	resp.Subject = subject
 	if g == nil {
 		return nil

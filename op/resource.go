@@ -2,6 +2,7 @@ package op
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -24,11 +25,30 @@ func (p *Provider) tokenIDFromAccessToken(ctx context.Context, token string) (to
 		}
 		return id, sub, true
 	}
+	if !isAccessTokenJWT(token) { // an ID token is no access token (RFC 9068 §4)
+		return "", "", false
+	}
 	claims, err := zop.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, p.zp.AccessTokenVerifier(ctx))
 	if err != nil {
 		return "", "", false
 	}
 	return claims.JWTID, claims.Subject, true
+}
+
+// isAccessTokenJWT reports whether token's JOSE header says typ at+jwt.
+func isAccessTokenJWT(token string) bool {
+	head, _, ok := strings.Cut(token, ".")
+	if !ok || len(head) > 1024 {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return false
+	}
+	var h struct {
+		Typ string `json:"typ"`
+	}
+	return json.Unmarshal(raw, &h) == nil && strings.EqualFold(h.Typ, "at+jwt")
 }
 
 // userinfo serves the UserInfo endpoint with RFC 6750 errors.

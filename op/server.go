@@ -80,14 +80,15 @@ func (s *server) codeExchange(ctx context.Context, r *zop.ClientRequest[oidc.Acc
 	} else if r.Data.CodeVerifier != "" {
 		return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier sent but the authorization request had no code_challenge")
 	}
-	authReq, err := opStorage{p}.AuthRequestByCode(ctx, r.Data.Code) // the atomic, single redemption
+	redeemed, err := opStorage{p}.AuthRequestByCode(ctx, r.Data.Code) // the atomic, single redemption
 	if err != nil {
 		return nil, err
 	}
-	if authReq.GetID() != pending.ID {
+	authReq, ok := redeemed.(authRequest)
+	if !ok || authReq.GetID() != pending.ID {
 		return nil, badCode
 	}
-	return zop.CreateTokenResponse(ctx, authReq, r.Client, p.zp, true, r.Data.Code, "")
+	return p.issueTokens(ctx, authReq, r.Client.(*client), authReq.r.Resources, r.Form["resource"], r.Data.Code, "")
 }
 
 func (s *server) RefreshToken(ctx context.Context, r *zop.ClientRequest[oidc.RefreshTokenRequest]) (*zop.Response, error) {
@@ -103,17 +104,18 @@ func (s *server) RefreshToken(ctx context.Context, r *zop.ClientRequest[oidc.Ref
 // of a rotated token is decided in one place: the store's atomic
 // RotateRefreshToken (reached through CreateAccessAndRefreshTokens).
 func (s *server) refreshToken(ctx context.Context, r *zop.ClientRequest[oidc.RefreshTokenRequest]) (*oidc.AccessTokenResponse, error) {
-	req, err := opStorage{s.p}.TokenRequestByRefreshToken(ctx, r.Data.RefreshToken)
+	found, err := opStorage{s.p}.TokenRequestByRefreshToken(ctx, r.Data.RefreshToken)
 	if err != nil {
 		return nil, err
 	}
+	req := found.(*refreshRequest)
 	if r.Client.GetID() != req.GetClientID() {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token was issued to another client")
 	}
 	if err := zop.ValidateRefreshTokenScopes(r.Data.Scopes, req); err != nil {
 		return nil, err
 	}
-	return zop.CreateTokenResponse(ctx, req, r.Client, s.p.zp, true, "", r.Data.RefreshToken)
+	return s.p.issueTokens(ctx, req, r.Client.(*client), req.grant.Resources, r.Form["resource"], "", r.Data.RefreshToken)
 }
 
 // ClientCredentialsExchange issues a token to a confidential client acting
@@ -121,7 +123,7 @@ func (s *server) refreshToken(ctx context.Context, r *zop.ClientRequest[oidc.Ref
 // grant type and refused public clients.
 func (s *server) ClientCredentialsExchange(ctx context.Context, r *zop.ClientRequest[oidc.ClientCredentialsRequest]) (*zop.Response, error) {
 	req := clientCredentialsTokenRequest(r.Client.GetID(), r.Data.Scope)
-	resp, err := zop.CreateClientCredentialsTokenResponse(ctx, req, s.p.zp, r.Client)
+	resp, err := s.p.issueTokens(ctx, req, r.Client.(*client), nil, r.Form["resource"], "", "")
 	if err != nil {
 		return nil, s.p.publicError(ctx, "token: client_credentials", err)
 	}

@@ -24,6 +24,7 @@ type accessToken struct {
 	IssuedAt int64    `json:"i"`
 	Expiry   int64    `json:"e"`
 	Scopes   []string `json:"s,omitempty"`
+	Audience []string `json:"a,omitempty"` // the resources it is for (RFC 8707)
 }
 
 func (t *accessToken) encode() string {

@@ -121,18 +121,19 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	}
 	mailer := mail.NewMailer(sender, mail.Config{ProductName: cfg.ProductName, Logger: log})
 	provider, err := op.New(op.Config{
-		Issuer:            cfg.Issuer,
-		CryptoKey:         keys.DeriveKey(c.secret, "opaque-token-encryption"),
-		RefreshKey:        keys.DeriveKey(c.secret, "refresh-token-successor"),
-		BindingKey:        keys.DeriveKey(c.secret, "auth-request-browser-binding"),
-		RequestKey:        keys.DeriveKey(c.secret, "auth-request-sealing"),
-		AccessTokenTTL:    cfg.AccessTokenTTL,
-		IDTokenTTL:        cfg.IDTokenTTL,
-		RefreshTokenTTL:   cfg.RefreshTokenTTL,
-		RefreshReuseGrace: cfg.RefreshReuseGrace,
-		HintMaxAge:        cfg.SessionMax,
-		Now:               now,
-		Logger:            log,
+		Issuer:              cfg.Issuer,
+		CryptoKey:           keys.DeriveKey(c.secret, "opaque-token-encryption"),
+		RefreshKey:          keys.DeriveKey(c.secret, "refresh-token-successor"),
+		BindingKey:          keys.DeriveKey(c.secret, "auth-request-browser-binding"),
+		RequestKey:          keys.DeriveKey(c.secret, "auth-request-sealing"),
+		AccessTokenTTL:      cfg.AccessTokenTTL,
+		AccessTokenAudience: cfg.AccessTokenAud,
+		IDTokenTTL:          cfg.IDTokenTTL,
+		RefreshTokenTTL:     cfg.RefreshTokenTTL,
+		RefreshReuseGrace:   cfg.RefreshReuseGrace,
+		HintMaxAge:          cfg.SessionMax,
+		Now:                 now,
+		Logger:              log,
 	}, c.store, c.keys)
 	if err != nil {
 		closeLimiter()

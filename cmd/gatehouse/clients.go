@@ -23,13 +23,14 @@ type clientJSON struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	AccessToken            string   `json:"access_token,omitempty"`
 	RequireConsent         bool     `json:"require_consent,omitempty"`
+	Resources              []string `json:"resources,omitempty"`
 }
 
 func toClientJSON(c *storage.Client) clientJSON {
 	return clientJSON{
 		ClientID: c.ID, Name: c.Name, Type: c.AppType, AuthMethod: c.AuthMethod, GrantTypes: c.GrantTypes,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent,
+		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, Resources: c.Resources,
 	}
 }
 
@@ -96,6 +97,7 @@ func clientsCreateCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&spec.GrantTypes, "grant-types", nil, "authorization_code, refresh_token, client_credentials (default: the first two)")
 	f.StringVar(&spec.AccessToken, "access-token", "opaque", "access token format: opaque or jwt")
 	f.BoolVar(&spec.RequireConsent, "require-consent", false, "ask users for consent (third-party client)")
+	f.StringSliceVar(&spec.Resources, "resource", nil, "RFC 8707 resource (API) URI its access tokens may be for; the first is the default audience (repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

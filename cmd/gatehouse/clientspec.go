@@ -29,6 +29,7 @@ type clientSpec struct {
 	GrantTypes             []string `json:"grant_types"`
 	AccessToken            string   `json:"access_token"`
 	RequireConsent         bool     `json:"require_consent"`
+	Resources              []string `json:"resources"`
 	// Clients file only: the secret in clear, or its SHA-256 in hex.
 	Secret       string `json:"secret"`
 	SecretSHA256 string `json:"secret_sha256"`
@@ -50,7 +51,7 @@ func (s clientSpec) toClient(now time.Time) (*storage.Client, error) {
 	c := &storage.Client{
 		ID: s.ID, Name: strings.TrimSpace(s.Name), CreatedAt: now, UpdatedAt: now,
 		RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
-		RequireConsent: s.RequireConsent,
+		RequireConsent: s.RequireConsent, Resources: s.Resources,
 	}
 	if c.ID == "" {
 		c.ID = newClientID()
@@ -107,6 +108,11 @@ func (s clientSpec) toClient(now time.Time) (*storage.Client, error) {
 			return nil, fmt.Errorf("post-logout redirect URI %q: %w", u, err)
 		}
 	}
+	for _, u := range c.Resources {
+		if err := checkResource(u); err != nil {
+			return nil, fmt.Errorf("resource %q: %w", u, err)
+		}
+	}
 	switch s.AccessToken {
 	case "", storage.AccessTokenOpaque:
 		c.AccessTokenFormat = storage.AccessTokenOpaque
@@ -116,6 +122,22 @@ func (s clientSpec) toClient(now time.Time) (*storage.Client, error) {
 		return nil, fmt.Errorf("access token %q: use opaque or jwt", s.AccessToken)
 	}
 	return c, nil
+}
+
+// checkResource: an RFC 8707 resource indicator is an absolute URI without a
+// fragment (§2); https, or http on a loopback host for development.
+func checkResource(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return errors.New("must be an absolute URL")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return errors.New("must not contain a fragment")
+	}
+	if u.Scheme != "https" && (u.Scheme != "http" || !isLoopbackHost(u.Hostname())) {
+		return errors.New("must be https (http only on localhost or a loopback address)")
+	}
+	return nil
 }
 
 // checkRedirectURI: absolute, no fragment; https, or http on a loopback host

@@ -35,6 +35,7 @@ var settings = []setting{
 	{"signing-alg", "GATEHOUSE_SIGNING_ALG", "RS256", "token signing algorithm: RS256 or ES256"},
 	{"key-rotation-period", "GATEHOUSE_KEY_ROTATION_PERIOD", "720h", "how long a signing key signs before automatic rotation"},
 	{"access-token-ttl", "GATEHOUSE_ACCESS_TOKEN_TTL", "1h", "access token lifetime"},
+	{"access-token-audience", "GATEHOUSE_ACCESS_TOKEN_AUDIENCE", "", "aud of access tokens whose request names no resource and whose client registered none; empty means the issuer"},
 	{"id-token-ttl", "GATEHOUSE_ID_TOKEN_TTL", "1h", "ID token lifetime"},
 	{"refresh-token-ttl", "GATEHOUSE_REFRESH_TOKEN_TTL", "720h", "absolute lifetime of a sign-in's refresh tokens"},
 	{"refresh-reuse-grace", "GATEHOUSE_REFRESH_REUSE_GRACE", "10s", "window in which a just-rotated refresh token gets the same successor again (0 disables)"},
@@ -82,6 +83,7 @@ type config struct {
 	SigningAlg        string
 	KeyRotation       time.Duration
 	AccessTokenTTL    time.Duration
+	AccessTokenAud    string
 	IDTokenTTL        time.Duration
 	RefreshTokenTTL   time.Duration
 	RefreshReuseGrace time.Duration
@@ -152,6 +154,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		SigningAlg:        p.oneOf("signing-alg", "RS256", "ES256"),
 		KeyRotation:       p.duration("key-rotation-period", time.Hour),
 		AccessTokenTTL:    p.duration("access-token-ttl", time.Minute),
+		AccessTokenAud:    p.str("access-token-audience"),
 		IDTokenTTL:        p.duration("id-token-ttl", time.Minute),
 		RefreshTokenTTL:   p.duration("refresh-token-ttl", time.Minute),
 		RefreshReuseGrace: p.duration("refresh-reuse-grace", 0),
@@ -202,6 +205,11 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 	}
 	if c.Secret != "" && len(c.Secret) < 32 {
 		return nil, errors.New("GATEHOUSE_SECRET (--secret): must be at least 32 characters")
+	}
+	if c.AccessTokenAud != "" {
+		if u, err := url.Parse(c.AccessTokenAud); err != nil || !u.IsAbs() || u.Fragment != "" {
+			return nil, fmt.Errorf("GATEHOUSE_ACCESS_TOKEN_AUDIENCE (--access-token-audience): %q must be an absolute URI without a fragment", c.AccessTokenAud)
+		}
 	}
 	if !brandColor.MatchString(c.BrandColor) {
 		return nil, fmt.Errorf("GATEHOUSE_BRAND_COLOR (--brand-color): %q is not a colour such as #1f5fbf", c.BrandColor)

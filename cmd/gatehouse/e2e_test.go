@@ -398,28 +398,94 @@ func testEndSession(t *testing.T, ts *testServer, a createdClient) {
 }
 
 func testJWTAccessTokens(t *testing.T, ts *testServer) {
-	c := ts.createClient("--name", "JWT app", "--redirect-uri", "http://127.0.0.1:9003/cb", "--access-token", "jwt")
+	const api, other = "https://api.example.com", "https://reports.example.com"
+	c := ts.createClient("--name", "JWT app", "--redirect-uri", "http://127.0.0.1:9003/cb", "--access-token", "jwt",
+		"--grant-types", "authorization_code,refresh_token,client_credentials", "--resource", api, "--resource", other)
 	r := newRP(t, ts, c)
 	b := newBrowser(t, ts.issuer)
+	ks := oidc.NewRemoteKeySet(context.Background(), ts.issuer+"/keys")
+	// verifyAT checks an RFC 9068 access token and returns its claims.
+	verifyAT := func(name, token string) map[string]any {
+		t.Helper()
+		payload, err := ks.VerifySignature(context.Background(), token)
+		if err != nil {
+			t.Fatalf("%s: JWT access token does not verify against JWKS: %v", name, err)
+		}
+		head, _, _ := strings.Cut(token, ".")
+		raw, _ := base64.RawURLEncoding.DecodeString(head)
+		var header map[string]any
+		_ = json.Unmarshal(raw, &header)
+		if header["typ"] != "at+jwt" || header["kid"] == nil {
+			t.Errorf("%s: header %v, want typ at+jwt and a kid (RFC 9068 §2.1)", name, header)
+		}
+		var claims map[string]any
+		_ = json.Unmarshal(payload, &claims)
+		for _, k := range []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id"} {
+			if claims[k] == nil {
+				t.Errorf("%s: claim %s missing: %v", name, k, claims)
+			}
+		}
+		if claims["iss"] != ts.issuer || claims["client_id"] != c.ClientID || claims["aud"] == c.ClientID {
+			t.Errorf("%s: claims %v", name, claims)
+		}
+		return claims
+	}
+
+	// Without a resource: aud is the client's first registered resource.
 	ar, code := r.signIn(b, "alice@example.com", testPassword)
 	tok := r.exchange(ar, code)
-	// The access token is a JWT signed with the published keys.
-	ks := oidc.NewRemoteKeySet(context.Background(), ts.issuer+"/keys")
-	payload, err := ks.VerifySignature(context.Background(), tok.token.AccessToken)
-	if err != nil {
-		t.Fatalf("JWT access token does not verify against JWKS: %v", err)
-	}
-	var claims map[string]any
-	_ = json.Unmarshal(payload, &claims)
-	if claims["sub"] != tok.claims["sub"] || claims["client_id"] != c.ClientID || claims["role"] != "ADMIN" || claims["jti"] == nil {
+	claims := verifyAT("code flow", tok.token.AccessToken)
+	if claims["sub"] != tok.claims["sub"] || claims["role"] != "ADMIN" || claims["aud"] != api ||
+		!strings.Contains(fmt.Sprint(claims["scope"]), "openid") {
 		t.Errorf("JWT access token claims: %v", claims)
 	}
-	if got := r.introspect(tok.token.AccessToken); got["active"] != true {
+	if _, ok := tok.claims["client_id"]; ok {
+		t.Errorf("the ID token carries client_id: %v", tok.claims)
+	}
+	if got := r.introspect(tok.token.AccessToken); got["active"] != true || got["aud"] != api {
 		t.Errorf("introspection of a JWT access token: %v", got)
+	}
+	// An ID token is not an access token.
+	if status, _, _ := bearerGet(t, ts.issuer+"/userinfo", tok.raw); status != http.StatusUnauthorized {
+		t.Errorf("userinfo with an ID token: %d, want 401", status)
 	}
 	r.revoke(tok.token.AccessToken, "access_token")
 	if got := r.introspect(tok.token.AccessToken); got["active"] != false {
 		t.Errorf("revoked JWT access token active: %v", got)
+	}
+
+	// RFC 8707: a resource named at authorization is the token's audience;
+	// a refresh may narrow to it but not widen beyond what was granted.
+	ar, code = r.signIn(b, "alice@example.com", testPassword, oauth2.SetAuthURLParam("resource", other))
+	tok = r.exchange(ar, code)
+	if claims := verifyAT("resource", tok.token.AccessToken); claims["aud"] != other {
+		t.Errorf("aud = %v, want %s", claims["aud"], other)
+	}
+	status, _, m := postForm(t, ts.issuer+"/oauth/token", url.Values{"grant_type": {"refresh_token"},
+		"refresh_token": {tok.token.RefreshToken}, "resource": {api}}, c.ClientID, c.ClientSecret)
+	if status != http.StatusBadRequest || m["error"] != "invalid_target" {
+		t.Errorf("refresh for a resource not granted: %d %v", status, m)
+	}
+	// An unregistered resource at authorization goes back to the client.
+	q := r.callbackParams(b.get(r.authURL(oauth2.SetAuthURLParam("resource", "https://evil.example")).url))
+	if q.Get("error") != "invalid_target" {
+		t.Errorf("unregistered resource at authorize: %v", q)
+	}
+	// client_credentials: sub is the client, aud the resource asked for.
+	status, _, m = postForm(t, ts.issuer+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "resource": {other}}, c.ClientID, c.ClientSecret)
+	if status != http.StatusOK {
+		t.Fatalf("client_credentials: %d %v", status, m)
+	}
+	if claims := verifyAT("client_credentials", m["access_token"].(string)); claims["aud"] != other || claims["sub"] != c.ClientID {
+		t.Errorf("client_credentials claims: %v", claims)
+	}
+
+	// A client with no resources: aud is the issuer (its userinfo), never the client.
+	plain := ts.createClient("--name", "JWT app 2", "--redirect-uri", "http://127.0.0.1:9003/cb", "--access-token", "jwt")
+	r2 := newRP(t, ts, plain)
+	ar, code = r2.signIn(b, "alice@example.com", testPassword)
+	if claims := verifyAT("default audience", r2.exchange(ar, code).token.AccessToken); claims["aud"] != ts.issuer {
+		t.Errorf("default aud = %v, want the issuer", claims["aud"])
 	}
 }
 

@@ -1,0 +1,231 @@
+package op
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/crypto"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Gatehouse mints its token responses itself (zitadel's CreateTokenResponse
+// cannot): access tokens are opaque, or RFC 9068 JWTs with typ at+jwt whose
+// aud is the resource they are for (RFC 8707), never the client; ID tokens
+// carry no client_id (aud and azp name the client).
+
+// tokenRequest is what tokens are minted for: a redeemed code
+// (authRequest), a refresh (*refreshRequest) or a client acting for itself
+// (*clientCredentialsRequest).
+type tokenRequest interface {
+	zop.TokenRequest
+	GetClientID() string
+}
+
+// issueTokens mints the response for req. resources are the RFC 8707
+// resource parameters of the token request; code is the redeemed code (for
+// c_hash), presented the refresh token being rotated.
+func (p *Provider) issueTokens(ctx context.Context, req tokenRequest, c *client, granted, resources []string, code, presented string) (*oidc.AccessTokenResponse, error) {
+	aud, err := p.audience(c, granted, resources)
+	if err != nil {
+		return nil, err
+	}
+	s := opStorage{p}
+	var tokenID, refresh string
+	var exp time.Time
+	switch r := req.(type) {
+	case authRequest:
+		r.audience = aud
+		if slices.Contains(r.r.Scopes, oidc.ScopeOfflineAccess) && c.hasGrant(oidc.GrantTypeRefreshToken) {
+			tokenID, refresh, exp, err = s.CreateAccessAndRefreshTokens(ctx, r, "")
+		} else {
+			tokenID, exp, err = s.CreateAccessToken(ctx, r)
+		}
+	case *refreshRequest:
+		r.audience = aud
+		tokenID, refresh, exp, err = s.CreateAccessAndRefreshTokens(ctx, r, presented)
+	case *clientCredentialsRequest:
+		r.audience = aud
+		tokenID, exp, err = s.CreateAccessToken(ctx, r)
+	default:
+		err = fmt.Errorf("op: cannot issue tokens for %T", req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var access string
+	if c.AccessTokenType() == zop.AccessTokenTypeJWT {
+		access, err = p.signAccessToken(ctx, req, tokenID, aud)
+	} else {
+		access, err = p.zp.Crypto().Encrypt(tokenID + ":" + req.GetSubject())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mint access token: %w", err)
+	}
+	resp := &oidc.AccessTokenResponse{
+		AccessToken:  access,
+		RefreshToken: refresh,
+		TokenType:    oidc.BearerToken,
+		ExpiresIn:    uint64(max(exp.Sub(p.now()), 0) / time.Second),
+		Scope:        req.GetScopes(),
+	}
+	if idr, ok := req.(zop.IDTokenRequest); ok {
+		if resp.IDToken, err = p.signIDToken(ctx, idr, c, access, code); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// audience picks an access token's aud: the resources the token request
+// names, each among those granted at authorization (or, without a grant,
+// registered for the client); else those granted; else the client's first
+// registered resource; else the configured default (Config.AccessTokenAudience).
+func (p *Provider) audience(c *client, granted, requested []string) ([]string, error) {
+	if len(requested) > 0 {
+		allowed := granted
+		if len(allowed) == 0 {
+			allowed = c.c.Resources
+		}
+		for _, r := range requested {
+			if !slices.Contains(allowed, r) {
+				return nil, errInvalidTarget(r)
+			}
+		}
+		return requested, nil
+	}
+	if len(granted) > 0 {
+		return granted, nil
+	}
+	if len(c.c.Resources) > 0 {
+		return c.c.Resources[:1], nil
+	}
+	return []string{p.cfg.AccessTokenAudience}, nil
+}
+
+// errInvalidTarget is RFC 8707's error for a resource the client may not ask for.
+func errInvalidTarget(resource string) *oidc.Error {
+	e := oidc.ErrInvalidRequest().WithDescription("the resource %q is not registered for this client", resource)
+	e.ErrorType = "invalid_target"
+	return e
+}
+
+// jwtAccessToken is the payload of an RFC 9068 access token.
+type jwtAccessToken struct {
+	Issuer   string `json:"iss"`
+	Subject  string `json:"sub"`
+	Audience any    `json:"aud"` // a string, or an array for several resources
+	Expiry   int64  `json:"exp"`
+	IssuedAt int64  `json:"iat"`
+	// JWTID is the token's record (tokens.go), which userinfo,
+	// introspection and revocation read back under the signature.
+	JWTID    string `json:"jti"`
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope,omitempty"`
+	AuthTime int64  `json:"auth_time,omitempty"`
+	Role     string `json:"role,omitempty"`
+}
+
+// signAccessToken signs an RFC 9068 access token for the record tokenID.
+func (p *Provider) signAccessToken(ctx context.Context, req tokenRequest, tokenID string, aud []string) (string, error) {
+	at, err := decodeAccessToken(tokenID)
+	if err != nil {
+		return "", err
+	}
+	claims := jwtAccessToken{
+		Issuer: p.cfg.Issuer, Subject: req.GetSubject(), Audience: audienceClaim(aud),
+		Expiry: at.Expiry, IssuedAt: at.IssuedAt, JWTID: tokenID, ClientID: req.GetClientID(),
+		Scope: strings.Join(req.GetScopes(), " "),
+	}
+	if idr, ok := req.(zop.IDTokenRequest); ok { // a user's token
+		u, err := p.store.GetUser(ctx, req.GetSubject())
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", oidc.ErrInvalidGrant().WithDescription("the user no longer exists")
+		}
+		if err != nil {
+			return "", fmt.Errorf("load user: %w", err)
+		}
+		claims.Role = u.Role
+		if t := idr.GetAuthTime(); !t.IsZero() {
+			claims.AuthTime = t.Unix()
+		}
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	return p.sign(payload, "at+jwt")
+}
+
+func audienceClaim(aud []string) any {
+	if len(aud) == 1 {
+		return aud[0]
+	}
+	return aud
+}
+
+// sign signs payload with the active key as a compact JWS of type typ.
+func (p *Provider) sign(payload []byte, typ jose.ContentType) (string, error) {
+	k := p.keys.Active()
+	if k.Signer == nil {
+		return "", errors.New("no signing key loaded")
+	}
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: k.Algorithm, Key: jose.JSONWebKey{Key: k.Signer, KeyID: k.ID, Algorithm: string(k.Algorithm)}},
+		(&jose.SignerOptions{}).WithType(typ),
+	)
+	if err != nil {
+		return "", fmt.Errorf("signer: %w", err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("sign: %w", err)
+	}
+	return jws.CompactSerialize()
+}
+
+// signIDToken mints the ID token: zitadel's claims (at_hash, c_hash, nonce,
+// auth_time, amr, azp) and Gatehouse's user claims, without client_id.
+func (p *Provider) signIDToken(ctx context.Context, req zop.IDTokenRequest, c *client, accessToken, code string) (string, error) {
+	var nonce string
+	if ar, ok := req.(authRequest); ok {
+		nonce = ar.GetNonce()
+	}
+	exp := p.now().Add(c.IDTokenLifetime())
+	claims := oidc.NewIDTokenClaims(p.cfg.Issuer, req.GetSubject(), []string{c.GetID()}, exp, req.GetAuthTime(), nonce, "", req.GetAMR(), c.GetID(), 0)
+	claims.ClientID = "" // aud and azp name the client; client_id belongs to access tokens
+	claims.IssuedAt = oidc.FromTime(p.now())
+	alg := p.keys.Active().Algorithm
+	if accessToken != "" {
+		h, err := oidc.ClaimHash(accessToken, alg)
+		if err != nil {
+			return "", err
+		}
+		claims.AccessTokenHash = h
+	}
+	if code != "" {
+		h, err := oidc.ClaimHash(code, alg)
+		if err != nil {
+			return "", err
+		}
+		claims.CodeHash = h
+	}
+	ui := new(oidc.UserInfo)
+	if err := (opStorage{p}).SetUserinfoFromRequest(ctx, ui, req, req.GetScopes()); err != nil {
+		return "", err
+	}
+	claims.SetUserInfo(ui)
+	signer, err := zop.SignerFromKey(signingKey{p.keys.Active()})
+	if err != nil {
+		return "", err
+	}
+	return crypto.Sign(claims, signer)
+}
