@@ -7,12 +7,12 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const grantColumns = `id, COALESCE(user_id, ''), client_id, session_id, scopes, auth_time, amr, created_at, expires_at, revoked_at`
+const grantColumns = `id, COALESCE(user_id, ''), client_id, session_id, scopes, auth_time, amr, created_at, expires_at, revoked_at, resources`
 
 func scanGrant(row rowScanner) (*storage.Grant, error) {
 	var g storage.Grant
 	err := row.Scan(&g.ID, &g.UserID, &g.ClientID, &g.SessionID, &g.Scopes, timeCol{&g.AuthTime}, &g.AMR,
-		timeCol{&g.CreatedAt}, timeCol{&g.ExpiresAt}, timePtrCol{&g.RevokedAt})
+		timeCol{&g.CreatedAt}, timeCol{&g.ExpiresAt}, timePtrCol{&g.RevokedAt}, &g.Resources)
 	if err != nil {
 		return nil, err
 	}
@@ -22,9 +22,9 @@ func scanGrant(row rowScanner) (*storage.Grant, error) {
 // CreateGrant inserts g; ErrConflict if its ID is taken.
 func (s *Store) CreateGrant(ctx context.Context, g *storage.Grant) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO grants (id, user_id, client_id, session_id, scopes, auth_time,
-		amr, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		amr, created_at, expires_at, revoked_at, resources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		g.ID, nullIfEmpty(g.UserID), g.ClientID, g.SessionID, list(g.Scopes), optTime(g.AuthTime),
-		list(g.AMR), g.CreatedAt, g.ExpiresAt, g.RevokedAt)
+		list(g.AMR), g.CreatedAt, g.ExpiresAt, g.RevokedAt, list(g.Resources))
 	return wrapErr("postgres: create grant", err)
 }
 

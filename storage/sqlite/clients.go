@@ -7,13 +7,13 @@ import (
 )
 
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, app_type,
-	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at`
+	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at, resources`
 
 func scanClient(row rowScanner) (*storage.Client, error) {
 	var c storage.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
 		&c.AppType, &c.AuthMethod, listCol{&c.GrantTypes}, &c.AccessTokenFormat, &c.RequireConsent,
-		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, listCol{&c.Resources})
 	if err != nil {
 		return nil, err
 	}
@@ -21,28 +21,31 @@ func scanClient(row rowScanner) (*storage.Client, error) {
 }
 
 // clientLists encodes the client's list fields in column order.
-func clientLists(c *storage.Client) (redirects, postLogout, grantTypes string, err error) {
+func clientLists(c *storage.Client) (redirects, postLogout, grantTypes, resources string, err error) {
 	if redirects, err = jsonList(c.RedirectURIs); err != nil {
 		return
 	}
 	if postLogout, err = jsonList(c.PostLogoutRedirectURIs); err != nil {
 		return
 	}
-	grantTypes, err = jsonList(c.GrantTypes)
+	if grantTypes, err = jsonList(c.GrantTypes); err != nil {
+		return
+	}
+	resources, err = jsonList(c.Resources)
 	return
 }
 
 // CreateClient inserts c; ErrConflict if its ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	const what = "sqlite: create client"
-	redirects, postLogout, grantTypes, err := clientLists(c)
+	redirects, postLogout, grantTypes, resources, err := clientLists(c)
 	if err != nil {
 		return wrapErr(what, err)
 	}
 	_, err = s.q.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType,
-		c.AuthMethod, grantTypes, c.AccessTokenFormat, c.RequireConsent, millis(c.CreatedAt), millis(c.UpdatedAt))
+		c.AuthMethod, grantTypes, c.AccessTokenFormat, c.RequireConsent, millis(c.CreatedAt), millis(c.UpdatedAt), resources)
 	return wrapErr(what, err)
 }
 
@@ -73,16 +76,16 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 // UpdateClient replaces every field of the client c.ID except CreatedAt.
 func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	const what = "sqlite: update client"
-	redirects, postLogout, grantTypes, err := clientLists(c)
+	redirects, postLogout, grantTypes, resources, err := clientLists(c)
 	if err != nil {
 		return wrapErr(what, err)
 	}
 	return execOne(ctx, s.q, what, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, app_type = ?, auth_method = ?, grant_types = ?,
-		access_token_format = ?, require_consent = ?, updated_at = ?
+		access_token_format = ?, require_consent = ?, updated_at = ?, resources = ?
 		WHERE id = ?`,
 		c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType, c.AuthMethod, grantTypes,
-		c.AccessTokenFormat, c.RequireConsent, millis(c.UpdatedAt), c.ID)
+		c.AccessTokenFormat, c.RequireConsent, millis(c.UpdatedAt), resources, c.ID)
 }
 
 // DeleteClient deletes the client; the schema cascades to its auth requests,

@@ -7,13 +7,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const grantColumns = `id, user_id, client_id, session_id, scopes, auth_time, amr, created_at, expires_at, revoked_at`
+const grantColumns = `id, user_id, client_id, session_id, scopes, auth_time, amr, created_at, expires_at, revoked_at, resources`
 
 func scanGrant(row rowScanner) (*storage.Grant, error) {
 	var g storage.Grant
 	err := row.Scan(&g.ID, stringCol{&g.UserID}, &g.ClientID, &g.SessionID, listCol{&g.Scopes},
 		timeCol{&g.AuthTime}, listCol{&g.AMR}, timeCol{&g.CreatedAt}, timeCol{&g.ExpiresAt},
-		timePtrCol{&g.RevokedAt})
+		timePtrCol{&g.RevokedAt}, listCol{&g.Resources})
 	if err != nil {
 		return nil, err
 	}
@@ -31,10 +31,14 @@ func (s *Store) CreateGrant(ctx context.Context, g *storage.Grant) error {
 	if err != nil {
 		return wrapErr(what, err)
 	}
+	resources, err := jsonList(g.Resources)
+	if err != nil {
+		return wrapErr(what, err)
+	}
 	_, err = s.q.ExecContext(ctx, `INSERT INTO grants (`+grantColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		g.ID, nullIfEmpty(g.UserID), g.ClientID, g.SessionID, scopes, optMillis(g.AuthTime), amr,
-		millis(g.CreatedAt), millis(g.ExpiresAt), ptrMillis(g.RevokedAt))
+		millis(g.CreatedAt), millis(g.ExpiresAt), ptrMillis(g.RevokedAt), resources)
 	return wrapErr(what, err)
 }
 

@@ -42,7 +42,7 @@ func testAuthRequestWithoutMaxAge(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	seedStore(t, s)
 	want := newAuthRequest("ar1", "spa")
-	want.MaxAge, want.Prompt, want.LoginHint, want.HintSubject = nil, nil, "", ""
+	want.MaxAge, want.Prompt, want.LoginHint, want.HintSubject, want.Resources = nil, nil, "", "", nil
 	mustNot(t, "create auth request", s.CreateAuthRequest(ctx, want))
 	got, err := s.GetAuthRequest(ctx, "ar1")
 	mustNot(t, "get auth request", err)

@@ -35,7 +35,7 @@ func testClientPublic(t *testing.T, s storage.Store) {
 	want := newClient("native")
 	want.SecretHash = nil
 	want.AppType, want.AuthMethod, want.AccessTokenFormat = storage.AppTypeNative, storage.AuthMethodNone, storage.AccessTokenOpaque
-	want.PostLogoutRedirectURIs = nil
+	want.PostLogoutRedirectURIs, want.Resources = nil, nil
 	want.RequireConsent = false
 	mustNot(t, "create client", s.CreateClient(ctx, want))
 	got, err := s.GetClient(ctx, "native")
@@ -99,6 +99,7 @@ func testClientUpdate(t *testing.T, s storage.Store) {
 		GrantTypes:             []string{"client_credentials"},
 		AccessTokenFormat:      storage.AccessTokenOpaque,
 		RequireConsent:         false,
+		Resources:              []string{"https://other.example/api"},
 		CreatedAt:              at(time.Hour), // must be ignored
 		UpdatedAt:              at(time.Minute),
 	}
@@ -110,13 +111,17 @@ func testClientUpdate(t *testing.T, s storage.Store) {
 	mustNot(t, "get client", err)
 	assertEqual(t, "after UpdateClient", got, &want)
 
-	// Back to a public client: the secret must go, not linger.
-	update.SecretHash, update.AuthMethod = nil, storage.AuthMethodNone
+	// Back to a public client without resources: the secret and the
+	// resources must go, not linger.
+	update.SecretHash, update.AuthMethod, update.Resources = nil, storage.AuthMethodNone, nil
 	mustNot(t, "update client to public", s.UpdateClient(ctx, update))
 	got, err = s.GetClient(ctx, "c1")
 	mustNot(t, "get client", err)
 	if len(got.SecretHash) != 0 {
 		t.Errorf("SecretHash after clearing it: %x", got.SecretHash)
+	}
+	if len(got.Resources) != 0 {
+		t.Errorf("Resources after clearing them: %q", got.Resources)
 	}
 }
 

@@ -47,6 +47,7 @@ func newClient(id string) *storage.Client {
 		GrantTypes:             []string{"authorization_code", "refresh_token"},
 		AccessTokenFormat:      storage.AccessTokenJWT,
 		RequireConsent:         true,
+		Resources:              []string{"https://api." + id + ".example/", "https://files.example/v1"},
 		CreatedAt:              at(-2 * time.Hour),
 		UpdatedAt:              at(-time.Hour),
 	}
@@ -69,6 +70,7 @@ func newAuthRequest(id, clientID string) *storage.AuthRequest {
 		MaxAge:              &maxAge,
 		LoginHint:           "someone@example.com",
 		HintSubject:         "subject-1",
+		Resources:           []string{"https://api." + clientID + ".example/", "https://files.example/v1"},
 		CreatedAt:           t0(),
 		ExpiresAt:           at(10 * time.Minute),
 	}
@@ -81,6 +83,7 @@ func newGrant(id, userID, clientID, sessionID string) *storage.Grant {
 		ClientID:  clientID,
 		SessionID: sessionID,
 		Scopes:    []string{"openid", "offline_access"},
+		Resources: []string{"https://api." + clientID + ".example/"},
 		AuthTime:  at(-time.Minute),
 		AMR:       []string{"pwd"},
 		CreatedAt: t0(),

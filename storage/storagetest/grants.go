@@ -27,6 +27,14 @@ func testGrantCreateAndGet(t *testing.T, s storage.Store) {
 	mustNot(t, "get grant", err)
 	assertEqual(t, "GetGrant", got, want)
 	assertErrorIs(t, "second grant with the same ID", s.CreateGrant(ctx, want), storage.ErrConflict)
+
+	// A grant for no particular resource (no RFC 8707 indicator).
+	plain := newGrant("g2", "alice", "spa", sd.aliceSession.ID)
+	plain.Resources = nil
+	mustNot(t, "create grant without resources", s.CreateGrant(ctx, plain))
+	got, err = s.GetGrant(ctx, "g2")
+	mustNot(t, "get grant without resources", err)
+	assertEqual(t, "GetGrant(no resources)", got, plain)
 }
 
 func testGrantNotFound(t *testing.T, s storage.Store) {
