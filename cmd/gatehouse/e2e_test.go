@@ -405,7 +405,7 @@ func testJWTAccessTokens(t *testing.T, ts *testServer) {
 	b := newBrowser(t, ts.issuer)
 	ks := oidc.NewRemoteKeySet(context.Background(), ts.issuer+"/keys")
 	// verifyAT checks an RFC 9068 access token and returns its claims.
-	verifyAT := func(name, token string) map[string]any {
+	verifyAT := func(name, token string, c createdClient) map[string]any {
 		t.Helper()
 		payload, err := ks.VerifySignature(context.Background(), token)
 		if err != nil {
@@ -434,7 +434,7 @@ func testJWTAccessTokens(t *testing.T, ts *testServer) {
 	// Without a resource: aud is the client's first registered resource.
 	ar, code := r.signIn(b, "alice@example.com", testPassword)
 	tok := r.exchange(ar, code)
-	claims := verifyAT("code flow", tok.token.AccessToken)
+	claims := verifyAT("code flow", tok.token.AccessToken, c)
 	if claims["sub"] != tok.claims["sub"] || claims["role"] != "ADMIN" || claims["aud"] != api ||
 		!strings.Contains(fmt.Sprint(claims["scope"]), "openid") {
 		t.Errorf("JWT access token claims: %v", claims)
@@ -442,7 +442,7 @@ func testJWTAccessTokens(t *testing.T, ts *testServer) {
 	if _, ok := tok.claims["client_id"]; ok {
 		t.Errorf("the ID token carries client_id: %v", tok.claims)
 	}
-	if got := r.introspect(tok.token.AccessToken); got["active"] != true || got["aud"] != api {
+	if got := r.introspect(tok.token.AccessToken); got["active"] != true || fmt.Sprint(got["aud"]) != "["+api+"]" {
 		t.Errorf("introspection of a JWT access token: %v", got)
 	}
 	// An ID token is not an access token.
@@ -458,7 +458,7 @@ func testJWTAccessTokens(t *testing.T, ts *testServer) {
 	// a refresh may narrow to it but not widen beyond what was granted.
 	ar, code = r.signIn(b, "alice@example.com", testPassword, oauth2.SetAuthURLParam("resource", other))
 	tok = r.exchange(ar, code)
-	if claims := verifyAT("resource", tok.token.AccessToken); claims["aud"] != other {
+	if claims := verifyAT("resource", tok.token.AccessToken, c); claims["aud"] != other {
 		t.Errorf("aud = %v, want %s", claims["aud"], other)
 	}
 	status, _, m := postForm(t, ts.issuer+"/oauth/token", url.Values{"grant_type": {"refresh_token"},
@@ -476,7 +476,7 @@ func testJWTAccessTokens(t *testing.T, ts *testServer) {
 	if status != http.StatusOK {
 		t.Fatalf("client_credentials: %d %v", status, m)
 	}
-	if claims := verifyAT("client_credentials", m["access_token"].(string)); claims["aud"] != other || claims["sub"] != c.ClientID {
+	if claims := verifyAT("client_credentials", m["access_token"].(string), c); claims["aud"] != other || claims["sub"] != c.ClientID {
 		t.Errorf("client_credentials claims: %v", claims)
 	}
 
@@ -484,7 +484,7 @@ func testJWTAccessTokens(t *testing.T, ts *testServer) {
 	plain := ts.createClient("--name", "JWT app 2", "--redirect-uri", "http://127.0.0.1:9003/cb", "--access-token", "jwt")
 	r2 := newRP(t, ts, plain)
 	ar, code = r2.signIn(b, "alice@example.com", testPassword)
-	if claims := verifyAT("default audience", r2.exchange(ar, code).token.AccessToken); claims["aud"] != ts.issuer {
+	if claims := verifyAT("default audience", r2.exchange(ar, code).token.AccessToken, plain); claims["aud"] != ts.issuer {
 		t.Errorf("default aud = %v, want the issuer", claims["aud"])
 	}
 }
