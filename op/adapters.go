@@ -149,8 +149,8 @@ func (a authRequest) LogValue() slog.Value {
 
 // refreshRequest is the token request behind a presented refresh token.
 type refreshRequest struct {
-	token  *storage.RefreshToken
-	value  string // the presented refresh token, needed to derive its successor
+	token    *storage.RefreshToken
+	value    string // the presented refresh token, needed to derive its successor
 	grant    *storage.Grant
 	scopes   []string
 	audience []string // of the access token being minted (issue.go)

@@ -22,8 +22,8 @@ import (
 type opStorage struct{ p *Provider }
 
 var (
-	_ zop.Storage                        = opStorage{}
-	_ zop.CanSetUserinfoFromRequest      = opStorage{}
+	_ zop.Storage                   = opStorage{}
+	_ zop.CanSetUserinfoFromRequest = opStorage{}
 )
 
 func (s opStorage) now() time.Time { return s.p.now() }

@@ -166,8 +166,8 @@ func TestBackupErrors(t *testing.T) {
 }
 
 type copyFacts struct {
-	integrity    string
-	denied int64
+	integrity string
+	denied    int64
 }
 
 func queryCopy(t *testing.T, path string) copyFacts {
