@@ -11,7 +11,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// User-facing messages (DESIGN.md: the wording of the apps Gatehouse replaces).
+// User-facing messages (docs/design.md: the wording of the apps Gatehouse replaces).
 const (
 	msgInvalidCredentials = "Invalid email or password."
 	msgMissingCredentials = "Enter your email address and password."

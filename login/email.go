@@ -46,7 +46,7 @@ func (h *Handler) link(path string, q url.Values) string {
 	return u
 }
 
-// Emailed one-time tokens (DESIGN.md): 32 random bytes, base64url in the link,
+// Emailed one-time tokens (docs/design.md): 32 random bytes, base64url in the link,
 // only their SHA-256 in the store, single use, a new one replaces the older
 // ones of its kind.
 

@@ -141,7 +141,7 @@ func (h *Handler) lockedMessage(until time.Time) string {
 }
 
 // reserveAttempt counts a password check against key's lockout budget before
-// the check runs (DESIGN.md). ok=false means the key is locked: do not check
+// the check runs (docs/design.md). ok=false means the key is locked: do not check
 // the password.
 func (h *Handler) reserveAttempt(ctx context.Context, key string) (storage.LoginAttempt, error) {
 	return h.store.RegisterLoginAttempt(ctx, key, h.now(), h.cfg.LockoutThreshold, h.cfg.LockoutDuration)

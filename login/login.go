@@ -144,7 +144,7 @@ const (
 	defaultLockoutThreshold = 5
 	defaultLockoutDuration  = 15 * time.Minute
 
-	// Lifetimes of the emailed links (DESIGN.md).
+	// Lifetimes of the emailed links (docs/design.md).
 	verifyEmailTTL   = 24 * time.Hour
 	resetPasswordTTL = time.Hour
 	changeEmailTTL   = 24 * time.Hour

@@ -34,7 +34,7 @@ type Password struct {
 	CheckCommon  bool // refuse passwords on the bundled common list
 }
 
-// Default is the policy of DESIGN.md: at least 8 characters with an
+// Default is the policy of docs/design.md: at least 8 characters with an
 // upper-case letter and a digit, not on the common list, at most 128
 // characters.
 func Default() Password {
