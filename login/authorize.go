@@ -29,7 +29,7 @@ const amrPassword = "pwd"
 
 // maxHandle bounds the authRequestID a page accepts: the sealed request
 // op puts in the sign-in URL (its parameters are capped).
-const maxHandle = 16 << 10
+const maxHandle = 32 << 10
 
 // loadAuthRequest opens the pending auth request that handle carries. It
 // renders the friendly 400 page and returns false when handle is missing,

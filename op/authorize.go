@@ -67,7 +67,8 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 
 	// From here on the redirect_uri is trusted.
 	state := req.State
-	if repeated == "state" || len(state) > maxState {
+	badChars := badCharsParam(r.Form)
+	if repeated == "state" || len(state) > maxState || badChars == "state" {
 		state = "" // not echoed: which one, or so much of it
 	}
 	fail := func(code, desc string) {
@@ -79,6 +80,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if repeated != "" {
 		fail("invalid_request", "the parameter "+repeated+" is repeated")
+		return
+	}
+	if badChars != "" {
+		fail("invalid_request", badChars+" holds invalid UTF-8 or a control character")
 		return
 	}
 	if name, limit := oversizedParam(r.Form); name != "" {

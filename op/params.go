@@ -3,6 +3,9 @@ package op
 import (
 	"net/url"
 	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Caps on authorization request parameters. /authorize stores nothing, but
@@ -56,6 +59,33 @@ func oversizedParam(form url.Values) (string, int) {
 	return "", 0
 }
 
+// badCharsParam returns a parameter whose name or value is not valid UTF-8
+// or holds a control character, or "". No parameter has a use for either
+// (state is printable ASCII, RFC 6749 Appendix A.5); invalid UTF-8 would be
+// altered by the sealed request's JSON, and control characters would grow it
+// sixfold (\u00XX).
+func badCharsParam(form url.Values) string {
+	bad := func(s string) bool {
+		return !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0
+	}
+	names := make([]string, 0, len(form))
+	for k := range form {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if bad(k) {
+			return "a parameter name"
+		}
+		for _, v := range form[k] {
+			if bad(v) {
+				return k
+			}
+		}
+	}
+	return ""
+}
+
 // multiValued are the parameters a request may repeat: RFC 8707 resource
 // indicators.
 var multiValued = map[string]bool{"resource": true}
@@ -71,7 +101,7 @@ func repeatedParam(form url.Values) string {
 	}
 	names := make([]string, 0, len(form))
 	for k, vs := range form {
-		if len(vs) > 1 && !multiValued[k] {
+		if len(vs) > 1 && !multiValued[k] && k != "" { // a nameless parameter means nothing to anyone
 			names = append(names, k)
 		}
 	}

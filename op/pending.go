@@ -1,6 +1,7 @@
 package op
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,7 +23,7 @@ import (
 
 // maxHandle bounds a sealed request: the authorize parameters are capped
 // (maxAuthorizeQuery), so a genuine handle is well below this.
-const maxHandle = 16 << 10
+const maxHandle = 32 << 10
 
 // requestAD separates sealed requests from any other ciphertext.
 var requestAD = []byte("gatehouse/op/auth-request/v1")
@@ -50,7 +51,10 @@ type sealedRequest struct {
 var errNoPendingRequest = fmt.Errorf("op: unknown or expired authorization request: %w", storage.ErrNotFound)
 
 func (p *Provider) sealRequest(ar *storage.AuthRequest) (string, error) {
-	b, err := json.Marshal(sealedRequest{
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // <, > and & cost 6 bytes each escaped; the JSON is never HTML
+	err := enc.Encode(sealedRequest{
 		ID: ar.ID, ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, State: ar.State, Nonce: ar.Nonce,
 		Scopes: ar.Scopes, ResponseMode: ar.ResponseMode, CodeChallenge: ar.CodeChallenge,
 		Prompt: ar.Prompt, MaxAge: ar.MaxAge, LoginHint: ar.LoginHint, HintSubject: ar.HintSubject,
@@ -59,7 +63,7 @@ func (p *Provider) sealRequest(ar *storage.AuthRequest) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("seal auth request: %w", err)
 	}
-	return p.requests.Encrypt(string(b))
+	return p.requests.Encrypt(buf.String())
 }
 
 // PendingRequest implements login.Flow: it opens the handle /authorize put

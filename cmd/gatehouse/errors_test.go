@@ -52,6 +52,8 @@ func testAuthorizeErrors(t *testing.T, ts *testServer, a createdClient) {
 		{"login_hint over its cap", "invalid_request", func(q url.Values) { q.Set("login_hint", strings.Repeat("h", 321)) }},
 		{"scope over its cap", "invalid_request", func(q url.Values) { q.Set("scope", "openid "+strings.Repeat("x", 2<<10)) }},
 		{"repeated scope", "invalid_request", func(q url.Values) { q.Add("scope", "openid") }},
+		{"control character", "invalid_request", func(q url.Values) { q.Set("nonce", "a\x01b") }},
+		{"invalid UTF-8", "invalid_request", func(q url.Values) { q.Set("login_hint", "a\xffb") }},
 		{"repeated code_challenge", "invalid_request", func(q url.Values) { q.Add("code_challenge", q.Get("code_challenge")) }},
 	}
 	for _, c := range cases {
