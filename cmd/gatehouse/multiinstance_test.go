@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -59,7 +58,7 @@ func TestTwoInstances(t *testing.T) {
 	// the other checks run.
 	jwksBefore := map[string]map[string]bool{}
 	for name, u := range direct {
-		jwksBefore[name] = jwksKids(t, u)
+		jwksBefore[name] = kidSet(t, u)
 		if got := signingKid(t, u, svc); !jwksBefore[name][got] {
 			t.Fatalf("instance %s signs with %s, which its JWKS does not publish", name, got)
 		}
@@ -134,7 +133,7 @@ func TestTwoInstances(t *testing.T) {
 				}
 				if signingKid(t, u, svc) == newKid {
 					switched[name] = time.Since(rotated)
-					kids := jwksKids(t, u)
+					kids := kidSet(t, u)
 					added := false
 					for k := range kids {
 						added = added || !jwksBefore[name][k]
@@ -178,26 +177,18 @@ func signingKid(t *testing.T, base string, svc createdClient) string {
 	return hdr.Kid
 }
 
-// jwksKids returns the key IDs the instance at base publishes.
-func jwksKids(t *testing.T, base string) map[string]bool {
+// kidSet is the set of key IDs the instance at base publishes.
+func kidSet(t *testing.T, base string) map[string]bool {
 	t.Helper()
-	resp, err := http.Get(base + "/keys")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var set struct {
+	var jwks struct {
 		Keys []struct {
 			Kid string `json:"kid"`
 		} `json:"keys"`
 	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &set) != nil {
-		t.Fatalf("GET %s/keys: %d %.200s", base, resp.StatusCode, raw)
+	getJSONInto(t, base+"/keys", &jwks) // this instance's own JWKS, not the issuer's (the front)
+	set := map[string]bool{}
+	for _, k := range jwks.Keys {
+		set[k.Kid] = true
 	}
-	kids := map[string]bool{}
-	for _, k := range set.Keys {
-		kids[k.Kid] = true
-	}
-	return kids
+	return set
 }
