@@ -19,7 +19,7 @@ func keysCmd(e *env) *cobra.Command {
 				if err := c.keys.Rotate(ctx); err != nil {
 					return fmt.Errorf("rotate keys: %w", err)
 				}
-				fmt.Fprintf(e.stdout, "active signing key: %s (was %s); running servers switch within a minute\n", c.keys.Active().ID, before)
+				fmt.Fprintf(e.stdout, "active signing key: %s (was %s); running servers switch within 30 s\n", c.keys.Active().ID, before)
 				return nil
 			})
 		},
