@@ -402,6 +402,12 @@ func (h *Handler) postConsent(w http.ResponseWriter, r *http.Request) {
 			"You signed in or out in another window since this page was shown. Please review the request again.", retry)
 		return
 	}
+	if h.needsLogin(ar, sess) {
+		// max_age ran out (or another user signed in) while the consent
+		// page was open: authenticate again before anything is granted.
+		http.Redirect(w, r, retry, http.StatusSeeOther)
+		return
+	}
 	switch r.PostForm.Get("action") {
 	case "allow":
 		scopes := ar.Scopes

@@ -374,6 +374,27 @@ func TestConsent(t *testing.T) {
 	e.expectCompleted(e.get(e.client, "/login?authRequestID="+id6), id6, e.alice)
 }
 
+// TestConsentHonoursMaxAge: a consent page left open past the request's
+// max_age does not complete it; the user signs in again first.
+func TestConsentHonoursMaxAge(t *testing.T) {
+	e := newEnv(t)
+	maxAge := int64(60)
+	id := e.authRequest("consent-app", func(ar *storage.AuthRequest) { ar.MaxAge = &maxAge })
+	res := e.signIn(e.client, id, "alice@example.com", alicePassword)
+	if !strings.Contains(res.Body, ">Allow</button>") {
+		t.Fatalf("want the consent page, got %d", res.Status)
+	}
+	e.clock.Advance(2 * time.Minute)
+	res = e.post(e.client, "/consent", url.Values{"authRequestID": {id}, "action": {"allow"},
+		"csrf": {field(t, csrfRe, res.Body)}, "binding": {field(t, bindingRe, res.Body)}})
+	if res.Status != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login?") {
+		t.Fatalf("consent after max_age: %d %q, want a redirect to sign in", res.Status, res.Header.Get("Location"))
+	}
+	if e.getAuthRequest(id).Done {
+		t.Fatal("the request was completed with an authentication older than max_age")
+	}
+}
+
 func TestConsentDenied(t *testing.T) {
 	e := newEnv(t)
 	id := e.authRequest("consent-app")

@@ -208,6 +208,16 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		p.respond(w, r, ar.RedirectURI, mode, errorParams("interaction_required", "the user has not signed in", ar.State))
 		return
 	}
+	if err := p.sessionLive(ctx, ar.SessionID); err != nil {
+		var oe *oidc.Error
+		if !errors.As(err, &oe) {
+			p.failurePage(w, r, "callback: check session", err)
+			return
+		}
+		// Signed out between signing in and coming back: no code.
+		p.respond(w, r, ar.RedirectURI, mode, errorParams("login_required", "the user has signed out", ar.State))
+		return
+	}
 	code, err := zop.CreateAuthRequestCode(ctx, authRequest{r: ar}, opStorage{p}, p.zp.Crypto())
 	if errors.Is(err, storage.ErrConflict) { // a concurrent callback issued the code first
 		p.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already used. Please go back to the application and start again.", "")
@@ -267,5 +277,6 @@ func (p *Provider) CallbackURL(authRequestID string) string {
 // Fail implements login.Flow: it sends the browser back to the client of the
 // request with an OAuth error.
 func (p *Provider) Fail(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, errorCode, description string) {
+	p.clearBinding(w, ar.ID) // the request is answered: its cookie has done its job
 	p.respond(w, r, ar.RedirectURI, oidc.ResponseMode(ar.ResponseMode), errorParams(errorCode, description, ar.State))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,33 +32,37 @@ func FuzzAuthorizeParams(f *testing.F) {
 			return // /authorize answers a malformed query with an error page
 		}
 		rep := repeatedParam(form)
-		var want []string
+		folded := map[string]int{} // zitadel reads names case-insensitively
 		for k, vs := range form {
-			if len(vs) > 1 && !multiValued[k] && k != "" {
+			folded[strings.ToLower(k)] += len(vs)
+		}
+		var want []string
+		for k, n := range folded {
+			if n > 1 && !multiValued[k] && k != "" {
 				want = append(want, k)
 			}
 		}
 		switch {
 		case rep == "" && len(want) > 0:
 			t.Fatalf("repeated %v not reported", want)
-		case rep != "" && (len(form[rep]) < 2 || multiValued[rep]):
+		case rep != "" && (folded[rep] < 2 || multiValued[rep]):
 			t.Fatalf("reported %q, which is not repeated", rep)
-		case rep != "client_id" && rep != "redirect_uri" && (len(form["client_id"]) > 1 || len(form["redirect_uri"]) > 1):
+		case rep != "client_id" && rep != "redirect_uri" && (folded["client_id"] > 1 || folded["redirect_uri"] > 1):
 			t.Fatalf("reported %q before client_id/redirect_uri", rep)
 		}
 		name, limit := oversizedParam(form)
 		if name == "" {
 			for k, vs := range form {
 				for _, v := range vs {
-					if l, ok := paramLimits[k]; ok && len(v) > l {
+					if l, ok := paramLimits[strings.ToLower(k)]; ok && len(v) > l {
 						t.Fatalf("%s (%d bytes) over its cap %d not reported", k, len(v), l)
 					}
 				}
 			}
 			return
 		}
-		if paramLimits[name] != limit {
-			t.Fatalf("reported %s with cap %d, its cap is %d", name, limit, paramLimits[name])
+		if paramLimits[strings.ToLower(name)] != limit {
+			t.Fatalf("reported %s with cap %d, its cap is %d", name, limit, paramLimits[strings.ToLower(name)])
 		}
 		over := false
 		for _, v := range form[name] {

@@ -30,17 +30,14 @@ type tokenRequest interface {
 	GetClientID() string
 }
 
-// issueTokens mints the response for req. resources are the RFC 8707
-// resource parameters of the token request; code is the redeemed code (for
-// c_hash), presented the refresh token being rotated.
-func (p *Provider) issueTokens(ctx context.Context, req tokenRequest, c *client, granted, resources []string, code, presented string) (*oidc.AccessTokenResponse, error) {
-	aud, err := p.audience(c, granted, resources)
-	if err != nil {
-		return nil, err
-	}
+// issueTokens mints the response for req, with access tokens for aud
+// (audience, checked before anything was spent). code is the redeemed code
+// (for c_hash), presented the refresh token being rotated.
+func (p *Provider) issueTokens(ctx context.Context, req tokenRequest, c *client, aud []string, code, presented string) (*oidc.AccessTokenResponse, error) {
 	s := opStorage{p}
 	var tokenID, refresh string
 	var exp time.Time
+	var err error
 	switch r := req.(type) {
 	case authRequest:
 		r.audience = aud
@@ -90,6 +87,7 @@ func (p *Provider) issueTokens(ctx context.Context, req tokenRequest, c *client,
 // registered for the client); else those granted; else the client's first
 // registered resource; else the configured default (Config.AccessTokenAudience).
 func (p *Provider) audience(c *client, granted, requested []string) ([]string, error) {
+	requested = slices.Compact(slices.Sorted(slices.Values(requested)))
 	if len(requested) > 0 {
 		allowed := granted
 		if len(allowed) == 0 {

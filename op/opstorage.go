@@ -78,10 +78,22 @@ func (s opStorage) AuthRequestByID(ctx context.Context, id string) (zop.AuthRequ
 }
 
 // AuthRequestByCode redeems an authorization code, exactly once. A replayed
-// code revokes the grant (and so every token) issued from the first redemption.
+// code revokes the grant (and so every token) issued from the first
+// redemption. A code marked used whose grant does not exist is a redemption
+// that failed half-way (the database went away before the tokens were
+// stored): it may be retried, so a failure of ours never turns into
+// invalid_grant. The grant's unique ID keeps the tokens single.
 func (s opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthRequest, error) {
 	now := s.now()
 	ar, err := s.p.store.RedeemAuthCode(ctx, sha256Bytes(code), now)
+	if errors.Is(err, storage.ErrCodeReused) {
+		switch _, gerr := s.p.store.GetGrant(ctx, ar.ID); {
+		case errors.Is(gerr, storage.ErrNotFound):
+			err = nil // retry of a redemption that issued nothing
+		case gerr != nil:
+			return nil, fmt.Errorf("check grant of a used code: %w", gerr)
+		}
+	}
 	switch {
 	case errors.Is(err, storage.ErrCodeReused):
 		if rerr := s.p.store.RevokeGrant(ctx, ar.ID, now); rerr != nil && !errors.Is(rerr, storage.ErrNotFound) {
@@ -172,7 +184,9 @@ func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 func (s opStorage) createGrant(ctx context.Context, r authRequest, now, exp time.Time) error {
 	g := &storage.Grant{
 		ID: r.r.ID, UserID: r.r.UserID, ClientID: r.r.ClientID, SessionID: r.r.SessionID,
-		Scopes: r.r.Scopes, Resources: r.r.Resources, AuthTime: r.r.AuthTime, AMR: r.r.AMR, CreatedAt: now, ExpiresAt: exp,
+		// The grant remembers the audience its first tokens were issued for,
+		// so a refresh can narrow it but never widen it.
+		Scopes: r.r.Scopes, Resources: r.audience, AuthTime: r.r.AuthTime, AMR: r.r.AMR, CreatedAt: now, ExpiresAt: exp,
 	}
 	if err := s.p.store.CreateGrant(ctx, g); err != nil {
 		if errors.Is(err, storage.ErrConflict) {

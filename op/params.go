@@ -46,7 +46,8 @@ func oversizedParam(form url.Values) (string, int) {
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		limit, ok := paramLimits[k]
+		// zitadel's decoder matches names case-insensitively: NONCE is nonce.
+		limit, ok := paramLimits[strings.ToLower(k)]
 		if !ok {
 			continue // unknown parameters are ignored, and bounded by the whole query
 		}
@@ -92,16 +93,22 @@ var multiValued = map[string]bool{"resource": true}
 
 // repeatedParam returns a parameter sent more than once (RFC 6749 §3.1,
 // §3.2: "MUST NOT be included more than once"), client_id and redirect_uri
-// first because they decide where an error may be sent; "" if none.
+// first because they decide where an error may be sent; "" if none. Names
+// are compared case-insensitively, as zitadel's decoder reads them: state
+// and STATE are the same parameter twice.
 func repeatedParam(form url.Values) string {
+	counts := make(map[string]int, len(form))
+	for k, vs := range form {
+		counts[strings.ToLower(k)] += len(vs)
+	}
 	for _, k := range []string{"client_id", "redirect_uri"} {
-		if len(form[k]) > 1 {
+		if counts[k] > 1 {
 			return k
 		}
 	}
-	names := make([]string, 0, len(form))
-	for k, vs := range form {
-		if len(vs) > 1 && !multiValued[k] && k != "" { // a nameless parameter means nothing to anyone
+	names := make([]string, 0, len(counts))
+	for k, n := range counts {
+		if n > 1 && !multiValued[k] && k != "" { // a nameless parameter means nothing to anyone
 			names = append(names, k)
 		}
 	}

@@ -118,9 +118,9 @@ func requireClientAuth(next http.Handler) http.Handler {
 	})
 }
 
-// refuseRepeatedParams answers a request that repeats a parameter with 400
-// invalid_request (RFC 6749 §3.2): which value counts would otherwise be up
-// to whichever parser looks first.
+// refuseRepeatedParams answers a request that repeats a parameter, or puts
+// any in the URL query, with 400 invalid_request (RFC 6749 §3.2): which value
+// counts would otherwise be up to whichever parser looks first.
 func refuseRepeatedParams(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
@@ -129,6 +129,12 @@ func refuseRepeatedParams(next http.Handler) http.Handler {
 		}
 		if name := repeatedParam(r.Form); name != "" {
 			writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", "the parameter " + name + " is repeated"})
+			return
+		}
+		if r.URL.RawQuery != "" {
+			// Codes, tokens and secrets belong in the body (RFC 6749 §3.2),
+			// not in a URL that proxies and access logs keep.
+			writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", "send the parameters in the request body, not the URL"})
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -68,6 +68,13 @@ func (s *server) codeExchange(ctx context.Context, r *zop.ClientRequest[oidc.Acc
 	if r.Data.RedirectURI != pending.RedirectURI {
 		return nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request")
 	}
+	aud, err := p.audience(r.Client.(*client), pending.Resources, r.Form["resource"])
+	if err != nil {
+		return nil, err
+	}
+	if err := p.sessionLive(ctx, pending.SessionID); err != nil {
+		return nil, err
+	}
 	if pending.CodeChallenge != "" {
 		if r.Data.CodeVerifier == "" {
 			return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier is required")
@@ -88,7 +95,7 @@ func (s *server) codeExchange(ctx context.Context, r *zop.ClientRequest[oidc.Acc
 	if !ok || authReq.GetID() != pending.ID {
 		return nil, badCode
 	}
-	return p.issueTokens(ctx, authReq, r.Client.(*client), authReq.r.Resources, r.Form["resource"], r.Data.Code, "")
+	return p.issueTokens(ctx, authReq, r.Client.(*client), aud, r.Data.Code, "")
 }
 
 func (s *server) RefreshToken(ctx context.Context, r *zop.ClientRequest[oidc.RefreshTokenRequest]) (*zop.Response, error) {
@@ -115,7 +122,11 @@ func (s *server) refreshToken(ctx context.Context, r *zop.ClientRequest[oidc.Ref
 	if err := zop.ValidateRefreshTokenScopes(r.Data.Scopes, req); err != nil {
 		return nil, err
 	}
-	return s.p.issueTokens(ctx, req, r.Client.(*client), req.grant.Resources, r.Form["resource"], "", r.Data.RefreshToken)
+	aud, err := s.p.audience(r.Client.(*client), req.grant.Resources, r.Form["resource"])
+	if err != nil {
+		return nil, err
+	}
+	return s.p.issueTokens(ctx, req, r.Client.(*client), aud, "", r.Data.RefreshToken)
 }
 
 // ClientCredentialsExchange issues a token to a confidential client acting
@@ -123,7 +134,11 @@ func (s *server) refreshToken(ctx context.Context, r *zop.ClientRequest[oidc.Ref
 // grant type and refused public clients.
 func (s *server) ClientCredentialsExchange(ctx context.Context, r *zop.ClientRequest[oidc.ClientCredentialsRequest]) (*zop.Response, error) {
 	req := clientCredentialsTokenRequest(r.Client.GetID(), r.Data.Scope)
-	resp, err := s.p.issueTokens(ctx, req, r.Client.(*client), nil, r.Form["resource"], "", "")
+	aud, err := s.p.audience(r.Client.(*client), nil, r.Form["resource"])
+	var resp *oidc.AccessTokenResponse
+	if err == nil {
+		resp, err = s.p.issueTokens(ctx, req, r.Client.(*client), aud, "", "")
+	}
 	if err != nil {
 		return nil, s.p.publicError(ctx, "token: client_credentials", err)
 	}
@@ -186,6 +201,26 @@ func (s *server) revoke(ctx context.Context, token, hint, clientID string) error
 	}
 	if now.Before(at.expiresAt()) {
 		return p.store.DenyAccessToken(ctx, at.ID, at.expiresAt())
+	}
+	return nil
+}
+
+// sessionLive refuses a code whose sign-in session has ended (signed out,
+// expired, password reset): signing out must also stop a code issued
+// before it and not yet redeemed.
+func (p *Provider) sessionLive(ctx context.Context, sessionID string) error {
+	if sessionID == "" {
+		return nil
+	}
+	sess, err := p.store.GetSession(ctx, sessionID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return oidc.ErrInvalidGrant().WithDescription("the sign-in session has ended")
+	}
+	if err != nil {
+		return err
+	}
+	if now := p.now(); !now.Before(sess.ExpiresAt) {
+		return oidc.ErrInvalidGrant().WithDescription("the sign-in session has ended")
 	}
 	return nil
 }

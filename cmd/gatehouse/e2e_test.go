@@ -52,6 +52,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Run("key rotation", func(t *testing.T) { testKeyRotation(t, ts, appA) })
 			t.Run("authorize errors", func(t *testing.T) { testAuthorizeErrors(t, ts, appA) })
 			t.Run("token endpoint errors", func(t *testing.T) { testTokenErrors(t, ts, appA, appB) })
+			t.Run("nothing spent by refused requests", func(t *testing.T) { testSpentOnlyWhenRight(t, ts, appA) })
 		})
 	}
 }
@@ -452,6 +453,18 @@ func testJWTAccessTokens(t *testing.T, ts *testServer) {
 	r.revoke(tok.token.AccessToken, "access_token")
 	if got := r.introspect(tok.token.AccessToken); got["active"] != false {
 		t.Errorf("revoked JWT access token active: %v", got)
+	}
+	// The grant remembers the audience it was issued for: a refresh cannot
+	// widen it to another registered resource; repeats count once.
+	if status, _, m := postForm(t, ts.issuer+"/oauth/token", url.Values{"grant_type": {"refresh_token"},
+		"refresh_token": {tok.token.RefreshToken}, "resource": {other}}, c.ClientID, c.ClientSecret); status != http.StatusBadRequest || m["error"] != "invalid_target" {
+		t.Errorf("refresh widening the audience: %d %v", status, m)
+	}
+	if status, _, m := postForm(t, ts.issuer+"/oauth/token", url.Values{"grant_type": {"client_credentials"},
+		"resource": {api, api, api}}, c.ClientID, c.ClientSecret); status != http.StatusOK {
+		t.Errorf("client_credentials with a repeated resource: %d %v", status, m)
+	} else if claims := verifyAT("repeated resource", m["access_token"].(string), c); claims["aud"] != api {
+		t.Errorf("aud for a resource named three times = %v", claims["aud"])
 	}
 
 	// RFC 8707: a resource named at authorization is the token's audience;
