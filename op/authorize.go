@@ -60,7 +60,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request has no redirect_uri.", "")
 		return
 	}
-	if err := zop.ValidateAuthReqRedirectURI(c, req.RedirectURI, oidc.ResponseTypeCode); err != nil {
+	if err := validateRedirectURI(c, req.RedirectURI); err != nil {
 		p.errorPage(w, r, http.StatusBadRequest, "The redirect_uri is not registered for this application.", "")
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // gcmCrypto seals opaque access tokens and authorization codes (zitadel's
@@ -59,7 +60,12 @@ func (c *gcmCrypto) Decrypt(token string) (string, error) {
 	if len(token) > c.max {
 		return "", errBadCiphertext
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
+	// One token, one spelling: the plain decoder skips CR and LF and ignores
+	// the spare bits of the last character, so altered strings would open.
+	if strings.ContainsAny(token, "\r\n") {
+		return "", errBadCiphertext
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(raw) < c.aead.NonceSize()+c.aead.Overhead() {
 		return "", errBadCiphertext
 	}

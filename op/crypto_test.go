@@ -28,7 +28,15 @@ func TestGCMCrypto(t *testing.T) {
 	// Tampering, another key, truncation and garbage are all refused, without panics.
 	flipped := []byte(sealed)
 	flipped[len(flipped)/2] ^= 'A' ^ 'B'
+	// The same bytes spelt another way: a spare bit of the last character set
+	// (44 bytes leave 2 spare bits), or a line break the plain decoder skips.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, sealed[len(sealed)-1])
+	respelt := sealed[:len(sealed)-1] + string(alphabet[last^1])
 	for name, in := range map[string]string{
+		"spare bit": respelt,
+		"newline":   sealed[:5] + "\n" + sealed[5:],
+		"crlf":      sealed + "\r\n",
 		"tampered":  string(flipped),
 		"truncated": sealed[:10],
 		"empty":     "",

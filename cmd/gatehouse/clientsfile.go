@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -29,46 +30,11 @@ func applyClientsFile(ctx context.Context, st storage.Store, path string, now ti
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var f clientsFile
-	if err := dec.Decode(&f); err != nil {
+	clients, err := parseClientsFile(b, now)
+	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	seen := map[string]bool{}
-	for i, spec := range f.Clients {
-		if spec.ID == "" {
-			return fmt.Errorf("%s: client %d: id is required", path, i+1)
-		}
-		if seen[spec.ID] {
-			return fmt.Errorf("%s: client %q appears twice", path, spec.ID)
-		}
-		seen[spec.ID] = true
-		c, err := spec.toClient(now)
-		if err != nil {
-			return fmt.Errorf("%s: client %q: %w", path, spec.ID, err)
-		}
-		switch {
-		case c.AuthMethod == storage.AuthMethodNone:
-			if spec.Secret != "" || spec.SecretSHA256 != "" {
-				return fmt.Errorf("%s: client %q: a public client has no secret", path, spec.ID)
-			}
-		case spec.Secret != "" && spec.SecretSHA256 != "":
-			return fmt.Errorf("%s: client %q: give secret or secret_sha256, not both", path, spec.ID)
-		case spec.Secret != "":
-			if len(spec.Secret) < 16 {
-				return fmt.Errorf("%s: client %q: secret must be at least 16 characters", path, spec.ID)
-			}
-			c.SecretHash = hashSecret(spec.Secret)
-		case spec.SecretSHA256 != "":
-			h, err := hex.DecodeString(spec.SecretSHA256)
-			if err != nil || len(h) != 32 {
-				return fmt.Errorf("%s: client %q: secret_sha256 must be 64 hex digits", path, spec.ID)
-			}
-			c.SecretHash = h
-		default:
-			return fmt.Errorf("%s: client %q: a confidential client needs secret or secret_sha256", path, spec.ID)
-		}
+	for _, c := range clients {
 		existing, err := st.GetClient(ctx, c.ID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
@@ -85,4 +51,57 @@ func applyClientsFile(ctx context.Context, st storage.Store, path string, now ti
 		}
 	}
 	return nil
+}
+
+// parseClientsFile decodes and validates a whole clients file before anything
+// is written, so a mistake in one client leaves every client as it was.
+func parseClientsFile(b []byte, now time.Time) ([]*storage.Client, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var f clientsFile
+	if err := dec.Decode(&f); err != nil {
+		return nil, err
+	}
+	// Decode stops after the first value: a second one would be ignored.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("unexpected data after the JSON object")
+	}
+	var out []*storage.Client
+	seen := map[string]bool{}
+	for i, spec := range f.Clients {
+		if spec.ID == "" {
+			return nil, fmt.Errorf("client %d: id is required", i+1)
+		}
+		if seen[spec.ID] {
+			return nil, fmt.Errorf("client %q appears twice", spec.ID)
+		}
+		seen[spec.ID] = true
+		c, err := spec.toClient(now)
+		if err != nil {
+			return nil, fmt.Errorf("client %q: %w", spec.ID, err)
+		}
+		switch {
+		case c.AuthMethod == storage.AuthMethodNone:
+			if spec.Secret != "" || spec.SecretSHA256 != "" {
+				return nil, fmt.Errorf("client %q: a public client has no secret", spec.ID)
+			}
+		case spec.Secret != "" && spec.SecretSHA256 != "":
+			return nil, fmt.Errorf("client %q: give secret or secret_sha256, not both", spec.ID)
+		case spec.Secret != "":
+			if len(spec.Secret) < 16 {
+				return nil, fmt.Errorf("client %q: secret must be at least 16 characters", spec.ID)
+			}
+			c.SecretHash = hashSecret(spec.Secret)
+		case spec.SecretSHA256 != "":
+			h, err := hex.DecodeString(spec.SecretSHA256)
+			if err != nil || len(h) != 32 {
+				return nil, fmt.Errorf("client %q: secret_sha256 must be 64 hex digits", spec.ID)
+			}
+			c.SecretHash = h
+		default:
+			return nil, fmt.Errorf("client %q: a confidential client needs secret or secret_sha256", spec.ID)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }

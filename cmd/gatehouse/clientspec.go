@@ -150,6 +150,11 @@ func checkRedirectURI(raw, appType string) error {
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return errors.New("must not contain a fragment")
 	}
+	// The authorization endpoint compares the string as registered and takes
+	// only a lower-case http:// or https:// for one: HTTPS://… would never match.
+	if (u.Scheme == "https" || u.Scheme == "http") && !strings.HasPrefix(raw, u.Scheme+":") {
+		return fmt.Errorf("write the scheme in lower case (%s:)", u.Scheme)
+	}
 	switch u.Scheme {
 	case "https":
 		if u.Host == "" {

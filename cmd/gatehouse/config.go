@@ -316,8 +316,9 @@ func (p *parser) rate(flag string) rate {
 	n, per, ok := strings.Cut(v, "/")
 	limit, err1 := strconv.Atoi(strings.TrimSpace(n))
 	period, err2 := time.ParseDuration(strings.TrimSpace(per))
-	if !ok || err1 != nil || err2 != nil || limit < 1 || period < time.Second {
-		p.fail(flag, "%q is not a rate such as 10/1m (at least 1 per at least 1s)", v)
+	// The limiter spends Period/Limit per event; that must not round to zero.
+	if !ok || err1 != nil || err2 != nil || limit < 1 || period < time.Second || period/time.Duration(limit) <= 0 {
+		p.fail(flag, "%q is not a rate such as 10/1m (at least 1 per at least 1s, at most 1 per ns)", v)
 		return rate{}
 	}
 	return rate{Limit: limit, Period: period}

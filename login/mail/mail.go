@@ -21,6 +21,7 @@ import (
 	"net"
 	netmail "net/mail"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,6 +97,10 @@ func NewSender(smtpURL, from string, logger *slog.Logger) (Sender, error) {
 	return &smtpSender{cfg: cfg, from: fromAddr, msgIDDomain: domain, logger: logger}, nil
 }
 
+// hostName is a DNS name: dot-separated labels of letters, digits, '-' and
+// '_', with an optional final dot.
+var hostName = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$`)
+
 // smtpConfig is SMTP_URL, parsed.
 type smtpConfig struct {
 	host     string
@@ -141,6 +146,11 @@ func parseSMTPURL(raw string) (smtpConfig, error) {
 	cfg.host = u.Hostname()
 	if cfg.host == "" {
 		return cfg, bad("no host")
+	}
+	// url.Parse lets through hosts no dial can reach (":", "a;b"): refuse them
+	// here rather than at the first mail. (IPv6 zones are refused too.)
+	if net.ParseIP(cfg.host) == nil && (len(cfg.host) > 253 || !hostName.MatchString(cfg.host)) {
+		return cfg, bad("invalid host %q", cfg.host)
 	}
 	cfg.port = defaultPort
 	if p := u.Port(); p != "" {

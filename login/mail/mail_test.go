@@ -105,6 +105,9 @@ func TestNewSenderRejectsBadSMTPURL(t *testing.T) {
 		"smtp://:hunter2@mail.example.com",               // password without user
 		"smtp://user:hunter2@mail.example.com:25%zz",     // unparseable, with a password
 		"smtp://user:hunter2@mail.example.com?tls=maybe", // bad, with a password
+		"smtp://::",                  // host ":" (url.Parse takes it)
+		"smtp://mail;example.com",    // not a host name
+		"smtp://[fe80::1%25eth0]:25", // zoned address
 	} {
 		t.Run(u, func(t *testing.T) {
 			s, err := NewSender(u, testFrom, nil)

@@ -273,6 +273,10 @@ func parseArgon2(hash string) (p argon2Params, salt, key []byte, err error) {
 	bad := func(why string) (argon2Params, []byte, []byte, error) {
 		return argon2Params{}, nil, nil, fmt.Errorf("%w: argon2: %s", ErrMalformedHash, why)
 	}
+	// The base64 decoder skips line breaks; a hash Hash wrote has none.
+	if strings.ContainsAny(hash, "\r\n") {
+		return bad("line break")
+	}
 	parts := strings.Split(hash, "$")
 	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, hash
 	if len(parts) != 6 || parts[0] != "" {

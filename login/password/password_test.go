@@ -257,6 +257,7 @@ func TestMalformedHashes(t *testing.T) {
 		"$argon2id$v=19$m=64,t=1,p=1$" + salt + "$",
 		"$argon2id$v=19$m=64,t=1,p=1$$" + key,
 		"$argon2id$v=19$m=64,t=1,p=1$" + salt + "==$" + key,
+		"$argon2id$v=19$m=64,t=1,p=1$" + salt + "$" + key[:5] + "\n" + key[5:], // the base64 decoder skips it
 		"$argon2i$v=19$m=64,t=1,p=1$" + salt + "$" + key,
 		"$argon2d$v=19$m=64,t=1,p=1$" + salt + "$" + key,
 		"$2a$",

@@ -189,7 +189,7 @@ func CheckEmail(email string) string {
 	if !ok || local == "" || len(local) > 64 || strings.Contains(domain, "@") {
 		return msg
 	}
-	if strings.ContainsAny(email, " \t\r\n\"(),:;<>[]\\") || strings.IndexFunc(email, unicode.IsControl) >= 0 {
+	if strings.ContainsAny(email, " \t\r\n\"(),:;<>[]\\") || strings.IndexFunc(email, invisible) >= 0 {
 		return msg
 	}
 	labels := strings.Split(domain, ".")
@@ -208,4 +208,11 @@ func CheckEmail(email string) string {
 		return msg
 	}
 	return ""
+}
+
+// invisible reports white space, control and format characters (no-break
+// space, zero-width space, bidi overrides): net/mail takes them in a UTF-8
+// address, where they would let an address pass for another.
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
 }

@@ -175,7 +175,8 @@ func TestEmail(t *testing.T) {
 	for _, bad := range []string{"alice", "alice@", "@example.com", "alice@example", "alice@@example.com",
 		"alice@exa mple.com", "Alice <alice@example.com>", "alice@example..com", "alice@-example.com",
 		".alice@example.com", "al..ice@example.com", "alice@example.com\x00", "\"a b\"@example.com",
-		strings.Repeat("a", 65) + "@example.com", "a@" + strings.Repeat("b", 250) + ".com", "a@b.c\xff"} {
+		strings.Repeat("a", 65) + "@example.com", "a@" + strings.Repeat("b", 250) + ".com", "a@b.c\xff",
+		"ali\u200bce@example.com", "alice\u00a0@example.com", "alice\u202e@example.com"} { // invisible: pass for alice@example.com
 		if CheckEmail(bad) != "Enter a valid email address, like name@example.com." {
 			t.Errorf("CheckEmail(%q) accepted", bad)
 		}
