@@ -543,3 +543,22 @@ func firstPostForm(resp *http.Response) (string, url.Values, error) {
 	}
 	return action.String(), values, nil
 }
+
+// BenchmarkCodeFlowSSO is one whole authorization code flow on an SSO
+// session: /authorize, the sign-in page (skipped by the session), the
+// callback and the code exchange — what every app sign-in of a signed-in
+// user costs.
+func BenchmarkCodeFlowSSO(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, ts *benchServer) {
+		app := ts.createClient("--name", "Bench app", "--redirect-uri", benchRedirect)
+		ts.createUser(b, benchEmail)
+		br := ts.newBrowser(b)
+		br.signIn(b, app, "openid") // the password sign-in that opens the session
+		b.ReportAllocs()
+		m := startMeter()
+		for b.Loop() {
+			br.signIn(b, app, "openid")
+		}
+		m.report(b)
+	})
+}
