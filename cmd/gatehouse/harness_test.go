@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -47,21 +46,8 @@ var backends = []string{"sqlite", "postgres"}
 
 func startServer(t testing.TB, backend string, extra map[string]string) *testServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://" + ln.Addr().String()
-	vars := map[string]string{
-		"GATEHOUSE_ISSUER":          issuer,
-		"GATEHOUSE_DATA_DIR":        t.TempDir(),
-		"GATEHOUSE_LOG_LEVEL":       "warn",
-		"GATEHOUSE_PASSWORD_HASHER": "argon2id",
-		// The suites sign the same users in many times a minute; the rate-limit
-		// tests set their own limits.
-		"GATEHOUSE_RATE_LOGIN_EMAIL": "1000/1m",
-		"GATEHOUSE_RATE_LOGIN_IP":    "1000/1m",
-	}
+	ln := listenLoopback(t)
+	vars := serverVars(t, "http://"+ln.Addr().String(), nil)
 	if backend == "postgres" {
 		vars["DATABASE_URL"] = pgtest.URL(t)
 		vars["GATEHOUSE_SECRET"] = "test-secret-0123456789-0123456789-abcdef"
@@ -69,29 +55,7 @@ func startServer(t testing.TB, backend string, extra map[string]string) *testSer
 	for k, v := range extra {
 		vars[k] = v
 	}
-	ts := &testServer{t: t, issuer: issuer, env: vars, clock: &testClock{}}
-	fs := newRootCmd(&env{getenv: ts.getenv}).PersistentFlags()
-	cfg, err := loadConfig(fs, ts.getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, newLogger(cfg, testLogWriter{t}), ts.clock.now)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	ts.app = a
-	done := make(chan error, 1)
-	go func() { done <- a.serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		a.close()
-	})
-	return ts
+	return startServerOn(t, ln, vars, nil)
 }
 
 func (ts *testServer) getenv(k string) string { return ts.env[k] }
