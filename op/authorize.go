@@ -208,16 +208,6 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		p.respond(w, r, ar.RedirectURI, mode, errorParams("interaction_required", "the user has not signed in", ar.State))
 		return
 	}
-	if err := p.sessionLive(ctx, ar.SessionID); err != nil {
-		var oe *oidc.Error
-		if !errors.As(err, &oe) {
-			p.failurePage(w, r, "callback: check session", err)
-			return
-		}
-		// Signed out between signing in and coming back: no code.
-		p.respond(w, r, ar.RedirectURI, mode, errorParams("login_required", "the user has signed out", ar.State))
-		return
-	}
 	code, err := zop.CreateAuthRequestCode(ctx, authRequest{r: ar}, opStorage{p}, p.zp.Crypto())
 	if errors.Is(err, storage.ErrConflict) { // a concurrent callback issued the code first
 		p.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already used. Please go back to the application and start again.", "")

@@ -72,9 +72,6 @@ func (s *server) codeExchange(ctx context.Context, r *zop.ClientRequest[oidc.Acc
 	if err != nil {
 		return nil, err
 	}
-	if err := p.sessionLive(ctx, pending.SessionID); err != nil {
-		return nil, err
-	}
 	if pending.CodeChallenge != "" {
 		if r.Data.CodeVerifier == "" {
 			return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier is required")
@@ -201,26 +198,6 @@ func (s *server) revoke(ctx context.Context, token, hint, clientID string) error
 	}
 	if now.Before(at.expiresAt()) {
 		return p.store.DenyAccessToken(ctx, at.ID, at.expiresAt())
-	}
-	return nil
-}
-
-// sessionLive refuses a code whose sign-in session has ended (signed out,
-// expired, password reset): signing out must also stop a code issued
-// before it and not yet redeemed.
-func (p *Provider) sessionLive(ctx context.Context, sessionID string) error {
-	if sessionID == "" {
-		return nil
-	}
-	sess, err := p.store.GetSession(ctx, sessionID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return oidc.ErrInvalidGrant().WithDescription("the sign-in session has ended")
-	}
-	if err != nil {
-		return err
-	}
-	if now := p.now(); !now.Before(sess.ExpiresAt) {
-		return oidc.ErrInvalidGrant().WithDescription("the sign-in session has ended")
 	}
 	return nil
 }

@@ -309,6 +309,9 @@ type Store interface {
 	GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (*Session, error)
 	GetSession(ctx context.Context, id string) (*Session, error)
 	TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error
+	// DeleteSession and DeleteSessionsByUser also delete the sessions'
+	// completed auth requests whose code was not redeemed: signing out stops
+	// a code in flight (redeemed ones stay, so a replay is still recognised).
 	DeleteSession(ctx context.Context, id string) error
 	DeleteSessionsByUser(ctx context.Context, userID string) error
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -50,11 +52,23 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpir
 
 // DeleteSession deletes the session.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return execOne(ctx, s.pool, "postgres: delete session", `DELETE FROM sessions WHERE id = $1`, id)
+	const what = "postgres: delete session"
+	return s.inTx(ctx, what, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM auth_requests WHERE session_id = $1 AND code_used_at IS NULL`, id); err != nil {
+			return wrapErr(what, err)
+		}
+		return execOne(ctx, tx, what, `DELETE FROM sessions WHERE id = $1`, id)
+	})
 }
 
 // DeleteSessionsByUser deletes every session of the user (none is not an error).
 func (s *Store) DeleteSessionsByUser(ctx context.Context, userID string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
-	return wrapErr("postgres: delete sessions by user", err)
+	const what = "postgres: delete sessions by user"
+	return s.inTx(ctx, what, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM auth_requests WHERE user_id = $1 AND code_used_at IS NULL`, userID); err != nil {
+			return wrapErr(what, err)
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
+		return wrapErr(what, err)
+	})
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -56,11 +57,23 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpir
 
 // DeleteSession deletes the session.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return execOne(ctx, s.q, "sqlite: delete session", `DELETE FROM sessions WHERE id = ?`, id)
+	const what = "sqlite: delete session"
+	return s.inTx(ctx, what, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM auth_requests WHERE session_id = ? AND code_used_at IS NULL`, id); err != nil {
+			return wrapErr(what, err)
+		}
+		return execOne(ctx, tx, what, `DELETE FROM sessions WHERE id = ?`, id)
+	})
 }
 
 // DeleteSessionsByUser deletes every session of the user (none is not an error).
 func (s *Store) DeleteSessionsByUser(ctx context.Context, userID string) error {
-	_, err := s.q.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
-	return wrapErr("sqlite: delete sessions by user", err)
+	const what = "sqlite: delete sessions by user"
+	return s.inTx(ctx, what, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM auth_requests WHERE user_id = ? AND code_used_at IS NULL`, userID); err != nil {
+			return wrapErr(what, err)
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
+		return wrapErr(what, err)
+	})
 }

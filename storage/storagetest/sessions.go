@@ -16,6 +16,7 @@ func sessionTests() []namedTest {
 		{"Touch", testSessionTouch},
 		{"Delete", testSessionDelete},
 		{"DeleteByUser", testSessionDeleteByUser},
+		{"DeleteStopsCodesInFlight", testSessionDeleteStopsCodes},
 	}
 }
 
@@ -97,4 +98,44 @@ func testSessionDeleteByUser(t *testing.T, s storage.Store) {
 	mustNot(t, "bob's session survives", err)
 	_, err = s.GetUser(ctx, "alice")
 	mustNot(t, "alice herself survives", err)
+}
+
+// Ending a session removes its completed auth requests whose code was not
+// redeemed (signing out stops a code in flight) and keeps redeemed ones (a
+// replay is still recognised); requests of other sessions stay.
+func testSessionDeleteStopsCodes(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sd := seedStore(t, s)
+	other := newSession("alice-2", "alice")
+	bobs := newSession("bob-1", "bob")
+	mustNot(t, "create alice's second session", s.CreateSession(ctx, other))
+	mustNot(t, "create bob's session", s.CreateSession(ctx, bobs))
+	completed := func(id, userID, sessionID string) {
+		r := newAuthRequest(id, "web")
+		r.Done, r.UserID, r.SessionID, r.AuthTime = true, userID, sessionID, t0()
+		mustNot(t, "create completed auth request "+id, s.CreateAuthRequest(ctx, r))
+		mustNot(t, "save code of "+id, s.SaveAuthCode(ctx, id, hash("code-"+id), at(time.Minute)))
+	}
+	completed("in-flight", "alice", sd.aliceSession.ID)
+	completed("redeemed", "alice", sd.aliceSession.ID)
+	completed("other-session", "alice", other.ID)
+	completed("bobs", "bob", bobs.ID)
+	_, err := s.RedeemAuthCode(ctx, hash("code-redeemed"), at(time.Second))
+	mustNot(t, "redeem", err)
+
+	mustNot(t, "delete session", s.DeleteSession(ctx, sd.aliceSession.ID))
+	_, err = s.GetAuthRequest(ctx, "in-flight")
+	assertErrorIs(t, "unredeemed request of the deleted session", err, storage.ErrNotFound)
+	for _, id := range []string{"redeemed", "other-session", "bobs"} {
+		_, err := s.GetAuthRequest(ctx, id)
+		mustNot(t, id+" survives", err)
+	}
+
+	mustNot(t, "delete alice's sessions", s.DeleteSessionsByUser(ctx, "alice"))
+	_, err = s.GetAuthRequest(ctx, "other-session")
+	assertErrorIs(t, "unredeemed request of a user whose sessions ended", err, storage.ErrNotFound)
+	for _, id := range []string{"redeemed", "bobs"} {
+		_, err := s.GetAuthRequest(ctx, id)
+		mustNot(t, id+" survives", err)
+	}
 }
