@@ -79,6 +79,14 @@ func TestDatabaseOutageIsNeverTheClientsFault(t *testing.T) {
 	status, h, body = bearerGet(t, ts.issuer+"/userinfo", tok.AccessToken)
 	checkFailure("userinfo", status, h, body)
 
+	// A person on the sign-in page is told to try again (503), with a
+	// reference and no detail.
+	page := newBrowser(t, ts.issuer).get(r.authURL().url)
+	if page.status != http.StatusServiceUnavailable || page.header.Get("Retry-After") == "" ||
+		!strings.Contains(page.body, "try again") || !strings.Contains(page.body, "Reference: "+page.header.Get("X-Request-Id")) ||
+		strings.Contains(page.body, "postgres") || strings.Contains(page.body, dbURL.Port()) {
+		t.Errorf("sign-in page during the outage: %d Retry-After %q\n%s", page.status, page.header.Get("Retry-After"), page.body)
+	}
 	status, h, body = bearerGet(t, ts.issuer+"/readyz", "")
 	if status != http.StatusServiceUnavailable || body["failed"] != "store" || h.Get("Retry-After") == "" {
 		t.Errorf("/readyz during the outage: %d %v", status, body)
