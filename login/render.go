@@ -193,13 +193,34 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 }
 
 // renderError renders a friendly message page. link, if set, is a same-site
-// path offering a way forward (e.g. back to the sign-in form).
+// path offering a way forward (e.g. back to the sign-in form); without one
+// the page offers the account page (signed in) or the sign-in page, so it is
+// never a dead end.
 func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int, title, message, link string) {
 	v := &view{Title: title, Message: message}
 	if link != "" {
 		v.Link, v.LinkText = link, "Try again"
+	} else {
+		v.Links = h.wayOn(r)
 	}
 	h.render(w, r, status, "message", v)
+}
+
+// Page implements op's PageRenderer: the OpenID side's pages (the issuer's
+// home page, errors before a sign-in could start) in this UI's look, with a
+// way on.
+func (h *Handler) Page(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	h.renderMessage(w, r, status, title, message, h.wayOn(r)...)
+}
+
+// wayOn is where a page without a flow sends the person: their account when
+// the browser has a session, else the sign-in page. A store that cannot
+// answer counts as no session: the page must still render.
+func (h *Handler) wayOn(r *http.Request) []linkView {
+	if sess, _, err := h.currentSession(r.Context(), r); err == nil && sess != nil {
+		return []linkView{{Href: "/account", Text: "Go to your account"}}
+	}
+	return []linkView{{Href: next{Return: defaultReturn}.loginURL(), Text: "Sign in to your account"}}
 }
 
 // renderMessage renders a message page with links as ways forward.

@@ -98,7 +98,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if redirectURI == "" {
-		p.page(w, http.StatusOK, "Signed out", "You have been signed out.", "")
+		p.page(w, r, http.StatusOK, "Signed out", "You have been signed out.", "")
 		return
 	}
 	u, err := url.Parse(redirectURI)

@@ -51,11 +51,21 @@ func (p *Provider) formPost(w http.ResponseWriter, action string, params url.Val
 }
 
 // errorPage shows a problem that must not be redirected to a client.
-func (p *Provider) errorPage(w http.ResponseWriter, _ *http.Request, status int, message, link string) {
-	p.page(w, status, "Sign-in problem", message, link)
+func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, message, link string) {
+	p.page(w, r, status, "Sign-in problem", message, link)
 }
 
-func (p *Provider) page(w http.ResponseWriter, status int, title, message, link string) {
+// PageRenderer shows a person a page in the sign-in UI's look, with its
+// header and a way on (package login implements it; cmd wires it).
+type PageRenderer interface {
+	Page(w http.ResponseWriter, r *http.Request, status int, title, message string)
+}
+
+func (p *Provider) page(w http.ResponseWriter, r *http.Request, status int, title, message, link string) {
+	if p.pages != nil && link == "" {
+		p.pages.Page(w, r, status, title, message)
+		return
+	}
 	var buf bytes.Buffer
 	err := pages.ExecuteTemplate(&buf, "page.html", struct{ Title, Message, Link string }{title, message, link})
 	if err != nil {
@@ -74,7 +84,7 @@ func (p *Provider) page(w http.ResponseWriter, status int, title, message, link 
 	_, _ = buf.WriteTo(w)
 }
 
-// home tells a person who opens the issuer URL what it is.
-func (p *Provider) home(w http.ResponseWriter, _ *http.Request) {
-	p.page(w, http.StatusOK, "Gatehouse", "This is an OpenID Connect provider. Applications sign you in through it; its configuration is at "+p.cfg.Issuer+pathDiscovery+".", "")
+// home tells a person who opens the issuer URL what it is and where to go.
+func (p *Provider) home(w http.ResponseWriter, r *http.Request) {
+	p.page(w, r, http.StatusOK, "Sign-in service", "Applications you use sign you in here. To see or change your account, sign in below; developers find the OpenID Connect configuration at "+p.cfg.Issuer+pathDiscovery+".", "")
 }

@@ -107,7 +107,16 @@ type Provider struct {
 
 	originsMu sync.Mutex
 	origins   cachedOrigins
+
+	// pages renders the pages a person may see (errors, the home page) in
+	// the sign-in UI's look; nil uses a plain built-in page (SetPages).
+	pages PageRenderer
 }
+
+// SetPages hands the provider the sign-in UI's page renderer. The UI is
+// built after the provider (it needs the provider as its Flow), so this is
+// set once, after both exist and before serving.
+func (p *Provider) SetPages(pr PageRenderer) { p.pages = pr }
 
 type cachedClient struct {
 	c       *client

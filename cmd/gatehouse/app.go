@@ -169,6 +169,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		Mailer:                  mailer,
 	}, c.store, hasher, provider)
 
+	provider.SetPages(ui) // op's pages in the UI's look, with a way on
 	mux := http.NewServeMux()
 	for _, pattern := range op.Patterns() {
 		mux.Handle(pattern, provider)

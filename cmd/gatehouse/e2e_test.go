@@ -53,6 +53,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Run("authorize errors", func(t *testing.T) { testAuthorizeErrors(t, ts, appA) })
 			t.Run("token endpoint errors", func(t *testing.T) { testTokenErrors(t, ts, appA, appB) })
 			t.Run("nothing spent by refused requests", func(t *testing.T) { testSpentOnlyWhenRight(t, ts, appA) })
+			t.Run("pages have a way on", func(t *testing.T) { testPagesHaveAWayOn(t, ts, appA) })
 		})
 	}
 }

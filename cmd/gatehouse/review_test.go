@@ -125,3 +125,23 @@ func TestFailedRedemptionCanBeRetried(t *testing.T) {
 		t.Errorf("the replay did not revoke the tokens: %v", got)
 	}
 }
+
+// testPagesHaveAWayOn: the issuer's home page and the pages of a sign-in
+// that cannot start carry the product's header and a way on — to the
+// account when signed in, else to sign in.
+func testPagesHaveAWayOn(t *testing.T, ts *testServer, a createdClient) {
+	b := newBrowser(t, ts.issuer)
+	check := func(name string, p *page, wantStatus int, wantLink string) {
+		t.Helper()
+		if p.status != wantStatus || !strings.Contains(p.body, `class="brand"`) || !strings.Contains(p.body, wantLink) {
+			t.Errorf("%s: status %d, want %d with the header and a link to %s:\n%s", name, p.status, wantStatus, wantLink, p.body)
+		}
+	}
+	unknown := ts.issuer + "/authorize?client_id=nope&redirect_uri=" + url.QueryEscape(redirectA)
+	check("home, signed out", b.get(ts.issuer+"/"), http.StatusOK, `href="/login?return=%2Faccount"`)
+	check("authorize error, signed out", b.get(unknown), http.StatusBadRequest, `href="/login?return=%2Faccount"`)
+	newRP(t, ts, a).signIn(b, "alice@example.com", testPassword)
+	check("home, signed in", b.get(ts.issuer+"/"), http.StatusOK, `href="/account"`)
+	check("authorize error, signed in", b.get(unknown), http.StatusBadRequest, `href="/account"`)
+	check("expired sign-in link, signed in", b.get(ts.issuer+"/login?authRequestID=gone"), http.StatusBadRequest, `href="/account"`)
+}
