@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -42,6 +44,7 @@ type core struct {
 	store  storage.Store
 	secret []byte
 	keys   *keys.Manager
+	fresh  bool // this command created the store
 }
 
 func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*core, error) {
@@ -49,9 +52,20 @@ func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*core, error)
 	if err != nil {
 		return nil, err
 	}
+	_, statErr := os.Stat(sqlitePath(cfg))
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	fresh := errors.Is(statErr, fs.ErrNotExist)
+	if cfg.DatabaseURL != "" {
+		// A PostgreSQL store is new until its first signing key.
+		existing, err := st.ListSigningKeys(ctx)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("list signing keys: %w", err)
+		}
+		fresh = len(existing) == 0
 	}
 	km, err := keys.NewManager(st, secret, keys.Config{
 		Algorithm:         cfg.SigningAlg,
@@ -66,7 +80,7 @@ func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*core, error)
 		st.Close()
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
-	return &core{store: st, secret: secret, keys: km}, nil
+	return &core{store: st, secret: secret, keys: km, fresh: fresh}, nil
 }
 
 // retainAfterRetire keeps a retired key published until every token it signed
@@ -114,6 +128,9 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	sender, err := mail.NewSender(cfg.SMTPURL, cfg.MailFrom, log)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.SMTPURL == "" && cfg.MailLinks != nil {
+		sender = linkPrinter{sender, cfg.MailLinks}
 	}
 	limiter, closeLimiter, err := ratelimit.Open(ctx, cfg.RedisURL, log, now)
 	if err != nil {

@@ -15,8 +15,15 @@ import (
 )
 
 // screenshotDir is where TestBrowserWalk saves a picture of every Gatehouse
-// page it visits (the README shows them).
-var screenshotDir = filepath.Join("..", "..", "docs", "screenshots")
+// page it visits: a temporary directory, so that a test run leaves the
+// repository alone, or with UPDATE_SCREENSHOTS=1 docs/screenshots, which the
+// README shows.
+func screenshotDir(t *testing.T) string {
+	if os.Getenv("UPDATE_SCREENSHOTS") == "1" {
+		return filepath.Join("..", "..", "docs", "screenshots")
+	}
+	return t.TempDir()
+}
 
 // findChromium returns the system's Chromium; the test never downloads one.
 func findChromium(t *testing.T) string {
@@ -56,7 +63,8 @@ func TestBrowserWalk(t *testing.T) {
 		"--require-consent")
 	app.configure(t, ts.issuer, client)
 
-	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
+	shots := screenshotDir(t)
+	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
 
@@ -88,7 +96,7 @@ func TestBrowserWalk(t *testing.T) {
 		t.Fatalf("start %s: %v", chromium, err)
 	}
 
-	w := &walker{t: t, ctx: tab, shots: screenshotDir}
+	w := &walker{t: t, ctx: tab, shots: shots}
 	iss := ts.issuer
 	const (
 		name   = "Ada Lovelace"
@@ -268,5 +276,5 @@ func TestBrowserWalk(t *testing.T) {
 		t.Errorf("app shows state %q, want %q", got, want)
 	}
 
-	t.Logf("browser walk done in %s; screenshots in docs/screenshots: %v", time.Since(start).Round(time.Millisecond), w.saved)
+	t.Logf("browser walk done in %s; screenshots in %s: %v", time.Since(start).Round(time.Millisecond), shots, w.saved)
 }

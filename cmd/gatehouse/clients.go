@@ -42,9 +42,11 @@ func nonNil(s []string) []string {
 }
 
 func clientsCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "clients", Short: "Manage OAuth clients (relying parties)"}
-	cmd.AddCommand(clientsCreateCmd(e), clientsListCmd(e), clientsRotateCmd(e), clientsDeleteCmd(e))
-	return cmd
+	return group("clients", "Manage OAuth clients (relying parties)",
+		withSettings(clientsCreateCmd(e), scopeStore),
+		withSettings(clientsListCmd(e), scopeStore),
+		withSettings(clientsRotateCmd(e), scopeStore),
+		withSettings(clientsDeleteCmd(e), scopeStore))
 }
 
 func clientsCreateCmd(e *env) *cobra.Command {

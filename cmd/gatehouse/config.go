@@ -3,8 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,55 +23,91 @@ type setting struct {
 	env   string // environment variable
 	def   string
 	usage string
+	scope scope // the commands that take it as a flag
+	kind  kind  // how it is parsed; a bool is a flag without a value
+}
+
+// scope is a set of commands. Every command reads every setting from the
+// environment, but shows and accepts as flags only the ones it uses.
+type scope uint8
+
+const (
+	// scopeStore: every command that opens the store (serve and migrate too).
+	scopeStore scope = 1 << iota
+	// scopeKeys: commands that rotate signing keys (serve, migrate, keys rotate).
+	scopeKeys
+	// scopePasswords: commands that hash passwords (serve, migrate, users create and set-password).
+	scopePasswords
+	// scopeServer: serve, and migrate so that a deployment can run migrate
+	// with serve's arguments.
+	scopeServer
+
+	scopeServe = scopeStore | scopeKeys | scopePasswords | scopeServer
+)
+
+// kind is how a setting's value is parsed.
+type kind uint8
+
+const (
+	kindString kind = iota
+	kindBool
+	kindDuration
+	kindInt
+	kindRate
+)
+
+func (k kind) String() string {
+	return [...]string{"string", "bool", "duration", "int", "rate"}[k]
 }
 
 // settings is the one list of configuration values; flags, environment and
 // the README are all derived from it.
 var settings = []setting{
-	{"addr", "GATEHOUSE_ADDR", ":8080", "listen address"},
-	{"max-connections", "GATEHOUSE_MAX_CONNECTIONS", "4096", "client connections open at once (1–1048576); more wait in the kernel's accept queue until one closes"},
-	{"issuer", "GATEHOUSE_ISSUER", "http://localhost:8080", "issuer URL (absolute; https in production)"},
-	{"data-dir", "GATEHOUSE_DATA_DIR", "./data", "directory of the embedded SQLite store and the generated secret"},
-	{"database-url", "DATABASE_URL", "", "PostgreSQL URL (postgres://…); empty selects the embedded SQLite store"},
-	{"db-connect-timeout", "GATEHOUSE_DB_CONNECT_TIMEOUT", "5s", "how long to wait for the database at start"},
-	{"secret", "GATEHOUSE_SECRET", "", "master secret (≥ 32 characters); required with DATABASE_URL, generated into the data dir otherwise"},
-	{"signing-alg", "GATEHOUSE_SIGNING_ALG", "RS256", "token signing algorithm: RS256 or ES256"},
-	{"key-rotation-period", "GATEHOUSE_KEY_ROTATION_PERIOD", "720h", "how long a signing key signs before automatic rotation"},
-	{"access-token-ttl", "GATEHOUSE_ACCESS_TOKEN_TTL", "1h", "access token lifetime"},
-	{"access-token-audience", "GATEHOUSE_ACCESS_TOKEN_AUDIENCE", "", "aud of access tokens whose request names no resource and whose client registered none; empty means the issuer"},
-	{"id-token-ttl", "GATEHOUSE_ID_TOKEN_TTL", "1h", "ID token lifetime"},
-	{"refresh-token-ttl", "GATEHOUSE_REFRESH_TOKEN_TTL", "720h", "absolute lifetime of a sign-in's refresh tokens"},
-	{"refresh-reuse-grace", "GATEHOUSE_REFRESH_REUSE_GRACE", "10s", "window in which a just-rotated refresh token gets the same successor again (0 disables)"},
-	{"session-idle", "GATEHOUSE_SESSION_IDLE", "24h", "SSO session idle timeout"},
-	{"session-max", "GATEHOUSE_SESSION_MAX", "720h", "SSO session absolute lifetime"},
-	{"password-hasher", "GATEHOUSE_PASSWORD_HASHER", "argon2id", "password hash for new and rehashed passwords: argon2id or bcrypt"},
-	{"bcrypt-cost", "GATEHOUSE_BCRYPT_COST", "12", "bcrypt cost when the hasher is bcrypt (10–31)"},
-	{"clients-file", "GATEHOUSE_CLIENTS_FILE", "", "JSON file of clients to create or update at start"},
-	{"tls-cert", "GATEHOUSE_TLS_CERT", "", "TLS certificate file (serve TLS directly)"},
-	{"tls-key", "GATEHOUSE_TLS_KEY", "", "TLS private key file"},
-	{"product-name", "GATEHOUSE_PRODUCT_NAME", "Gatehouse", "name shown in the sign-in pages and emails"},
-	{"logo-url", "GATEHOUSE_LOGO_URL", "", "logo image URL for the sign-in pages (https or a path on this server); empty uses the built-in logo"},
-	{"brand-color", "GATEHOUSE_BRAND_COLOR", "#1f5fbf", "primary colour of the sign-in pages (#rrggbb)"},
-	{"require-verified-email", "GATEHOUSE_REQUIRE_VERIFIED_EMAIL", "false", "refuse sign-in until the email address is verified"},
-	{"password-min-length", "GATEHOUSE_PASSWORD_MIN_LENGTH", "8", "minimum password length (8–128)"},
-	{"password-require-upper", "GATEHOUSE_PASSWORD_REQUIRE_UPPER", "true", "passwords need an upper-case letter"},
-	{"password-require-digit", "GATEHOUSE_PASSWORD_REQUIRE_DIGIT", "true", "passwords need a digit"},
-	{"password-check-common", "GATEHOUSE_PASSWORD_CHECK_COMMON", "true", "refuse passwords on the bundled list of common passwords"},
-	{"lockout-threshold", "GATEHOUSE_LOCKOUT_THRESHOLD", "5", "consecutive failed sign-ins (per email) that lock it"},
-	{"lockout-duration", "GATEHOUSE_LOCKOUT_DURATION", "15m", "how long a lock lasts"},
-	{"rate-login-email", "GATEHOUSE_RATE_LOGIN_EMAIL", "10/1m", "sign-in attempts per email (N/period)"},
-	{"rate-login-ip", "GATEHOUSE_RATE_LOGIN_IP", "30/1m", "sign-in attempts per client IP"},
-	{"rate-register-ip", "GATEHOUSE_RATE_REGISTER_IP", "10/1h", "registrations per client IP"},
-	{"rate-forgot-email", "GATEHOUSE_RATE_FORGOT_EMAIL", "5/1h", "password-reset requests per email"},
-	{"rate-forgot-ip", "GATEHOUSE_RATE_FORGOT_IP", "20/1h", "password-reset requests per client IP"},
-	{"rate-resend-email", "GATEHOUSE_RATE_RESEND_EMAIL", "5/1h", "verification resends per email"},
-	{"rate-resend-ip", "GATEHOUSE_RATE_RESEND_IP", "20/1h", "verification resends per client IP"},
-	{"trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is trusted"},
-	{"redis-url", "REDIS_URL", "", "Redis URL for rate limits shared by all instances; empty keeps them in memory"},
-	{"smtp-url", "SMTP_URL", "", "smtp://user:pass@host:port[?tls=opportunistic|starttls|implicit]; empty writes mail to the log"},
-	{"mail-from", "GATEHOUSE_MAIL_FROM", "Gatehouse <no-reply@localhost>", "sender address of emails"},
-	{"log-level", "GATEHOUSE_LOG_LEVEL", "info", "debug, info, warn or error"},
-	{"log-format", "GATEHOUSE_LOG_FORMAT", "text", "text or json"},
+	{"addr", "GATEHOUSE_ADDR", ":8080", "listen address", scopeServer, kindString},
+	{"max-connections", "GATEHOUSE_MAX_CONNECTIONS", "4096", "client connections open at once (1–1048576); more wait in the kernel's accept queue until one closes", scopeServer, kindInt},
+	{"issuer", "GATEHOUSE_ISSUER", "", "issuer URL (absolute; https in production); empty means http://localhost:PORT with the port of --addr", scopeServer, kindString},
+	{"data-dir", "GATEHOUSE_DATA_DIR", "./data", "directory of the embedded SQLite store and the generated secret", scopeStore, kindString},
+	{"database-url", "DATABASE_URL", "", "PostgreSQL URL (postgres://…); empty selects the embedded SQLite store", scopeStore, kindString},
+	{"db-connect-timeout", "GATEHOUSE_DB_CONNECT_TIMEOUT", "5s", "how long to wait for the database at start", scopeStore, kindDuration},
+	{"secret", "GATEHOUSE_SECRET", "", "master secret (≥ 32 characters); required with DATABASE_URL, generated into the data dir otherwise", scopeStore, kindString},
+	{"signing-alg", "GATEHOUSE_SIGNING_ALG", "RS256", "token signing algorithm: RS256 or ES256", scopeStore, kindString},
+	{"key-rotation-period", "GATEHOUSE_KEY_ROTATION_PERIOD", "720h", "how long a signing key signs before automatic rotation", scopeKeys, kindDuration},
+	{"access-token-ttl", "GATEHOUSE_ACCESS_TOKEN_TTL", "1h", "access token lifetime", scopeKeys, kindDuration},
+	{"access-token-audience", "GATEHOUSE_ACCESS_TOKEN_AUDIENCE", "", "aud of access tokens whose request names no resource and whose client registered none; empty means the issuer", scopeServer, kindString},
+	{"id-token-ttl", "GATEHOUSE_ID_TOKEN_TTL", "1h", "ID token lifetime", scopeKeys, kindDuration},
+	{"refresh-token-ttl", "GATEHOUSE_REFRESH_TOKEN_TTL", "720h", "absolute lifetime of a sign-in's refresh tokens", scopeServer, kindDuration},
+	{"refresh-reuse-grace", "GATEHOUSE_REFRESH_REUSE_GRACE", "10s", "window in which a just-rotated refresh token gets the same successor again (0 disables)", scopeServer, kindDuration},
+	{"session-idle", "GATEHOUSE_SESSION_IDLE", "24h", "SSO session idle timeout", scopeServer, kindDuration},
+	{"session-max", "GATEHOUSE_SESSION_MAX", "720h", "SSO session absolute lifetime", scopeServer, kindDuration},
+	{"password-hasher", "GATEHOUSE_PASSWORD_HASHER", "argon2id", "password hash for new and rehashed passwords: argon2id or bcrypt", scopePasswords, kindString},
+	{"bcrypt-cost", "GATEHOUSE_BCRYPT_COST", "12", "bcrypt cost when the hasher is bcrypt (10–31)", scopePasswords, kindInt},
+	{"clients-file", "GATEHOUSE_CLIENTS_FILE", "", "JSON file of clients to create or update at start", scopeServer, kindString},
+	{"tls-cert", "GATEHOUSE_TLS_CERT", "", "TLS certificate file (serve TLS directly)", scopeServer, kindString},
+	{"tls-key", "GATEHOUSE_TLS_KEY", "", "TLS private key file", scopeServer, kindString},
+	{"product-name", "GATEHOUSE_PRODUCT_NAME", "Gatehouse", "name shown in the sign-in pages and emails", scopeServer, kindString},
+	{"logo-url", "GATEHOUSE_LOGO_URL", "", "logo image URL for the sign-in pages (https or a path on this server); empty uses the built-in logo", scopeServer, kindString},
+	{"brand-color", "GATEHOUSE_BRAND_COLOR", "#1f5fbf", "primary colour of the sign-in pages (#rrggbb)", scopeServer, kindString},
+	{"require-verified-email", "GATEHOUSE_REQUIRE_VERIFIED_EMAIL", "false", "refuse sign-in until the email address is verified", scopeServer, kindBool},
+	{"password-min-length", "GATEHOUSE_PASSWORD_MIN_LENGTH", "8", "minimum password length (8–128)", scopePasswords, kindInt},
+	{"password-require-upper", "GATEHOUSE_PASSWORD_REQUIRE_UPPER", "true", "passwords need an upper-case letter", scopePasswords, kindBool},
+	{"password-require-digit", "GATEHOUSE_PASSWORD_REQUIRE_DIGIT", "true", "passwords need a digit", scopePasswords, kindBool},
+	{"password-check-common", "GATEHOUSE_PASSWORD_CHECK_COMMON", "true", "refuse passwords on the bundled list of common passwords", scopePasswords, kindBool},
+	{"lockout-threshold", "GATEHOUSE_LOCKOUT_THRESHOLD", "5", "consecutive failed sign-ins (per email) that lock it", scopeServer, kindInt},
+	{"lockout-duration", "GATEHOUSE_LOCKOUT_DURATION", "15m", "how long a lock lasts", scopeServer, kindDuration},
+	{"rate-login-email", "GATEHOUSE_RATE_LOGIN_EMAIL", "10/1m", "sign-in attempts per email (N/period)", scopeServer, kindRate},
+	{"rate-login-ip", "GATEHOUSE_RATE_LOGIN_IP", "30/1m", "sign-in attempts per client IP", scopeServer, kindRate},
+	{"rate-register-ip", "GATEHOUSE_RATE_REGISTER_IP", "10/1h", "registrations per client IP", scopeServer, kindRate},
+	{"rate-forgot-email", "GATEHOUSE_RATE_FORGOT_EMAIL", "5/1h", "password-reset requests per email", scopeServer, kindRate},
+	{"rate-forgot-ip", "GATEHOUSE_RATE_FORGOT_IP", "20/1h", "password-reset requests per client IP", scopeServer, kindRate},
+	{"rate-resend-email", "GATEHOUSE_RATE_RESEND_EMAIL", "5/1h", "verification resends per email", scopeServer, kindRate},
+	{"rate-resend-ip", "GATEHOUSE_RATE_RESEND_IP", "20/1h", "verification resends per client IP", scopeServer, kindRate},
+	{"trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is trusted", scopeServer, kindString},
+	{"redis-url", "REDIS_URL", "", "Redis URL for rate limits shared by all instances; empty keeps them in memory", scopeServer, kindString},
+	{"smtp-url", "SMTP_URL", "", "smtp://user:pass@host:port[?tls=opportunistic|starttls|implicit]; empty writes mail to the log", scopeServer, kindString},
+	{"mail-from", "GATEHOUSE_MAIL_FROM", "Gatehouse <no-reply@localhost>", "sender address of emails", scopeServer, kindString},
+	{"demo-client", "GATEHOUSE_DEMO_CLIENT", "", "create the demo client gatehouse-demo on an empty store: true, false, or empty for only on the embedded store with a loopback issuer", scopeServer, kindBool},
+	{"log-level", "GATEHOUSE_LOG_LEVEL", "", "debug, info, warn or error; empty means info for serve and warn for the other commands", scopeStore, kindString},
+	{"log-format", "GATEHOUSE_LOG_FORMAT", "text", "text or json", scopeStore, kindString},
 }
 
 // config is the parsed, validated configuration.
@@ -76,6 +115,7 @@ type config struct {
 	Addr              string
 	MaxConnections    int
 	Issuer            string
+	IssuerFromAddr    bool // no issuer was set: it follows the port the server listens on
 	DataDir           string
 	DatabaseURL       string
 	DBConnectTimeout  time.Duration
@@ -115,15 +155,43 @@ type config struct {
 	RedisURL          string
 	SMTPURL           string
 	MailFrom          string
-	LogLevel          string
+	DemoClient        *bool  // nil: only on the embedded store with a loopback issuer
+	LogLevel          string // "" until setup picks the command's default
 	LogFormat         string
+
+	// MailLinks, when set, is where the log mail sink also writes each link
+	// on a line of its own (serve: stderr, with text logs). Not a setting.
+	MailLinks io.Writer
 }
 
-func addSettingFlags(fs *pflag.FlagSet) {
+// addSettingFlags adds the settings of scope sc to a command's flags. The
+// flag's own default stays unset: a flag only wins when given (see loadConfig).
+func addSettingFlags(fs *pflag.FlagSet, sc scope) {
 	for _, s := range settings {
-		fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+		if s.scope&sc != 0 {
+			addSettingFlag(fs, s)
+		}
 	}
 }
+
+func addSettingFlag(fs *pflag.FlagSet, s setting) {
+	f := fs.VarPF(&settingValue{kind: s.kind}, s.flag, "", s.usage+" (env "+s.env+")")
+	f.DefValue = s.def
+	if s.kind == kindBool {
+		f.NoOptDefVal = "true" // --require-verified-email alone means true
+	}
+}
+
+// settingValue holds a flag's text; loadConfig parses it with the setting's
+// kind, so that a flag and its environment variable fail the same way.
+type settingValue struct {
+	v    string
+	kind kind
+}
+
+func (v *settingValue) String() string     { return v.v }
+func (v *settingValue) Set(s string) error { v.v = s; return nil }
+func (v *settingValue) Type() string       { return v.kind.String() }
 
 // loadConfig resolves every setting (flag, then environment, then default)
 // and validates it. An error names the setting, so a bad value stops start-up
@@ -142,7 +210,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		raw[s.flag] = strings.TrimSpace(v)
 		names[s.flag] = s.env
 	}
-	p := parser{raw: raw, names: names}
+	p := parser{raw: raw, names: names, read: make(map[string]bool, len(settings))}
 	c := &config{
 		Addr:              p.str("addr"),
 		MaxConnections:    p.intRange("max-connections", 1, 1<<20),
@@ -186,11 +254,23 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		RedisURL:          p.str("redis-url"),
 		SMTPURL:           p.str("smtp-url"),
 		MailFrom:          p.str("mail-from"),
-		LogLevel:          p.oneOf("log-level", "debug", "info", "warn", "error"),
+		DemoClient:        p.optBoolean("demo-client"),
+		LogLevel:          p.oneOf("log-level", "", "debug", "info", "warn", "error"),
 		LogFormat:         p.oneOf("log-format", "text", "json"),
+	}
+	if p.err == nil {
+		p.checkAllRead()
 	}
 	if p.err != nil {
 		return nil, p.err
+	}
+	_, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_ADDR (--addr): %q is not host:port or :port", c.Addr)
+	}
+	if c.Issuer == "" {
+		// `serve --addr :8090` alone must not announce port 8080.
+		c.Issuer, c.IssuerFromAddr = "http://localhost:"+port, true
 	}
 	iss, err := validateIssuer(c.Issuer)
 	if err != nil {
@@ -253,11 +333,49 @@ type rate struct {
 	Period time.Duration
 }
 
-// parser converts raw setting values, keeping the first error.
+// parser converts raw setting values, keeping the first error. Each accessor
+// checks that the setting is declared with its kind, and checkAllRead that
+// every declared setting was read: a misspelt name fails every test that
+// loads a configuration.
 type parser struct {
 	raw   map[string]string
 	names map[string]string
+	read  map[string]bool
 	err   error
+}
+
+// get returns the raw value of a setting declared with kind k.
+func (p *parser) get(flag string, k kind) string {
+	env, ok := p.names[flag]
+	if !ok {
+		p.internal("setting %q is read but not declared in settings", flag)
+		return ""
+	}
+	for _, s := range settings {
+		if s.flag == flag && s.kind != k {
+			p.internal("setting %s is declared as %s but read as %s", env, s.kind, k)
+		}
+	}
+	if p.read == nil {
+		p.read = make(map[string]bool)
+	}
+	p.read[flag] = true
+	return p.raw[flag]
+}
+
+func (p *parser) checkAllRead() {
+	for _, s := range settings {
+		if !p.read[s.flag] {
+			p.internal("setting %s is declared but never read", s.env)
+		}
+	}
+}
+
+// internal records a mistake in this program (not in the configuration).
+func (p *parser) internal(format string, args ...any) {
+	if p.err == nil {
+		p.err = fmt.Errorf("internal error: "+format, args...)
+	}
 }
 
 func (p *parser) fail(flag, format string, args ...any) {
@@ -266,10 +384,10 @@ func (p *parser) fail(flag, format string, args ...any) {
 	}
 }
 
-func (p *parser) str(flag string) string { return p.raw[flag] }
+func (p *parser) str(flag string) string { return p.get(flag, kindString) }
 
 func (p *parser) duration(flag string, min time.Duration) time.Duration {
-	v := p.raw[flag]
+	v := p.get(flag, kindDuration)
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		p.fail(flag, "%q is not a duration (examples: 30s, 15m, 24h)", v)
@@ -282,18 +400,19 @@ func (p *parser) duration(flag string, min time.Duration) time.Duration {
 }
 
 func (p *parser) oneOf(flag string, allowed ...string) string {
-	v := p.raw[flag]
+	v := p.get(flag, kindString)
 	for _, a := range allowed {
 		if strings.EqualFold(v, a) {
 			return a
 		}
 	}
-	p.fail(flag, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	named := slices.DeleteFunc(slices.Clone(allowed), func(a string) bool { return a == "" })
+	p.fail(flag, "%q is not one of %s", v, strings.Join(named, ", "))
 	return ""
 }
 
 func (p *parser) intRange(flag string, lo, hi int) int {
-	v := p.raw[flag]
+	v := p.get(flag, kindInt)
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
 		p.fail(flag, "%q must be a whole number from %d to %d", v, lo, hi)
@@ -302,7 +421,7 @@ func (p *parser) intRange(flag string, lo, hi int) int {
 }
 
 func (p *parser) boolean(flag string) bool {
-	v := p.raw[flag]
+	v := p.get(flag, kindBool)
 	b, err := strconv.ParseBool(v)
 	if err != nil {
 		p.fail(flag, "%q is not true or false", v)
@@ -310,9 +429,22 @@ func (p *parser) boolean(flag string) bool {
 	return b
 }
 
+// optBoolean is a boolean whose empty value means "decide from the rest".
+func (p *parser) optBoolean(flag string) *bool {
+	v := p.get(flag, kindBool)
+	if v == "" {
+		return nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(flag, "%q is not true, false or empty", v)
+	}
+	return &b
+}
+
 // rate parses "N/period", e.g. "10/1m" or "5/1h".
 func (p *parser) rate(flag string) rate {
-	v := p.raw[flag]
+	v := p.get(flag, kindRate)
 	n, per, ok := strings.Cut(v, "/")
 	limit, err1 := strconv.Atoi(strings.TrimSpace(n))
 	period, err2 := time.ParseDuration(strings.TrimSpace(per))

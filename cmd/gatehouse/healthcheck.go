@@ -33,7 +33,7 @@ func healthcheckCmd(e *env) *cobra.Command {
 			u := target
 			if u == "" {
 				var err error
-				u, err = localReadyURL(settingValue(cmd.Flags(), e.getenv, "addr"), settingValue(cmd.Flags(), e.getenv, "tls-cert") != "")
+				u, err = localReadyURL(resolveSetting(cmd.Flags(), e.getenv, "addr"), resolveSetting(cmd.Flags(), e.getenv, "tls-cert") != "")
 				if err != nil {
 					return err
 				}
@@ -47,9 +47,9 @@ func healthcheckCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-// settingValue resolves one setting the way loadConfig does (flag, then
+// resolveSetting resolves one setting the way loadConfig does (flag, then
 // environment, then default) without validating the others.
-func settingValue(fs *pflag.FlagSet, getenv func(string) string, flag string) string {
+func resolveSetting(fs *pflag.FlagSet, getenv func(string) string, flag string) string {
 	for _, s := range settings {
 		if s.flag != flag {
 			continue
@@ -62,7 +62,7 @@ func settingValue(fs *pflag.FlagSet, getenv func(string) string, flag string) st
 		}
 		return s.def
 	}
-	panic("settingValue: no setting " + flag) // a typo in this file
+	panic("resolveSetting: no setting " + flag) // a typo in this file
 }
 
 // localReadyURL turns a listen address into the URL of /readyz on this host:

@@ -8,8 +8,8 @@ import (
 )
 
 func keysCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "Manage signing keys"}
-	cmd.AddCommand(&cobra.Command{
+	var asJSON bool
+	rotate := &cobra.Command{
 		Use:   "rotate",
 		Short: "Promote the next signing key now and publish a new next key",
 		Args:  cobra.NoArgs,
@@ -19,19 +19,28 @@ func keysCmd(e *env) *cobra.Command {
 				if err := c.keys.Rotate(ctx); err != nil {
 					return fmt.Errorf("rotate keys: %w", err)
 				}
+				if asJSON {
+					return printJSON(e.stdout, struct {
+						Active   string `json:"active_kid"`
+						Previous string `json:"previous_kid"`
+					}{c.keys.Active().ID, before})
+				}
 				fmt.Fprintf(e.stdout, "active signing key: %s (was %s); running servers switch within 30 s\n", c.keys.Active().ID, before)
 				return nil
 			})
 		},
-	})
-	return cmd
+	}
+	rotate.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return group("keys", "Manage signing keys", withSettings(rotate, scopeStore|scopeKeys))
 }
 
 func migrateCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
 		Short: "Create or upgrade the database schema",
-		Args:  cobra.NoArgs,
+		Long: "Create or upgrade the database schema. It takes the same flags as serve, so that a\n" +
+			"deployment can run it with serve's arguments before starting the server.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := setup(cmd, e)
 			if err != nil {

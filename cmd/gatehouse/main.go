@@ -12,6 +12,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -52,22 +55,121 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func newRootCmd(e *env) *cobra.Command {
-	root := &cobra.Command{
-		Use:           "gatehouse",
-		Short:         "Gatehouse, an OpenID Connect provider",
-		SilenceErrors: true,
-		SilenceUsage:  true,
-	}
-	addSettingFlags(root.PersistentFlags())
-	root.AddCommand(serveCmd(e), migrateCmd(e), clientsCmd(e), usersCmd(e), keysCmd(e), backupCmd(e), healthcheckCmd(e))
+	root := group("gatehouse", "Gatehouse, an OpenID Connect provider",
+		withSettings(serveCmd(e), scopeServe),
+		withSettings(migrateCmd(e), scopeServe),
+		clientsCmd(e), usersCmd(e), keysCmd(e),
+		withSettings(backupCmd(e), scopeStore),
+		withNamedSettings(healthcheckCmd(e), "addr", "tls-cert"),
+		versionCmd(e))
+	root.Long = "Gatehouse is an OpenID Connect provider. `gatehouse serve` runs it; the other commands\n" +
+		"manage clients, users and keys on the same store, also while a server runs.\n\n" +
+		"Every flag of a command is also an environment variable, named in its help\n" +
+		"(`gatehouse serve --help`); a flag wins over the environment."
+	root.Example = `  gatehouse serve                   # issuer http://localhost:8080, data in ./data
+  gatehouse serve --addr :8090      # another port; the issuer follows: http://localhost:8090
+  echo 'Choose-a-Passw0rd' | gatehouse users create --email you@example.com --name "You" --password-stdin
+  gatehouse clients create --name Shop --redirect-uri https://shop.example.com/callback
+  gatehouse clients rotate-secret gatehouse-demo
+  DATABASE_URL=postgres://… GATEHOUSE_SECRET=… gatehouse migrate`
+	root.Version = versionText()
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SilenceErrors, root.SilenceUsage = true, true
 	return root
 }
 
+// group is a command that only holds subcommands. Alone it prints its help;
+// with an unknown subcommand it fails and suggests the nearest one (cobra
+// does that only for the root, and shows help with exit 0 for the others).
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			cmd.SuggestionsMinimumDistance = 2 // SuggestionsFor has no default
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += fmt.Sprintf("; did you mean %q?", s[0])
+			}
+			return fmt.Errorf("%s (see %s --help)", msg, cmd.CommandPath())
+		},
+	}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
+// withSettings gives cmd the settings of scope sc as flags.
+func withSettings(cmd *cobra.Command, sc scope) *cobra.Command {
+	addSettingFlags(cmd.Flags(), sc)
+	return cmd
+}
+
+// withNamedSettings gives cmd the flags of the named settings only (a
+// command that needs one or two settings, not a whole scope).
+func withNamedSettings(cmd *cobra.Command, names ...string) *cobra.Command {
+	for _, s := range settings {
+		if slices.Contains(names, s.flag) {
+			addSettingFlag(cmd.Flags(), s)
+		}
+	}
+	return cmd
+}
+
+func versionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, commit and Go version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintln(e.stdout, versionText())
+			return err
+		},
+	}
+}
+
+// versionText is read from the build information the Go toolchain embeds
+// (module version, VCS commit and time), so no build flag is needed.
+func versionText() string {
+	version, commit, goVersion := "(devel)", "unknown", runtime.Version()
+	var when, modified string
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		goVersion = bi.GoVersion
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.time":
+				when = ", " + s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					modified = ", modified"
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("gatehouse %s (commit %s%s%s, %s)", version, commit, when, modified, goVersion)
+}
+
 // setup resolves the configuration and builds the logger for a command.
+// serve logs at info by default; the other commands at warn, so that their
+// output is only what they print (a script reads stdout, a person stderr).
 func setup(cmd *cobra.Command, e *env) (*config, *slog.Logger, error) {
 	cfg, err := loadConfig(cmd.Flags(), e.getenv)
 	if err != nil {
 		return nil, nil, err
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "warn"
+		if cmd.Name() == "serve" {
+			cfg.LogLevel = "info"
+		}
 	}
 	return cfg, newLogger(cfg, e.stderr), nil
 }
@@ -95,6 +197,10 @@ func withCore(cmd *cobra.Command, e *env, fn func(ctx context.Context, cfg *conf
 		return err
 	}
 	defer c.store.Close()
+	if c.fresh {
+		// A mistyped --data-dir or DATABASE_URL is noticed at once.
+		fmt.Fprintln(e.stderr, "gatehouse: "+newStoreNote(cfg))
+	}
 	return fn(cmd.Context(), cfg, c)
 }
 

@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/postgres"
@@ -21,16 +25,7 @@ import (
 // when DATABASE_URL is set, otherwise SQLite in the data dir.
 func openStore(ctx context.Context, cfg *config, log *slog.Logger) (storage.Store, error) {
 	if cfg.DatabaseURL != "" {
-		ctx, cancel := context.WithTimeout(ctx, cfg.DBConnectTimeout)
-		defer cancel()
-		st, err := postgres.Open(ctx, cfg.DatabaseURL)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("DATABASE_URL: database not reachable within %s (GATEHOUSE_DB_CONNECT_TIMEOUT)", cfg.DBConnectTimeout)
-			}
-			return nil, fmt.Errorf("DATABASE_URL: %s", oneLine(redactURL(err.Error(), cfg.DatabaseURL)))
-		}
-		return st, nil
+		return openPostgres(ctx, cfg, log)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("GATEHOUSE_DATA_DIR: %w", err)
@@ -40,6 +35,75 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (storage.Stor
 		return nil, fmt.Errorf("GATEHOUSE_DATA_DIR: open embedded store: %w", err)
 	}
 	return st, nil
+}
+
+// openPostgres retries until GATEHOUSE_DB_CONNECT_TIMEOUT, so that a server
+// started together with its database (docker compose up -d && gatehouse
+// serve) waits for it instead of failing. Errors that waiting cannot fix (a
+// wrong password, a missing database, a bad URL) fail at once.
+func openPostgres(ctx context.Context, cfg *config, log *slog.Logger) (storage.Store, error) {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, cfg.DBConnectTimeout)
+	defer cancel()
+	wait := 100 * time.Millisecond
+	var last string // the last attempt's error: a cut-short attempt says only "deadline exceeded"
+	for attempt := 1; ; attempt++ {
+		st, err := postgres.Open(ctx, cfg.DatabaseURL)
+		if err == nil {
+			return st, nil
+		}
+		msg := oneLine(redactURL(err.Error(), cfg.DatabaseURL))
+		switch {
+		case parent.Err() != nil:
+			return nil, fmt.Errorf("DATABASE_URL: %w", parent.Err())
+		case ctx.Err() != nil && last != "":
+			return nil, fmt.Errorf("DATABASE_URL: database not reachable within %s (GATEHOUSE_DB_CONNECT_TIMEOUT): %s", cfg.DBConnectTimeout, last)
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("DATABASE_URL: database not reachable within %s (GATEHOUSE_DB_CONNECT_TIMEOUT): %s", cfg.DBConnectTimeout, msg)
+		case !retryable(err):
+			return nil, fmt.Errorf("DATABASE_URL: %s", msg)
+		}
+		last = msg
+		if attempt == 1 {
+			log.Info("waiting for the database", "timeout", cfg.DBConnectTimeout, "err", msg)
+		} else {
+			log.Debug("database still not reachable", "attempt", attempt, "retry_in", wait, "err", msg)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// retryable reports whether a failed connection may succeed later: the server
+// is not listening yet, is starting up or is full, rather than refusing us.
+func retryable(err error) bool {
+	var parse *pgconn.ParseConfigError
+	if errors.As(err, &parse) {
+		return false
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		// cannot_connect_now (starting up), too_many_connections, class 08
+		// (connection exception); not class 28 (authorization) or 3D000
+		// (no such database).
+		return pg.Code == "57P03" || pg.Code == "53300" || strings.HasPrefix(pg.Code, "08")
+	}
+	return true
+}
+
+// newStoreNote says where a command has just created a store.
+func newStoreNote(cfg *config) string {
+	if cfg.DatabaseURL == "" {
+		return "created a new store in " + cfg.DataDir
+	}
+	where := "DATABASE_URL"
+	if u, err := url.Parse(cfg.DatabaseURL); err == nil {
+		where = "the PostgreSQL database " + u.Host + u.Path
+	}
+	return "created a new store in " + where
 }
 
 func sqlitePath(cfg *config) string { return filepath.Join(cfg.DataDir, "gatehouse.db") }

@@ -33,9 +33,13 @@ func toUserJSON(u *storage.User) userJSON {
 var rolePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,31}$`)
 
 func usersCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "users", Short: "Manage users"}
-	cmd.AddCommand(usersCreateCmd(e), usersListCmd(e), usersSetRoleCmd(e), usersSetPasswordCmd(e), usersDeleteCmd(e), usersUnlockCmd(e))
-	return cmd
+	return group("users", "Manage users",
+		withSettings(usersCreateCmd(e), scopeStore|scopePasswords),
+		withSettings(usersListCmd(e), scopeStore),
+		withSettings(usersSetRoleCmd(e), scopeStore),
+		withSettings(usersSetPasswordCmd(e), scopeStore|scopePasswords),
+		withSettings(usersDeleteCmd(e), scopeStore),
+		withSettings(usersUnlockCmd(e), scopeStore))
 }
 
 func checkEmail(raw string) (string, error) {
