@@ -30,6 +30,8 @@ type AuditEvent struct {
 const (
 	ActorCLI    = "cli"
 	ActorSystem = "system"
+	// ActorAnonymous is someone not signed in (a failed sign-in, a reset request).
+	ActorAnonymous = "anonymous"
 )
 
 // Audit actions.
