@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"net"
 	"net/http"
 	"time"
 
@@ -30,18 +29,17 @@ func (h *Handler) audit(r *http.Request, ev storage.AuditEvent) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditTimeout)
 	defer cancel()
 	if err := h.store.AppendAudit(ctx, &ev); err != nil {
-		h.log.ErrorContext(ctx, "audit event not recorded", "action", ev.Action, "subject", ev.Subject, "err", err)
+		h.log.ErrorContext(ctx, "audit event not recorded", "action", ev.Action, "actor", ev.Actor, "subject", ev.Subject, "client_id", ev.ClientID, "ip", ev.IP, "detail", ev.Detail, "err", err)
 	}
 }
 
+// auditIP is the client's full address ("" when the peer is not an IP
+// address: a Unix socket, a test pipe).
 func auditIP(r *http.Request, h *Handler) string {
 	if a := ratelimit.ClientIP(r, h.cfg.TrustedProxies); a.IsValid() {
 		return a.String()
 	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
+	return ""
 }
 
 // emailSubject is the audit subject of an attempt on a submitted address:

@@ -42,6 +42,7 @@ type core struct {
 	store  storage.Store
 	secret []byte
 	keys   *keys.Manager
+	log    *slog.Logger
 }
 
 func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*core, error) {
@@ -66,7 +67,7 @@ func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*core, error)
 		st.Close()
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
-	return &core{store: st, secret: secret, keys: km}, nil
+	return &core{store: st, secret: secret, keys: km, log: log}, nil
 }
 
 // retainAfterRetire keeps a retired key published until every token it signed
@@ -134,6 +135,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		HintMaxAge:          cfg.SessionMax,
 		Now:                 now,
 		Logger:              log,
+		ClientIP:            func(r *http.Request) string { return auditIP(r, trusted) },
 	}, c.store, c.keys)
 	if err != nil {
 		closeLimiter()
@@ -167,6 +169,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		TrustedProxies:          trusted,
 		Limiter:                 limiter,
 		Mailer:                  mailer,
+		AuditKey:                auditKey(c.secret),
 	}, c.store, hasher, provider)
 
 	mux := http.NewServeMux()
@@ -243,6 +246,9 @@ func (a *app) cleanup(ctx context.Context, every time.Duration) {
 			n, err := a.store.DeleteExpired(ctx, a.now())
 			if err == nil && n > 0 {
 				a.log.Debug("removed expired rows", "rows", n)
+			}
+			if err == nil {
+				err = a.expireAudit(ctx)
 			}
 			return err
 		})

@@ -69,6 +69,7 @@ var settings = []setting{
 	{"mail-from", "GATEHOUSE_MAIL_FROM", "Gatehouse <no-reply@localhost>", "sender address of emails"},
 	{"log-level", "GATEHOUSE_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"log-format", "GATEHOUSE_LOG_FORMAT", "text", "text or json"},
+	{"audit-retention", "GATEHOUSE_AUDIT_RETENTION", "2160h", "how long audit events are kept (0 keeps them forever)"},
 }
 
 // config is the parsed, validated configuration.
@@ -117,6 +118,7 @@ type config struct {
 	MailFrom          string
 	LogLevel          string
 	LogFormat         string
+	AuditRetention    time.Duration
 }
 
 func addSettingFlags(fs *pflag.FlagSet) {
@@ -188,6 +190,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		MailFrom:          p.str("mail-from"),
 		LogLevel:          p.oneOf("log-level", "debug", "info", "warn", "error"),
 		LogFormat:         p.oneOf("log-format", "text", "json"),
+		AuditRetention:    p.duration("audit-retention", 0),
 	}
 	if p.err != nil {
 		return nil, p.err

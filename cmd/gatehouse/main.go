@@ -59,7 +59,7 @@ func newRootCmd(e *env) *cobra.Command {
 		SilenceUsage:  true,
 	}
 	addSettingFlags(root.PersistentFlags())
-	root.AddCommand(serveCmd(e), migrateCmd(e), clientsCmd(e), usersCmd(e), keysCmd(e), backupCmd(e))
+	root.AddCommand(serveCmd(e), migrateCmd(e), clientsCmd(e), usersCmd(e), keysCmd(e), backupCmd(e), auditCmd(e))
 	return root
 }
 
