@@ -91,6 +91,7 @@ func (h *Handler) confirmPassword(w http.ResponseWriter, r *http.Request, user *
 		return false, 0, true
 	}
 	if !att.Allowed {
+		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: user.ID, Subject: user.ID, Detail: map[string]string{"reason": "locked", "where": "account"}})
 		v.Error = h.lockedMessage(att.LockedUntil)
 		return false, http.StatusForbidden, false
 	}
@@ -100,7 +101,9 @@ func (h *Handler) confirmPassword(w http.ResponseWriter, r *http.Request, user *
 		return false, 0, true
 	}
 	if !good {
+		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: user.ID, Subject: user.ID, Detail: map[string]string{"reason": "invalid_credentials", "where": "account"}})
 		if !att.LockedUntil.IsZero() {
+			h.audit(r, storage.AuditEvent{Action: storage.AuditLockout, Actor: storage.ActorSystem, Subject: user.ID, Detail: lockedUntil(att.LockedUntil)})
 			v.Error = h.lockedMessage(att.LockedUntil)
 			return false, http.StatusForbidden, false
 		}
@@ -172,6 +175,7 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mailer.PasswordChanged(ctx, user.Email, user.Name)
 	h.log.InfoContext(ctx, "password changed", "user_id", user.ID)
+	h.audit(r, storage.AuditEvent{Action: storage.AuditPasswordChanged, Actor: user.ID, Subject: user.ID})
 	http.Redirect(w, r, "/account?notice=password-changed", http.StatusSeeOther)
 }
 
@@ -264,6 +268,7 @@ func (h *Handler) getConfirmEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(ctx, "email changed", "user_id", user.ID)
+	h.audit(r, storage.AuditEvent{Action: storage.AuditEmailChanged, Actor: user.ID, Subject: user.ID})
 	h.renderMessage(w, r, http.StatusOK, "Email address changed",
 		"Your email address is now "+t.Email+".", linkView{Href: defaultReturn, Text: "Go to your account"})
 }
@@ -296,5 +301,6 @@ func (h *Handler) postDeleteAccount(w http.ResponseWriter, r *http.Request) {
 	h.clearSessionCookie(w)
 	h.mailer.AccountDeleted(ctx, user.Email, user.Name)
 	h.log.InfoContext(ctx, "account deleted", "user_id", user.ID)
+	h.audit(r, storage.AuditEvent{Action: storage.AuditAccountDeleted, Actor: user.ID, Subject: user.ID})
 	h.renderMessage(w, r, http.StatusOK, "Account deleted", "Your account has been deleted and you have been signed out.")
 }

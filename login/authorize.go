@@ -184,6 +184,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if !att.Allowed {
 		h.log.InfoContext(ctx, "sign-in refused: locked", "locked_until", att.LockedUntil)
+		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous, Subject: h.emailSubject(ctx, email), ClientID: fc.clientID(), Detail: reason("locked")})
 		h.renderLogin(w, r, http.StatusForbidden, fc, email, h.lockedMessage(att.LockedUntil))
 		return
 	}
@@ -200,8 +201,11 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if user == nil {
+		subject := h.emailSubject(ctx, email) // the same look-up whether or not the address has an account
+		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous, Subject: subject, ClientID: fc.clientID(), Detail: reason("invalid_credentials")})
 		if !att.LockedUntil.IsZero() {
 			// This failure reached the threshold.
+			h.audit(r, storage.AuditEvent{Action: storage.AuditLockout, Actor: storage.ActorSystem, Subject: subject, ClientID: fc.clientID(), Detail: lockedUntil(att.LockedUntil)})
 			h.renderLogin(w, r, http.StatusForbidden, fc, email, h.lockedMessage(att.LockedUntil))
 			return
 		}
@@ -211,6 +215,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 	h.clearFailures(ctx, email)
 	if h.cfg.RequireVerifiedEmail && !user.EmailVerified {
 		h.log.InfoContext(ctx, "sign-in refused: email not verified", "user_id", user.ID)
+		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: user.ID, Subject: user.ID, ClientID: fc.clientID(), Detail: reason("email_not_verified")})
 		h.renderLogin(w, r, http.StatusForbidden, fc, email, msgUnverified,
 			linkView{Href: fc.next.url("/verify-email/resend"), Text: "Send a new verification link"})
 		return
@@ -226,6 +231,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		clientID = fc.ar.ClientID
 	}
 	h.log.InfoContext(ctx, "signed in", "user_id", user.ID, "client_id", clientID, "session_id", sess.ID)
+	h.audit(r, storage.AuditEvent{Action: storage.AuditSignIn, Actor: user.ID, Subject: user.ID, ClientID: clientID, Detail: map[string]string{"session_id": sess.ID}})
 	h.finishSignIn(w, r, fc, sess, user)
 }
 

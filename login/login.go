@@ -109,6 +109,9 @@ type Config struct {
 	Limiter ratelimit.Limiter
 	// Mailer sends the emails; nil ⇒ every message is written to the log.
 	Mailer *mail.Mailer
+	// AuditKey keys the hash that stands for an unknown address in the
+	// audit trail (AuditEmailSubject).
+	AuditKey [32]byte
 }
 
 // RateLimit allows Limit requests per Period for one key. A zero value means

@@ -47,6 +47,7 @@ func (h *Handler) postForgot(w http.ResponseWriter, r *http.Request) {
 				q.Set("authRequestID", n.AuthRequestID)
 			}
 			h.log.InfoContext(ctx, "password reset link sent", "user_id", user.ID)
+			h.audit(r, storage.AuditEvent{Action: storage.AuditResetRequested, Actor: storage.ActorAnonymous, Subject: user.ID}) // r's headers stay readable here
 			h.mailer.ResetPassword(ctx, user.Email, user.Name, h.link("/reset", q))
 		},
 	})
@@ -192,6 +193,7 @@ func (h *Handler) postReset(w http.ResponseWriter, r *http.Request) {
 	h.clearSessionCookie(w)
 	h.mailer.PasswordChanged(ctx, user.Email, user.Name)
 	h.log.InfoContext(ctx, "password reset", "user_id", user.ID)
+	h.audit(r, storage.AuditEvent{Action: storage.AuditResetCompleted, Actor: user.ID, Subject: user.ID})
 
 	link := linkView{Href: next{Return: defaultReturn}.loginURL(), Text: "Sign in"}
 	if h.liveAuthRequest(r, n.AuthRequestID) {

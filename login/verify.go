@@ -49,6 +49,7 @@ func (h *Handler) getVerifyEmail(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.log.InfoContext(ctx, "email verified", "user_id", user.ID)
+		h.audit(r, storage.AuditEvent{Action: storage.AuditEmailVerified, Actor: user.ID, Subject: user.ID})
 	}
 	h.renderMessage(w, r, http.StatusOK, "Email address verified",
 		"Thank you: "+user.Email+" is verified.", h.continueLink(r, n))

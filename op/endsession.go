@@ -96,6 +96,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 			p.failurePage(w, r, "end_session: delete session", err)
 			return
 		}
+		p.audit(ctx, storage.AuditEvent{Action: storage.AuditSessionEnded, Actor: claims.Subject, Subject: claims.Subject, ClientID: clientID, Detail: map[string]string{"session_id": sid, "via": "end_session"}})
 	}
 	if redirectURI == "" {
 		p.page(w, r, http.StatusOK, "Signed out", "You have been signed out.", "")

@@ -100,6 +100,7 @@ func (s opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.Auth
 			s.p.log.ErrorContext(ctx, "revoke grant of replayed code", "grant", ar.ID, "err", rerr)
 		}
 		s.p.log.WarnContext(ctx, "authorization code replayed; its grant is revoked", "client_id", ar.ClientID, "grant", ar.ID)
+		s.p.audit(ctx, storage.AuditEvent{Action: storage.AuditGrantRevoked, Actor: storage.ActorSystem, Subject: ar.UserID, ClientID: ar.ClientID, Detail: map[string]string{"grant_id": ar.ID, "reason": "code_reused"}})
 		return nil, oidc.ErrInvalidGrant().WithDescription("authorization code was already used")
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid authorization code")
@@ -169,6 +170,7 @@ func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 		switch {
 		case errors.Is(err, storage.ErrTokenReused):
 			s.p.log.WarnContext(ctx, "refresh token reused after rotation; grant revoked", "client_id", r.grant.ClientID, "grant", r.grant.ID)
+			s.p.audit(ctx, storage.AuditEvent{Action: storage.AuditGrantRevoked, Actor: storage.ActorSystem, Subject: r.grant.UserID, ClientID: r.grant.ClientID, Detail: map[string]string{"grant_id": r.grant.ID, "reason": "refresh_token_reused"}})
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token was already used")
 		case errors.Is(err, storage.ErrRevoked), errors.Is(err, storage.ErrNotFound):
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")

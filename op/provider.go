@@ -55,6 +55,9 @@ type Config struct {
 
 	Now    func() time.Time
 	Logger *slog.Logger
+	// ClientIP is the client's address for the audit trail (cmd passes the
+	// login UI's trusted-proxy rule); nil means the TCP peer.
+	ClientIP func(*http.Request) string
 }
 
 func (c *Config) setDefaults() {

@@ -46,7 +46,7 @@ func (p *Provider) routes() http.Handler {
 	zh := zop.RegisterLegacyServer(legacy, p.callback, zop.WithServerCORSOptions(nil))
 
 	r := chi.NewRouter()
-	r.Use(p.withIssuer, limitBody)
+	r.Use(p.withIssuer, limitBody, p.withRequestInfo)
 	r.Get(pathDiscovery, p.serveDiscovery)
 	r.Get(pathKeys, p.serveJWKS)
 	r.Get(pathAuthorize, p.authorize)

@@ -353,6 +353,9 @@ type Store interface {
 	// no longer active or nextID no longer next (another process rotated first).
 	RotateSigningKeys(ctx context.Context, activeID, nextID string, newNext *SigningKey, now, removeAfter time.Time) error
 
+	// Audit trail (audit.go).
+	AuditLog
+
 	// Maintenance.
 	// DeleteExpired removes expired auth requests, sessions, grants, refresh tokens,
 	// deny-list entries, one-time tokens, login-attempt rows whose lock has

@@ -45,6 +45,7 @@ type core struct {
 	secret []byte
 	keys   *keys.Manager
 	fresh  bool // this command created the store
+	log    *slog.Logger
 }
 
 func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*core, error) {
@@ -80,7 +81,7 @@ func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*core, error)
 		st.Close()
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
-	return &core{store: st, secret: secret, keys: km, fresh: fresh}, nil
+	return &core{store: st, secret: secret, keys: km, fresh: fresh, log: log}, nil
 }
 
 // retainAfterRetire keeps a retired key published until every token it signed
@@ -151,6 +152,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		HintMaxAge:          cfg.SessionMax,
 		Now:                 now,
 		Logger:              log,
+		ClientIP:            func(r *http.Request) string { return auditIP(r, trusted) },
 	}, c.store, c.keys)
 	if err != nil {
 		closeLimiter()
@@ -184,6 +186,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		TrustedProxies:          trusted,
 		Limiter:                 limiter,
 		Mailer:                  mailer,
+		AuditKey:                auditKey(c.secret),
 	}, c.store, hasher, provider)
 
 	provider.SetPages(ui) // op's pages in the UI's look, with a way on
@@ -261,6 +264,9 @@ func (a *app) cleanup(ctx context.Context, every time.Duration) {
 			n, err := a.store.DeleteExpired(ctx, a.now())
 			if err == nil && n > 0 {
 				a.log.Debug("removed expired rows", "rows", n)
+			}
+			if err == nil {
+				err = a.expireAudit(ctx)
 			}
 			return err
 		})

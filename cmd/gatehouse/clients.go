@@ -73,6 +73,7 @@ func clientsCreateCmd(e *env) *cobra.Command {
 					}
 					return fmt.Errorf("create client: %w", err)
 				}
+				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditClientCreated, Subject: cl.ID, ClientID: cl.ID})
 				if asJSON {
 					return printJSON(e.stdout, struct {
 						ClientID     string   `json:"client_id"`
@@ -158,6 +159,7 @@ func clientsRotateCmd(e *env) *cobra.Command {
 				if err := c.store.UpdateClient(ctx, cl); err != nil {
 					return fmt.Errorf("update client: %w", err)
 				}
+				c.audit(ctx, cl.UpdatedAt, storage.AuditEvent{Action: storage.AuditClientSecretRotated, Subject: cl.ID, ClientID: cl.ID})
 				if asJSON {
 					return printJSON(e.stdout, struct {
 						ClientID     string   `json:"client_id"`
@@ -187,6 +189,7 @@ func clientsDeleteCmd(e *env) *cobra.Command {
 					}
 					return fmt.Errorf("delete client: %w", err)
 				}
+				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditClientDeleted, Subject: args[0], ClientID: args[0]})
 				fmt.Fprintf(e.stdout, "deleted client %s\n", args[0])
 				return nil
 			})

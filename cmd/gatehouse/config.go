@@ -108,6 +108,7 @@ var settings = []setting{
 	{"demo-client", "GATEHOUSE_DEMO_CLIENT", "", "create the demo client gatehouse-demo on an empty store: true, false, or empty for only on the embedded store with a loopback issuer", scopeServer, kindBool},
 	{"log-level", "GATEHOUSE_LOG_LEVEL", "", "debug, info, warn or error; empty means info for serve and warn for the other commands", scopeStore, kindString},
 	{"log-format", "GATEHOUSE_LOG_FORMAT", "text", "text or json", scopeStore, kindString},
+	{"audit-retention", "GATEHOUSE_AUDIT_RETENTION", "2160h", "how long audit events are kept (0 keeps them forever)", scopeServer, kindDuration},
 }
 
 // config is the parsed, validated configuration.
@@ -162,6 +163,7 @@ type config struct {
 	// MailLinks, when set, is where the log mail sink also writes each link
 	// on a line of its own (serve: stderr, with text logs). Not a setting.
 	MailLinks io.Writer
+	AuditRetention    time.Duration
 }
 
 // addSettingFlags adds the settings of scope sc to a command's flags. The
@@ -257,6 +259,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		DemoClient:        p.optBoolean("demo-client"),
 		LogLevel:          p.oneOf("log-level", "", "debug", "info", "warn", "error"),
 		LogFormat:         p.oneOf("log-format", "text", "json"),
+		AuditRetention:    p.duration("audit-retention", 0),
 	}
 	if p.err == nil {
 		p.checkAllRead()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 func keysCmd(e *env) *cobra.Command {
@@ -19,6 +21,7 @@ func keysCmd(e *env) *cobra.Command {
 				if err := c.keys.Rotate(ctx); err != nil {
 					return fmt.Errorf("rotate keys: %w", err)
 				}
+				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditKeysRotated, Subject: c.keys.Active().ID, Detail: map[string]string{"retired": before}})
 				if asJSON {
 					return printJSON(e.stdout, struct {
 						Active   string `json:"active_kid"`

@@ -61,7 +61,7 @@ func newRootCmd(e *env) *cobra.Command {
 		clientsCmd(e), usersCmd(e), keysCmd(e),
 		withSettings(backupCmd(e), scopeStore),
 		withNamedSettings(healthcheckCmd(e), "addr", "tls-cert"),
-		versionCmd(e))
+		auditCmd(e), versionCmd(e))
 	root.Long = "Gatehouse is an OpenID Connect provider. `gatehouse serve` runs it; the other commands\n" +
 		"manage clients, users and keys on the same store, also while a server runs.\n\n" +
 		"Every flag of a command is also an environment variable, named in its help\n" +

@@ -112,6 +112,7 @@ func usersCreateCmd(e *env) *cobra.Command {
 					}
 					return fmt.Errorf("create user: %w", err)
 				}
+				c.audit(ctx, now, storage.AuditEvent{Action: storage.AuditUserCreated, Subject: u.ID, Detail: map[string]string{"role": u.Role}})
 				if asJSON {
 					return printJSON(e.stdout, toUserJSON(u))
 				}
@@ -190,6 +191,7 @@ func usersSetRoleCmd(e *env) *cobra.Command {
 				if err := c.store.UpdateUserRole(ctx, u.ID, args[1], e.now()); err != nil {
 					return fmt.Errorf("set role: %w", err)
 				}
+				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditUserRoleChanged, Subject: u.ID, Detail: map[string]string{"from": u.Role, "to": args[1]}})
 				u.Role = args[1]
 				if asJSON {
 					return printJSON(e.stdout, toUserJSON(u))
@@ -240,6 +242,7 @@ func usersSetPasswordCmd(e *env) *cobra.Command {
 				if err := c.store.DeleteSessionsByUser(ctx, u.ID); err != nil {
 					return fmt.Errorf("end sessions: %w", err)
 				}
+				c.audit(ctx, now, storage.AuditEvent{Action: storage.AuditUserPasswordSet, Subject: u.ID})
 				fmt.Fprintf(e.stdout, "password changed for %s; their sessions and refresh tokens were revoked\n", u.Email)
 				return nil
 			})
@@ -263,6 +266,7 @@ func usersDeleteCmd(e *env) *cobra.Command {
 				if err := c.store.DeleteUser(ctx, u.ID); err != nil {
 					return fmt.Errorf("delete user: %w", err)
 				}
+				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditUserDeleted, Subject: u.ID})
 				fmt.Fprintf(e.stdout, "deleted user %s\n", u.Email)
 				return nil
 			})
@@ -288,6 +292,11 @@ func usersUnlockCmd(e *env) *cobra.Command {
 				if err := c.store.ClearLoginFailures(ctx, email); err != nil {
 					return fmt.Errorf("unlock: %w", err)
 				}
+				subject, err := auditSubject(ctx, c, email)
+				if err != nil {
+					return err
+				}
+				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditUserUnlocked, Subject: subject})
 				fmt.Fprintf(e.stdout, "sign-in unlocked for %s\n", email)
 				return nil
 			})

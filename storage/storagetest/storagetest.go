@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"LoginAttempts", loginAttemptTests()},
 		{"OneTimeTokens", oneTimeTokenTests()},
 		{"Maintenance", maintenanceTests()},
+		{"Audit", auditTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-id/gatehouse/keys"
+	"github.com/gatehouse-id/gatehouse/login"
+	"github.com/gatehouse-id/gatehouse/login/ratelimit"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// auditKey keys the hash that stands for an unknown address in the trail
+// (login.AuditEmailSubject); `audit list --user` derives the same.
+func auditKey(secret []byte) [32]byte { return keys.DeriveKey(secret, "audit-email-subject") }
+
+// auditIP is the client address the OIDC endpoints record: the same
+// trusted-proxy rule as the login UI's.
+func auditIP(r *http.Request, trusted []netip.Prefix) string {
+	if a := ratelimit.ClientIP(r, trusted); a.IsValid() {
+		return a.String()
+	}
+	return ""
+}
+
+// audit records what a CLI command did, with actor "cli". The command's
+// change has been made by then: a store that cannot take the event costs a
+// warning, not the command (docs/design.md).
+func (c *core) audit(ctx context.Context, now time.Time, ev storage.AuditEvent) {
+	ev.Time, ev.Actor = now.UTC(), storage.ActorCLI
+	if err := c.store.AppendAudit(ctx, &ev); err != nil {
+		c.log.Error("audit event not recorded", "action", ev.Action, "actor", ev.Actor, "subject", ev.Subject, "client_id", ev.ClientID, "ip", ev.IP, "detail", ev.Detail, "err", err)
+	}
+}
+
+// expireAudit deletes audit events older than GATEHOUSE_AUDIT_RETENTION
+// (none when it is 0); part of the cleanup pass.
+func (a *app) expireAudit(ctx context.Context) error {
+	if a.cfg.AuditRetention <= 0 {
+		return nil
+	}
+	n, err := a.store.DeleteAuditBefore(ctx, a.now().Add(-a.cfg.AuditRetention))
+	if err != nil {
+		return fmt.Errorf("expire audit events: %w", err)
+	}
+	if n > 0 {
+		a.log.Debug("removed old audit events", "rows", n)
+	}
+	return nil
+}
+
+// auditJSON is an event as `audit list --json` prints it.
+type auditJSON struct {
+	ID        string            `json:"id"`
+	Time      time.Time         `json:"time"`
+	Action    string            `json:"action"`
+	Actor     string            `json:"actor"`
+	Subject   string            `json:"subject"`
+	IP        string            `json:"ip,omitempty"`
+	UserAgent string            `json:"user_agent,omitempty"`
+	ClientID  string            `json:"client_id,omitempty"`
+	Detail    map[string]string `json:"detail,omitempty"`
+}
+
+func auditCmd(e *env) *cobra.Command {
+	return group("audit", "Read the audit trail", withSettings(auditListCmd(e), scopeStore))
+}
+
+func auditListCmd(e *env) *cobra.Command {
+	var user, before string
+	var since time.Duration
+	var limit int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List audit events, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > 10000 {
+				return fmt.Errorf("--limit %d: use a number from 1 to 10000", limit)
+			}
+			if since < 0 {
+				return fmt.Errorf("--since %s: use a positive duration such as 24h", since)
+			}
+			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
+				f := storage.AuditFilter{Limit: limit, Before: before}
+				if since > 0 {
+					f.Since = e.now().Add(-since)
+				}
+				if user != "" {
+					s, err := auditSubject(ctx, c, user)
+					if err != nil {
+						return err
+					}
+					f.Subject = s
+				}
+				list, err := c.store.ListAudit(ctx, f)
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("--before %q: no such event (it may have expired)", before)
+				}
+				if err != nil {
+					return fmt.Errorf("list audit events: %w", err)
+				}
+				out := make([]auditJSON, 0, len(list))
+				for _, ev := range list {
+					out = append(out, auditJSON(ev))
+				}
+				if asJSON {
+					return printJSON(e.stdout, out)
+				}
+				return printAuditTable(e, out)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&user, "user", "", "only events about this email address (an account, or attempts on an address without one)")
+	f.DurationVar(&since, "since", 0, "only events of this last period, e.g. 24h (default: all)")
+	f.IntVar(&limit, "limit", 100, "at most this many events")
+	f.StringVar(&before, "before", "", "continue after the event with this ID (the last one of the previous page)")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// auditSubject is the subject --user EMAIL stands for: the account's ID, or
+// for an address without one the keyed hash failed sign-ins are recorded under.
+func auditSubject(ctx context.Context, c *core, raw string) (string, error) {
+	email := login.NormalizeEmail(raw)
+	u, err := c.store.GetUserByEmail(ctx, email)
+	if errors.Is(err, storage.ErrNotFound) {
+		return login.AuditEmailSubject(auditKey(c.secret), email), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("load user: %w", err)
+	}
+	return u.ID, nil
+}
+
+func printAuditTable(e *env, list []auditJSON) error {
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tACTION\tACTOR\tSUBJECT\tIP\tCLIENT\tDETAIL")
+	for _, ev := range list {
+		var detail []string
+		for _, k := range slices.Sorted(maps.Keys(ev.Detail)) {
+			detail = append(detail, k+"="+ev.Detail[k])
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Time.Format(time.RFC3339), ev.Action, ev.Actor,
+			ev.Subject, dash(ev.IP), dash(ev.ClientID), strings.Join(detail, " "))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

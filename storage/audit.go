@@ -1,0 +1,98 @@
+package storage
+
+import (
+	"context"
+	"time"
+	"unicode/utf8"
+)
+
+// AuditEvent is one entry of the audit trail: something a person, the CLI or
+// the server did to an account, a client or the keys. It never carries
+// secrets: no passwords, no tokens, no raw emails of unknown accounts.
+type AuditEvent struct {
+	// ID is unique; AppendAudit sets it (a UUIDv7) when empty.
+	ID     string
+	Time   time.Time
+	Action string // one of the Audit… constants
+	// Actor is who did it: a user ID, ActorCLI or ActorSystem.
+	Actor string
+	// Subject is whom or what it concerns: a user ID, a client ID, a key ID,
+	// or for a failed sign-in on an unknown address a keyed hash of it.
+	Subject   string
+	IP        string
+	UserAgent string // cut to MaxAuditUserAgent bytes by ClipUserAgent
+	ClientID  string
+	// Detail holds short, non-secret facts (reason, session ID, new role).
+	Detail map[string]string
+}
+
+// Actors that are not users.
+const (
+	ActorCLI    = "cli"
+	ActorSystem = "system"
+	// ActorAnonymous is someone not signed in (a failed sign-in, a reset request).
+	ActorAnonymous = "anonymous"
+)
+
+// Audit actions.
+const (
+	AuditSignIn          = "sign_in"
+	AuditSignInFailed    = "sign_in_failed"
+	AuditLockout         = "lockout"
+	AuditRegistered      = "registered"
+	AuditEmailVerified   = "email_verified"
+	AuditResetRequested  = "password_reset_requested"
+	AuditResetCompleted  = "password_reset"
+	AuditPasswordChanged = "password_changed"
+	AuditEmailChanged    = "email_changed"
+	AuditAccountDeleted  = "account_deleted"
+	AuditSessionEnded    = "session_ended"
+	AuditGrantRevoked    = "grant_revoked"
+
+	AuditUserCreated         = "user_created"
+	AuditUserRoleChanged     = "user_role_changed"
+	AuditUserPasswordSet     = "user_password_set"
+	AuditUserDeleted         = "user_deleted"
+	AuditUserUnlocked        = "user_unlocked"
+	AuditClientCreated       = "client_created"
+	AuditClientDeleted       = "client_deleted"
+	AuditClientSecretRotated = "client_secret_rotated"
+	AuditKeysRotated         = "keys_rotated"
+)
+
+// AuditFilter selects events for ListAudit. Zero fields select everything.
+type AuditFilter struct {
+	Subject string    // only events about this subject
+	Since   time.Time // only events at or after Since
+	// Before is the ID of the last event of the previous page: the list
+	// continues with the events older than it. An unknown ID is ErrNotFound.
+	Before string
+	Limit  int // at most this many; <= 0 means no limit
+}
+
+// AuditLog is the audit trail part of Store.
+type AuditLog interface {
+	// AppendAudit stores e, setting e.ID when it is empty.
+	AppendAudit(ctx context.Context, e *AuditEvent) error
+	// ListAudit returns the matching events newest first (by Time, then ID
+	// descending, so pages never skip or repeat an event).
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// DeleteAuditBefore removes events older than t and returns how many.
+	DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error)
+}
+
+// MaxAuditUserAgent bounds the User-Agent kept with an event: the header is
+// the client's to choose, and the trail must not grow by a client's whim.
+const MaxAuditUserAgent = 256
+
+// ClipUserAgent cuts ua to MaxAuditUserAgent bytes on a rune boundary.
+func ClipUserAgent(ua string) string {
+	if len(ua) <= MaxAuditUserAgent {
+		return ua
+	}
+	ua = ua[:MaxAuditUserAgent]
+	for len(ua) > 0 && !utf8.ValidString(ua) {
+		ua = ua[:len(ua)-1]
+	}
+	return ua
+}
