@@ -169,6 +169,7 @@ func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 		switch {
 		case errors.Is(err, storage.ErrTokenReused):
 			s.p.log.WarnContext(ctx, "refresh token reused after rotation; grant revoked", "client_id", r.grant.ClientID, "grant", r.grant.ID)
+			s.p.cfg.Metrics.refreshReused()
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token was already used")
 		case errors.Is(err, storage.ErrRevoked), errors.Is(err, storage.ErrNotFound):
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")

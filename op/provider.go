@@ -55,6 +55,8 @@ type Config struct {
 
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Metrics counts issued tokens and refresh reuse; nil counts nothing.
+	Metrics *Metrics
 }
 
 func (c *Config) setDefaults() {
