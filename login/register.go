@@ -125,6 +125,7 @@ func (h *Handler) postRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(ctx, "account created", "user_id", user.ID)
+	h.metrics.registered()
 	h.sendVerification(ctx, user, fc.next)
 
 	if h.cfg.RequireVerifiedEmail {
