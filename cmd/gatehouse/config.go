@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -69,6 +70,8 @@ var settings = []setting{
 	{"mail-from", "GATEHOUSE_MAIL_FROM", "Gatehouse <no-reply@localhost>", "sender address of emails"},
 	{"log-level", "GATEHOUSE_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"log-format", "GATEHOUSE_LOG_FORMAT", "text", "text or json"},
+	{"metrics-addr", "GATEHOUSE_METRICS_ADDR", "127.0.0.1:9464", "listen address of the Prometheus /metrics endpoint (host:port); off (or an empty --metrics-addr) disables it"},
+	{"pprof", "GATEHOUSE_PPROF", "false", "serve Go's /debug/pprof/ profiles on the metrics listener"},
 }
 
 // config is the parsed, validated configuration.
@@ -117,6 +120,8 @@ type config struct {
 	MailFrom          string
 	LogLevel          string
 	LogFormat         string
+	MetricsAddr       string // "" when disabled
+	PProf             bool
 }
 
 func addSettingFlags(fs *pflag.FlagSet) {
@@ -188,6 +193,8 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		MailFrom:          p.str("mail-from"),
 		LogLevel:          p.oneOf("log-level", "debug", "info", "warn", "error"),
 		LogFormat:         p.oneOf("log-format", "text", "json"),
+		MetricsAddr:       p.listenAddr("metrics-addr"),
+		PProf:             p.boolean("pprof"),
 	}
 	if p.err != nil {
 		return nil, p.err
@@ -222,6 +229,9 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, errors.New("GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY: set both or neither")
+	}
+	if c.PProf && c.MetricsAddr == "" {
+		return nil, errors.New("GATEHOUSE_PPROF (--pprof): needs the metrics listener (GATEHOUSE_METRICS_ADDR)")
 	}
 	if c.SessionIdle > c.SessionMax {
 		return nil, errors.New("GATEHOUSE_SESSION_IDLE (--session-idle): must not exceed GATEHOUSE_SESSION_MAX")
@@ -308,6 +318,20 @@ func (p *parser) boolean(flag string) bool {
 		p.fail(flag, "%q is not true or false", v)
 	}
 	return b
+}
+
+// listenAddr parses an optional host:port; "" or "off" means none.
+func (p *parser) listenAddr(flag string) string {
+	v := p.raw[flag]
+	if v == "" || strings.EqualFold(v, "off") {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 || strings.ContainsAny(host, " /") {
+		p.fail(flag, "%q is not a listen address such as 127.0.0.1:9464 or :9464", v)
+		return ""
+	}
+	return v
 }
 
 // rate parses "N/period", e.g. "10/1m" or "5/1h".

@@ -41,12 +41,19 @@ func serveCmd(e *env) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("GATEHOUSE_ADDR: %w", err)
 			}
+			var metricsLn net.Listener
+			if cfg.MetricsAddr != "" {
+				if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+					ln.Close()
+					return fmt.Errorf("GATEHOUSE_METRICS_ADDR: %w", err)
+				}
+			}
 			if cfg.SMTPURL == "" && strings.HasPrefix(cfg.Issuer, "https://") {
 				log.Warn("SMTP_URL is not set: emails, with their reset and verification links, are written to this log; set SMTP_URL in production")
 			}
 			log.Info("gatehouse listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer,
 				"store", storeKind(cfg))
-			return a.serve(ctx, ln)
+			return a.serve(ctx, ln, metricsLn)
 		},
 	}
 }
