@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -464,5 +467,25 @@ func TestMetricsAddrOff(t *testing.T) {
 	vars = map[string]string{}
 	if cfg, err = loadConfig(newRootCmd(&env{getenv: mapEnv(vars)}).PersistentFlags(), mapEnv(vars)); err != nil || cfg.MetricsAddr != "127.0.0.1:9464" {
 		t.Fatalf("default: MetricsAddr %q, err %v", cfg.MetricsAddr, err)
+	}
+}
+
+// TestMetricsHandlerPprof: the profiles are served only when enabled, and
+// /metrics always.
+func TestMetricsHandlerPprof(t *testing.T) {
+	reg, err := newRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, on := range []bool{false, true} {
+		h := metricsHandler(reg, log, on)
+		for path, want := range map[string]int{"/metrics": 200, "/debug/pprof/": map[bool]int{false: 404, true: 200}[on]} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			if rec.Code != want {
+				t.Errorf("pprof %v: GET %s = %d, want %d", on, path, rec.Code, want)
+			}
+		}
 	}
 }
