@@ -171,6 +171,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 
 	// 1. Rate limits, per client IP and per submitted address.
 	if ok, wait := h.allow(ctx, limitKey{h.rules.signInIP, h.clientIP(r)}, limitKey{h.rules.signInEmail, email}); !ok {
+		h.metrics.signIn(outcomeRateLimited)
 		status, msg := tooMany(w, wait)
 		h.renderLogin(w, r, status, fc, email, msg)
 		return
@@ -183,7 +184,8 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !att.Allowed {
-		h.log.InfoContext(ctx, "sign-in refused: locked", "locked_until", att.LockedUntil)
+		h.metrics.signIn(outcomeLocked)
+		h.logSignInRefused(ctx, r, "sign-in refused: locked", email, "locked_until", att.LockedUntil)
 		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous, Subject: h.emailSubject(ctx, email), ClientID: fc.clientID(), Detail: reason("locked")})
 		h.renderLogin(w, r, http.StatusForbidden, fc, email, h.lockedMessage(att.LockedUntil))
 		return
@@ -201,19 +203,24 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if user == nil {
+		h.metrics.signIn(outcomeInvalid)
 		subject := h.emailSubject(ctx, email) // the same look-up whether or not the address has an account
 		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous, Subject: subject, ClientID: fc.clientID(), Detail: reason("invalid_credentials")})
 		if !att.LockedUntil.IsZero() {
 			// This failure reached the threshold.
+			h.metrics.lockout()
+			h.logSignInRefused(ctx, r, "sign-in failed; address locked", email, "locked_until", att.LockedUntil)
 			h.audit(r, storage.AuditEvent{Action: storage.AuditLockout, Actor: storage.ActorSystem, Subject: subject, ClientID: fc.clientID(), Detail: lockedUntil(att.LockedUntil)})
 			h.renderLogin(w, r, http.StatusForbidden, fc, email, h.lockedMessage(att.LockedUntil))
 			return
 		}
+		h.logSignInRefused(ctx, r, "sign-in failed", email)
 		h.renderLogin(w, r, http.StatusBadRequest, fc, email, msgInvalidCredentials)
 		return
 	}
 	h.clearFailures(ctx, email)
 	if h.cfg.RequireVerifiedEmail && !user.EmailVerified {
+		h.metrics.signIn(outcomeUnverified)
 		h.log.InfoContext(ctx, "sign-in refused: email not verified", "user_id", user.ID)
 		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: user.ID, Subject: user.ID, ClientID: fc.clientID(), Detail: reason("email_not_verified")})
 		h.renderLogin(w, r, http.StatusForbidden, fc, email, msgUnverified,
@@ -230,6 +237,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 	if fc.ar != nil {
 		clientID = fc.ar.ClientID
 	}
+	h.metrics.signIn(outcomeSuccess)
 	h.log.InfoContext(ctx, "signed in", "user_id", user.ID, "client_id", clientID, "session_id", sess.ID)
 	h.audit(r, storage.AuditEvent{Action: storage.AuditSignIn, Actor: user.ID, Subject: user.ID, ClientID: clientID, Detail: map[string]string{"session_id": sess.ID}})
 	h.finishSignIn(w, r, fc, sess, user)

@@ -23,6 +23,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-id/gatehouse/internal/emailhash"
+	"github.com/gatehouse-id/gatehouse/internal/httpobs"
 	"github.com/gatehouse-id/gatehouse/internal/requestid"
 	"github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/login/password"
@@ -112,6 +114,12 @@ type Config struct {
 	// AuditKey keys the hash that stands for an unknown address in the
 	// audit trail (AuditEmailSubject).
 	AuditKey [32]byte
+
+	// Metrics counts sign-ins, lockouts and registrations; nil counts nothing.
+	Metrics *Metrics
+	// EmailLogKey keys the pseudonym (package emailhash) that stands for a
+	// submitted address in log lines; cmd derives it from GATEHOUSE_SECRET.
+	EmailLogKey [32]byte
 }
 
 // RateLimit allows Limit requests per Period for one key. A zero value means
@@ -179,6 +187,8 @@ type Handler struct {
 	pages   *pages
 	router  chi.Router
 	bg      background
+	metrics *Metrics
+	emails  emailhash.Hasher
 	// failFloor: see Config.FailedCheckFloor.
 	failFloor time.Duration
 }
@@ -227,6 +237,8 @@ func New(cfg Config, store storage.Store, hasher Hasher, flow Flow) *Handler {
 		secure:    strings.HasPrefix(strings.ToLower(cfg.Issuer), "https://"),
 		issuer:    strings.TrimRight(cfg.Issuer, "/"),
 		pages:     mustParsePages(),
+		metrics:   cfg.Metrics,
+		emails:    emailhash.New(cfg.EmailLogKey),
 	}
 	h.policy = policy.Password{
 		MinLength:    cfg.PasswordMinLength,
@@ -282,7 +294,7 @@ func (h *Handler) Wait(ctx context.Context) error {
 // already-parsed r.PostForm.
 func (h *Handler) routes() chi.Router {
 	r := chi.NewRouter()
-	r.Use(h.recoverer, h.securityHeaders)
+	r.Use(httpobs.ChiRoute, h.recoverer, h.securityHeaders)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		h.renderError(w, r, http.StatusNotFound, "Page not found", "There is nothing at this address.", "")
 	})

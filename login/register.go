@@ -126,6 +126,7 @@ func (h *Handler) postRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.InfoContext(ctx, "account created", "user_id", user.ID)
 	h.audit(r, storage.AuditEvent{Action: storage.AuditRegistered, Actor: user.ID, Subject: user.ID, ClientID: fc.clientID()})
+	h.metrics.registered()
 	h.sendVerification(ctx, user, fc.next)
 
 	if h.cfg.RequireVerifiedEmail {

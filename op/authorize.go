@@ -11,6 +11,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse-id/gatehouse/internal/httpobs"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -56,6 +57,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.failurePage(w, r, "authorize: load client", err)
 		return
 	}
+	httpobs.SetClientID(ctx, req.ClientID) // registered: fit for the access log
 	if req.RedirectURI == "" {
 		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request has no redirect_uri.", "")
 		return

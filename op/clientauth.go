@@ -11,6 +11,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse-id/gatehouse/internal/httpobs"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -54,6 +55,7 @@ func (p *Provider) authenticateRequestClient(ctx context.Context, header http.He
 		if secret != "" {
 			return nil, errInvalidClient("this client is public and has no secret")
 		}
+		httpobs.SetClientID(ctx, id)
 		return c, nil
 	case storage.AuthMethodPost:
 		if hasBasic {
@@ -67,6 +69,7 @@ func (p *Provider) authenticateRequestClient(ctx context.Context, header http.He
 	if len(c.c.SecretHash) == 0 || subtle.ConstantTimeCompare(sha256Bytes(secret), c.c.SecretHash) != 1 {
 		return nil, errInvalidClient("client authentication failed")
 	}
+	httpobs.SetClientID(ctx, id) // for the access log
 	return c, nil
 }
 

@@ -79,7 +79,31 @@ func (p *Provider) issueTokens(ctx context.Context, req tokenRequest, c *client,
 			return nil, err
 		}
 	}
+	p.countIssued(req, resp, c.AccessTokenType() == zop.AccessTokenTypeJWT)
 	return resp, nil
+}
+
+// countIssued counts the tokens of a response about to be sent.
+func (p *Provider) countIssued(req tokenRequest, resp *oidc.AccessTokenResponse, jwt bool) {
+	grant := "authorization_code"
+	switch req.(type) {
+	case *refreshRequest:
+		grant = "refresh_token"
+	case *clientCredentialsRequest:
+		grant = "client_credentials"
+	}
+	m := p.cfg.Metrics
+	if jwt {
+		m.tokenIssued(grant, "access_jwt")
+	} else {
+		m.tokenIssued(grant, "access_opaque")
+	}
+	if resp.IDToken != "" {
+		m.tokenIssued(grant, "id")
+	}
+	if resp.RefreshToken != "" {
+		m.tokenIssued(grant, "refresh")
+	}
 }
 
 // audience picks an access token's aud: the resources the token request

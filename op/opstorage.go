@@ -171,6 +171,7 @@ func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 		case errors.Is(err, storage.ErrTokenReused):
 			s.p.log.WarnContext(ctx, "refresh token reused after rotation; grant revoked", "client_id", r.grant.ClientID, "grant", r.grant.ID)
 			s.p.audit(ctx, storage.AuditEvent{Action: storage.AuditGrantRevoked, Actor: storage.ActorSystem, Subject: r.grant.UserID, ClientID: r.grant.ClientID, Detail: map[string]string{"grant_id": r.grant.ID, "reason": "refresh_token_reused"}})
+			s.p.cfg.Metrics.refreshReused()
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token was already used")
 		case errors.Is(err, storage.ErrRevoked), errors.Is(err, storage.ErrNotFound):
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")

@@ -58,6 +58,8 @@ type Config struct {
 	// ClientIP is the client's address for the audit trail (cmd passes the
 	// login UI's trusted-proxy rule); nil means the TCP peer.
 	ClientIP func(*http.Request) string
+	// Metrics counts issued tokens and refresh reuse; nil counts nothing.
+	Metrics *Metrics
 }
 
 func (c *Config) setDefaults() {

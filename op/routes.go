@@ -10,6 +10,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/cors"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-id/gatehouse/internal/httpobs"
 )
 
 // maxBodyBytes caps request bodies on every OIDC endpoint: a client mistake
@@ -46,7 +48,7 @@ func (p *Provider) routes() http.Handler {
 	zh := zop.RegisterLegacyServer(legacy, p.callback, zop.WithServerCORSOptions(nil))
 
 	r := chi.NewRouter()
-	r.Use(p.withIssuer, limitBody, p.withRequestInfo)
+	r.Use(httpobs.ChiRoute, p.withIssuer, limitBody, p.withRequestInfo)
 	r.Get(pathDiscovery, p.serveDiscovery)
 	r.Get(pathKeys, p.serveJWKS)
 	r.Get(pathAuthorize, p.authorize)

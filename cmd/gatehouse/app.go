@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
 
 	"github.com/gatehouse-id/gatehouse/internal/requestid"
@@ -36,7 +37,9 @@ type app struct {
 	mailer       *mail.Mailer
 	closeLimiter func() error
 	handler      http.Handler
-	now          func() time.Time
+	// metrics serves /metrics (and pprof) on the metrics listener.
+	metrics http.Handler
+	now     func() time.Time
 }
 
 // core opens the store and the key manager: what every command needs.
@@ -90,8 +93,9 @@ func retainAfterRetire(cfg *config) time.Duration {
 	return max(cfg.AccessTokenTTL, cfg.IDTokenTTL) + time.Hour
 }
 
-func newHasher(cfg *config) (*password.Hasher, error) {
-	h, err := password.New(password.Config{Algorithm: cfg.PasswordHasher, BcryptCost: cfg.BcryptCost})
+// newHasher builds the password hasher; m may be nil (CLI commands).
+func newHasher(cfg *config, m *password.Metrics) (*password.Hasher, error) {
+	h, err := password.New(password.Config{Algorithm: cfg.PasswordHasher, BcryptCost: cfg.BcryptCost, Metrics: m})
 	if err != nil {
 		return nil, fmt.Errorf("GATEHOUSE_PASSWORD_HASHER: %w", err)
 	}
@@ -118,7 +122,19 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 			return nil, fmt.Errorf("GATEHOUSE_CLIENTS_FILE: %w", err)
 		}
 	}
-	hasher, err := newHasher(cfg)
+	// Each package declares its own collectors; they meet only in the
+	// registry built here.
+	opMetrics, loginMetrics, mailMetrics, hashMetrics, reqMetrics :=
+		op.NewMetrics(), login.NewMetrics(), mail.NewMetrics(), password.NewMetrics(), newHTTPMetrics()
+	collected := []prometheus.Collector{opMetrics, loginMetrics, mailMetrics, hashMetrics, reqMetrics}
+	if s, ok := c.store.(interface{ Collector() prometheus.Collector }); ok {
+		collected = append(collected, s.Collector())
+	}
+	reg, err := newRegistry(collected...)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	hasher, err := newHasher(cfg, hashMetrics)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +153,9 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	if err != nil {
 		return nil, err
 	}
-	mailer := mail.NewMailer(sender, mail.Config{ProductName: cfg.ProductName, Logger: log})
+	emailLogKey := keys.DeriveKey(c.secret, "log-email-pseudonym")
+	mailer := mail.NewMailer(sender, mail.Config{ProductName: cfg.ProductName, Logger: log,
+		Metrics: mailMetrics, LogKey: emailLogKey})
 	provider, err := op.New(op.Config{
 		Issuer:              cfg.Issuer,
 		CryptoKey:           keys.DeriveKey(c.secret, "opaque-token-encryption"),
@@ -153,6 +171,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		Now:                 now,
 		Logger:              log,
 		ClientIP:            func(r *http.Request) string { return auditIP(r, trusted) },
+		Metrics:             opMetrics,
 	}, c.store, c.keys)
 	if err != nil {
 		closeLimiter()
@@ -187,6 +206,8 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		Limiter:                 limiter,
 		Mailer:                  mailer,
 		AuditKey:                auditKey(c.secret),
+		Metrics:                 loginMetrics,
+		EmailLogKey:             emailLogKey,
 	}, c.store, hasher, provider)
 
 	provider.SetPages(ui) // op's pages in the UI's look, with a way on
@@ -195,15 +216,21 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		mux.Handle(pattern, provider)
 	}
 	mux.Handle("/", ui)
+	// A request ID from a trusted proxy is kept, so one ID follows the
+	// request through the proxy's log and ours.
+	fromProxy := func(r *http.Request) bool { return ratelimit.FromTrustedProxy(r, trusted) }
 	return &app{
 		cfg: cfg, log: log, store: c.store, keys: c.keys, provider: provider, ui: ui,
-		mailer: mailer, closeLimiter: closeLimiter, handler: requestid.Middleware(mux), now: now,
+		mailer: mailer, closeLimiter: closeLimiter, now: now,
+		handler: requestid.NewMiddleware(fromProxy)(observe(log, reqMetrics, trusted, mux)),
+		metrics: requestid.Middleware(observe(log, reqMetrics, nil, metricsHandler(reg, log, cfg.PProf))),
 	}, nil
 }
 
-// serve runs the HTTP server on ln and the background jobs until ctx ends,
-// then shuts down gracefully.
-func (a *app) serve(ctx context.Context, ln net.Listener) error {
+// serve runs the HTTP server on ln, the metrics server on metricsLn (nil:
+// none) and the background jobs until ctx ends, then shuts both servers down
+// gracefully.
+func (a *app) serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	go a.keys.Run(bg, 30*time.Second)
@@ -237,22 +264,48 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
-	errc := make(chan error, 1)
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if metricsLn != nil {
+		msrv := &http.Server{
+			Handler:           a.metrics,
+			ReadHeaderTimeout: 10 * time.Second,
+			// A CPU profile or trace runs for ?seconds= (default 30 s).
+			WriteTimeout:   2 * time.Minute,
+			IdleTimeout:    120 * time.Second,
+			MaxHeaderBytes: 32 << 10,
+			ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		}
+		servers = append(servers, msrv)
+		a.log.Info("metrics listening", "addr", metricsLn.Addr().String(), "pprof", a.cfg.PProf)
+		go func() { errc <- msrv.Serve(metricsLn) }()
+	}
+	pending := len(servers)
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc: // a listener failed: stop the other server too
+		pending--
 	case <-ctx.Done():
 	}
+	a.log.Info("shutting down: finishing requests in flight (10 s at most)")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	var errs []error
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if serveErr != nil {
+		errs = append(errs, serveErr)
 	}
-	return nil
+	for ; pending > 0; pending-- {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // cleanup removes expired rows; one instance at a time does it.

@@ -27,6 +27,10 @@ func TestStartupErrors(t *testing.T) {
 		{"low bcrypt cost", map[string]string{"GATEHOUSE_BCRYPT_COST": "4"}, "GATEHOUSE_BCRYPT_COST"},
 		{"no connections", map[string]string{"GATEHOUSE_MAX_CONNECTIONS": "0"}, "GATEHOUSE_MAX_CONNECTIONS"},
 		{"connections not a number", map[string]string{"GATEHOUSE_MAX_CONNECTIONS": "lots"}, "GATEHOUSE_MAX_CONNECTIONS"},
+		{"metrics address without port", map[string]string{"GATEHOUSE_METRICS_ADDR": "localhost"}, "GATEHOUSE_METRICS_ADDR"},
+		{"metrics port out of range", map[string]string{"GATEHOUSE_METRICS_ADDR": "127.0.0.1:70000"}, "GATEHOUSE_METRICS_ADDR"},
+		{"pprof without metrics", map[string]string{"GATEHOUSE_METRICS_ADDR": "off", "GATEHOUSE_PPROF": "true"}, "GATEHOUSE_PPROF"},
+		{"pprof not a boolean", map[string]string{"GATEHOUSE_PPROF": "maybe"}, "GATEHOUSE_PPROF"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

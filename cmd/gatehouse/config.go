@@ -109,6 +109,8 @@ var settings = []setting{
 	{"log-level", "GATEHOUSE_LOG_LEVEL", "", "debug, info, warn or error; empty means info for serve and warn for the other commands", scopeStore, kindString},
 	{"log-format", "GATEHOUSE_LOG_FORMAT", "text", "text or json", scopeStore, kindString},
 	{"audit-retention", "GATEHOUSE_AUDIT_RETENTION", "2160h", "how long audit events are kept (0 keeps them forever)", scopeServer, kindDuration},
+	{"metrics-addr", "GATEHOUSE_METRICS_ADDR", "127.0.0.1:9464", "listen address of the Prometheus /metrics endpoint (host:port); off (or an empty --metrics-addr) disables it", scopeServer, kindString},
+	{"pprof", "GATEHOUSE_PPROF", "false", "serve Go's /debug/pprof/ profiles on the metrics listener", scopeServer, kindBool},
 }
 
 // config is the parsed, validated configuration.
@@ -160,10 +162,13 @@ type config struct {
 	LogLevel          string // "" until setup picks the command's default
 	LogFormat         string
 
+	AuditRetention time.Duration
+	MetricsAddr    string // "" when disabled
+	PProf          bool
+
 	// MailLinks, when set, is where the log mail sink also writes each link
 	// on a line of its own (serve: stderr, with text logs). Not a setting.
 	MailLinks io.Writer
-	AuditRetention    time.Duration
 }
 
 // addSettingFlags adds the settings of scope sc to a command's flags. The
@@ -259,6 +264,8 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		DemoClient:        p.optBoolean("demo-client"),
 		LogLevel:          p.oneOf("log-level", "", "debug", "info", "warn", "error"),
 		LogFormat:         p.oneOf("log-format", "text", "json"),
+		MetricsAddr:       p.listenAddr("metrics-addr"),
+		PProf:             p.boolean("pprof"),
 		AuditRetention:    p.duration("audit-retention", 0),
 	}
 	if p.err == nil {
@@ -305,6 +312,9 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, errors.New("GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY: set both or neither")
+	}
+	if c.PProf && c.MetricsAddr == "" {
+		return nil, errors.New("GATEHOUSE_PPROF (--pprof): needs the metrics listener (GATEHOUSE_METRICS_ADDR)")
 	}
 	if c.SessionIdle > c.SessionMax {
 		return nil, errors.New("GATEHOUSE_SESSION_IDLE (--session-idle): must not exceed GATEHOUSE_SESSION_MAX")
@@ -443,6 +453,20 @@ func (p *parser) optBoolean(flag string) *bool {
 		p.fail(flag, "%q is not true, false or empty", v)
 	}
 	return &b
+}
+
+// listenAddr parses an optional host:port; "" or "off" means none.
+func (p *parser) listenAddr(flag string) string {
+	v := p.get(flag, kindString)
+	if v == "" || strings.EqualFold(v, "off") {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 || strings.ContainsAny(host, " /") {
+		p.fail(flag, "%q is not a listen address such as 127.0.0.1:9464 or :9464", v)
+		return ""
+	}
+	return v
 }
 
 // rate parses "N/period", e.g. "10/1m" or "5/1h".

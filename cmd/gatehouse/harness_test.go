@@ -31,6 +31,9 @@ type testServer struct {
 	env    map[string]string
 	app    *app
 	clock  *testClock
+	// metricsURL is the metrics listener's base URL, when the test set
+	// GATEHOUSE_METRICS_ADDR.
+	metricsURL string
 }
 
 // testClock is real time plus an offset the test can move forward, so expiry

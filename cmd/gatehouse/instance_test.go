@@ -41,8 +41,19 @@ func startServerOn(t testing.TB, ln net.Listener, vars map[string]string, logw i
 		t.Fatal(err)
 	}
 	ts.app = a
+	// The metrics listener only when the test asks for one: the default
+	// address is fixed, and tests run side by side.
+	var metricsLn net.Listener
+	if _, asked := vars["GATEHOUSE_METRICS_ADDR"]; asked && cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			cancel()
+			a.close()
+			t.Fatal(err)
+		}
+		ts.metricsURL = "http://" + metricsLn.Addr().String()
+	}
 	done := make(chan error, 1)
-	go func() { done <- a.serve(ctx, ln) }()
+	go func() { done <- a.serve(ctx, ln, metricsLn) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

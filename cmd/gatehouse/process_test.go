@@ -52,6 +52,7 @@ func newGatehouseProcess(t *testing.T, vars map[string]string) *gatehouseProcess
 	ln.Close() // the child binds it; a restart binds it again
 	p := &gatehouseProcess{t: t, env: map[string]string{}, issuer: "http://" + addr,
 		logf: filepath.Join(t.TempDir(), "gatehouse.log")}
+	p.env["GATEHOUSE_METRICS_ADDR"] = "127.0.0.1:0" // the default port is shared by every test
 	for k, v := range vars {
 		p.env[k] = v
 	}

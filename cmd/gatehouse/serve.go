@@ -42,6 +42,13 @@ func serveCmd(e *env) *cobra.Command {
 				return fmt.Errorf("GATEHOUSE_ADDR (--addr): %w", err)
 			}
 			defer ln.Close() // a.serve closes it too; this covers the early returns
+			var metricsLn net.Listener
+			if cfg.MetricsAddr != "" {
+				if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+					return fmt.Errorf("GATEHOUSE_METRICS_ADDR (--metrics-addr): %w", err)
+				}
+				defer metricsLn.Close()
+			}
 			port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 			if cfg.IssuerFromAddr {
 				cfg.Issuer = "http://localhost:" + port // --addr :0 included
@@ -75,7 +82,7 @@ func serveCmd(e *env) *cobra.Command {
 			}
 			log.Info("gatehouse listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer,
 				"store", storeKind(cfg))
-			return a.serve(ctx, ln)
+			return a.serve(ctx, ln, metricsLn)
 		},
 	}
 }

@@ -93,7 +93,7 @@ func usersCreateCmd(e *env) *cobra.Command {
 				if err := checkPassword(cfg, pw); err != nil {
 					return err
 				}
-				hasher, err := newHasher(cfg)
+				hasher, err := newHasher(cfg, nil)
 				if err != nil {
 					return err
 				}
@@ -224,7 +224,7 @@ func usersSetPasswordCmd(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				hasher, err := newHasher(cfg)
+				hasher, err := newHasher(cfg, nil)
 				if err != nil {
 					return err
 				}

@@ -4,8 +4,11 @@
 // context. A client or user who reports a failure quotes the ID; the operator
 // finds the detail in the log. Clients never see the detail itself.
 //
-// An ID arriving in the request is not trusted (a client could forge one to
-// confuse log searches); each request gets a fresh random one.
+// An ID arriving in the request is not trusted by default (a client could
+// forge one to confuse log searches); each request gets a fresh random one.
+// Behind a reverse proxy that sets X-Request-Id, NewMiddleware with a trust
+// function keeps the proxy's ID, so one ID follows the request through both
+// logs.
 package requestid
 
 import (
@@ -31,14 +34,40 @@ func New() string {
 	return encoding.EncodeToString(b[:])
 }
 
-// Middleware gives each request an ID, in its context and in the response
-// header.
-func Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := New()
-		w.Header().Set(Header, id)
-		next.ServeHTTP(w, r.WithContext(With(r.Context(), id)))
-	})
+// Middleware gives each request a fresh ID, in its context and in the
+// response header; an ID in the request is ignored.
+func Middleware(next http.Handler) http.Handler { return NewMiddleware(nil)(next) }
+
+// NewMiddleware is Middleware that keeps the request's own X-Request-Id when
+// trust(r) says it comes from a trusted proxy and the ID is well-formed
+// (1–64 characters of A–Z, a–z, 0–9, '.', '_', '-': nothing that could break
+// a log line). A nil trust trusts no request.
+func NewMiddleware(trust func(*http.Request) bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get(Header)
+			if trust == nil || !WellFormed(id) || !trust(r) {
+				id = New()
+			}
+			w.Header().Set(Header, id)
+			next.ServeHTTP(w, r.WithContext(With(r.Context(), id)))
+		})
+	}
+}
+
+// WellFormed reports whether id is acceptable from a trusted proxy.
+func WellFormed(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // With returns ctx carrying id.

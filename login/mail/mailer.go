@@ -9,6 +9,8 @@ import (
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+
+	"github.com/gatehouse-id/gatehouse/internal/emailhash"
 )
 
 // Config configures a Mailer. Zero values take the defaults.
@@ -24,6 +26,12 @@ type Config struct {
 	// Permanent SMTP failures (5xx) are not retried.
 	MaxAttempts int
 	RetryDelay  time.Duration
+
+	// Metrics counts messages sent and given up; nil counts nothing.
+	Metrics *Metrics
+	// LogKey keys the pseudonym (package emailhash) that stands for the
+	// recipient in log lines; cmd derives it from GATEHOUSE_SECRET.
+	LogKey [32]byte
 }
 
 const (
@@ -45,14 +53,17 @@ const (
 // failures with exponential backoff. The ctx given to the methods is used for
 // logging only: the message outlives the request.
 //
-// Log lines name the recipient, the kind of message and the error, never the
-// body: links in it are secrets.
+// Log lines name the kind of message, the error and a pseudonym of the
+// recipient (to_hash, package emailhash), never the address or the body:
+// links in it are secrets.
 type Mailer struct {
 	sender      Sender
 	product     string
 	logger      *slog.Logger
 	maxAttempts int
 	retryDelay  time.Duration
+	metrics     *Metrics
+	addrs       emailhash.Hasher
 
 	queue chan job
 	mu    sync.RWMutex // guards closed against sends on the closed queue
@@ -98,6 +109,8 @@ func NewMailer(s Sender, cfg Config) *Mailer {
 		logger:      cfg.Logger,
 		maxAttempts: cfg.MaxAttempts,
 		retryDelay:  cfg.RetryDelay,
+		metrics:     cfg.Metrics,
+		addrs:       emailhash.New(cfg.LogKey),
 		queue:       make(chan job, cfg.QueueSize),
 		base:        base,
 		abort:       abort,
@@ -162,14 +175,16 @@ func (m *Mailer) enqueue(ctx context.Context, k *kind, to, name, link, newEmail 
 	defer m.mu.RUnlock()
 	if m.closed {
 		m.logger.LogAttrs(ctx, slog.LevelError, "mail dropped: mailer is shut down",
-			slog.String("kind", k.name), slog.String("to", to))
+			slog.String("kind", k.name), slog.String("to_hash", m.addrs.Sum(to)))
+		m.metrics.result(k, false)
 		return
 	}
 	select {
 	case m.queue <- j:
 	default:
 		m.logger.LogAttrs(ctx, slog.LevelError, "mail dropped: queue full",
-			slog.String("kind", k.name), slog.String("to", to), slog.Int("queue_size", cap(m.queue)))
+			slog.String("kind", k.name), slog.String("to_hash", m.addrs.Sum(to)), slog.Int("queue_size", cap(m.queue)))
+		m.metrics.result(k, false)
 	}
 }
 
@@ -181,10 +196,11 @@ func (m *Mailer) work() {
 
 // deliver renders and sends one message, retrying temporary failures.
 func (m *Mailer) deliver(j job) {
-	log := m.logger.With(slog.String("kind", j.kind.name), slog.String("to", j.to))
+	log := m.logger.With(slog.String("kind", j.kind.name), slog.String("to_hash", m.addrs.Sum(j.to)))
 	msg, err := j.kind.render(j.data)
 	if err != nil {
 		log.Error("mail dropped: cannot render", slog.Any("error", err))
+		m.metrics.result(j.kind, false)
 		return
 	}
 	msg.To = j.to
@@ -193,12 +209,14 @@ func (m *Mailer) deliver(j job) {
 	for attempt := 1; ; attempt++ {
 		if m.base.Err() != nil {
 			log.Error("mail dropped: shut down before it could be sent")
+			m.metrics.result(j.kind, false)
 			return
 		}
 		ctx, cancel := context.WithTimeout(m.base, attemptTimeout)
 		err := m.sender.Send(ctx, msg)
 		cancel()
 		if err == nil {
+			m.metrics.result(j.kind, true)
 			if attempt > 1 {
 				log.Info("mail sent after retry", slog.Int("attempt", attempt))
 			} else {
@@ -208,6 +226,7 @@ func (m *Mailer) deliver(j job) {
 		}
 		if permanent(err) || attempt >= m.maxAttempts {
 			log.Error("mail not sent", slog.Int("attempts", attempt), slog.Any("error", err))
+			m.metrics.result(j.kind, false)
 			return
 		}
 		log.Warn("mail send failed; will retry", slog.Int("attempt", attempt),

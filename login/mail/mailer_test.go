@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/gatehouse-id/gatehouse/internal/emailhash"
 	"github.com/gatehouse-id/gatehouse/login/mail/mailtest"
 )
 
@@ -367,9 +371,51 @@ func TestMailerCloseGivesUpWhenContextEnds(t *testing.T) {
 		t.Errorf("Send called %d times, want 1", n)
 	}
 	out := logs.String()
-	for _, want := range []string{"mailer is shut down", "late@example.com", "b@example.com"} {
+	// The addresses appear as their pseudonyms, never in clear.
+	var zero emailhash.Hasher
+	for _, want := range []string{"mailer is shut down", "to_hash=" + zero.Sum("late@example.com"), "to_hash=" + zero.Sum("b@example.com")} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "@example.com") {
+		t.Errorf("log names an address in clear:\n%s", out)
+	}
+}
+
+// TestMailerMetrics: a delivered message counts as sent, a refused one (5xx)
+// and one dropped after Close as failed, each under its kind.
+func TestMailerMetrics(t *testing.T) {
+	f := &fakeSender{}
+	met := NewMetrics()
+	m := NewMailer(f, Config{RetryDelay: time.Millisecond, Metrics: met, Workers: 1})
+	m.VerifyEmail(context.Background(), "ok@example.com", "", "https://x.test/v")
+	if err := m.Close(waitCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	m.ResetPassword(context.Background(), "late@example.com", "", "https://x.test/r") // after Close: dropped
+
+	f2 := &fakeSender{err: fmt.Errorf("send: %w", &textproto.Error{Code: 550, Msg: "5.1.1 no such user"})}
+	m2 := NewMailer(f2, Config{RetryDelay: time.Millisecond, Metrics: met})
+	m2.VerifyEmail(context.Background(), "gone@example.com", "", "https://x.test/v")
+	if err := m2.Close(waitCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		vec  *prometheus.CounterVec
+		kind string
+		want float64
+	}{
+		{met.sent, "verify_email", 1}, {met.failed, "verify_email", 1},
+		{met.sent, "reset_password", 0}, {met.failed, "reset_password", 1},
+		{met.sent, "account_deleted", 0}, {met.failed, "account_deleted", 0},
+	} {
+		var v dto.Metric
+		if err := c.vec.WithLabelValues(c.kind).Write(&v); err != nil {
+			t.Fatal(err)
+		}
+		if got := v.GetCounter().GetValue(); got != c.want {
+			t.Errorf("%s: got %v, want %v", c.kind, got, c.want)
 		}
 	}
 }

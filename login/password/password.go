@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -81,6 +82,9 @@ type Config struct {
 	// Concurrency is the maximum number of hashes computed at once; default
 	// runtime.GOMAXPROCS(0).
 	Concurrency int
+
+	// Metrics measures the wait for a hashing slot; nil measures nothing.
+	Metrics *Metrics
 }
 
 // Hasher hashes and verifies passwords. It is safe for concurrent use.
@@ -91,6 +95,7 @@ type Hasher struct {
 	time       uint32
 	threads    uint8
 	sem        chan struct{}
+	metrics    *Metrics
 
 	// dummyBcrypt is a well-formed bcrypt hash with the configured cost that no
 	// password matches; VerifyDummy compares against it.
@@ -105,6 +110,7 @@ func New(cfg Config) (*Hasher, error) {
 		memory:     cfg.Argon2Memory,
 		time:       cfg.Argon2Time,
 		threads:    cfg.Argon2Threads,
+		metrics:    cfg.Metrics,
 	}
 	if h.algorithm == "" {
 		h.algorithm = Argon2id
@@ -153,7 +159,11 @@ func New(cfg Config) (*Hasher, error) {
 // Algorithm reports the algorithm new hashes use.
 func (h *Hasher) Algorithm() string { return h.algorithm }
 
+// acquire waits for a hashing slot. The wait is measured whether or not a
+// slot came: a wait that ends in the caller's timeout is the worst kind.
 func (h *Hasher) acquire(ctx context.Context) error {
+	start := time.Now()
+	defer func() { h.metrics.waited(time.Since(start)) }()
 	select {
 	case h.sem <- struct{}{}:
 		return nil

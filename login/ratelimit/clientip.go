@@ -81,6 +81,13 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	return client
 }
 
+// FromTrustedProxy reports whether r's TCP peer is one of the trusted
+// proxies, whose headers (X-Forwarded-For, X-Request-Id) are believed.
+func FromTrustedProxy(r *http.Request, trusted []netip.Prefix) bool {
+	peer, ok := parseHop(r.RemoteAddr)
+	return ok && isTrusted(peer, trusted)
+}
+
 // parseHop parses an address as found in RemoteAddr or X-Forwarded-For:
 // "192.0.2.1", "192.0.2.1:1234", "2001:db8::1", "[2001:db8::1]:1234" or
 // "[2001:db8::1]".

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
@@ -81,5 +82,22 @@ func TestClientIP(t *testing.T) {
 				t.Fatalf("ClientIP = %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestFromTrustedProxy(t *testing.T) {
+	trusted, err := ParseTrustedProxies("10.0.0.0/8, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{
+		"10.1.2.3:443": true, "[::1]:80": true, "[::ffff:10.0.0.9]:80": true,
+		"192.0.2.1:80": false, "pipe": false, "": false,
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = addr
+		if got := FromTrustedProxy(r, trusted); got != want {
+			t.Errorf("FromTrustedProxy(%q) = %v, want %v", addr, got, want)
+		}
 	}
 }
