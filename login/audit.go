@@ -2,13 +2,11 @@ package login
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/emailhash"
 	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -55,16 +53,15 @@ func (h *Handler) emailSubject(ctx context.Context, email string) string {
 	if !errors.Is(err, storage.ErrNotFound) {
 		h.log.WarnContext(ctx, "audit: look up email", "err", err)
 	}
-	return AuditEmailSubject(h.cfg.AuditKey, email)
+	return AuditEmailSubject(h.emails, email)
 }
 
 // AuditEmailSubject is the audit subject of an address without an account:
-// "email:" and the HMAC-SHA256 of the normalised address under key, so
-// `gatehouse audit list --user` finds the events without storing it.
-func AuditEmailSubject(key [32]byte, email string) string {
-	m := hmac.New(sha256.New, key[:])
-	m.Write([]byte(NormalizeEmail(email)))
-	return "email:" + hex.EncodeToString(m.Sum(nil)[:16])
+// "email:" and its pseudonym (package emailhash, the one log lines carry as
+// email_hash), so `gatehouse audit list --user` finds the events, and the
+// log lines of the same address, without storing it.
+func AuditEmailSubject(h emailhash.Hasher, email string) string {
+	return "email:" + h.Sum(NormalizeEmail(email))
 }
 
 // clientID is the client the flow signs in to, or "".

@@ -11,13 +11,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gatehouse-id/gatehouse/internal/emailhash"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlite"
 )
 
 var testAuditKey = [32]byte{1, 2, 3}
 
-func withAuditKey(c *Config) { c.AuditKey = testAuditKey }
+func withAuditKey(c *Config) { c.EmailLogKey = testAuditKey }
 
 func (e *env) auditEvents(f storage.AuditFilter) []storage.AuditEvent {
 	e.t.Helper()
@@ -43,7 +44,7 @@ func TestAuditFailedSignInSubject(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("want 2 events, got %+v", got)
 	}
-	wantSubjects := []string{AuditEmailSubject(testAuditKey, "nobody@example.com"), e.alice.ID} // newest first
+	wantSubjects := []string{AuditEmailSubject(emailhash.New(testAuditKey), "nobody@example.com"), e.alice.ID} // newest first
 	for i, ev := range got {
 		if ev.Action != storage.AuditSignInFailed || ev.Actor != storage.ActorAnonymous || ev.ClientID != "app" ||
 			ev.Subject != wantSubjects[i] || ev.Detail["reason"] != "invalid_credentials" {
@@ -56,7 +57,7 @@ func TestAuditFailedSignInSubject(t *testing.T) {
 			t.Errorf("event %d holds what was typed: %+v", i, ev)
 		}
 	}
-	if AuditEmailSubject([32]byte{9}, "nobody@example.com") == wantSubjects[0] {
+	if AuditEmailSubject(emailhash.New([32]byte{9}), "nobody@example.com") == wantSubjects[0] {
 		t.Error("the subject of an unknown address does not depend on the key")
 	}
 }

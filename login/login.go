@@ -111,14 +111,12 @@ type Config struct {
 	Limiter ratelimit.Limiter
 	// Mailer sends the emails; nil ⇒ every message is written to the log.
 	Mailer *mail.Mailer
-	// AuditKey keys the hash that stands for an unknown address in the
-	// audit trail (AuditEmailSubject).
-	AuditKey [32]byte
 
 	// Metrics counts sign-ins, lockouts and registrations; nil counts nothing.
 	Metrics *Metrics
 	// EmailLogKey keys the pseudonym (package emailhash) that stands for a
-	// submitted address in log lines; cmd derives it from GATEHOUSE_SECRET.
+	// submitted address in log lines and, for an address without an
+	// account, in the audit trail; cmd derives it from GATEHOUSE_SECRET.
 	EmailLogKey [32]byte
 }
 

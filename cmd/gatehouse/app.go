@@ -153,7 +153,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	if err != nil {
 		return nil, err
 	}
-	emailLogKey := keys.DeriveKey(c.secret, "log-email-pseudonym")
+	emailLogKey := emailPseudonymKey(c.secret)
 	mailer := mail.NewMailer(sender, mail.Config{ProductName: cfg.ProductName, Logger: log,
 		Metrics: mailMetrics, LogKey: emailLogKey})
 	provider, err := op.New(op.Config{
@@ -205,7 +205,6 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		TrustedProxies:          trusted,
 		Limiter:                 limiter,
 		Mailer:                  mailer,
-		AuditKey:                auditKey(c.secret),
 		Metrics:                 loginMetrics,
 		EmailLogKey:             emailLogKey,
 	}, c.store, hasher, provider)

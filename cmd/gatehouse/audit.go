@@ -14,15 +14,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-id/gatehouse/internal/emailhash"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/login"
 	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// auditKey keys the hash that stands for an unknown address in the trail
-// (login.AuditEmailSubject); `audit list --user` derives the same.
-func auditKey(secret []byte) [32]byte { return keys.DeriveKey(secret, "audit-email-subject") }
+// emailPseudonymKey keys the pseudonym of an address (package emailhash) in
+// log lines and, for an address without an account, in the audit trail;
+// `audit list --user` derives the same.
+func emailPseudonymKey(secret []byte) [32]byte { return keys.DeriveKey(secret, "log-email-pseudonym") }
 
 // auditIP is the client address the OIDC endpoints record: the same
 // trusted-proxy rule as the login UI's.
@@ -137,7 +139,7 @@ func auditSubject(ctx context.Context, c *core, raw string) (string, error) {
 	email := login.NormalizeEmail(raw)
 	u, err := c.store.GetUserByEmail(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
-		return login.AuditEmailSubject(auditKey(c.secret), email), nil
+		return login.AuditEmailSubject(emailhash.New(emailPseudonymKey(c.secret)), email), nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("load user: %w", err)
