@@ -42,7 +42,9 @@ func freeLoopbackAddr(t *testing.T) string {
 func startServe(t *testing.T, addr string, vars map[string]string, stdout io.Writer) (*servedCLI, int, bool) {
 	t.Helper()
 	s := &servedCLI{addr: addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
-	env := map[string]string{"GATEHOUSE_ADDR": addr}
+	// The default metrics port is one per machine; tests (and a developer's
+	// own server) must not fight over it.
+	env := map[string]string{"GATEHOUSE_ADDR": addr, "GATEHOUSE_METRICS_ADDR": "127.0.0.1:0"}
 	for k, v := range vars {
 		env[k] = v
 	}

@@ -23,11 +23,12 @@ func TestServeRedisLogsThroughSlog(t *testing.T) {
 		redis.SetLogger(redisLog{prevLog})
 	})
 	vars := map[string]string{
-		"GATEHOUSE_ADDR":       "127.0.0.1:0",
-		"GATEHOUSE_DATA_DIR":   t.TempDir(),
-		"GATEHOUSE_LOG_LEVEL":  "debug",
-		"GATEHOUSE_LOG_FORMAT": "json",
-		"REDIS_URL":            "redis://127.0.0.1:1/0",
+		"GATEHOUSE_ADDR":         "127.0.0.1:0",
+		"GATEHOUSE_METRICS_ADDR": "127.0.0.1:0", // the default port is one per machine
+		"GATEHOUSE_DATA_DIR":     t.TempDir(),
+		"GATEHOUSE_LOG_LEVEL":    "debug",
+		"GATEHOUSE_LOG_FORMAT":   "json",
+		"REDIS_URL":              "redis://127.0.0.1:1/0",
 	}
 	var stdout, stderr lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
