@@ -35,7 +35,7 @@ func TestStartupErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.env["GATEHOUSE_DATA_DIR"] = dir
-			out, errOut, code := runCLI(mapEnv(c.env), "", "serve")
+			out, errOut, code := runCLI(mapEnv(onFreePorts(c.env)), "", "serve")
 			lines := strings.Split(strings.TrimSpace(errOut), "\n")
 			if code == 0 || len(lines) != 1 || !strings.Contains(lines[0], c.want) {
 				t.Errorf("exit %d, stderr %q, stdout %q; want one line naming %s", code, errOut, out, c.want)
@@ -54,7 +54,7 @@ func TestUnreachableDatabase(t *testing.T) {
 		"GATEHOUSE_DATA_DIR":           t.TempDir(),
 	}
 	start := time.Now()
-	_, errOut, code := runCLI(mapEnv(env), "", "serve")
+	_, errOut, code := runCLI(mapEnv(onFreePorts(env)), "", "serve")
 	lines := strings.Split(strings.TrimSpace(errOut), "\n")
 	last := lines[len(lines)-1]
 	if code == 0 || len(lines) != 2 || !strings.Contains(lines[0], "waiting for the database") ||
@@ -163,8 +163,19 @@ func TestClientsFile(t *testing.T) {
 		t.Errorf("file client's secret not accepted: %d %v", status, m)
 	}
 	bad := tempFile(t, "bad.json", `{"clients":[{"id":"x","redirect_uris":["https://a/cb"]}]}`)
-	_, errOut, code := runCLI(mapEnv(map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir(), "GATEHOUSE_CLIENTS_FILE": bad}), "", "serve")
+	_, errOut, code := runCLI(mapEnv(onFreePorts(map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir(), "GATEHOUSE_CLIENTS_FILE": bad})), "", "serve")
 	if code == 0 || !strings.Contains(errOut, "GATEHOUSE_CLIENTS_FILE") {
 		t.Errorf("bad clients file: exit %d %q", code, errOut)
 	}
+}
+
+// onFreePorts makes a `serve` under test listen on free loopback ports
+// (unless the case sets them): it binds before anything else, and the
+// defaults (:8080, 127.0.0.1:9464) may be taken on the machine.
+func onFreePorts(env map[string]string) map[string]string {
+	out := map[string]string{"GATEHOUSE_ADDR": "127.0.0.1:0", "GATEHOUSE_METRICS_ADDR": "127.0.0.1:0"}
+	for k, v := range env {
+		out[k] = v
+	}
+	return out
 }
