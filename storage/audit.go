@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -85,8 +87,12 @@ type AuditLog interface {
 // the client's to choose, and the trail must not grow by a client's whim.
 const MaxAuditUserAgent = 256
 
-// ClipUserAgent cuts ua to MaxAuditUserAgent bytes on a rune boundary.
+// ClipUserAgent makes a client-sent User-Agent safe to store: valid UTF-8
+// (PostgreSQL refuses anything else, so a crafted header would keep an
+// attacker's events out of the trail), no control characters, and at most
+// MaxAuditUserAgent bytes, cut on a rune boundary.
 func ClipUserAgent(ua string) string {
+	ua = cleanText(ua)
 	if len(ua) <= MaxAuditUserAgent {
 		return ua
 	}
@@ -95,4 +101,31 @@ func ClipUserAgent(ua string) string {
 		ua = ua[:len(ua)-1]
 	}
 	return ua
+}
+
+// cleanText replaces invalid UTF-8 and drops control characters.
+func cleanText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// Clean makes every text field of e storable whatever a client sent: valid
+// UTF-8 without control characters, the user agent clipped. Backends call it
+// in AppendAudit, so no caller can forget.
+func (e *AuditEvent) Clean() {
+	for _, f := range []*string{&e.Action, &e.Actor, &e.Subject, &e.IP, &e.ClientID} {
+		*f = cleanText(*f)
+	}
+	e.UserAgent = ClipUserAgent(e.UserAgent)
+	for k, v := range e.Detail {
+		if ck, cv := cleanText(k), cleanText(v); ck != k || cv != v {
+			delete(e.Detail, k)
+			e.Detail[ck] = cv
+		}
+	}
 }

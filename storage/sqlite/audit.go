@@ -17,6 +17,7 @@ const auditColumns = `id, time, action, actor, subject, ip, user_agent, client_i
 // AppendAudit stores e, giving it a UUIDv7 ID when it has none.
 func (s *Store) AppendAudit(ctx context.Context, e *storage.AuditEvent) error {
 	const what = "sqlite: append audit event"
+	e.Clean()
 	if e.ID == "" {
 		e.ID = uuid.Must(uuid.NewV7()).String()
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -17,6 +18,7 @@ func auditTests() []namedTest {
 		{"LimitAndCursorPaging", testAuditPaging},
 		{"UnknownCursor", testAuditUnknownCursor},
 		{"DeleteBefore", testAuditDeleteBefore},
+		{"ClientTextIsCleaned", testAuditCleansClientText},
 	}
 }
 
@@ -173,5 +175,28 @@ func testAuditDeleteBefore(t *testing.T, s storage.Store) {
 	}
 	if n, err := s.DeleteAuditBefore(ctx, at(-24*time.Hour)); err != nil || n != 0 {
 		t.Errorf("second DeleteAuditBefore = %d, %v; want 0, nil", n, err)
+	}
+}
+
+// Whatever a client sent — a User-Agent with invalid UTF-8 or control
+// characters, an over-long one — is stored cleaned, never refused: a crafted
+// header must not keep an attacker's events out of the trail.
+func testAuditCleansClientText(t *testing.T, s storage.Store) {
+	e := newAuditEvent(storage.AuditSignInFailed, "email:0123456789abcdef", at(0))
+	e.UserAgent = "Mozilla\xff\xfe\r\nX-Injected: 1" + strings.Repeat("a", 600)
+	e.Detail = map[string]string{"reason\xff": "invalid\x00credentials"}
+	appendAudit(t, s, e)
+	got := listAudit(t, s, storage.AuditFilter{})
+	if len(got) != 1 {
+		t.Fatalf("ListAudit returned %d events, want 1", len(got))
+	}
+	ua := got[0].UserAgent
+	if !utf8.ValidString(ua) || strings.ContainsAny(ua, "\r\n") || len(ua) > storage.MaxAuditUserAgent || !strings.HasPrefix(ua, "Mozilla") {
+		t.Errorf("stored user agent %q: want valid UTF-8, no control characters, at most %d bytes", ua, storage.MaxAuditUserAgent)
+	}
+	for k, v := range got[0].Detail {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			t.Errorf("stored detail %q=%q is not clean text", k, v)
+		}
 	}
 }
