@@ -26,9 +26,32 @@ func (h *Handler) audit(r *http.Request, ev storage.AuditEvent) {
 	ev.UserAgent = storage.ClipUserAgent(r.UserAgent())
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditTimeout)
 	defer cancel()
+	if ev.Actor == storage.ActorAnonymous && !h.anonymousAuditAllowed(ctx) {
+		h.metrics.auditDrop()
+		h.log.DebugContext(ctx, "audit event dropped: anonymous budget spent", "action", ev.Action, "ip", ev.IP)
+		return
+	}
 	if err := h.store.AppendAudit(ctx, &ev); err != nil {
 		h.log.ErrorContext(ctx, "audit event not recorded", "action", ev.Action, "actor", ev.Actor, "subject", ev.Subject, "client_id", ev.ClientID, "ip", ev.IP, "detail", ev.Detail, "err", err)
 	}
+}
+
+// anonymousAuditRule bounds how fast strangers can write to the trail.
+// Their failed sign-ins are rate limited per IP and per address, but many
+// addresses together could still grow the table without end; past this
+// budget (per instance with memory limits, shared with Redis) their events
+// are counted in gatehouse_audit_anonymous_dropped_total instead of stored.
+// Events of known users and of the system are never dropped.
+var anonymousAuditRule = ratelimit.Rule{Name: "audit-anonymous", Limit: 120, Period: time.Minute}
+
+// anonymousAuditAllowed spends one unit of the budget. A limiter that cannot
+// answer allows: the sign-in limits in front already failed closed.
+func (h *Handler) anonymousAuditAllowed(ctx context.Context) bool {
+	if h.limiter == nil {
+		return true
+	}
+	ok, _, err := h.limiter.Allow(ctx, anonymousAuditRule, "all")
+	return err != nil || ok
 }
 
 // auditIP is the client's full address ("" when the peer is not an IP

@@ -3,7 +3,10 @@ package login
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"path/filepath"
@@ -125,5 +128,36 @@ func TestAuditFailureDoesNotBlockSignIn(t *testing.T) {
 	e.expectCompleted(e.signIn(e.client, id, "alice@example.com", alicePassword), id, e.alice)
 	if l := logs.String(); !strings.Contains(l, "audit event not recorded") || !strings.Contains(l, "action=sign_in") {
 		t.Errorf("the lost event was not logged:\n%s", l)
+	}
+}
+
+// TestAuditAnonymousBudget: strangers' events stop being stored past their
+// budget per minute (many addresses could otherwise grow the table without
+// end); known users' events are always stored.
+func TestAuditAnonymousBudget(t *testing.T) {
+	e := newEnv(t)
+	r := httptest.NewRequest(http.MethodPost, "/login", nil)
+	for i := range anonymousAuditRule.Limit + 30 {
+		e.h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous, Subject: fmt.Sprintf("email:%016x", i)})
+	}
+	e.h.audit(r, storage.AuditEvent{Action: storage.AuditSignIn, Actor: e.alice.ID, Subject: e.alice.ID})
+	events, err := e.store.ListAudit(e.ctx, storage.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anonymous := 0
+	for _, ev := range events {
+		if ev.Actor == storage.ActorAnonymous {
+			anonymous++
+		}
+	}
+	if anonymous != anonymousAuditRule.Limit || len(events) != anonymous+1 {
+		t.Fatalf("stored %d anonymous events of %d (budget %d) and %d others, want the budget and 1",
+			anonymous, anonymousAuditRule.Limit+30, anonymousAuditRule.Limit, len(events)-anonymous)
+	}
+	e.clock.Advance(anonymousAuditRule.Period)
+	e.h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous, Subject: "email:later"})
+	if got, _ := e.store.ListAudit(e.ctx, storage.AuditFilter{Subject: "email:later"}); len(got) != 1 {
+		t.Fatalf("the budget did not refill after a period: %d events", len(got))
 	}
 }

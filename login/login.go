@@ -107,7 +107,7 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 
 	// Limiter decides the rate limits; nil ⇒ an in-memory limiter
-	// (ratelimit.NewMemory). A limiter error lets the request through (logged).
+	// (ratelimit.NewMemory). A limiter that cannot answer refuses (ratelimit's package doc).
 	Limiter ratelimit.Limiter
 	// Mailer sends the emails; nil ⇒ every message is written to the log.
 	Mailer *mail.Mailer

@@ -16,6 +16,7 @@ type Metrics struct {
 	signIns       *prometheus.CounterVec
 	lockouts      prometheus.Counter
 	registrations prometheus.Counter
+	auditDropped  prometheus.Counter
 }
 
 // Sign-in outcomes, the label values of signins_total.
@@ -42,6 +43,10 @@ func NewMetrics() *Metrics {
 			Name: "gatehouse_registrations_total",
 			Help: "Accounts created through the registration page.",
 		}),
+		auditDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_audit_anonymous_dropped_total",
+			Help: "Audit events of anonymous actors (failed sign-ins of strangers) not stored because their budget per minute was spent.",
+		}),
 	}
 	for _, o := range []string{outcomeSuccess, outcomeInvalid, outcomeLocked, outcomeUnverified, outcomeRateLimited} {
 		m.signIns.WithLabelValues(o)
@@ -54,6 +59,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.signIns.Describe(ch)
 	m.lockouts.Describe(ch)
 	m.registrations.Describe(ch)
+	m.auditDropped.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -61,6 +67,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.signIns.Collect(ch)
 	m.lockouts.Collect(ch)
 	m.registrations.Collect(ch)
+	m.auditDropped.Collect(ch)
 }
 
 func (m *Metrics) signIn(outcome string) {
@@ -72,6 +79,12 @@ func (m *Metrics) signIn(outcome string) {
 func (m *Metrics) lockout() {
 	if m != nil {
 		m.lockouts.Inc()
+	}
+}
+
+func (m *Metrics) auditDrop() {
+	if m != nil {
+		m.auditDropped.Inc()
 	}
 }
 
