@@ -94,6 +94,10 @@ func auditListCmd(e *env) *cobra.Command {
 			if since < 0 {
 				return fmt.Errorf("--since %s: use a positive duration such as 24h", since)
 			}
+			if cmd.Flags().Changed("user") && strings.TrimSpace(user) == "" {
+				// A script's empty $EMAIL must not list everyone's events.
+				return errors.New("--user: give an email address (empty lists nothing; leave the flag out to list every event)")
+			}
 			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
 				f := storage.AuditFilter{Limit: limit, Before: before}
 				if since > 0 {

@@ -180,6 +180,9 @@ func testAuditTrail(t *testing.T, ts *testServer, smtp *mailtest.Server) {
 	if lines := strings.Split(strings.TrimSpace(table), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME") || !strings.Contains(lines[1], all[0].Action) {
 		t.Errorf("table:\n%s", table)
 	}
+	if out, errOut, code := runCLI(ts.getenv, "", "audit", "list", "--user", ""); code == 0 || out != "" || !strings.Contains(errOut, "--user") {
+		t.Errorf("audit list --user \"\": exit %d stdout %q stderr %q, want a refusal", code, out, errOut)
+	}
 	if _, errOut, code := runCLI(ts.getenv, "", "audit", "list", "--before", "no-such-id"); code == 0 || !strings.Contains(errOut, "no such event") {
 		t.Errorf("unknown --before: exit %d, %q", code, errOut)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,9 @@ func TestStartupErrors(t *testing.T) {
 		{"metrics port out of range", map[string]string{"GATEHOUSE_METRICS_ADDR": "127.0.0.1:70000"}, "GATEHOUSE_METRICS_ADDR"},
 		{"pprof without metrics", map[string]string{"GATEHOUSE_METRICS_ADDR": "off", "GATEHOUSE_PPROF": "true"}, "GATEHOUSE_PPROF"},
 		{"pprof not a boolean", map[string]string{"GATEHOUSE_PPROF": "maybe"}, "GATEHOUSE_PPROF"},
+		{"bad trusted proxy", map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/33"}, "GATEHOUSE_TRUSTED_PROXIES"},
+		{"bad SMTP URL", map[string]string{"SMTP_URL": "ftp://x"}, "SMTP_URL"},
+		{"missing clients file", map[string]string{"GATEHOUSE_CLIENTS_FILE": "/nonexistent/clients.json"}, "GATEHOUSE_CLIENTS_FILE"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -39,6 +43,9 @@ func TestStartupErrors(t *testing.T) {
 			lines := strings.Split(strings.TrimSpace(errOut), "\n")
 			if code == 0 || len(lines) != 1 || !strings.Contains(lines[0], c.want) {
 				t.Errorf("exit %d, stderr %q, stdout %q; want one line naming %s", code, errOut, out, c.want)
+			}
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Errorf("a refused start left %d files in the data dir", len(left))
 			}
 		})
 	}

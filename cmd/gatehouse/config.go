@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,6 +15,9 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/gatehouse-id/gatehouse/login/mail"
+	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 )
 
 // setting is one configuration value: an environment variable and a flag of
@@ -164,6 +169,9 @@ type config struct {
 
 	AuditRetention time.Duration
 	MetricsAddr    string // "" when disabled
+	// MetricsAddrSet: the metrics address was chosen (flag or environment),
+	// not the default; a busy default port only costs the metrics.
+	MetricsAddrSet bool
 	PProf          bool
 
 	// MailLinks, when set, is where the log mail sink also writes each link
@@ -265,6 +273,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		LogLevel:          p.oneOf("log-level", "", "debug", "info", "warn", "error"),
 		LogFormat:         p.oneOf("log-format", "text", "json"),
 		MetricsAddr:       p.listenAddr("metrics-addr"),
+		MetricsAddrSet:    p.raw["metrics-addr"] != settingDefault("metrics-addr"),
 		PProf:             p.boolean("pprof"),
 		AuditRetention:    p.duration("audit-retention", 0),
 	}
@@ -312,6 +321,9 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, errors.New("GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY: set both or neither")
+	}
+	if err := c.checkBeforeStart(); err != nil {
+		return nil, err
 	}
 	if c.PProf && c.MetricsAddr == "" {
 		return nil, errors.New("GATEHOUSE_PPROF (--pprof): needs the metrics listener (GATEHOUSE_METRICS_ADDR)")
@@ -481,4 +493,39 @@ func (p *parser) rate(flag string) rate {
 		return rate{}
 	}
 	return rate{Limit: limit, Period: period}
+}
+
+// settingDefault is the declared default of the setting with flag name flag.
+func settingDefault(flag string) string {
+	for _, s := range settings {
+		if s.flag == flag {
+			return s.def
+		}
+	}
+	panic("settingDefault: no setting " + flag) // a typo in this package
+}
+
+// checkBeforeStart validates the settings that would otherwise fail only
+// once the store, the secret and the signing keys exist: a typo must stop
+// start-up with one line and leave nothing behind.
+func (c *config) checkBeforeStart() error {
+	if _, err := ratelimit.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return err // names GATEHOUSE_TRUSTED_PROXIES
+	}
+	if _, err := mail.NewSender(c.SMTPURL, c.MailFrom, slog.New(slog.DiscardHandler)); err != nil {
+		if !strings.Contains(err.Error(), "GATEHOUSE_") && !strings.Contains(err.Error(), "SMTP_URL") {
+			err = fmt.Errorf("SMTP_URL (--smtp-url): %w", err)
+		}
+		return err
+	}
+	if c.ClientsFile != "" {
+		b, err := os.ReadFile(c.ClientsFile)
+		if err == nil {
+			_, err = parseClientsFile(b, time.Now())
+		}
+		if err != nil {
+			return fmt.Errorf("GATEHOUSE_CLIENTS_FILE (--clients-file): %w", err)
+		}
+	}
+	return nil
 }

@@ -547,3 +547,29 @@ func TestScreenshotsStayOutOfTheRepository(t *testing.T) {
 		t.Errorf("UPDATE_SCREENSHOTS=1: %s", got)
 	}
 }
+
+// TestBusyMetricsPort: a taken default metrics port costs the metrics, not
+// the server (a second instance, an exporter on 9464); a metrics address the
+// operator chose must be free, or start-up stops naming it.
+func TestBusyMetricsPort(t *testing.T) {
+	// Take the default address if it is free; if something else holds it,
+	// the condition under test is already there.
+	if ln, err := net.Listen("tcp", settingDefault("metrics-addr")); err == nil {
+		t.Cleanup(func() { ln.Close() })
+	}
+	s, code, ok := startServe(t, freeLoopbackAddr(t), map[string]string{
+		"GATEHOUSE_METRICS_ADDR": "", "GATEHOUSE_DATA_DIR": t.TempDir(),
+	}, nil)
+	if !ok || !strings.Contains(s.stderr.String(), "metrics are off") {
+		t.Fatalf("serve with the default metrics port taken: exit %d ready %v; stderr:\n%s", code, ok, s.stderr)
+	}
+
+	busy := listenLoopback(t)
+	defer busy.Close()
+	out, errOut, code := runCLI(mapEnv(onFreePorts(map[string]string{
+		"GATEHOUSE_METRICS_ADDR": busy.Addr().String(), "GATEHOUSE_DATA_DIR": t.TempDir(),
+	})), "", "serve")
+	if code == 0 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "GATEHOUSE_METRICS_ADDR") {
+		t.Fatalf("serve with a chosen metrics address taken: exit %d stdout %q stderr %q", code, out, errOut)
+	}
+}

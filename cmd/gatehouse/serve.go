@@ -44,10 +44,18 @@ func serveCmd(e *env) *cobra.Command {
 			defer ln.Close() // a.serve closes it too; this covers the early returns
 			var metricsLn net.Listener
 			if cfg.MetricsAddr != "" {
-				if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+				metricsLn, err = net.Listen("tcp", cfg.MetricsAddr)
+				switch {
+				case err != nil && cfg.MetricsAddrSet:
 					return fmt.Errorf("GATEHOUSE_METRICS_ADDR (--metrics-addr): %w", err)
+				case err != nil:
+					// The default port is one per machine (a second instance, an
+					// exporter): serve without metrics rather than not at all.
+					log.Warn("metrics are off: the default metrics address is taken; set GATEHOUSE_METRICS_ADDR to choose another", "addr", cfg.MetricsAddr, "err", err)
+					metricsLn = nil
+				default:
+					defer metricsLn.Close()
 				}
-				defer metricsLn.Close()
 			}
 			port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 			if cfg.IssuerFromAddr {
