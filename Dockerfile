@@ -30,7 +30,7 @@ ENV GATEHOUSE_ADDR=:8080 \
     GATEHOUSE_DATA_DIR=/data
 USER nonroot
 VOLUME /data
-# 8080: the issuer (GATEHOUSE_ADDR). 9464: metrics, when enabled.
+# 8080: the issuer (GATEHOUSE_ADDR). 9464: metrics, which listen on loopback inside the container unless GATEHOUSE_METRICS_ADDR=:9464.
 EXPOSE 8080 9464
 # GETs /readyz on GATEHOUSE_ADDR (200 = store answers and keys are loaded).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
