@@ -82,7 +82,7 @@ func TestAuditClientIPFromTrustedProxy(t *testing.T) {
 	res := e.post(e.client, "/login", url.Values{"authRequestID": {id}, "email": {"alice@example.com"},
 		"password": {alicePassword}, "csrf": {csrf}}, "X-Forwarded-For", "2001:db8::1234, 127.0.0.1", "User-Agent", "Browser/1.0")
 	e.expectCompleted(res, id, e.alice)
-	got := e.auditEvents(storage.AuditFilter{Subject: e.alice.ID})
+	got := e.auditEvents(storage.AuditFilter{Subjects: []string{e.alice.ID}})
 	if len(got) != 1 || got[0].Action != storage.AuditSignIn || got[0].IP != "2001:db8::1234" ||
 		got[0].UserAgent != "Browser/1.0" || got[0].Actor != e.alice.ID || got[0].Detail["session_id"] == "" {
 		t.Fatalf("events: %+v", got)
@@ -157,7 +157,7 @@ func TestAuditAnonymousBudget(t *testing.T) {
 	}
 	e.clock.Advance(anonymousAuditRule.Period)
 	e.h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous, Subject: "email:later"})
-	if got, _ := e.store.ListAudit(e.ctx, storage.AuditFilter{Subject: "email:later"}); len(got) != 1 {
+	if got, _ := e.store.ListAudit(e.ctx, storage.AuditFilter{Subjects: []string{"email:later"}}); len(got) != 1 {
 		t.Fatalf("the budget did not refill after a period: %d events", len(got))
 	}
 }

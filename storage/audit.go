@@ -64,7 +64,10 @@ const (
 
 // AuditFilter selects events for ListAudit. Zero fields select everything.
 type AuditFilter struct {
-	Subject string    // only events about this subject
+	// Subjects: only events about one of these (none: any subject). An
+	// address is recorded under its account's ID once it has one and under
+	// its pseudonym before, so looking one up takes both.
+	Subjects []string
 	Since   time.Time // only events at or after Since
 	// Before is the ID of the last event of the previous page: the list
 	// continues with the events older than it. An unknown ID is ErrNotFound.

@@ -104,11 +104,11 @@ func auditListCmd(e *env) *cobra.Command {
 					f.Since = e.now().Add(-since)
 				}
 				if user != "" {
-					s, err := auditSubject(ctx, c, user)
+					subjects, err := auditSubjects(ctx, c, user)
 					if err != nil {
 						return err
 					}
-					f.Subject = s
+					f.Subjects = subjects
 				}
 				list, err := c.store.ListAudit(ctx, f)
 				if errors.Is(err, storage.ErrNotFound) {
@@ -137,18 +137,20 @@ func auditListCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-// auditSubject is the subject --user EMAIL stands for: the account's ID, or
-// for an address without one the keyed hash failed sign-ins are recorded under.
-func auditSubject(ctx context.Context, c *core, raw string) (string, error) {
+// auditSubjects are the subjects --user EMAIL stands for: the address's
+// pseudonym (attempts while it had no account, or after the account was
+// deleted) and, when it has an account, the account's ID.
+func auditSubjects(ctx context.Context, c *core, raw string) ([]string, error) {
 	email := login.NormalizeEmail(raw)
+	subjects := []string{login.AuditEmailSubject(emailhash.New(emailPseudonymKey(c.secret)), email)}
 	u, err := c.store.GetUserByEmail(ctx, email)
-	if errors.Is(err, storage.ErrNotFound) {
-		return login.AuditEmailSubject(emailhash.New(emailPseudonymKey(c.secret)), email), nil
+	switch {
+	case err == nil:
+		subjects = append(subjects, u.ID)
+	case !errors.Is(err, storage.ErrNotFound):
+		return nil, fmt.Errorf("load user: %w", err)
 	}
-	if err != nil {
-		return "", fmt.Errorf("load user: %w", err)
-	}
-	return u.ID, nil
+	return subjects, nil
 }
 
 func printAuditTable(e *env, list []auditJSON) error {

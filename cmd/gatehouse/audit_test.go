@@ -245,3 +245,21 @@ func TestAuditRetentionZeroKeepsForever(t *testing.T) {
 		t.Errorf("negative retention: exit %d, %q", code, errOut)
 	}
 }
+
+// TestAuditListUserSpansTheAccount: `audit list --user EMAIL` shows what
+// happened to an address before it had an account (recorded under its
+// pseudonym) together with what happened to the account.
+func TestAuditListUserSpansTheAccount(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	app := ts.createClient("--name", "App", "--redirect-uri", redirectA)
+	b := newBrowser(t, ts.issuer)
+	p := b.get(newRP(t, ts, app).authURL().url)
+	if p = b.submit(p, map[string]string{"email": "later@example.com", "password": "Wrong-Passw0rd"}); p.status != http.StatusBadRequest {
+		t.Fatalf("sign-in with an unknown address: %d", p.status)
+	}
+	ts.createUser("later@example.com", testPassword)
+	list := ts.auditList("--user", "later@example.com")
+	if len(findAudit(list, storage.AuditSignInFailed)) != 1 || len(findAudit(list, storage.AuditUserCreated)) != 1 {
+		t.Fatalf("audit list --user after registering the address: %+v, want the earlier failed sign-in and the creation", list)
+	}
+}

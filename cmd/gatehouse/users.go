@@ -292,11 +292,12 @@ func usersUnlockCmd(e *env) *cobra.Command {
 				if err := c.store.ClearLoginFailures(ctx, email); err != nil {
 					return fmt.Errorf("unlock: %w", err)
 				}
-				subject, err := auditSubject(ctx, c, email)
+				subjects, err := auditSubjects(ctx, c, email)
 				if err != nil {
 					return err
 				}
-				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditUserUnlocked, Subject: subject})
+				// The account when there is one, else the address's pseudonym.
+				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditUserUnlocked, Subject: subjects[len(subjects)-1]})
 				fmt.Fprintf(e.stdout, "sign-in unlocked for %s\n", email)
 				return nil
 			})

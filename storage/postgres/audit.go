@@ -39,8 +39,8 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	if f.Subject != "" {
-		where = append(where, "subject = "+arg(f.Subject))
+	if len(f.Subjects) > 0 {
+		where = append(where, "subject = ANY("+arg(f.Subjects)+")")
 	}
 	if !f.Since.IsZero() {
 		where = append(where, "time >= "+arg(f.Since))

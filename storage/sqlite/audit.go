@@ -35,14 +35,17 @@ func (s *Store) AppendAudit(ctx context.Context, e *storage.AuditEvent) error {
 }
 
 // ListAudit returns the events f selects, newest first. The WHERE clause is
-// built from the fields set (eight shapes at most, so the prepared-statement
-// cache stays bounded), and each shape can use an index.
+// built from the fields set (a few shapes: callers name one or two
+// subjects, so the prepared-statement cache stays bounded), and each shape can use an index.
 func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
 	const what = "sqlite: list audit events"
 	var where []string
 	var args []any
-	if f.Subject != "" {
-		where, args = append(where, "subject = ?"), append(args, f.Subject)
+	if len(f.Subjects) > 0 {
+		where = append(where, "subject IN (?"+strings.Repeat(", ?", len(f.Subjects)-1)+")")
+		for _, sub := range f.Subjects {
+			args = append(args, sub)
+		}
 	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "time >= ?"), append(args, millis(f.Since))

@@ -94,12 +94,13 @@ func testAuditFilter(t *testing.T, s storage.Store) {
 			t.Errorf("%s: got [%s], want [%s]", what, got, strings.Join(ids, ","))
 		}
 	}
-	check("subject alice", storage.AuditFilter{Subject: "alice"}, a3, a2, a1)
-	check("subject bob", storage.AuditFilter{Subject: "bob"}, b1)
-	check("subject nobody", storage.AuditFilter{Subject: "nobody"})
+	check("subject alice", storage.AuditFilter{Subjects: []string{"alice"}}, a3, a2, a1)
+	check("subject bob", storage.AuditFilter{Subjects: []string{"bob"}}, b1)
+	check("subject nobody", storage.AuditFilter{Subjects: []string{"nobody"}})
+	check("either subject", storage.AuditFilter{Subjects: []string{"bob", "alice"}}, a3, a2, b1, a1)
 	// Since is inclusive, at the contract's precision.
 	check("since", storage.AuditFilter{Since: at(time.Minute)}, a3, a2, b1)
-	check("subject and since", storage.AuditFilter{Subject: "alice", Since: at(time.Minute)}, a3, a2)
+	check("subject and since", storage.AuditFilter{Subjects: []string{"alice"}, Since: at(time.Minute)}, a3, a2)
 	check("since after everything", storage.AuditFilter{Since: at(time.Hour)})
 }
 
@@ -121,7 +122,10 @@ func testAuditPaging(t *testing.T, s storage.Store) {
 	}
 	for _, subject := range []string{"", "alice"} {
 		var seen []string
-		f := storage.AuditFilter{Subject: subject, Limit: 2}
+		f := storage.AuditFilter{Limit: 2}
+		if subject != "" {
+			f.Subjects = []string{subject}
+		}
 		for page := 0; ; page++ {
 			if page > len(all) {
 				t.Fatalf("subject %q: paging does not end", subject)
