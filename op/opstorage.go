@@ -127,7 +127,7 @@ func (s opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) 
 	exp := now.Add(s.p.cfg.AccessTokenTTL)
 	switch r := req.(type) {
 	case authRequest:
-		if err := s.createGrant(ctx, r, now, exp); err != nil {
+		if err := s.createGrant(ctx, r, now, exp, nil); err != nil {
 			return "", time.Time{}, err
 		}
 		return s.p.newAccessToken(r.r.ID, r.r.ClientID, r.r.Scopes, r.audience, now, exp), exp, nil
@@ -148,16 +148,16 @@ func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 	switch r := req.(type) {
 	case authRequest:
 		grantExp := now.Add(s.p.cfg.RefreshTokenTTL)
-		if err := s.createGrant(ctx, r, now, grantExp); err != nil {
-			return "", "", time.Time{}, err
-		}
 		value := randomToken(32)
 		rt := &storage.RefreshToken{
 			Hash: sha256Bytes(value), GrantID: r.r.ID, Scopes: r.r.Scopes,
 			CreatedAt: now, ExpiresAt: grantExp,
 		}
-		if err := s.p.store.CreateRefreshToken(ctx, rt); err != nil {
-			return "", "", time.Time{}, fmt.Errorf("store refresh token: %w", err)
+		// One transaction: a failure cannot leave a grant without the
+		// refresh token its client never received, which would make the
+		// client's retry look like a replay (AuthRequestByCode).
+		if err := s.createGrant(ctx, r, now, grantExp, rt); err != nil {
+			return "", "", time.Time{}, err
 		}
 		return s.p.newAccessToken(r.r.ID, r.r.ClientID, r.r.Scopes, r.audience, now, exp), value, exp, nil
 	case *refreshRequest:
@@ -184,14 +184,22 @@ func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 	}
 }
 
-func (s opStorage) createGrant(ctx context.Context, r authRequest, now, exp time.Time) error {
+// createGrant stores the grant of a redeemed code, with its first refresh
+// token when rt is not nil.
+func (s opStorage) createGrant(ctx context.Context, r authRequest, now, exp time.Time, rt *storage.RefreshToken) error {
 	g := &storage.Grant{
 		ID: r.r.ID, UserID: r.r.UserID, ClientID: r.r.ClientID, SessionID: r.r.SessionID,
 		// The grant remembers the audience its first tokens were issued for,
 		// so a refresh can narrow it but never widen it.
 		Scopes: r.r.Scopes, Resources: r.audience, AuthTime: r.r.AuthTime, AMR: r.r.AMR, CreatedAt: now, ExpiresAt: exp,
 	}
-	if err := s.p.store.CreateGrant(ctx, g); err != nil {
+	var err error
+	if rt != nil {
+		err = s.p.store.CreateGrantWithRefreshToken(ctx, g, rt)
+	} else {
+		err = s.p.store.CreateGrant(ctx, g)
+	}
+	if err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return oidc.ErrInvalidGrant().WithDescription("authorization code was already used")
 		}

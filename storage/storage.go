@@ -286,6 +286,10 @@ type Store interface {
 
 	// Grants and refresh tokens.
 	CreateGrant(ctx context.Context, g *Grant) error
+	// CreateGrantWithRefreshToken stores g and its first refresh token t in
+	// one transaction: both or neither (ErrConflict if g.ID exists), so a
+	// failure between the two cannot leave a grant whose tokens nobody got.
+	CreateGrantWithRefreshToken(ctx context.Context, g *Grant, t *RefreshToken) error
 	GetGrant(ctx context.Context, id string) (*Grant, error)
 	RevokeGrant(ctx context.Context, id string, now time.Time) error
 	RevokeGrantsBySession(ctx context.Context, sessionID string, now time.Time) error

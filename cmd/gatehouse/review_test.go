@@ -79,10 +79,19 @@ func testSpentOnlyWhenRight(t *testing.T, ts *testServer, a createdClient) {
 }
 
 // TestFailedRedemptionCanBeRetried: when storing the tokens fails after the
-// code was marked used (here a trigger makes every grant insert fail), the
+// code was marked used (here a trigger makes every grant, or every refresh
+// token, insert fail), the
 // client gets a 5xx, and its retry once the store works gets the tokens —
 // not invalid_grant, which would sign the user out.
 func TestFailedRedemptionCanBeRetried(t *testing.T) {
+	// grants: the first write of a redemption; refresh_tokens: the last one
+	// (the grant and its first refresh token are one transaction).
+	for _, table := range []string{"grants", "refresh_tokens"} {
+		t.Run(table, func(t *testing.T) { testFailedRedemptionRetried(t, table) })
+	}
+}
+
+func testFailedRedemptionRetried(t *testing.T, table string) {
 	ts := startServer(t, "postgres", nil)
 	app := ts.createClient("--name", "App", "--redirect-uri", redirectA)
 	ts.createUser("erin@example.com", testPassword)
@@ -97,7 +106,7 @@ func TestFailedRedemptionCanBeRetried(t *testing.T) {
 	defer conn.Close(ctx)
 	for _, stmt := range []string{
 		`CREATE FUNCTION refuse_grants() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'grants refused by the test'; END $$`,
-		`CREATE TRIGGER refuse_grants BEFORE INSERT ON grants FOR EACH ROW EXECUTE FUNCTION refuse_grants()`,
+		`CREATE TRIGGER refuse_grants BEFORE INSERT ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION refuse_grants()`,
 	} {
 		if _, err := conn.Exec(ctx, stmt); err != nil {
 			t.Fatal(err)
@@ -108,7 +117,7 @@ func TestFailedRedemptionCanBeRetried(t *testing.T) {
 	if status < 500 || strings.Contains(fmt.Sprint(m), "refused by the test") {
 		t.Fatalf("token request while grants cannot be stored: %d %v, want a 5xx without detail", status, m)
 	}
-	if _, err := conn.Exec(ctx, `DROP TRIGGER refuse_grants ON grants`); err != nil {
+	if _, err := conn.Exec(ctx, `DROP TRIGGER refuse_grants ON `+table); err != nil {
 		t.Fatal(err)
 	}
 	tok := r.exchange(ar, code) // the retry succeeds

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -21,11 +23,27 @@ func scanGrant(row rowScanner) (*storage.Grant, error) {
 
 // CreateGrant inserts g; ErrConflict if its ID is taken.
 func (s *Store) CreateGrant(ctx context.Context, g *storage.Grant) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO grants (id, user_id, client_id, session_id, scopes, auth_time,
+	return wrapErr("postgres: create grant", insertGrant(ctx, s.pool, g))
+}
+
+// CreateGrantWithRefreshToken stores g and its first refresh token t in one
+// transaction: both or neither.
+func (s *Store) CreateGrantWithRefreshToken(ctx context.Context, g *storage.Grant, t *storage.RefreshToken) error {
+	const what = "postgres: create grant with refresh token"
+	return s.inTx(ctx, what, func(tx pgx.Tx) error {
+		if err := insertGrant(ctx, tx, g); err != nil {
+			return wrapErr(what, err)
+		}
+		return wrapErr(what, insertRefreshToken(ctx, tx, t, g.ID, nil))
+	})
+}
+
+func insertGrant(ctx context.Context, db execer, g *storage.Grant) error {
+	_, err := db.Exec(ctx, `INSERT INTO grants (id, user_id, client_id, session_id, scopes, auth_time,
 		amr, created_at, expires_at, revoked_at, resources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		g.ID, nullIfEmpty(g.UserID), g.ClientID, g.SessionID, list(g.Scopes), optTime(g.AuthTime),
 		list(g.AMR), g.CreatedAt, g.ExpiresAt, g.RevokedAt, list(g.Resources))
-	return wrapErr("postgres: create grant", err)
+	return err
 }
 
 // GetGrant returns the grant with id, revoked or not.

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -22,24 +23,39 @@ func scanGrant(row rowScanner) (*storage.Grant, error) {
 
 // CreateGrant inserts g; ErrConflict if its ID is taken.
 func (s *Store) CreateGrant(ctx context.Context, g *storage.Grant) error {
-	const what = "sqlite: create grant"
+	return wrapErr("sqlite: create grant", insertGrant(ctx, s.q, g))
+}
+
+// CreateGrantWithRefreshToken stores g and its first refresh token t in one
+// transaction: both or neither.
+func (s *Store) CreateGrantWithRefreshToken(ctx context.Context, g *storage.Grant, t *storage.RefreshToken) error {
+	const what = "sqlite: create grant with refresh token"
+	return s.inTx(ctx, what, func(tx *sql.Tx) error {
+		if err := insertGrant(ctx, tx, g); err != nil {
+			return wrapErr(what, err)
+		}
+		return wrapErr(what, insertRefreshToken(ctx, tx, t, g.ID, nil))
+	})
+}
+
+func insertGrant(ctx context.Context, db execer, g *storage.Grant) error {
 	scopes, err := jsonList(g.Scopes)
 	if err != nil {
-		return wrapErr(what, err)
+		return err
 	}
 	amr, err := jsonList(g.AMR)
 	if err != nil {
-		return wrapErr(what, err)
+		return err
 	}
 	resources, err := jsonList(g.Resources)
 	if err != nil {
-		return wrapErr(what, err)
+		return err
 	}
-	_, err = s.q.ExecContext(ctx, `INSERT INTO grants (`+grantColumns+`)
+	_, err = db.ExecContext(ctx, `INSERT INTO grants (`+grantColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		g.ID, nullIfEmpty(g.UserID), g.ClientID, g.SessionID, scopes, optMillis(g.AuthTime), amr,
 		millis(g.CreatedAt), millis(g.ExpiresAt), ptrMillis(g.RevokedAt), resources)
-	return wrapErr(what, err)
+	return err
 }
 
 // GetGrant returns the grant with id, revoked or not.

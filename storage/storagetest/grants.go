@@ -15,6 +15,7 @@ func grantTests() []namedTest {
 		{"Revoke", testGrantRevoke},
 		{"RevokeBySession", testGrantRevokeBySession},
 		{"RevokeByUser", testGrantRevokeByUser},
+		{"CreateWithRefreshTokenBothOrNeither", testGrantWithRefreshToken},
 	}
 }
 
@@ -118,4 +119,27 @@ func assertNotRevoked(t *testing.T, s storage.Store, grantID string) {
 	if g.RevokedAt != nil {
 		t.Errorf("grant %s was revoked at %v; it should be live", grantID, *g.RevokedAt)
 	}
+}
+
+// A grant and its first refresh token are stored together or not at all: a
+// second grant with the same ID stores neither it nor its token.
+func testGrantWithRefreshToken(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sd := seedStore(t, s)
+	g := newGrant("g1", "alice", "web", sd.aliceSession.ID)
+	rt := newRefreshToken("first", "g1")
+	mustNot(t, "create grant with refresh token", s.CreateGrantWithRefreshToken(ctx, g, rt))
+	gotG, err := s.GetGrant(ctx, "g1")
+	mustNot(t, "get grant", err)
+	assertEqual(t, "grant", gotG, g)
+	gotRT, err := s.GetRefreshToken(ctx, rt.Hash)
+	mustNot(t, "get refresh token", err)
+	if gotRT.GrantID != "g1" {
+		t.Errorf("refresh token belongs to grant %q, want g1", gotRT.GrantID)
+	}
+
+	again := newRefreshToken("second", "g1")
+	assertErrorIs(t, "second grant with the same ID", s.CreateGrantWithRefreshToken(ctx, g, again), storage.ErrConflict)
+	_, err = s.GetRefreshToken(ctx, again.Hash)
+	assertErrorIs(t, "the refused grant's refresh token", err, storage.ErrNotFound)
 }
