@@ -249,6 +249,23 @@ type OneTimeToken struct {
 	UsedAt    *time.Time
 }
 
+// LinkedIdentity ties an account at an upstream identity provider to a local
+// user. It is keyed by (Upstream, Subject), never by email: an address can
+// change hands at the upstream, the subject does not.
+type LinkedIdentity struct {
+	Upstream string // the upstream's configured ID, e.g. "github", "corp"
+	// Subject is the upstream's stable identifier of the account: the GitHub
+	// numeric user ID as a string, an OIDC issuer's "sub".
+	Subject string
+	UserID  string
+	// Email is what the upstream reported at link time, for display only;
+	// nothing is ever looked up or linked by it.
+	Email     string
+	CreatedAt time.Time
+	// LastUsedAt is the last sign-in through the link; zero if never used.
+	LastUsedAt time.Time
+}
+
 // Store is the persistence Gatehouse needs. Implementations must be safe for
 // concurrent use by many goroutines and by several processes sharing one database.
 type Store interface {
@@ -260,7 +277,7 @@ type Store interface {
 	UpdateUserPassword(ctx context.Context, id, passwordHash string, now time.Time) error
 	UpdateUserRole(ctx context.Context, id, role string, now time.Time) error
 	SetUserEmailVerified(ctx context.Context, id string, verified bool, now time.Time) error
-	DeleteUser(ctx context.Context, id string) error // also removes the user's sessions, grants, consents
+	DeleteUser(ctx context.Context, id string) error // also removes the user's sessions, grants, consents, linked identities
 
 	// Clients.
 	CreateClient(ctx context.Context, c *Client) error // ErrConflict on duplicate ID
@@ -356,6 +373,27 @@ type Store interface {
 	// (ActivatedAt now), and newNext is inserted as next. ErrConflict if activeID is
 	// no longer active or nextID no longer next (another process rotated first).
 	RotateSigningKeys(ctx context.Context, activeID, nextID string, newNext *SigningKey, now, removeAfter time.Time) error
+
+	// Linked upstream identities (sign-in through GitHub or an OIDC issuer).
+	// A link is found by (upstream, subject) only, never by email.
+	//
+	// LinkIdentity stores l: ErrConflict if (l.Upstream, l.Subject) is
+	// already linked, to this user or another (a second link never moves or
+	// duplicates the first); ErrNotFound if l.UserID is not a user.
+	LinkIdentity(ctx context.Context, l *LinkedIdentity) error
+	// GetLinkedIdentity returns the link of (upstream, subject); ErrNotFound
+	// when the account is not linked.
+	GetLinkedIdentity(ctx context.Context, upstream, subject string) (*LinkedIdentity, error)
+	// ListLinkedIdentities returns the user's links ordered by upstream, then
+	// subject; empty (no error) for a user without links or an unknown one.
+	ListLinkedIdentities(ctx context.Context, userID string) ([]LinkedIdentity, error)
+	// TouchLinkedIdentity sets the link's LastUsedAt to usedAt; ErrNotFound
+	// when the account is not linked.
+	TouchLinkedIdentity(ctx context.Context, upstream, subject string, usedAt time.Time) error
+	// UnlinkIdentity removes the user's links to upstream (every subject);
+	// ErrNotFound when the user has none there. Other users' links to the
+	// upstream stay. DeleteUser removes all of a user's links.
+	UnlinkIdentity(ctx context.Context, userID, upstream string) error
 
 	// Audit trail (audit.go).
 	AuditLog

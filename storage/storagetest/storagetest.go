@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"OneTimeTokens", oneTimeTokenTests()},
 		{"Maintenance", maintenanceTests()},
 		{"Audit", auditTests()},
+		{"LinkedIdentities", linkedIdentityTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
