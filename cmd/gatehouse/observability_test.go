@@ -167,12 +167,22 @@ func TestMetrics(t *testing.T) {
 			}
 
 			// The mail counter moves when the SMTP conversation ends, just
-			// after the message arrived: wait for it.
+			// after the message arrived, and a request is counted after its
+			// response went out (the client may scrape first): wait for the
+			// mail and for the last requests made.
+			moved := func(m map[string]*dto.MetricFamily, name string, labels map[string]string) bool {
+				was, _ := metricSum(before, name, labels)
+				now, ok := metricSum(m, name, labels)
+				return ok && now > was
+			}
 			var after map[string]*dto.MetricFamily
 			deadline := time.Now().Add(10 * time.Second)
 			for {
 				after = scrape(t, ts)
-				if v, _ := metricSum(after, "gatehouse_mail_sent_total", l("kind", "verify_email")); v >= 1 || time.Now().After(deadline) {
+				done := moved(after, "gatehouse_mail_sent_total", l("kind", "verify_email")) &&
+					moved(after, "gatehouse_http_requests_total", l("route", "/static/*", "method", "GET", "code", "200")) &&
+					moved(after, "gatehouse_http_requests_total", l("route", "unmatched", "method", "GET", "code", "404"))
+				if done || time.Now().After(deadline) {
 					break
 				}
 				time.Sleep(20 * time.Millisecond) // polling a condition, with a deadline
