@@ -191,7 +191,8 @@ func (s opStorage) createGrant(ctx context.Context, r authRequest, now, exp time
 		ID: r.r.ID, UserID: r.r.UserID, ClientID: r.r.ClientID, SessionID: r.r.SessionID,
 		// The grant remembers the audience its first tokens were issued for,
 		// so a refresh can narrow it but never widen it.
-		Scopes: r.r.Scopes, Resources: r.audience, AuthTime: r.r.AuthTime, AMR: r.r.AMR, CreatedAt: now, ExpiresAt: exp,
+		Scopes: r.r.Scopes, Resources: r.audience, AuthTime: r.r.AuthTime, AMR: r.r.AMR, IDP: r.r.IDP,
+		CreatedAt: now, ExpiresAt: exp,
 	}
 	var err error
 	if rt != nil {

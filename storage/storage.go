@@ -125,6 +125,8 @@ type AuthRequest struct {
 	SessionID string
 	AuthTime  time.Time
 	AMR       []string
+	// IDP is the session's upstream identity provider (Session.IDP).
+	IDP string
 
 	// Set by SaveAuthCode; CodeUsedAt by RedeemAuthCode.
 	CodeExpiresAt time.Time
@@ -144,6 +146,9 @@ type Grant struct {
 	Resources []string
 	AuthTime  time.Time
 	AMR       []string
+	// IDP is the upstream identity provider of the sign-in that produced the
+	// grant (Session.IDP); it stays with the grant's refreshes.
+	IDP       string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RevokedAt *time.Time
@@ -185,6 +190,10 @@ type Session struct {
 	// ExpiresAt is the absolute end; IdleExpiresAt moves forward with use.
 	ExpiresAt     time.Time
 	IdleExpiresAt time.Time
+	// IDP is the configured ID of the upstream identity provider the user
+	// signed in through for this session ("github", "corp"); "" means
+	// Gatehouse's own password.
+	IDP string
 }
 
 // Consent records the scopes a user granted a client that asks for consent.
@@ -395,14 +404,25 @@ type Store interface {
 	// upstream stay. DeleteUser removes all of a user's links.
 	UnlinkIdentity(ctx context.Context, userID, upstream string) error
 
+	// Single-use markers: values a peer may present once (an upstream
+	// sign-in's state; DPoP and client-assertion jti), remembered until they
+	// could no longer be accepted anyway.
+	//
+	// MarkUsed records key as used until expiresAt. ErrConflict when key is
+	// already marked and that mark has not expired at now (a replay); an
+	// expired mark is replaced. Concurrent calls with one key see exactly one
+	// success. DeleteExpired removes marks past their expiry. An empty key
+	// is an error, never a mark every caller would share.
+	MarkUsed(ctx context.Context, key string, expiresAt, now time.Time) error
+
 	// Audit trail (audit.go).
 	AuditLog
 
 	// Maintenance.
 	// DeleteExpired removes expired auth requests, sessions, grants, refresh tokens,
-	// deny-list entries, one-time tokens, login-attempt rows whose lock has
-	// expired and that were last touched over a day ago, and retired keys past
-	// RemoveAfter. It returns rows removed.
+	// deny-list entries, one-time tokens, used markers, login-attempt rows whose
+	// lock has expired and that were last touched over a day ago, and retired keys
+	// past RemoveAfter. It returns rows removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// WithLock runs fn while holding a named cross-process lock, if it can get it
 	// without waiting; ran is false when another process holds it.

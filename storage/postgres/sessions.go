@@ -9,12 +9,12 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const sessionColumns = `id, token_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, idle_expires_at`
+const sessionColumns = `id, token_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, idle_expires_at, idp`
 
 func scanSession(row rowScanner) (*storage.Session, error) {
 	var s storage.Session
 	err := row.Scan(&s.ID, &s.TokenHash, &s.UserID, timeCol{&s.AuthTime}, &s.AMR,
-		timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.ExpiresAt}, timeCol{&s.IdleExpiresAt})
+		timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.ExpiresAt}, timeCol{&s.IdleExpiresAt}, &s.IDP)
 	if err != nil {
 		return nil, err
 	}
@@ -24,9 +24,9 @@ func scanSession(row rowScanner) (*storage.Session, error) {
 // CreateSession inserts sess; ErrConflict if its ID or token hash is taken.
 func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		sess.ID, sess.TokenHash, sess.UserID, sess.AuthTime, list(sess.AMR), sess.CreatedAt,
-		sess.LastSeenAt, sess.ExpiresAt, sess.IdleExpiresAt)
+		sess.LastSeenAt, sess.ExpiresAt, sess.IdleExpiresAt, sess.IDP)
 	return wrapErr("postgres: create session", err)
 }
 

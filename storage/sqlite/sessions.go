@@ -8,12 +8,12 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const sessionColumns = `id, token_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, idle_expires_at`
+const sessionColumns = `id, token_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, idle_expires_at, idp`
 
 func scanSession(row rowScanner) (*storage.Session, error) {
 	var s storage.Session
 	err := row.Scan(&s.ID, &s.TokenHash, &s.UserID, timeCol{&s.AuthTime}, listCol{&s.AMR},
-		timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.ExpiresAt}, timeCol{&s.IdleExpiresAt})
+		timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.ExpiresAt}, timeCol{&s.IdleExpiresAt}, &s.IDP)
 	if err != nil {
 		return nil, err
 	}
@@ -28,9 +28,9 @@ func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error 
 		return wrapErr(what, err)
 	}
 	_, err = s.q.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		sess.ID, sess.TokenHash, sess.UserID, millis(sess.AuthTime), amr, millis(sess.CreatedAt),
-		millis(sess.LastSeenAt), millis(sess.ExpiresAt), millis(sess.IdleExpiresAt))
+		millis(sess.LastSeenAt), millis(sess.ExpiresAt), millis(sess.IdleExpiresAt), sess.IDP)
 	return wrapErr(what, err)
 }
 

@@ -74,7 +74,7 @@ func testAuthRequestComplete(t *testing.T, s storage.Store) {
 	sd := seedStore(t, s)
 	want := newAuthRequest("ar1", "web")
 	want.Done, want.UserID, want.SessionID = true, "alice", sd.aliceSession.ID
-	want.AuthTime, want.AMR = at(time.Minute), []string{"pwd", "mfa"}
+	want.AuthTime, want.AMR, want.IDP = at(time.Minute), []string{"pwd", "mfa"}, "corp"
 	mustNot(t, "create completed auth request", s.CreateAuthRequest(ctx, want))
 
 	got, err := s.GetAuthRequest(ctx, "ar1")
@@ -95,6 +95,7 @@ func completedRequestWithCode(t *testing.T, s storage.Store, sd seed, id string,
 	ctx := context.Background()
 	r := newAuthRequest(id, "web")
 	r.Done, r.UserID, r.SessionID, r.AuthTime, r.AMR = true, "alice", sd.aliceSession.ID, t0(), []string{"pwd"}
+	r.IDP = sd.aliceSession.IDP
 	mustNot(t, "create completed auth request", s.CreateAuthRequest(ctx, r))
 	mustNot(t, "save auth code", s.SaveAuthCode(ctx, id, codeHash, at(time.Minute)))
 	assertErrorIs(t, "second SaveAuthCode", s.SaveAuthCode(ctx, id, hash("another code"), at(time.Minute)), storage.ErrConflict)

@@ -86,6 +86,7 @@ func newGrant(id, userID, clientID, sessionID string) *storage.Grant {
 		Resources: []string{"https://api." + clientID + ".example/"},
 		AuthTime:  at(-time.Minute),
 		AMR:       []string{"pwd"},
+		IDP:       "corp",
 		CreatedAt: t0(),
 		ExpiresAt: at(30 * 24 * time.Hour),
 	}
@@ -112,6 +113,7 @@ func newSession(id, userID string) *storage.Session {
 		LastSeenAt:    t0(),
 		ExpiresAt:     at(24 * time.Hour),
 		IdleExpiresAt: at(time.Hour),
+		IDP:           "corp",
 	}
 }
 

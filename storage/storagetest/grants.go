@@ -31,7 +31,7 @@ func testGrantCreateAndGet(t *testing.T, s storage.Store) {
 
 	// A grant for no particular resource (no RFC 8707 indicator).
 	plain := newGrant("g2", "alice", "spa", sd.aliceSession.ID)
-	plain.Resources = nil
+	plain.Resources, plain.IDP = nil, "" // and signed in with the password
 	mustNot(t, "create grant without resources", s.CreateGrant(ctx, plain))
 	got, err = s.GetGrant(ctx, "g2")
 	mustNot(t, "get grant without resources", err)

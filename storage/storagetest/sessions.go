@@ -29,6 +29,14 @@ func testSessionCreateAndGet(t *testing.T, s storage.Store) {
 	got, err = s.GetSessionByTokenHash(ctx, want.TokenHash)
 	mustNot(t, "get session by token hash", err)
 	assertEqual(t, "GetSessionByTokenHash", got, want)
+
+	// A session signed in with Gatehouse's own password has no upstream.
+	pwd := newSession("bob-session", "bob")
+	pwd.IDP = ""
+	mustNot(t, "create password session", s.CreateSession(ctx, pwd))
+	got, err = s.GetSession(ctx, pwd.ID)
+	mustNot(t, "get password session", err)
+	assertEqual(t, "GetSession(password)", got, pwd)
 }
 
 func testSessionDuplicate(t *testing.T, s storage.Store) {

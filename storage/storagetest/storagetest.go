@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Maintenance", maintenanceTests()},
 		{"Audit", auditTests()},
 		{"LinkedIdentities", linkedIdentityTests()},
+		{"UsedMarkers", usedMarkerTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
