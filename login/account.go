@@ -27,6 +27,8 @@ const (
 var accountNotices = map[string]string{
 	"password-changed": noticePassword,
 	"email-sent":       noticeEmailPending,
+	"connected":        "Connected. You can now sign in with it.",
+	"disconnected":     "Disconnected. It can no longer be used to sign in to this account.",
 }
 
 var accountLogin = next{Return: defaultReturn}.loginURL()
@@ -51,7 +53,12 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 	v.User = user
 	v.Hint = h.policy.Describe()
 	h.withNext(v, next{Return: defaultReturn})
-	v.CSRF = h.csrfToken(w, r)
+	cv := h.csrfValue(w, r)
+	v.CSRF = h.mac("csrf", cv)
+	if err := h.accountUpstreams(r.Context(), user, h.mac(linkTokenPurpose, cv), v); err != nil {
+		h.internalError(w, r, "account page: linked identities", err)
+		return
+	}
 	h.render(w, r, status, "account", v)
 }
 
@@ -169,7 +176,7 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "account: delete sessions", err, "user_id", user.ID)
 		return
 	}
-	if _, err := h.startSession(ctx, w, r, user, []string{amrPassword}); err != nil {
+	if _, err := h.startSession(ctx, w, r, user, []string{amrPassword}, ""); err != nil {
 		h.internalError(w, r, "account: new session", err, "user_id", user.ID)
 		return
 	}

@@ -136,6 +136,7 @@ func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, status int
 		v.ClientName = clientName(fc.client)
 	}
 	h.withNext(v, fc.next)
+	v.Upstreams = h.upstreamButtons(fc.next)
 	v.CSRF = h.csrfToken(w, r)
 	h.render(w, r, status, "login", v)
 }
@@ -228,7 +229,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	sess, err := h.startSession(ctx, w, r, user, []string{amrPassword})
+	sess, err := h.startSession(ctx, w, r, user, []string{amrPassword}, "")
 	if err != nil {
 		h.internalError(w, r, "sign-in: create session", err, "user_id", user.ID)
 		return
@@ -240,6 +241,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 	h.metrics.signIn(outcomeSuccess)
 	h.log.InfoContext(ctx, "signed in", "user_id", user.ID, "client_id", clientID, "session_id", sess.ID)
 	h.audit(r, storage.AuditEvent{Action: storage.AuditSignIn, Actor: user.ID, Subject: user.ID, ClientID: clientID, Detail: map[string]string{"session_id": sess.ID}})
+	h.linkAfterPassword(w, r, user)
 	h.finishSignIn(w, r, fc, sess, user)
 }
 
@@ -379,7 +381,7 @@ func (h *Handler) consentBinding(authRequestID string, sess *storage.Session, us
 // complete marks the auth request done for the session's user and sends the
 // browser back to the OP.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, sess *storage.Session) {
-	err := h.flow.Complete(r.Context(), ar, sess.UserID, sess.ID, sess.AuthTime, sess.AMR)
+	err := h.flow.Complete(r.Context(), ar, sess)
 	if errors.Is(err, storage.ErrConflict) { // completed before (another tab, a replayed form)
 		h.renderError(w, r, http.StatusBadRequest, "Sign-in request expired", msgRequestGone, "")
 		return

@@ -56,6 +56,12 @@ func (h *Handler) validCSRFCookie(r *http.Request) (string, bool) {
 // csrfToken returns the form token for this browser, setting the CSRF cookie
 // first if the browser has none. Call it once per response, before writing it.
 func (h *Handler) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	return h.mac("csrf", h.csrfValue(w, r))
+}
+
+// csrfValue returns the browser's CSRF cookie value, setting a new cookie
+// first if it has none. Call it once per response, before writing it.
+func (h *Handler) csrfValue(w http.ResponseWriter, r *http.Request) string {
 	v, ok := h.validCSRFCookie(r)
 	if !ok {
 		v = randomToken(32)
@@ -68,7 +74,7 @@ func (h *Handler) csrfToken(w http.ResponseWriter, r *http.Request) string {
 			SameSite: http.SameSiteLaxMode,
 		})
 	}
-	return h.mac("csrf", v)
+	return v
 }
 
 // checkCSRF compares the posted token with the cookie in constant time.

@@ -81,9 +81,9 @@ func (f *recordingFlow) PendingRequest(ctx context.Context, handle string) (*sto
 	return &c, nil
 }
 
-func (f *recordingFlow) Complete(ctx context.Context, pending *storage.AuthRequest, userID, sessionID string, authTime time.Time, amr []string) error {
+func (f *recordingFlow) Complete(ctx context.Context, pending *storage.AuthRequest, sess *storage.Session) error {
 	ar := *pending
-	ar.Done, ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR = true, userID, sessionID, authTime, amr
+	ar.Done, ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR, ar.IDP = true, sess.UserID, sess.ID, sess.AuthTime, sess.AMR, sess.IDP
 	return f.store.CreateAuthRequest(ctx, &ar)
 }
 

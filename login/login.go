@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/login/password"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/login/ratelimit"
+	"github.com/gatehouse-id/gatehouse/login/upstream"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -42,7 +43,8 @@ type Flow interface {
 	PendingRequest(ctx context.Context, handle string) (*storage.AuthRequest, error)
 	// Complete records that userID signed in for ar, once: a second
 	// completion is storage.ErrConflict.
-	Complete(ctx context.Context, ar *storage.AuthRequest, userID, sessionID string, authTime time.Time, amr []string) error
+	// sess says who, when and how (user, auth time, amr, upstream).
+	Complete(ctx context.Context, ar *storage.AuthRequest, sess *storage.Session) error
 	// CallbackURL is where to send the browser after Complete succeeded.
 	CallbackURL(authRequestID string) string
 	// Fail redirects the browser to the client's redirect_uri with an OAuth
@@ -118,6 +120,16 @@ type Config struct {
 	// submitted address in log lines and, for an address without an
 	// account, in the audit trail; cmd derives it from GATEHOUSE_SECRET.
 	EmailLogKey [32]byte
+
+	// Upstreams are the identity providers users may sign in through
+	// (package login/upstream); nil or empty shows no upstream buttons.
+	Upstreams *upstream.Registry
+	// UpstreamSignup lets an unknown upstream identity with a verified
+	// email create an account (unless its upstream entry says otherwise).
+	UpstreamSignup bool
+	// UpstreamKey seals the cookies of the upstream sign-in (the leg's
+	// state, nonce and PKCE verifier; an identity waiting to be linked).
+	UpstreamKey [32]byte
 }
 
 // RateLimit allows Limit requests per Period for one key. A zero value means
@@ -187,6 +199,7 @@ type Handler struct {
 	bg      background
 	metrics *Metrics
 	emails  emailhash.Hasher
+	sealer  sealer
 	// failFloor: see Config.FailedCheckFloor.
 	failFloor time.Duration
 }
@@ -237,6 +250,7 @@ func New(cfg Config, store storage.Store, hasher Hasher, flow Flow) *Handler {
 		pages:     mustParsePages(),
 		metrics:   cfg.Metrics,
 		emails:    emailhash.New(cfg.EmailLogKey),
+		sealer:    newSealer(cfg.UpstreamKey),
 	}
 	h.policy = policy.Password{
 		MinLength:    cfg.PasswordMinLength,
@@ -312,6 +326,8 @@ func (h *Handler) routes() chi.Router {
 	r.Get("/reset", h.getReset)
 	r.Get("/account", h.getAccount)
 	r.Get("/account/confirm-email", h.getConfirmEmail)
+	r.Get("/upstream/{upstream}/start", h.getUpstreamStart)
+	r.Get("/upstream/{upstream}/callback", h.getUpstreamCallback)
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -332,6 +348,7 @@ func (h *Handler) routes() chi.Router {
 		r.Post("/account/password", h.postChangePassword)
 		r.Post("/account/email", h.postChangeEmail)
 		r.Post("/account/delete", h.postDeleteAccount)
+		r.Post("/account/upstreams/unlink", h.postUnlink)
 	})
 	return r
 }

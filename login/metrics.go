@@ -17,6 +17,7 @@ type Metrics struct {
 	lockouts      prometheus.Counter
 	registrations prometheus.Counter
 	auditDropped  prometheus.Counter
+	upstreams     *prometheus.CounterVec
 }
 
 // Sign-in outcomes, the label values of signins_total.
@@ -26,6 +27,12 @@ const (
 	outcomeLocked      = "locked"       // refused: the address is locked
 	outcomeUnverified  = "unverified"   // right password, email not verified (when required)
 	outcomeRateLimited = "rate_limited" // refused by a rate limit (or the limiter was down)
+
+	// Upstream sign-ins also end in these (besides success, unverified,
+	// rate_limited and upstream_<kind> for a failed leg).
+	outcomeRefused     = "refused"      // callback refused before the upstream was asked (state, replay, mix-up)
+	outcomeNoAccount   = "no_account"   // unknown identity, sign-up through upstreams off
+	outcomeLinkPending = "link_pending" // verified email of an existing account: password asked before linking
 )
 
 // NewMetrics returns the collectors, every outcome at zero.
@@ -47,6 +54,10 @@ func NewMetrics() *Metrics {
 			Name: "gatehouse_audit_anonymous_dropped_total",
 			Help: "Audit events of anonymous actors (failed sign-ins of strangers) not stored because their budget per minute was spent.",
 		}),
+		upstreams: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_upstream_signins_total",
+			Help: "Sign-ins through upstream identity providers by upstream and outcome: success, unverified, no_account, link_pending, refused, rate_limited, upstream_denied, upstream_unavailable, upstream_invalid, upstream_not_allowed.",
+		}, []string{"upstream", "outcome"}),
 	}
 	for _, o := range []string{outcomeSuccess, outcomeInvalid, outcomeLocked, outcomeUnverified, outcomeRateLimited} {
 		m.signIns.WithLabelValues(o)
@@ -60,6 +71,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.lockouts.Describe(ch)
 	m.registrations.Describe(ch)
 	m.auditDropped.Describe(ch)
+	m.upstreams.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -68,6 +80,13 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.lockouts.Collect(ch)
 	m.registrations.Collect(ch)
 	m.auditDropped.Collect(ch)
+	m.upstreams.Collect(ch)
+}
+
+func (m *Metrics) upstreamSignIn(upstream, outcome string) {
+	if m != nil {
+		m.upstreams.WithLabelValues(upstream, outcome).Inc()
+	}
 }
 
 func (m *Metrics) signIn(outcome string) {

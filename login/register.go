@@ -41,6 +41,7 @@ func (h *Handler) renderRegister(w http.ResponseWriter, r *http.Request, status 
 		v.ClientName = clientName(fc.client)
 	}
 	h.withNext(v, fc.next)
+	v.Upstreams = h.upstreamButtons(fc.next)
 	v.CSRF = h.csrfToken(w, r)
 	h.render(w, r, status, "register", v)
 }
@@ -136,7 +137,7 @@ func (h *Handler) postRegister(w http.ResponseWriter, r *http.Request) {
 			linkView{Href: fc.next.url("/verify-email/resend"), Text: "Did not get the email? Send a new link"})
 		return
 	}
-	sess, err := h.startSession(ctx, w, r, user, []string{amrPassword})
+	sess, err := h.startSession(ctx, w, r, user, []string{amrPassword}, "")
 	if err != nil {
 		h.internalError(w, r, "register: create session", err, "user_id", user.ID)
 		return

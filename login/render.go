@@ -61,7 +61,12 @@ type view struct {
 	State                 string
 	SignedInAs            string
 	// Account page.
-	User *storage.User
+	User        *storage.User
+	HasPassword bool
+	Linked      []linkedView     // linked upstream identities
+	Connect     []upstreamButton // upstreams not linked yet
+	// Upstream sign-in buttons (sign-in and registration pages).
+	Upstreams []upstreamButton
 	// Message pages.
 	Message  string
 	Link     string

@@ -76,9 +76,10 @@ func (h *Handler) idleExpiry(now, absolute time.Time) time.Time {
 }
 
 // startSession replaces the browser's session (if any) with a new one for
-// user, authenticated now by amr, and sets the cookie. Registration, password
-// reset and other sign-in methods finish through here too.
-func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, user *storage.User, amr []string) (*storage.Session, error) {
+// user, authenticated now by amr (through upstream idp, "" for Gatehouse's
+// own password), and sets the cookie. Registration, password reset and other
+// sign-in methods finish through here too.
+func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, user *storage.User, amr []string, idp string) (*storage.Session, error) {
 	if old, err := h.sessionFromCookie(ctx, r); err != nil {
 		return nil, err
 	} else if old != nil {
@@ -94,6 +95,7 @@ func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, r *ht
 		UserID:     user.ID,
 		AuthTime:   now,
 		AMR:        amr,
+		IDP:        idp,
 		CreatedAt:  now,
 		LastSeenAt: now,
 		ExpiresAt:  now.Add(h.cfg.SessionMax),

@@ -120,6 +120,7 @@ func (a authRequest) GetState() string       { return a.r.State }
 func (a authRequest) GetSubject() string     { return a.r.UserID }
 func (a authRequest) Done() bool             { return a.r.Done }
 func (a authRequest) sessionID() string      { return a.r.SessionID }
+func (a authRequest) idp() string            { return a.r.IDP }
 func (a authRequest) GetResponseType() oidc.ResponseType {
 	return oidc.ResponseType(a.r.ResponseType)
 }
@@ -166,6 +167,7 @@ func (r *refreshRequest) GetScopes() []string         { return r.scopes }
 func (r *refreshRequest) GetSubject() string          { return r.grant.UserID }
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.scopes = s }
 func (r *refreshRequest) sessionID() string           { return r.grant.SessionID }
+func (r *refreshRequest) idp() string                 { return r.grant.IDP }
 
 // clientCredentialsRequest is a client_credentials token request: the subject
 // is the client itself and there is no grant behind it.

@@ -309,6 +309,11 @@ func (s opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo
 	if r, ok := req.(interface{ sessionID() string }); ok && r.sessionID() != "" {
 		ui.AppendClaims("sid", r.sessionID())
 	}
+	// idp names the upstream the user signed in through (docs/design.md);
+	// absent for Gatehouse's own password.
+	if r, ok := req.(interface{ idp() string }); ok && r.idp() != "" {
+		ui.AppendClaims("idp", r.idp())
+	}
 	return nil
 }
 

@@ -102,12 +102,12 @@ func (p *Provider) PendingRequest(ctx context.Context, handle string) (*storage.
 	return ar, nil
 }
 
-// Complete implements login.Flow: it stores the request as signed in for
-// userID, once. A second completion (another tab, a replayed form, another
-// user) is storage.ErrConflict, so a request yields at most one code.
-func (p *Provider) Complete(ctx context.Context, pending *storage.AuthRequest, userID, sessionID string, authTime time.Time, amr []string) error {
+// Complete implements login.Flow: it stores the request as signed in by the
+// session's user, once. A second completion (another tab, a replayed form,
+// another user) is storage.ErrConflict, so a request yields at most one code.
+func (p *Provider) Complete(ctx context.Context, pending *storage.AuthRequest, sess *storage.Session) error {
 	ar := *pending
-	ar.Done, ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR = true, userID, sessionID, authTime, amr
+	ar.Done, ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR, ar.IDP = true, sess.UserID, sess.ID, sess.AuthTime, sess.AMR, sess.IDP
 	if err := p.store.CreateAuthRequest(ctx, &ar); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return err

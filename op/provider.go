@@ -327,5 +327,5 @@ var supportedScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEm
 
 var supportedClaims = []string{
 	"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "c_hash", "sid",
-	"email", "email_verified", "name", "role",
+	"email", "email_verified", "name", "role", "idp",
 }

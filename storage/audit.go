@@ -50,6 +50,10 @@ const (
 	AuditAccountDeleted  = "account_deleted"
 	AuditSessionEnded    = "session_ended"
 	AuditGrantRevoked    = "grant_revoked"
+	// An upstream identity was linked to / unlinked from an account
+	// (Detail: upstream, and how: sign_up, password, account_page, cli).
+	AuditIdentityLinked   = "identity_linked"
+	AuditIdentityUnlinked = "identity_unlinked"
 
 	AuditUserCreated         = "user_created"
 	AuditUserRoleChanged     = "user_role_changed"

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/login/password"
 	"github.com/gatehouse-id/gatehouse/login/ratelimit"
+	"github.com/gatehouse-id/gatehouse/login/upstream"
 	"github.com/gatehouse-id/gatehouse/op"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -177,6 +178,10 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		closeLimiter()
 		return nil, err
 	}
+	upstreams, err := upstream.NewRegistry(cfg.Upstreams, upstream.Options{Logger: log, Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("upstreams: %w", err)
+	}
 	ui := login.New(login.Config{
 		Issuer:                  cfg.Issuer,
 		SessionIdle:             cfg.SessionIdle,
@@ -207,6 +212,9 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		Mailer:                  mailer,
 		Metrics:                 loginMetrics,
 		EmailLogKey:             emailLogKey,
+		Upstreams:               upstreams,
+		UpstreamSignup:          cfg.UpstreamSignup,
+		UpstreamKey:             keys.DeriveKey(c.secret, "upstream-sealing"),
 	}, c.store, hasher, provider)
 
 	provider.SetPages(ui) // op's pages in the UI's look, with a way on

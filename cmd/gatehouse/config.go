@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/login/ratelimit"
+	"github.com/gatehouse-id/gatehouse/login/upstream"
 )
 
 // setting is one configuration value: an environment variable and a flag of
@@ -116,6 +117,13 @@ var settings = []setting{
 	{"audit-retention", "GATEHOUSE_AUDIT_RETENTION", "2160h", "how long audit events are kept (0 keeps them forever)", scopeServer, kindDuration},
 	{"metrics-addr", "GATEHOUSE_METRICS_ADDR", "127.0.0.1:9464", "listen address of the Prometheus /metrics endpoint (host:port); off (or an empty --metrics-addr) disables it", scopeServer, kindString},
 	{"pprof", "GATEHOUSE_PPROF", "false", "serve Go's /debug/pprof/ profiles on the metrics listener", scopeServer, kindBool},
+	{"upstreams-file", "GATEHOUSE_UPSTREAMS_FILE", "", "JSON file of upstream identity providers (GitHub, OpenID Connect) users may sign in through", scopeServer, kindString},
+	{"github-client-id", "GATEHOUSE_GITHUB_CLIENT_ID", "", "client ID of a GitHub OAuth app: enables \"Continue with GitHub\" (upstream id github)", scopeServer, kindString},
+	{"github-client-secret", "GATEHOUSE_GITHUB_CLIENT_SECRET", "", "client secret of that GitHub OAuth app", scopeServer, kindString},
+	{"github-client-secret-file", "GATEHOUSE_GITHUB_CLIENT_SECRET_FILE", "", "file holding the GitHub client secret (instead of GATEHOUSE_GITHUB_CLIENT_SECRET)", scopeServer, kindString},
+	{"github-url", "GATEHOUSE_GITHUB_URL", "https://github.com", "GitHub's address; a GitHub Enterprise Server URL uses its API at <url>/api/v3", scopeServer, kindString},
+	{"github-allowed-orgs", "GATEHOUSE_GITHUB_ALLOWED_ORGS", "", "comma-separated GitHub organisations whose members alone may sign in with GitHub (asks GitHub for read:org)", scopeServer, kindString},
+	{"upstream-signup", "GATEHOUSE_UPSTREAM_SIGNUP", "true", "an unknown upstream identity with a verified email and no account creates one (per upstream: \"signup\")", scopeServer, kindBool},
 }
 
 // config is the parsed, validated configuration.
@@ -173,6 +181,17 @@ type config struct {
 	// not the default; a busy default port only costs the metrics.
 	MetricsAddrSet bool
 	PProf          bool
+
+	UpstreamsFile          string
+	GitHubClientID         string
+	GitHubClientSecret     string
+	GitHubClientSecretFile string
+	GitHubURL              string
+	GitHubAllowedOrgs      string
+	UpstreamSignup         bool
+	// Upstreams is the validated list from the upstreams file and the
+	// GitHub settings (checkBeforeStart fills it).
+	Upstreams []upstream.Config
 
 	// MailLinks, when set, is where the log mail sink also writes each link
 	// on a line of its own (serve: stderr, with text logs). Not a setting.
@@ -276,6 +295,14 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		MetricsAddrSet:    p.raw["metrics-addr"] != settingDefault("metrics-addr"),
 		PProf:             p.boolean("pprof"),
 		AuditRetention:    p.duration("audit-retention", 0),
+
+		UpstreamsFile:          p.str("upstreams-file"),
+		GitHubClientID:         p.str("github-client-id"),
+		GitHubClientSecret:     p.str("github-client-secret"),
+		GitHubClientSecretFile: p.str("github-client-secret-file"),
+		GitHubURL:              p.str("github-url"),
+		GitHubAllowedOrgs:      p.str("github-allowed-orgs"),
+		UpstreamSignup:         p.boolean("upstream-signup"),
 	}
 	if p.err == nil {
 		p.checkAllRead()
@@ -322,7 +349,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, errors.New("GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY: set both or neither")
 	}
-	if err := c.checkBeforeStart(); err != nil {
+	if err := c.checkBeforeStart(getenv); err != nil {
 		return nil, err
 	}
 	if c.PProf && c.MetricsAddr == "" {
@@ -508,7 +535,7 @@ func settingDefault(flag string) string {
 // checkBeforeStart validates the settings that would otherwise fail only
 // once the store, the secret and the signing keys exist: a typo must stop
 // start-up with one line and leave nothing behind.
-func (c *config) checkBeforeStart() error {
+func (c *config) checkBeforeStart(getenv func(string) string) error {
 	if _, err := ratelimit.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		return err // names GATEHOUSE_TRUSTED_PROXIES
 	}
@@ -527,5 +554,58 @@ func (c *config) checkBeforeStart() error {
 			return fmt.Errorf("GATEHOUSE_CLIENTS_FILE (--clients-file): %w", err)
 		}
 	}
+	ups, err := c.loadUpstreams(getenv)
+	if err != nil {
+		return err
+	}
+	c.Upstreams = ups
 	return nil
+}
+
+// loadUpstreams reads the upstreams file and adds the GitHub upstream the
+// GATEHOUSE_GITHUB_* settings describe. Errors name the setting, the entry
+// and the field.
+func (c *config) loadUpstreams(getenv func(string) string) ([]upstream.Config, error) {
+	var out []upstream.Config
+	if c.UpstreamsFile != "" {
+		b, err := os.ReadFile(c.UpstreamsFile)
+		if err == nil {
+			out, err = upstream.ParseFile(b, upstream.Sources{Getenv: getenv, ReadFile: os.ReadFile})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("GATEHOUSE_UPSTREAMS_FILE (--upstreams-file): %w", err)
+		}
+	}
+	secret := c.GitHubClientSecret
+	if c.GitHubClientSecretFile != "" {
+		if secret != "" {
+			return nil, errors.New("GATEHOUSE_GITHUB_CLIENT_SECRET and GATEHOUSE_GITHUB_CLIENT_SECRET_FILE: set one, not both")
+		}
+		b, err := os.ReadFile(c.GitHubClientSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("GATEHOUSE_GITHUB_CLIENT_SECRET_FILE (--github-client-secret-file): %w", err)
+		}
+		secret = strings.TrimRight(string(b), "\r\n")
+	}
+	switch {
+	case c.GitHubClientID == "" && secret == "":
+		if c.GitHubAllowedOrgs != "" {
+			return nil, errors.New("GATEHOUSE_GITHUB_ALLOWED_ORGS (--github-allowed-orgs): needs GATEHOUSE_GITHUB_CLIENT_ID and GATEHOUSE_GITHUB_CLIENT_SECRET")
+		}
+		return out, nil
+	case c.GitHubClientID == "":
+		return nil, errors.New("GATEHOUSE_GITHUB_CLIENT_ID (--github-client-id): required with a GitHub client secret")
+	case secret == "":
+		return nil, errors.New("GATEHOUSE_GITHUB_CLIENT_SECRET (--github-client-secret): required with GATEHOUSE_GITHUB_CLIENT_ID (or GATEHOUSE_GITHUB_CLIENT_SECRET_FILE)")
+	}
+	gh := upstream.GitHubFromSettings(c.GitHubClientID, secret, c.GitHubURL, c.GitHubAllowedOrgs)
+	if err := gh.Validate(); err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_GITHUB_* settings: %w", err)
+	}
+	for _, u := range out {
+		if u.ID == gh.ID {
+			return nil, errors.New(`GATEHOUSE_GITHUB_CLIENT_ID and GATEHOUSE_UPSTREAMS_FILE both define the upstream "github": keep one`)
+		}
+	}
+	return append(out, gh), nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -23,10 +25,34 @@ type userJSON struct {
 	Name          string `json:"name,omitempty"`
 	Role          string `json:"role"`
 	EmailVerified bool   `json:"email_verified"`
+	HasPassword   bool   `json:"has_password"`
+	// Linked are the upstream identities (users list only).
+	Linked []linkedJSON `json:"linked_identities,omitempty"`
+}
+
+type linkedJSON struct {
+	Upstream   string     `json:"upstream"`
+	Subject    string     `json:"subject"`
+	Email      string     `json:"email,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
 func toUserJSON(u *storage.User) userJSON {
-	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, EmailVerified: u.EmailVerified}
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, EmailVerified: u.EmailVerified, HasPassword: u.PasswordHash != ""}
+}
+
+func toLinkedJSON(links []storage.LinkedIdentity) []linkedJSON {
+	out := make([]linkedJSON, 0, len(links))
+	for _, l := range links {
+		j := linkedJSON{Upstream: l.Upstream, Subject: l.Subject, Email: l.Email, CreatedAt: l.CreatedAt.UTC()}
+		if !l.LastUsedAt.IsZero() {
+			t := l.LastUsedAt.UTC()
+			j.LastUsedAt = &t
+		}
+		out = append(out, j)
+	}
+	return out
 }
 
 // rolePattern: roles are upper-case names (USER, ADMIN, BILLING_ADMIN).
@@ -39,7 +65,8 @@ func usersCmd(e *env) *cobra.Command {
 		withSettings(usersSetRoleCmd(e), scopeStore),
 		withSettings(usersSetPasswordCmd(e), scopeStore|scopePasswords),
 		withSettings(usersDeleteCmd(e), scopeStore),
-		withSettings(usersUnlockCmd(e), scopeStore))
+		withSettings(usersUnlockCmd(e), scopeStore),
+		withSettings(usersUnlinkCmd(e), scopeStore))
 }
 
 func checkEmail(raw string) (string, error) {
@@ -145,13 +172,24 @@ func usersListCmd(e *env) *cobra.Command {
 				}
 				out := make([]userJSON, 0, len(list))
 				for i := range list {
-					out = append(out, toUserJSON(&list[i]))
+					u := toUserJSON(&list[i])
+					links, err := c.store.ListLinkedIdentities(ctx, u.ID)
+					if err != nil {
+						return fmt.Errorf("list linked identities: %w", err)
+					}
+					u.Linked = toLinkedJSON(links)
+					out = append(out, u)
 				}
 				if asJSON {
 					return printJSON(e.stdout, out)
 				}
 				for _, u := range out {
-					fmt.Fprintf(e.stdout, "%s\t%s\t%s\tverified=%t\n", u.ID, u.Email, u.Role, u.EmailVerified)
+					linked := make([]string, 0, len(u.Linked))
+					for _, l := range u.Linked {
+						linked = append(linked, l.Upstream)
+					}
+					fmt.Fprintf(e.stdout, "%s\t%s\t%s\tverified=%t\tpassword=%t\tlinked=%s\n",
+						u.ID, u.Email, u.Role, u.EmailVerified, u.HasPassword, strings.Join(linked, ","))
 				}
 				return nil
 			})
@@ -312,4 +350,36 @@ func passwordFromStdin(e *env, pwStdin bool) (string, error) {
 		return "", errors.New("pass the password on stdin with --password-stdin")
 	}
 	return readPassword(e.stdin)
+}
+
+// usersUnlinkCmd removes a user's link to an upstream identity provider.
+// An admin may remove the last way a user has to sign in; the command says
+// so, and the user can still set a password through "Forgot password".
+func usersUnlinkCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unlink EMAIL UPSTREAM",
+		Short: "Disconnect a user's account at an upstream (GitHub, an OIDC provider) from their Gatehouse account",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
+				u, err := userByEmail(ctx, c.store, args[0])
+				if err != nil {
+					return err
+				}
+				if err := c.store.UnlinkIdentity(ctx, u.ID, args[1]); err != nil {
+					if errors.Is(err, storage.ErrNotFound) {
+						return fmt.Errorf("%s has no link to upstream %q", u.Email, args[1])
+					}
+					return fmt.Errorf("unlink: %w", err)
+				}
+				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditIdentityUnlinked, Subject: u.ID, Detail: map[string]string{"upstream": args[1]}})
+				fmt.Fprintf(e.stdout, "unlinked %s from upstream %s\n", u.Email, args[1])
+				rest, err := c.store.ListLinkedIdentities(ctx, u.ID)
+				if err == nil && len(rest) == 0 && u.PasswordHash == "" {
+					fmt.Fprintf(e.stderr, "note: %s now has no password and no linked upstream; they can sign in again after setting a password through \"Forgot password\"\n", u.Email)
+				}
+				return nil
+			})
+		},
+	}
 }
