@@ -246,6 +246,13 @@ func (c Config) Validate() error {
 	if !idPattern.MatchString(c.ID) {
 		return bad("id", "want 1–32 characters of a–z, 0–9, - and _, starting with a letter or digit")
 	}
+	switch c.Type {
+	case TypeOIDC, TypeGitHub:
+	case "":
+		return bad("type", `required: "github" or "oidc"`)
+	default:
+		return bad("type", `%q: want "github" or "oidc"`, c.Type)
+	}
 	if c.Name == "" || len(c.Name) > 64 || strings.ContainsFunc(c.Name, isControl) {
 		return bad("name", "want 1–64 printable characters")
 	}
@@ -289,10 +296,6 @@ func (c Config) Validate() error {
 		if len(c.AllowedOrgs) > 0 && !slices.Contains(c.Scopes, "read:org") {
 			return bad("scopes", `must include "read:org" when allowed_orgs is set (GitHub hides private memberships without it)`)
 		}
-	case "":
-		return bad("type", `required: "github" or "oidc"`)
-	default:
-		return bad("type", `%q: want "github" or "oidc"`, c.Type)
 	}
 	return nil
 }
