@@ -686,3 +686,27 @@ func TestUpstreamCLI(t *testing.T) {
 		t.Errorf("GitHub id without secret: exit %d %q", code, errOut)
 	}
 }
+
+// The per-IP sign-in limit applies to upstream sign-ins (lockout does not:
+// see TestUpstreamSignInWhileLocked); the refusal comes before the upstream
+// is asked to exchange its code.
+func TestUpstreamRateLimitedPerIP(t *testing.T) {
+	gh := githubtest.New(t, ghClientID, ghClientSecret)
+	gh.AddUser(octocat(71, "nina", "nina@example.com", true))
+	gh.SetApprover("nina")
+	ts := startServer(t, "sqlite", githubVars(gh, map[string]string{"GATEHOUSE_RATE_LOGIN_IP": "1/1m"}))
+	r := newRP(t, ts, ts.createClient("--name", "App", "--redirect-uri", "http://127.0.0.1:9/cb"))
+	b := newBrowser(t, ts.issuer)
+	ar, p := r.signInPage(b)
+	r.codeFrom(ar, b.viaGitHub(p))
+
+	b2 := newBrowser(t, ts.issuer)
+	_, p = r.signInPage(b2)
+	got := b2.viaGitHub(p)
+	if got.status != http.StatusTooManyRequests || got.header.Get("Retry-After") == "" || got.location != nil {
+		t.Fatalf("second upstream sign-in from one IP: status %d\n%s", got.status, got.body)
+	}
+	if n := gh.TokenRequests(); n != 1 {
+		t.Fatalf("%d token requests at GitHub, want 1", n)
+	}
+}
