@@ -8,8 +8,10 @@
 // ends the Gatehouse session) → sign in again with the password form →
 // /admin allowed → a second app (openid-client) signs in with no form (SSO)
 // and sees the same user → sign out of the Next app → the second app's next
-// sign-in asks for the password again. A screenshot of every step goes to
-// e2e/artifacts/.
+// sign-in asks for the password again. A second, short walk signs in through
+// an upstream identity provider: app → Gatehouse → "Continue with Corp SSO" →
+// node-oidc-provider's sign-in page → back in the app as a new, verified user.
+// A screenshot of every step goes to e2e/artifacts/.
 //
 // Needs /usr/bin/chromium (apt-get install -y chromium); never a downloaded browser.
 
@@ -27,6 +29,7 @@ import { chromium } from 'playwright-core';
 
 import { createClient, startGatehouse } from './lib/gatehouse.mjs';
 import { freePort, prepareNextApp, startNextApp } from './lib/nextapp.mjs';
+import { UPSTREAM_NAME, startUpstream } from './lib/upstream.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
@@ -39,6 +42,7 @@ const mark = (name, t0) => {
 };
 
 let gh;
+let up;
 let app;
 let rp;
 let browser;
@@ -51,6 +55,7 @@ after(async () => {
   await rp?.close();
   await app?.stop();
   await gh?.stop();
+  await up?.stop();
   timings.total = Math.round(performance.now() - started);
   console.log(`browser walk timings (ms): ${JSON.stringify({ ...prepared, ...timings })}`);
 });
@@ -59,14 +64,26 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium (never a downloaded browser)`);
   await mkdir(ARTIFACTS, { recursive: true });
 
-  // npm ci + next build of the example (when stale) and the Gatehouse build run side by side.
+  // The upstream identity provider (node-oidc-provider) listens first: its
+  // issuer goes into Gatehouse's upstreams file. Its ID tokens carry email
+  // and name here (conformIdTokenClaims false); upstream.test.mjs covers the
+  // userinfo way.
   let t0 = performance.now();
+  up = await startUpstream({ conformIdTokenClaims: false });
+  const upstreamsFile = await up.writeUpstreamsFile();
+  mark('startUpstream', t0);
+
+  // npm ci + next build of the example (when stale) and the Gatehouse build run side by side.
+  t0 = performance.now();
   const [prep, server] = await Promise.all([
     prepareNextApp({ log: (m) => console.log(`browser walk: ${m}`) }).finally(() => mark('prepareApp', t0)),
-    startGatehouse({ env: { GATEHOUSE_ISSUER: 'http://localhost:{port}' } }).finally(() => mark('startGatehouse', t0)),
+    startGatehouse({
+      env: { GATEHOUSE_ISSUER: 'http://localhost:{port}', GATEHOUSE_UPSTREAMS_FILE: upstreamsFile },
+    }).finally(() => mark('startGatehouse', t0)),
   ]);
   prepared = prep;
   gh = server;
+  up.registerGatehouse(gh.issuer);
 
   t0 = performance.now();
   const appPort = await freePort();
@@ -123,20 +140,7 @@ test('Auth.js app and an openid-client app sign in through Gatehouse in a browse
   const password = `Interop-${randomBytes(6).toString('hex')}-Passw0rd`;
   const name = 'Ada Lovelace';
 
-  let n = 0;
-  const step = async (title, fn) => {
-    const t0 = performance.now();
-    try {
-      await fn();
-    } catch (err) {
-      await page.screenshot({ path: join(ARTIFACTS, `browser-failed-${title}.png`), fullPage: true }).catch(() => {});
-      err.message = `step "${title}" at ${page.url()}: ${err.message}\n--- gatehouse log (tail)\n${gh.logs().slice(-4000)}\n--- next log (tail)\n${app.logs().slice(-4000)}`;
-      throw err;
-    }
-    n++;
-    await page.screenshot({ path: join(ARTIFACTS, `browser-${String(n).padStart(2, '0')}-${title}.png`), fullPage: true });
-    timings[`step ${String(n).padStart(2, '0')} ${title}`] = Math.round(performance.now() - t0);
-  };
+  const step = stepper(page, 'browser');
   const signInButton = () => page.getByRole('button', { name: 'Sign in' });
   const signOutButton = () => page.getByRole('button', { name: 'Sign out' });
 
@@ -238,9 +242,72 @@ test('Auth.js app and an openid-client app sign in through Gatehouse in a browse
     await page.getByText('to continue to openid-client app').waitFor();
   });
 
-  t.diagnostic(`screenshots: ${n} in ${ARTIFACTS}`);
+  t.diagnostic(`screenshots: ${step.count()} in ${ARTIFACTS}`);
   await context.close();
 });
+
+test(`the Auth.js app signs a user in through Gatehouse and ${UPSTREAM_NAME} (node-oidc-provider)`, { timeout: 120_000 }, async (t) => {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  page.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+  const step = stepper(page, 'upstream');
+  const gatehouse = new URL(gh.issuer).origin;
+
+  await step('gatehouse-sign-in-page', async () => {
+    await page.goto(`${app.url}/`);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL((u) => u.origin === gatehouse && u.pathname === '/login');
+  });
+
+  await step('upstream-sign-in-page', async () => {
+    await page.getByRole('link', { name: `Continue with ${UPSTREAM_NAME}` }).click();
+    await page.waitForURL((u) => u.origin === up.issuer && u.pathname.startsWith('/interaction/'));
+    await page.getByLabel('Account').fill('alice');
+  });
+
+  await step('app-dashboard-upstream-user', async () => {
+    await page.getByRole('button', { name: `Sign in to ${UPSTREAM_NAME}` }).click();
+    // Back through Gatehouse's callback (a new account: verified by the
+    // upstream) and the app's callback.
+    await page.waitForURL((u) => u.origin === app.url && u.pathname === '/dashboard');
+    await assertText(page.getByTestId('email'), 'alice@corp.example');
+    await assertText(page.getByTestId('name'), 'Alice Corp');
+    await assertText(page.getByTestId('role'), 'USER');
+    await assertText(page.getByTestId('email-verified'), 'true');
+  });
+
+  const users = await gh.cli(['users', 'list', '--json']);
+  const alice = users.find((u) => u.email === 'alice@corp.example');
+  assert.deepEqual(alice?.linked_identities?.map((l) => l.upstream), ['corp']);
+  assert.deepEqual(up.errors(), []);
+  t.diagnostic(`screenshots: ${step.count()} in ${ARTIFACTS}`);
+  await context.close();
+});
+
+/**
+ * step(title, fn) runs one step of a walk: a screenshot after it (or on
+ * failure, with the servers' logs in the error), its time in timings.
+ */
+function stepper(page, prefix) {
+  let n = 0;
+  const step = async (title, fn) => {
+    const t0 = performance.now();
+    try {
+      await fn();
+    } catch (err) {
+      await page.screenshot({ path: join(ARTIFACTS, `${prefix}-failed-${title}.png`), fullPage: true }).catch(() => {});
+      err.message = `step "${title}" at ${page.url()}: ${err.message}\n--- gatehouse log (tail)\n${gh.logs().slice(-4000)}\n--- next log (tail)\n${app.logs().slice(-4000)}`;
+      throw err;
+    }
+    n++;
+    const num = String(n).padStart(2, '0');
+    await page.screenshot({ path: join(ARTIFACTS, `${prefix}-${num}-${title}.png`), fullPage: true });
+    timings[`${prefix === 'browser' ? '' : `${prefix} `}step ${num} ${title}`] = Math.round(performance.now() - t0);
+  };
+  step.count = () => n;
+  return step;
+}
 
 async function assertText(locator, expected) {
   await locator.waitFor();

@@ -294,7 +294,12 @@ export class UnexpectedPageError extends Error {
   }
 }
 
-async function request(url, { jar, method = 'GET', body, origin }) {
+/**
+ * One browser request without following redirects: sends jar's cookies,
+ * stores the ones set, and for a form post (body) the Origin header a
+ * browser sends (origin). Resolves to {res, text}.
+ */
+export async function browserRequest(url, { jar, method = 'GET', body, origin }) {
   const headers = { accept: 'text/html,application/xhtml+xml', 'user-agent': 'gatehouse-e2e' };
   const cookie = jar.header();
   if (cookie) headers.cookie = cookie;
@@ -325,7 +330,7 @@ async function walk(start, { jar, stopAt, onPage }) {
   const leaves = (u) => (stopAt ? u.href.startsWith(stopAt) : u.origin !== gatehouseOrigin);
   let next = { method: 'GET' };
   for (let step = 0; step < MAX_STEPS; step++) {
-    const { res, text } = await request(url, { jar, ...next, origin: gatehouseOrigin });
+    const { res, text } = await browserRequest(url, { jar, ...next, origin: gatehouseOrigin });
     if (res.status >= 300 && res.status < 400) {
       const location = res.headers.get('location');
       if (!location) throw new UnexpectedPageError(`${res.status} without Location at ${url}`, { url, status: res.status, html: text });
