@@ -237,13 +237,23 @@ func (o *oidcConn) verifyError(err error) error {
 	return &Error{Kind: Invalid, Upstream: o.cfg.ID, Op: "ID token", Err: err}
 }
 
+// userinfoError classifies go-oidc's userinfo errors: a transport failure
+// or a 5xx/429 answer is the upstream being unavailable; any other status,
+// a body it cannot decode (email_verified: "yes") or a bad signature is an
+// answer that failed a check — never "try again later".
 func (o *oidcConn) userinfoError(err error) error {
 	msg := err.Error()
-	// go-oidc formats non-200 answers as "<status>: <body>".
-	if len(msg) >= 3 && msg[0] == '4' {
-		return &Error{Kind: Invalid, Upstream: o.cfg.ID, Op: "userinfo", Err: err}
+	kind := Invalid
+	switch {
+	case len(msg) >= 4 && msg[3] == ' ' && msg[0] >= '1' && msg[0] <= '5':
+		// go-oidc formats a non-200 answer as "<status line>: <body>".
+		if msg[0] == '5' || strings.HasPrefix(msg, "429") {
+			kind = Unavailable
+		}
+	case strings.Contains(msg, "failed to get userinfo"):
+		kind = Unavailable
 	}
-	return &Error{Kind: Unavailable, Upstream: o.cfg.ID, Op: "userinfo", Err: err}
+	return &Error{Kind: kind, Upstream: o.cfg.ID, Op: "userinfo", Err: err}
 }
 
 // userClaims are the claims read from the ID token and userinfo.
