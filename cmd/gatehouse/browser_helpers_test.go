@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -43,6 +45,9 @@ type pendingLogin struct{ nonce, pkce string }
 type appUser struct {
 	Email, Name string
 	Verified    bool
+	Role        string   // Gatehouse's role claim
+	IDP         string   // the upstream the user signed in through ("" for a password)
+	AMR         []string // how the user authenticated
 	State       string
 	idToken     string
 }
@@ -103,6 +108,8 @@ var appPage = template.Must(template.New("app").Parse(`<!doctype html>
 <h1>{{.Title}}</h1>
 {{with .User}}<p>Signed in as <span id="email">{{.Email}}</span> (<span id="name">{{.Name}}</span>);
 email verified: <span id="verified">{{.Verified}}</span>.</p>
+<p>Role <span id="role">{{.Role}}</span>, signed in through <span id="idp">{{with .IDP}}{{.}}{{else}}Gatehouse{{end}}</span>
+with <span id="amr">{{range $i, $m := .AMR}}{{if $i}} {{end}}{{$m}}{{end}}</span>.</p>
 <p>state <code id="state">{{.State}}</code></p>
 <p><a href="/signout">Sign out</a></p>
 {{else}}{{with .State}}<p>state <code id="state">{{.}}</code></p>
@@ -194,15 +201,19 @@ func (a *exampleApp) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var claims struct {
-		Email    string `json:"email"`
-		Verified bool   `json:"email_verified"`
-		Name     string `json:"name"`
+		Email    string   `json:"email"`
+		Verified bool     `json:"email_verified"`
+		Name     string   `json:"name"`
+		Role     string   `json:"role"`
+		IDP      string   `json:"idp"`
+		AMR      []string `json:"amr"`
 	}
 	if err := idt.Claims(&claims); err != nil {
 		a.fail(w, "claims: %v", err)
 		return
 	}
-	u := &appUser{Email: claims.Email, Name: claims.Name, Verified: claims.Verified, State: q.Get("state"), idToken: raw}
+	u := &appUser{Email: claims.Email, Name: claims.Name, Verified: claims.Verified,
+		Role: claims.Role, IDP: claims.IDP, AMR: claims.AMR, State: q.Get("state"), idToken: raw}
 	a.mu.Lock()
 	a.user = u
 	a.mu.Unlock()
@@ -361,6 +372,37 @@ func (w *walker) shot(name string) {
 		}
 	}
 	w.saved = append(w.saved, name)
+}
+
+// shotNarrow saves a full-page screenshot as <name>-narrow.png the way a
+// phone shows the page (390 CSS pixels wide, mobile viewport), then goes
+// back to the window's size.
+func (w *walker) shotNarrow(name string) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(w.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile)); err != nil {
+		w.fatalf("narrow viewport: %v", err)
+	}
+	w.shot(name + "-narrow")
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
+		return err
+	})); err != nil {
+		w.fatalf("reset viewport: %v", err)
+	}
+}
+
+// count is the number of elements matching the CSS selector.
+func (w *walker) count(css string) int {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(w.ctx, stepTimeout)
+	defer cancel()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, css)))
+	if err != nil {
+		w.fatalf("count %s: %v", css, err)
+	}
+	return n
 }
 
 // fatalf fails the walk with the address and text of the page on screen.

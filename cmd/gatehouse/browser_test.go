@@ -42,32 +42,10 @@ func findChromium(t *testing.T) string {
 	return ""
 }
 
-// TestBrowserWalk walks the account flows in a real, headless Chromium against
-// a real server, from an application that signs in with x/oauth2 and go-oidc:
-// registration (with a refused weak password), consent, email verification
-// through a link that arrived over SMTP, RP-initiated sign-out, sign-in,
-// sign-out from Gatehouse, password reset by email, and sign-in with the new
-// password after the old one is refused. The browser enforces what an HTTP
-// client does not (CSP form-action on redirects after a form post, cookie
-// attributes), and the test saves a screenshot of each Gatehouse page.
-func TestBrowserWalk(t *testing.T) {
-	chromium := findChromium(t)
-	start := time.Now()
-
-	mails := mailtest.NewServer(t)
-	ts := startServer(t, "sqlite", map[string]string{"SMTP_URL": mails.URL()})
-	app := newExampleApp(t)
-	client := ts.createClient("--name", "Example App",
-		"--redirect-uri", app.redirectURI(),
-		"--post-logout-redirect-uri", app.postLogoutURI(),
-		"--require-consent")
-	app.configure(t, ts.issuer, client)
-
-	shots := screenshotDir(t)
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-
+// startBrowser starts a headless Chromium (1000×900 window, its own profile)
+// for at most two minutes and returns that deadline's context and a tab.
+func startBrowser(t *testing.T, chromium string) (ctx, tab context.Context) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
@@ -95,6 +73,36 @@ func TestBrowserWalk(t *testing.T) {
 	if err := chromedp.Do(tab); err != nil {
 		t.Fatalf("start %s: %v", chromium, err)
 	}
+	return ctx, tab
+}
+
+// TestBrowserWalk walks the account flows in a real, headless Chromium against
+// a real server, from an application that signs in with x/oauth2 and go-oidc:
+// registration (with a refused weak password), consent, email verification
+// through a link that arrived over SMTP, RP-initiated sign-out, sign-in,
+// sign-out from Gatehouse, password reset by email, and sign-in with the new
+// password after the old one is refused. The browser enforces what an HTTP
+// client does not (CSP form-action on redirects after a form post, cookie
+// attributes), and the test saves a screenshot of each Gatehouse page.
+func TestBrowserWalk(t *testing.T) {
+	chromium := findChromium(t)
+	start := time.Now()
+
+	mails := mailtest.NewServer(t)
+	ts := startServer(t, "sqlite", map[string]string{"SMTP_URL": mails.URL()})
+	app := newExampleApp(t)
+	client := ts.createClient("--name", "Example App",
+		"--redirect-uri", app.redirectURI(),
+		"--post-logout-redirect-uri", app.postLogoutURI(),
+		"--require-consent")
+	app.configure(t, ts.issuer, client)
+
+	shots := screenshotDir(t)
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, tab := startBrowser(t, chromium)
 
 	w := &walker{t: t, ctx: tab, shots: shots}
 	iss := ts.issuer
