@@ -275,6 +275,44 @@ type LinkedIdentity struct {
 	LastUsedAt time.Time
 }
 
+// WebAuthnCredential is a passkey or security key registered by a user.
+type WebAuthnCredential struct {
+	ID              []byte // the credential ID, unique across users
+	UserID          string
+	Name            string // the user's label, e.g. "MacBook"
+	PublicKey       []byte // COSE public key
+	AttestationType string
+	AAGUID          []byte
+	// SignCount is the authenticator's signature counter at the last
+	// registration or use; 0 for authenticators without one (most synced
+	// passkeys).
+	SignCount      uint32
+	Transports     []string
+	UserVerified   bool // user verification at registration
+	BackupEligible bool // synced passkey possible (BE flag)
+	BackupState    bool // currently backed up / synced (BS flag)
+	CreatedAt      time.Time
+	LastUsedAt     time.Time // zero if never used
+}
+
+// MaxWebAuthnUserHandle is the longest user handle WebAuthn allows, in bytes.
+const MaxWebAuthnUserHandle = 64
+
+// TOTPFactor is a user's time-based one-time password (RFC 6238) factor. A
+// user has at most one.
+type TOTPFactor struct {
+	UserID string
+	// SecretEnc is the shared secret, encrypted by the caller before it
+	// reaches the store.
+	SecretEnc []byte
+	CreatedAt time.Time
+	// LastStep is the last time step whose code was accepted; 0 before the
+	// first use. A code of this step or an earlier one is never accepted
+	// again.
+	LastStep   int64
+	LastUsedAt time.Time // zero if never used
+}
+
 // Store is the persistence Gatehouse needs. Implementations must be safe for
 // concurrent use by many goroutines and by several processes sharing one database.
 type Store interface {
@@ -286,7 +324,9 @@ type Store interface {
 	UpdateUserPassword(ctx context.Context, id, passwordHash string, now time.Time) error
 	UpdateUserRole(ctx context.Context, id, role string, now time.Time) error
 	SetUserEmailVerified(ctx context.Context, id string, verified bool, now time.Time) error
-	DeleteUser(ctx context.Context, id string) error // also removes the user's sessions, grants, consents, linked identities
+	// DeleteUser also removes the user's sessions, grants, consents, linked
+	// identities, passkeys, WebAuthn user handle, TOTP and recovery codes.
+	DeleteUser(ctx context.Context, id string) error
 
 	// Clients.
 	CreateClient(ctx context.Context, c *Client) error // ErrConflict on duplicate ID
@@ -344,6 +384,10 @@ type Store interface {
 	// a code in flight (redeemed ones stay, so a replay is still recognised).
 	DeleteSession(ctx context.Context, id string) error
 	DeleteSessionsByUser(ctx context.Context, userID string) error
+	// UpdateSessionAuth replaces the session's AMR and AuthTime (a second
+	// factor added to a signed-in session, or a fresh authentication).
+	// ErrNotFound for an unknown session.
+	UpdateSessionAuth(ctx context.Context, id string, amr []string, authTime time.Time) error
 
 	// UpdateUserEmail changes the address (normalised) and its verified flag.
 	// ErrConflict if another user has it.
@@ -403,6 +447,77 @@ type Store interface {
 	// ErrNotFound when the user has none there. Other users' links to the
 	// upstream stay. DeleteUser removes all of a user's links.
 	UnlinkIdentity(ctx context.Context, userID, upstream string) error
+
+	// Passkeys and security keys (WebAuthn).
+	//
+	// CreateWebAuthnCredential stores c: ErrConflict if a credential with
+	// c.ID exists (for this user or another); ErrNotFound if c.UserID is not
+	// a user.
+	CreateWebAuthnCredential(ctx context.Context, c *WebAuthnCredential) error
+	// GetWebAuthnCredential returns the credential with id; ErrNotFound.
+	GetWebAuthnCredential(ctx context.Context, id []byte) (*WebAuthnCredential, error)
+	// ListWebAuthnCredentials returns the user's credentials ordered by
+	// CreatedAt, then ID (bytes); empty (no error) for none or an unknown user.
+	ListWebAuthnCredentials(ctx context.Context, userID string) ([]WebAuthnCredential, error)
+	// UseWebAuthnCredential records a successful assertion atomically: it
+	// sets SignCount to newCount, BackupState and LastUsedAt. ErrConflict (a
+	// cloned authenticator) when both the stored and the new count are
+	// non-zero and newCount <= the stored count, checked in the same
+	// statement, so concurrent uses of one counter value see one success. A
+	// zero newCount (an authenticator that stopped counting) leaves a
+	// non-zero stored count as it is: the counter never goes down, so a
+	// clone that counts is still caught later. ErrNotFound for an unknown ID.
+	UseWebAuthnCredential(ctx context.Context, id []byte, newCount uint32, backupState bool, usedAt time.Time) error
+	// DeleteWebAuthnCredential removes the user's credential id; ErrNotFound
+	// when the user has no such credential (another user's counts as none).
+	DeleteWebAuthnCredential(ctx context.Context, userID string, id []byte) error
+
+	// WebAuthn user handles: a random, stable, non-identifying handle per
+	// user (never the email), the user.id authenticators store.
+	//
+	// WebAuthnUserHandle returns the user's handle, storing candidate first
+	// if the user has none, atomically: concurrent callers with different
+	// candidates all get the one stored. ErrNotFound for an unknown user;
+	// ErrConflict if candidate is another user's handle. A candidate that is
+	// empty or longer than 64 bytes (WebAuthn's limit) is an error.
+	WebAuthnUserHandle(ctx context.Context, userID string, candidate []byte) ([]byte, error)
+	// GetUserByWebAuthnHandle returns the user with the handle; ErrNotFound.
+	GetUserByWebAuthnHandle(ctx context.Context, handle []byte) (*User, error)
+
+	// TOTP.
+	//
+	// SetTOTP inserts or replaces the user's TOTP factor (LastStep and
+	// LastUsedAt become f's); ErrNotFound for an unknown user.
+	SetTOTP(ctx context.Context, f *TOTPFactor) error
+	// GetTOTP returns the user's TOTP factor; ErrNotFound when there is none.
+	GetTOTP(ctx context.Context, userID string) (*TOTPFactor, error)
+	// UseTOTPStep accepts step for the user, atomically: ErrConflict when
+	// step <= LastStep (a code reused, or an older one after a newer was
+	// accepted); otherwise it sets LastStep and LastUsedAt. ErrNotFound when
+	// the user has no TOTP. Of concurrent calls with one step exactly one
+	// returns nil.
+	UseTOTPStep(ctx context.Context, userID string, step int64, usedAt time.Time) error
+	// DeleteTOTP removes the user's TOTP factor; ErrNotFound when none.
+	DeleteTOTP(ctx context.Context, userID string) error
+
+	// Recovery codes, stored as SHA-256 hashes by the caller.
+	//
+	// ReplaceRecoveryCodes stores hashes as the user's codes and voids every
+	// earlier code of the user, in one transaction. ErrNotFound for an
+	// unknown user (with hashes to store); ErrConflict if hashes repeats one.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error
+	// UseRecoveryCode marks the user's unused code with this hash used and
+	// returns how many unused codes the user has left, atomically.
+	// ErrNotFound when the user has no such unused code (used, another
+	// user's, unknown). Of concurrent uses of one code exactly one succeeds.
+	UseRecoveryCode(ctx context.Context, userID string, hash []byte, usedAt time.Time) (remaining int, err error)
+	// CountRecoveryCodes returns the user's unused codes; 0 when none.
+	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
+
+	// DeleteMFA removes every second factor of the user (passkeys, TOTP,
+	// recovery codes) in one transaction; the user handle stays. No error
+	// when there are none.
+	DeleteMFA(ctx context.Context, userID string) error
 
 	// Single-use markers: values a peer may present once (an upstream
 	// sign-in's state; DPoP and client-assertion jti), remembered until they

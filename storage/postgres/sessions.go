@@ -72,3 +72,9 @@ func (s *Store) DeleteSessionsByUser(ctx context.Context, userID string) error {
 		return wrapErr(what, err)
 	})
 }
+
+// UpdateSessionAuth replaces the session's authentication methods and time.
+func (s *Store) UpdateSessionAuth(ctx context.Context, id string, amr []string, authTime time.Time) error {
+	return execOne(ctx, s.pool, "postgres: update session auth",
+		`UPDATE sessions SET amr = $1, auth_time = $2 WHERE id = $3`, list(amr), authTime, id)
+}

@@ -77,3 +77,13 @@ func (s *Store) DeleteSessionsByUser(ctx context.Context, userID string) error {
 		return wrapErr(what, err)
 	})
 }
+
+// UpdateSessionAuth replaces the session's authentication methods and time.
+func (s *Store) UpdateSessionAuth(ctx context.Context, id string, amr []string, authTime time.Time) error {
+	const what = "sqlite: update session auth"
+	list, err := jsonList(amr)
+	if err != nil {
+		return wrapErr(what, err)
+	}
+	return execOne(ctx, s.q, what, `UPDATE sessions SET amr = ?, auth_time = ? WHERE id = ?`, list, millis(authTime), id)
+}

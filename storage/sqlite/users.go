@@ -75,7 +75,8 @@ func (s *Store) SetUserEmailVerified(ctx context.Context, id string, verified bo
 }
 
 // DeleteUser deletes the user; the schema's ON DELETE CASCADE removes the
-// user's sessions, grants (and their refresh tokens), consents and auth requests.
+// user's sessions, grants (and their refresh tokens), consents, auth requests,
+// linked identities, passkeys, WebAuthn user handle, TOTP and recovery codes.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return execOne(ctx, s.q, "sqlite: delete user", `DELETE FROM users WHERE id = ?`, id)
 }

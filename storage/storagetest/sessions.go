@@ -17,6 +17,7 @@ func sessionTests() []namedTest {
 		{"Delete", testSessionDelete},
 		{"DeleteByUser", testSessionDeleteByUser},
 		{"DeleteStopsCodesInFlight", testSessionDeleteStopsCodes},
+		{"UpdateAuth", testSessionUpdateAuth},
 	}
 }
 
@@ -146,4 +147,38 @@ func testSessionDeleteStopsCodes(t *testing.T, s storage.Store) {
 		_, err := s.GetAuthRequest(ctx, id)
 		mustNot(t, id+" survives", err)
 	}
+}
+
+// UpdateSessionAuth replaces AMR and AuthTime (step-up) and nothing else.
+func testSessionUpdateAuth(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	want := seedStore(t, s).aliceSession
+	bobs := newSession("bob-session", "bob")
+	mustNot(t, "create bob's session", s.CreateSession(ctx, bobs))
+
+	mustNot(t, "step up", s.UpdateSessionAuth(ctx, want.ID, []string{"pwd", "hwk", "user", "mfa"}, at(5*time.Minute)))
+	want.AMR, want.AuthTime = []string{"pwd", "hwk", "user", "mfa"}, at(5*time.Minute)
+	got, err := s.GetSession(ctx, want.ID)
+	mustNot(t, "get session", err)
+	assertEqual(t, "after UpdateSessionAuth", got, want)
+	got, err = s.GetSessionByTokenHash(ctx, want.TokenHash)
+	mustNot(t, "get session by token hash", err)
+	assertEqual(t, "by token hash after UpdateSessionAuth", got, want)
+
+	// A fresh sign-in with fewer methods replaces the list, it does not merge.
+	mustNot(t, "fresh authentication", s.UpdateSessionAuth(ctx, want.ID, []string{"otp"}, at(10*time.Minute)))
+	want.AMR, want.AuthTime = []string{"otp"}, at(10*time.Minute)
+	got, err = s.GetSession(ctx, want.ID)
+	mustNot(t, "get session", err)
+	assertEqual(t, "after a second UpdateSessionAuth", got, want)
+	mustNot(t, "no methods", s.UpdateSessionAuth(ctx, want.ID, nil, at(11*time.Minute)))
+	want.AMR, want.AuthTime = nil, at(11*time.Minute)
+	got, err = s.GetSession(ctx, want.ID)
+	mustNot(t, "get session", err)
+	assertEqual(t, "after UpdateSessionAuth without methods", got, want)
+
+	got, err = s.GetSession(ctx, bobs.ID)
+	mustNot(t, "get bob's session", err)
+	assertEqual(t, "another session", got, bobs)
+	assertErrorIs(t, "UpdateSessionAuth(nope)", s.UpdateSessionAuth(ctx, "nope", []string{"pwd"}, t0()), storage.ErrNotFound)
 }

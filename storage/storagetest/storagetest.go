@@ -36,6 +36,10 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Audit", auditTests()},
 		{"LinkedIdentities", linkedIdentityTests()},
 		{"UsedMarkers", usedMarkerTests()},
+		{"WebAuthn", webAuthnTests()},
+		{"TOTP", totpTests()},
+		{"RecoveryCodes", recoveryCodeTests()},
+		{"MFA", []namedTest{{"DeleteMFA", testDeleteMFA}}},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -164,7 +164,8 @@ func testUserUpdateEmail(t *testing.T, s storage.Store) {
 }
 
 // testUserDeleteCascades checks that DeleteUser removes the user's sessions,
-// grants (with their refresh tokens) and consents, and nobody else's.
+// grants (with their refresh tokens), consents, passkeys, WebAuthn user
+// handle, TOTP and recovery codes, and nobody else's.
 func testUserDeleteCascades(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	sd := seedStore(t, s)
@@ -181,9 +182,48 @@ func testUserDeleteCascades(t *testing.T, s storage.Store) {
 		}))
 	}
 
+	handles := map[string][]byte{}
+	for _, user := range []string{"alice", "bob"} {
+		createCredential(t, s, newCredential([]byte("credential of "+user), user))
+		h, err := s.WebAuthnUserHandle(ctx, user, hash("handle of "+user))
+		mustNot(t, "handle of "+user, err)
+		handles[user] = h
+		mustNot(t, "TOTP of "+user, s.SetTOTP(ctx, newTOTP(user)))
+		mustNot(t, "recovery codes of "+user, s.ReplaceRecoveryCodes(ctx, user, recoveryHashes(user, 10), t0()))
+	}
+
 	mustNot(t, "delete alice", s.DeleteUser(ctx, "alice"))
 
-	_, err := s.GetUser(ctx, "alice")
+	assertNoCredential(t, s, "alice's credential", []byte("credential of alice"))
+	assertCredentials(t, s, "alice's credentials", "alice")
+	_, err := s.GetUserByWebAuthnHandle(ctx, handles["alice"])
+	assertErrorIs(t, "GetUserByWebAuthnHandle(alice's)", err, storage.ErrNotFound)
+	_, err = s.GetTOTP(ctx, "alice")
+	assertErrorIs(t, "GetTOTP(alice)", err, storage.ErrNotFound)
+	assertRecoveryCodes(t, s, "alice's recovery codes", "alice", 0)
+
+	// Were alice's rows still stored, a new account with her ID would find
+	// them; it starts with none, and her old handle and credential ID are free.
+	mustNot(t, "create a new alice", s.CreateUser(ctx, newUser("alice", "alice@example.com")))
+	_, err = s.GetTOTP(ctx, "alice")
+	assertErrorIs(t, "GetTOTP(new alice)", err, storage.ErrNotFound)
+	assertRecoveryCodes(t, s, "new alice's recovery codes", "alice", 0)
+	assertCredentials(t, s, "new alice's credentials", "alice")
+	h, err := s.WebAuthnUserHandle(ctx, "alice", hash("new alice's handle"))
+	mustNot(t, "new alice's handle", err)
+	if string(h) != string(hash("new alice's handle")) {
+		t.Errorf("new alice's handle = %x, want her own candidate, not the deleted account's", h)
+	}
+	mustNot(t, "create carol", s.CreateUser(ctx, newUser("carol", "carol@example.com")))
+	h, err = s.WebAuthnUserHandle(ctx, "carol", handles["alice"])
+	mustNot(t, "carol takes the deleted account's handle", err)
+	if string(h) != string(handles["alice"]) {
+		t.Errorf("carol's handle = %x, want the deleted account's %x", h, handles["alice"])
+	}
+	createCredential(t, s, newCredential([]byte("credential of alice"), "bob"))
+	mustNot(t, "delete the new alice", s.DeleteUser(ctx, "alice"))
+
+	_, err = s.GetUser(ctx, "alice")
 	assertErrorIs(t, "GetUser(alice)", err, storage.ErrNotFound)
 	_, err = s.GetSession(ctx, sd.aliceSession.ID)
 	assertErrorIs(t, "GetSession(alice's)", err, storage.ErrNotFound)
@@ -206,4 +246,11 @@ func testUserDeleteCascades(t *testing.T, s storage.Store) {
 	mustNot(t, "bob's refresh token survives", err)
 	_, err = s.GetConsent(ctx, "bob", "web")
 	mustNot(t, "bob's consent survives", err)
+	assertCredential(t, s, "bob's credential survives", newCredential([]byte("credential of bob"), "bob"))
+	u, err := s.GetUserByWebAuthnHandle(ctx, handles["bob"])
+	if err != nil || u.ID != "bob" {
+		t.Errorf("GetUserByWebAuthnHandle(bob's) = %v, %v; want bob", u, err)
+	}
+	assertTOTP(t, s, "bob's TOTP survives", newTOTP("bob"))
+	assertRecoveryCodes(t, s, "bob's recovery codes survive", "bob", 10)
 }
