@@ -139,6 +139,9 @@ func (h *Handler) getUpstreamStart(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
+		if !h.mayConnect(w, r, user, cfg) {
+			return
+		}
 		leg.LinkUser, leg.Return = user.ID, defaultReturn
 	} else {
 		var ok bool
@@ -571,6 +574,9 @@ func (h *Handler) linkIdentity(ctx context.Context, r *http.Request, user *stora
 // "Connect …"): being signed in is the proof of owning the account, the
 // upstream's sign-in the proof of owning the identity. Email plays no part.
 func (h *Handler) connectIdentity(w http.ResponseWriter, r *http.Request, user *storage.User, cfg upstream.Config, ident *upstream.Identity) {
+	if !h.mayConnect(w, r, user, cfg) {
+		return
+	}
 	ok, err := h.linkIdentity(r.Context(), r, user, cfg.ID, ident.Subject, NormalizeEmail(ident.Email), "account_page")
 	if err != nil {
 		h.internalError(w, r, "connect upstream", err)
@@ -581,6 +587,21 @@ func (h *Handler) connectIdentity(w http.ResponseWriter, r *http.Request, user *
 		return
 	}
 	http.Redirect(w, r, "/account?notice=connected", http.StatusSeeOther)
+}
+
+// mayConnect refuses to connect an upstream to an account whose address
+// nobody has proven (answering 403 on the account page): anyone can register
+// someone else's address, and a link made then would outlive the owner's
+// claiming the account with a password reset — the "trojan identifier"
+// pre-account takeover. The reset ends sessions and refresh tokens, not links.
+func (h *Handler) mayConnect(w http.ResponseWriter, r *http.Request, user *storage.User, cfg upstream.Config) bool {
+	if user.EmailVerified {
+		return true
+	}
+	h.log.InfoContext(r.Context(), "connect refused: email not verified", "upstream", cfg.ID, "user_id", user.ID)
+	h.renderAccount(w, r, http.StatusForbidden, user, &view{Error: "Verify your email address before you connect " + cfg.Name +
+		": open the link we sent you, or send a new one."})
+	return false
 }
 
 // postUnlink disconnects an upstream from the signed-in user's account,
