@@ -391,11 +391,7 @@ func (h *Handler) signInWithIdentity(w http.ResponseWriter, r *http.Request, fc 
 
 	// An identity seen for the first time: only a verified email may
 	// create or join an account, and joining needs the password.
-	email := NormalizeEmail(ident.Email)
-	if email != "" && policy.CheckEmail(email) != "" {
-		// Verified or not, not an address an account here can have.
-		email = ""
-	}
+	email := upstreamEmail(ident.Email)
 	if email == "" || !ident.EmailVerified {
 		h.log.InfoContext(ctx, "upstream identity without a verified email; nothing created or linked", "upstream", cfg.ID,
 			"has_email", email != "", "email_hash", h.emails.Sum(email))
@@ -677,6 +673,31 @@ func (h *Handler) accountUpstreams(ctx context.Context, user *storage.User, link
 	}
 	v.HasPassword = user.PasswordHash != ""
 	return nil
+}
+
+// upstreamEmail is the address an upstream reported as an account here
+// would have it, or "" when an account cannot have it: not a valid address,
+// or one that lower-casing changes beyond ASCII A–Z. Unicode case mapping
+// folds some letters onto ASCII ("İ" → "i", the Kelvin sign → "k") while
+// IDNA and mail servers do not, so the upstream verified another address
+// than the one we would store (alice@İnbox.example is not
+// alice@inbox.example, and its domain can be the attacker's).
+func upstreamEmail(raw string) string {
+	raw = strings.TrimSpace(raw)
+	email := NormalizeEmail(raw)
+	if email == "" || policy.CheckEmail(email) != "" {
+		return ""
+	}
+	ascii := strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, raw)
+	if ascii != email {
+		return ""
+	}
+	return email
 }
 
 // upstreamName makes an upstream's display name fit an account's name:

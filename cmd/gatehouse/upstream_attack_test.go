@@ -71,3 +71,29 @@ func TestUpstreamAttackTrojanIdentity(t *testing.T) {
 		}
 	}
 }
+
+// Gatehouse lower-cases addresses with Unicode case mapping, which folds
+// some non-ASCII letters onto ASCII ones ("İ" → "i", the Kelvin sign →
+// "k"). An upstream that verified "alice@İnbox.example" — a different
+// domain (IDNA maps "İ" to "i̇"), which the attacker can own — must not
+// give the attacker a verified account for alice@inbox.example.
+func TestUpstreamAttackUnicodeCaseFold(t *testing.T) {
+	gh := githubtest.New(t, ghClientID, ghClientSecret)
+	gh.AddUser(octocat(667, "mallory", "Alice@\u0130nbox.example", true))
+	gh.AddUser(octocat(668, "trudy", "bob@\u212Aodak.example", true))
+	gh.AddUser(octocat(669, "ursula", "\u00c4rger@example.com", true))
+	ts := startServer(t, "sqlite", githubVars(gh, nil))
+	r := newRP(t, ts, ts.createClient("--name", "App", "--redirect-uri", "http://127.0.0.1:9/cb"))
+	for _, login := range []string{"mallory", "trudy", "ursula"} {
+		gh.SetApprover(login)
+		b := newBrowser(t, ts.issuer)
+		_, p := r.signInPage(b)
+		got := b.viaGitHub(p)
+		if got.status != http.StatusForbidden || got.location != nil {
+			t.Errorf("%s: status %d location %v, want 403", login, got.status, got.location)
+		}
+	}
+	if users := ts.users(); len(users) != 0 {
+		t.Fatalf("accounts created from case-folded upstream addresses: %v", users)
+	}
+}
