@@ -633,18 +633,47 @@ func (h *Handler) postUnlink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if user.PasswordHash == "" && others == 0 {
-		h.renderAccount(w, r, http.StatusConflict, user, &view{Error: "You cannot disconnect " + h.cfg.Upstreams.Name(id) +
-			": it is the only way you can sign in. Set a password first (use “Forgot your password?” on the sign-in page), or connect another provider."})
+		h.renderAccount(w, r, http.StatusConflict, user, lastMethod(h.cfg.Upstreams.Name(id)))
 		return
 	}
 	if err := h.store.UnlinkIdentity(ctx, user.ID, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		h.internalError(w, r, "unlink identity", err)
 		return
 	}
+	if user.PasswordHash == "" {
+		// Another disconnect (another tab) may have read the links before
+		// this one removed its own: if none is left now, put this one back.
+		// Whichever removal comes last sees the empty list, so at least one
+		// link always stays.
+		rest, err := h.store.ListLinkedIdentities(ctx, user.ID)
+		if err != nil {
+			h.internalError(w, r, "list linked identities", err)
+			return
+		}
+		if len(rest) == 0 {
+			for _, l := range links {
+				if l.Upstream != id {
+					continue
+				}
+				if err := h.store.LinkIdentity(ctx, &l); err != nil && !errors.Is(err, storage.ErrConflict) {
+					h.internalError(w, r, "restore linked identity", err, "upstream", id)
+					return
+				}
+			}
+			h.renderAccount(w, r, http.StatusConflict, user, lastMethod(h.cfg.Upstreams.Name(id)))
+			return
+		}
+	}
 	h.log.InfoContext(ctx, "upstream identity unlinked", "upstream", id, "user_id", user.ID)
 	h.audit(r, storage.AuditEvent{Action: storage.AuditIdentityUnlinked, Actor: user.ID, Subject: user.ID,
 		Detail: map[string]string{"upstream": id}})
 	http.Redirect(w, r, "/account?notice=disconnected", http.StatusSeeOther)
+}
+
+// lastMethod is the refusal to disconnect an account's only way in.
+func lastMethod(name string) *view {
+	return &view{Error: "You cannot disconnect " + name +
+		": it is the only way you can sign in. Set a password first (use “Forgot your password?” on the sign-in page), or connect another provider."}
 }
 
 // accountUpstreams fills the account page's sign-in methods: the linked

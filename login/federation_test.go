@@ -1,6 +1,18 @@
 package login
 
-import "testing"
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/sqlite"
+)
 
 // An upstream's address is taken only when lower-casing it changes ASCII
 // letters alone: Unicode case mapping would fold an address the upstream
@@ -18,5 +30,93 @@ func TestUpstreamEmail(t *testing.T) {
 		if got := upstreamEmail(raw); got != want {
 			t.Errorf("upstreamEmail(%q) = %q, want %q", raw, got, want)
 		}
+	}
+}
+
+// listBarrier holds the first two ListLinkedIdentities calls until both
+// have arrived, so two disconnects read the links before either removes
+// one — the interleaving that could leave an account without a way in.
+type listBarrier struct {
+	storage.Store
+	t       *testing.T
+	arrived chan struct{}
+	release chan struct{}
+	calls   atomic.Int32
+}
+
+func (s *listBarrier) ListLinkedIdentities(ctx context.Context, userID string) ([]storage.LinkedIdentity, error) {
+	links, err := s.Store.ListLinkedIdentities(ctx, userID)
+	if s.calls.Add(1) <= 2 {
+		s.arrived <- struct{}{}
+		select {
+		case <-s.release:
+		case <-time.After(10 * time.Second):
+			s.t.Error("the two disconnects never met")
+		}
+	}
+	return links, err
+}
+
+// Two disconnects at once, of the two upstreams of an account without a
+// password: each sees the other's link and goes ahead. One of them must be
+// refused, or the account is left with no way to sign in.
+func TestUnlinkRaceKeepsLastMethod(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	bar := &listBarrier{Store: st, t: t, arrived: make(chan struct{}, 2), release: make(chan struct{})}
+	e := newEnvWithStore(t, bar)
+
+	// An account created through upstreams: no password, two links.
+	u := e.createUserWithHash("nopw@example.com", "")
+	for _, up := range []string{"corp", "github"} {
+		if err := st.LinkIdentity(ctx, &storage.LinkedIdentity{Upstream: up, Subject: "s-" + up, UserID: u.ID, CreatedAt: e.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token := randomToken(32)
+	now := e.clock.Now()
+	if err := st.CreateSession(ctx, &storage.Session{ID: randomToken(16), TokenHash: hashToken(token), UserID: u.ID, AuthTime: now,
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), IdleExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.newBrowser()
+	base, _ := url.Parse(e.srv.URL)
+	c.Jar.SetCookies(base, []*http.Cookie{{Name: SessionCookie, Value: token, Path: "/"}})
+	bar.calls.Store(2) // the account page below is not part of the race
+	csrf := field(t, csrfRe, e.get(c, "/account").Body)
+	bar.calls.Store(0)
+
+	statuses := make(chan int, 2)
+	for _, up := range []string{"corp", "github"} {
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/account/upstreams/unlink",
+				strings.NewReader(url.Values{"csrf": {csrf}, "upstream": {up}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			res, err := c.Do(req)
+			if err != nil {
+				t.Error(err)
+				statuses <- 0
+				return
+			}
+			res.Body.Close()
+			statuses <- res.StatusCode
+		}()
+	}
+	<-bar.arrived
+	<-bar.arrived
+	close(bar.release)
+	<-statuses
+	<-statuses
+
+	links, err := st.ListLinkedIdentities(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(links) == 0 {
+		t.Fatal("two concurrent disconnects left an account without a password and without any upstream")
 	}
 }
