@@ -619,20 +619,15 @@ func (h *Handler) postUnlink(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "list linked identities", err)
 		return
 	}
-	others := 0
-	found := false
-	for _, l := range links {
-		if l.Upstream == id {
-			found = true
-		} else {
-			others++
-		}
-	}
-	if !found {
+	if !slices.ContainsFunc(links, func(l storage.LinkedIdentity) bool { return l.Upstream == id }) {
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
 		return
 	}
-	if user.PasswordHash == "" && others == 0 {
+	// Only a password or a configured upstream is a way to sign in: a link
+	// to an upstream removed from the configuration does not count, and
+	// removing it is always allowed.
+	guarded := user.PasswordHash == "" && h.cfg.Upstreams.Get(id) != nil
+	if guarded && h.signInLinks(links, id) == 0 {
 		h.renderAccount(w, r, http.StatusConflict, user, lastMethod(h.cfg.Upstreams.Name(id)))
 		return
 	}
@@ -640,7 +635,7 @@ func (h *Handler) postUnlink(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "unlink identity", err)
 		return
 	}
-	if user.PasswordHash == "" {
+	if guarded {
 		// Another disconnect (another tab) may have read the links before
 		// this one removed its own: if none is left now, put this one back.
 		// Whichever removal comes last sees the empty list, so at least one
@@ -650,7 +645,7 @@ func (h *Handler) postUnlink(w http.ResponseWriter, r *http.Request) {
 			h.internalError(w, r, "list linked identities", err)
 			return
 		}
-		if len(rest) == 0 {
+		if h.signInLinks(rest, "") == 0 {
 			for _, l := range links {
 				if l.Upstream != id {
 					continue
@@ -668,6 +663,18 @@ func (h *Handler) postUnlink(w http.ResponseWriter, r *http.Request) {
 	h.audit(r, storage.AuditEvent{Action: storage.AuditIdentityUnlinked, Actor: user.ID, Subject: user.ID,
 		Detail: map[string]string{"upstream": id}})
 	http.Redirect(w, r, "/account?notice=disconnected", http.StatusSeeOther)
+}
+
+// signInLinks counts the links to configured upstreams, except those to
+// upstream except.
+func (h *Handler) signInLinks(links []storage.LinkedIdentity, except string) int {
+	n := 0
+	for _, l := range links {
+		if l.Upstream != except && h.cfg.Upstreams.Get(l.Upstream) != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // lastMethod is the refusal to disconnect an account's only way in.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/login/upstream"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/sqlite"
 )
@@ -68,7 +69,7 @@ func TestUnlinkRaceKeepsLastMethod(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	bar := &listBarrier{Store: st, t: t, arrived: make(chan struct{}, 2), release: make(chan struct{})}
-	e := newEnvWithStore(t, bar)
+	e := newEnvWithStore(t, bar, withUpstreams(t))
 
 	// An account created through upstreams: no password, two links.
 	u := e.createUserWithHash("nopw@example.com", "")
@@ -77,17 +78,9 @@ func TestUnlinkRaceKeepsLastMethod(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	token := randomToken(32)
-	now := e.clock.Now()
-	if err := st.CreateSession(ctx, &storage.Session{ID: randomToken(16), TokenHash: hashToken(token), UserID: u.ID, AuthTime: now,
-		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), IdleExpiresAt: now.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
 	c := e.newBrowser()
-	base, _ := url.Parse(e.srv.URL)
-	c.Jar.SetCookies(base, []*http.Cookie{{Name: SessionCookie, Value: token, Path: "/"}})
-	bar.calls.Store(2) // the account page below is not part of the race
-	csrf := field(t, csrfRe, e.get(c, "/account").Body)
+	bar.calls.Store(2) // the account page is not part of the race
+	csrf := e.signedInAs(c, u)
 	bar.calls.Store(0)
 
 	statuses := make(chan int, 2)
@@ -118,5 +111,57 @@ func TestUnlinkRaceKeepsLastMethod(t *testing.T) {
 	}
 	if len(links) == 0 {
 		t.Fatal("two concurrent disconnects left an account without a password and without any upstream")
+	}
+}
+
+// withUpstreams configures GitHub and an OIDC upstream "corp" (neither is
+// contacted: these tests never start a leg).
+func withUpstreams(t *testing.T) envOption {
+	gh := upstream.GitHubFromSettings("gh-id", "gh-secret", "", "")
+	corp := upstream.Config{ID: "corp", Type: upstream.TypeOIDC, Name: "Corp", Issuer: "https://sso.corp.example",
+		ClientID: "gatehouse", ClientSecret: "s", Scopes: []string{"openid", "email"}}
+	reg, err := upstream.NewRegistry([]upstream.Config{gh, corp}, upstream.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(c *Config) { c.Upstreams = reg }
+}
+
+// signedInAs gives browser c a session of user u (no password needed) and
+// returns the account page's form token.
+func (e *env) signedInAs(c *http.Client, u *storage.User) string {
+	e.t.Helper()
+	token := randomToken(32)
+	now := e.clock.Now()
+	if err := e.store.CreateSession(e.ctx, &storage.Session{ID: randomToken(16), TokenHash: hashToken(token), UserID: u.ID, AuthTime: now,
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), IdleExpiresAt: now.Add(time.Hour)}); err != nil {
+		e.t.Fatal(err)
+	}
+	base, _ := url.Parse(e.srv.URL)
+	c.Jar.SetCookies(base, []*http.Cookie{{Name: SessionCookie, Value: token, Path: "/"}})
+	return field(e.t, csrfRe, e.get(c, "/account").Body)
+}
+
+// A link to an upstream that is no longer configured is no way to sign
+// in: it does not let the account's last real method be disconnected.
+func TestUnlinkRemovedUpstreamIsNoMethod(t *testing.T) {
+	e := newEnv(t, withUpstreams(t))
+	u := e.createUserWithHash("nopw@example.com", "")
+	for _, up := range []string{"github", "oldcorp"} { // oldcorp was removed from the upstreams file
+		if err := e.store.LinkIdentity(e.ctx, &storage.LinkedIdentity{Upstream: up, Subject: "s-" + up, UserID: u.ID, CreatedAt: e.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.newBrowser()
+	csrf := e.signedInAs(c, u)
+	if res := e.post(c, "/account/upstreams/unlink", url.Values{"csrf": {csrf}, "upstream": {"github"}}); res.Status != http.StatusConflict {
+		t.Fatalf("disconnecting the only configured upstream: status %d", res.Status)
+	}
+	// The dead link itself can go.
+	if res := e.post(c, "/account/upstreams/unlink", url.Values{"csrf": {csrf}, "upstream": {"oldcorp"}}); res.Status != http.StatusSeeOther {
+		t.Fatalf("disconnecting a removed upstream: status %d", res.Status)
+	}
+	if links, _ := e.store.ListLinkedIdentities(e.ctx, u.ID); len(links) != 1 || links[0].Upstream != "github" {
+		t.Fatalf("links left: %+v", links)
 	}
 }
