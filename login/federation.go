@@ -310,9 +310,16 @@ func (h *Handler) getUpstreamCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 // upstreamRefused counts and audits a callback refused before the
-// upstream was asked anything.
+// upstream was asked anything. Such a refusal is a failed sign-in: it
+// spends the per-IP sign-in limit like a wrong password, and past it is not
+// audited, so one address cannot write to the trail as fast as it sends
+// requests, nor spend the budget for anonymous events that other addresses'
+// failures need.
 func (h *Handler) upstreamRefused(r *http.Request, id, why string) {
 	h.metrics.upstreamSignIn(id, outcomeRefused)
+	if ok, _ := h.allow(r.Context(), limitKey{h.rules.signInIP, h.clientIP(r)}); !ok {
+		return
+	}
 	h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous,
 		Detail: map[string]string{"reason": why, "upstream": id}})
 }

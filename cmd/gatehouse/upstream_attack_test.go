@@ -97,3 +97,29 @@ func TestUpstreamAttackUnicodeCaseFold(t *testing.T) {
 		t.Fatalf("accounts created from case-folded upstream addresses: %v", users)
 	}
 }
+
+// A callback without a leg is refused before anything else, and audited
+// as a failed sign-in. Unlimited, one address could write to the trail as
+// fast as it can send requests — and spend the shared budget for
+// anonymous events, so that other addresses' failed passwords are no longer
+// recorded. Refused callbacks count against the per-IP sign-in limit, like
+// wrong passwords.
+func TestUpstreamAttackRefusedCallbackFlood(t *testing.T) {
+	gh := githubtest.New(t, ghClientID, ghClientSecret)
+	ts := startServer(t, "sqlite", githubVars(gh, map[string]string{"GATEHOUSE_RATE_LOGIN_IP": "5/1m"}))
+	b := newBrowser(t, ts.issuer)
+	for range 20 {
+		if p := b.get(ts.issuer + "/upstream/github/callback?code=x&state=y"); p.status != http.StatusBadRequest {
+			t.Fatalf("status %d", p.status)
+		}
+	}
+	n := 0
+	for _, ev := range findAudit(ts.auditList(), "sign_in_failed") {
+		if ev.Detail["reason"] == "no_leg" {
+			n++
+		}
+	}
+	if n > 5 {
+		t.Fatalf("%d audit events from 20 refused callbacks of one address, want at most the per-IP sign-in limit (5)", n)
+	}
+}
