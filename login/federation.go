@@ -153,7 +153,10 @@ func (h *Handler) getUpstreamStart(w http.ResponseWriter, r *http.Request) {
 	target, err := conn.AuthCodeURL(ctx, upstream.Leg{State: leg.State, Nonce: leg.Nonce, Verifier: leg.Verifier}, h.upstreamCallbackURL(cfg.ID))
 	if err != nil {
 		h.log.WarnContext(ctx, "upstream sign-in could not start", "upstream", cfg.ID, "err", err)
-		h.upstreamFailed(w, r, fc, leg, cfg, err)
+		// Anyone can ask for a start: like a refused callback, a failed
+		// one is audited within the per-IP sign-in limit only.
+		ok, _ := h.allow(ctx, limitKey{h.rules.signInIP, h.clientIP(r)})
+		h.upstreamFailed(w, r, fc, leg, cfg, err, ok)
 		return
 	}
 	sealed, err := h.sealer.seal(sealLeg, leg, h.now().Add(upstreamLegTTL))
@@ -299,7 +302,7 @@ func (h *Handler) getUpstreamCallback(w http.ResponseWriter, r *http.Request) {
 	ident, err := conn.Exchange(ctx, upstream.Leg{State: leg.State, Nonce: leg.Nonce, Verifier: leg.Verifier}, h.upstreamCallbackURL(id), q)
 	if err != nil {
 		h.log.WarnContext(ctx, "upstream sign-in failed", "upstream", id, "kind", upstream.KindOf(err).String(), "err", err)
-		h.upstreamFailed(w, r, fc, leg, cfg, err)
+		h.upstreamFailed(w, r, fc, leg, cfg, err, true)
 		return
 	}
 	if linkUser != nil {
@@ -328,8 +331,9 @@ func (h *Handler) upstreamRefused(r *http.Request, id, why string) {
 // (the pending request kept, so another method can be chosen), or on the
 // account page for a connect. The detail went to the log; the user gets the
 // kind in plain words. A failure of the upstream is a 502/503, never the
-// user's fault; a refusal at the upstream is 403.
-func (h *Handler) upstreamFailed(w http.ResponseWriter, r *http.Request, fc *flowContext, leg upstreamLeg, cfg upstream.Config, err error) {
+// user's fault; a refusal at the upstream is 403. audit false leaves the
+// failure out of the trail (past the per-IP limit).
+func (h *Handler) upstreamFailed(w http.ResponseWriter, r *http.Request, fc *flowContext, leg upstreamLeg, cfg upstream.Config, err error, audit bool) {
 	kind := upstream.KindOf(err)
 	status, msg := http.StatusBadGateway, "Signing in with "+cfg.Name+" did not work: its answer could not be accepted. Try again, or choose another way to sign in."
 	switch kind {
@@ -342,8 +346,10 @@ func (h *Handler) upstreamFailed(w http.ResponseWriter, r *http.Request, fc *flo
 		status, msg = http.StatusForbidden, "Your "+cfg.Name+" account is not allowed to sign in here (it is not a member of an allowed organisation)."
 	}
 	h.metrics.upstreamSignIn(cfg.ID, "upstream_"+kind.String())
-	h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous, ClientID: fc.clientID(),
-		Detail: map[string]string{"reason": "upstream_" + kind.String(), "upstream": cfg.ID}})
+	if audit {
+		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous, ClientID: fc.clientID(),
+			Detail: map[string]string{"reason": "upstream_" + kind.String(), "upstream": cfg.ID}})
+	}
 	if leg.LinkUser != "" {
 		h.renderAccountMessage(w, r, status, msg)
 		return

@@ -123,3 +123,26 @@ func TestUpstreamAttackRefusedCallbackFlood(t *testing.T) {
 		t.Fatalf("%d audit events from 20 refused callbacks of one address, want at most the per-IP sign-in limit (5)", n)
 	}
 }
+
+// While an OIDC upstream is down, every start fails at discovery — an
+// anonymous request that is audited. Those too spend the per-IP limit.
+func TestUpstreamAttackStartFloodWhileDown(t *testing.T) {
+	upstreams := tempFile(t, "upstreams.json", `{"upstreams":[{"id":"corp","type":"oidc","name":"Corp SSO",
+		"issuer":"http://127.0.0.1:9","client_id":"gatehouse","client_secret":"s"}]}`)
+	ts := startServer(t, "sqlite", map[string]string{"GATEHOUSE_UPSTREAMS_FILE": upstreams, "GATEHOUSE_RATE_LOGIN_IP": "5/1m"})
+	b := newBrowser(t, ts.issuer)
+	for range 20 {
+		if p := b.get(ts.issuer + "/upstream/corp/start"); p.status != http.StatusServiceUnavailable && p.status != http.StatusTooManyRequests {
+			t.Fatalf("status %d", p.status)
+		}
+	}
+	n := 0
+	for _, ev := range findAudit(ts.auditList(), "sign_in_failed") {
+		if ev.Detail["upstream"] == "corp" {
+			n++
+		}
+	}
+	if n > 5 {
+		t.Fatalf("%d audit events from 20 starts of one address, want at most the per-IP sign-in limit (5)", n)
+	}
+}
