@@ -139,6 +139,9 @@ func (h *Handler) getUpstreamStart(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
+		if !h.mayConnect(w, r, user, cfg) {
+			return
+		}
 		leg.LinkUser, leg.Return = user.ID, defaultReturn
 	} else {
 		var ok bool
@@ -150,7 +153,10 @@ func (h *Handler) getUpstreamStart(w http.ResponseWriter, r *http.Request) {
 	target, err := conn.AuthCodeURL(ctx, upstream.Leg{State: leg.State, Nonce: leg.Nonce, Verifier: leg.Verifier}, h.upstreamCallbackURL(cfg.ID))
 	if err != nil {
 		h.log.WarnContext(ctx, "upstream sign-in could not start", "upstream", cfg.ID, "err", err)
-		h.upstreamFailed(w, r, fc, leg, cfg, err)
+		// Anyone can ask for a start: like a refused callback, a failed
+		// one is audited within the per-IP sign-in limit only.
+		ok, _ := h.allow(ctx, limitKey{h.rules.signInIP, h.clientIP(r)})
+		h.upstreamFailed(w, r, fc, leg, cfg, err, ok)
 		return
 	}
 	sealed, err := h.sealer.seal(sealLeg, leg, h.now().Add(upstreamLegTTL))
@@ -296,7 +302,7 @@ func (h *Handler) getUpstreamCallback(w http.ResponseWriter, r *http.Request) {
 	ident, err := conn.Exchange(ctx, upstream.Leg{State: leg.State, Nonce: leg.Nonce, Verifier: leg.Verifier}, h.upstreamCallbackURL(id), q)
 	if err != nil {
 		h.log.WarnContext(ctx, "upstream sign-in failed", "upstream", id, "kind", upstream.KindOf(err).String(), "err", err)
-		h.upstreamFailed(w, r, fc, leg, cfg, err)
+		h.upstreamFailed(w, r, fc, leg, cfg, err, true)
 		return
 	}
 	if linkUser != nil {
@@ -307,9 +313,16 @@ func (h *Handler) getUpstreamCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 // upstreamRefused counts and audits a callback refused before the
-// upstream was asked anything.
+// upstream was asked anything. Such a refusal is a failed sign-in: it
+// spends the per-IP sign-in limit like a wrong password, and past it is not
+// audited, so one address cannot write to the trail as fast as it sends
+// requests, nor spend the budget for anonymous events that other addresses'
+// failures need.
 func (h *Handler) upstreamRefused(r *http.Request, id, why string) {
 	h.metrics.upstreamSignIn(id, outcomeRefused)
+	if ok, _ := h.allow(r.Context(), limitKey{h.rules.signInIP, h.clientIP(r)}); !ok {
+		return
+	}
 	h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous,
 		Detail: map[string]string{"reason": why, "upstream": id}})
 }
@@ -318,8 +331,9 @@ func (h *Handler) upstreamRefused(r *http.Request, id, why string) {
 // (the pending request kept, so another method can be chosen), or on the
 // account page for a connect. The detail went to the log; the user gets the
 // kind in plain words. A failure of the upstream is a 502/503, never the
-// user's fault; a refusal at the upstream is 403.
-func (h *Handler) upstreamFailed(w http.ResponseWriter, r *http.Request, fc *flowContext, leg upstreamLeg, cfg upstream.Config, err error) {
+// user's fault; a refusal at the upstream is 403. audit false leaves the
+// failure out of the trail (past the per-IP limit).
+func (h *Handler) upstreamFailed(w http.ResponseWriter, r *http.Request, fc *flowContext, leg upstreamLeg, cfg upstream.Config, err error, audit bool) {
 	kind := upstream.KindOf(err)
 	status, msg := http.StatusBadGateway, "Signing in with "+cfg.Name+" did not work: its answer could not be accepted. Try again, or choose another way to sign in."
 	switch kind {
@@ -332,8 +346,10 @@ func (h *Handler) upstreamFailed(w http.ResponseWriter, r *http.Request, fc *flo
 		status, msg = http.StatusForbidden, "Your "+cfg.Name+" account is not allowed to sign in here (it is not a member of an allowed organisation)."
 	}
 	h.metrics.upstreamSignIn(cfg.ID, "upstream_"+kind.String())
-	h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous, ClientID: fc.clientID(),
-		Detail: map[string]string{"reason": "upstream_" + kind.String(), "upstream": cfg.ID}})
+	if audit {
+		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous, ClientID: fc.clientID(),
+			Detail: map[string]string{"reason": "upstream_" + kind.String(), "upstream": cfg.ID}})
+	}
 	if leg.LinkUser != "" {
 		h.renderAccountMessage(w, r, status, msg)
 		return
@@ -388,11 +404,7 @@ func (h *Handler) signInWithIdentity(w http.ResponseWriter, r *http.Request, fc 
 
 	// An identity seen for the first time: only a verified email may
 	// create or join an account, and joining needs the password.
-	email := NormalizeEmail(ident.Email)
-	if email != "" && policy.CheckEmail(email) != "" {
-		// Verified or not, not an address an account here can have.
-		email = ""
-	}
+	email := upstreamEmail(ident.Email)
 	if email == "" || !ident.EmailVerified {
 		h.log.InfoContext(ctx, "upstream identity without a verified email; nothing created or linked", "upstream", cfg.ID,
 			"has_email", email != "", "email_hash", h.emails.Sum(email))
@@ -571,6 +583,9 @@ func (h *Handler) linkIdentity(ctx context.Context, r *http.Request, user *stora
 // "Connect …"): being signed in is the proof of owning the account, the
 // upstream's sign-in the proof of owning the identity. Email plays no part.
 func (h *Handler) connectIdentity(w http.ResponseWriter, r *http.Request, user *storage.User, cfg upstream.Config, ident *upstream.Identity) {
+	if !h.mayConnect(w, r, user, cfg) {
+		return
+	}
 	ok, err := h.linkIdentity(r.Context(), r, user, cfg.ID, ident.Subject, NormalizeEmail(ident.Email), "account_page")
 	if err != nil {
 		h.internalError(w, r, "connect upstream", err)
@@ -581,6 +596,21 @@ func (h *Handler) connectIdentity(w http.ResponseWriter, r *http.Request, user *
 		return
 	}
 	http.Redirect(w, r, "/account?notice=connected", http.StatusSeeOther)
+}
+
+// mayConnect refuses to connect an upstream to an account whose address
+// nobody has proven (answering 403 on the account page): anyone can register
+// someone else's address, and a link made then would outlive the owner's
+// claiming the account with a password reset — the "trojan identifier"
+// pre-account takeover. The reset ends sessions and refresh tokens, not links.
+func (h *Handler) mayConnect(w http.ResponseWriter, r *http.Request, user *storage.User, cfg upstream.Config) bool {
+	if user.EmailVerified {
+		return true
+	}
+	h.log.InfoContext(r.Context(), "connect refused: email not verified", "upstream", cfg.ID, "user_id", user.ID)
+	h.renderAccount(w, r, http.StatusForbidden, user, &view{Error: "Verify your email address before you connect " + cfg.Name +
+		": open the link we sent you, or send a new one."})
+	return false
 }
 
 // postUnlink disconnects an upstream from the signed-in user's account,
@@ -602,32 +632,68 @@ func (h *Handler) postUnlink(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "list linked identities", err)
 		return
 	}
-	others := 0
-	found := false
-	for _, l := range links {
-		if l.Upstream == id {
-			found = true
-		} else {
-			others++
-		}
-	}
-	if !found {
+	if !slices.ContainsFunc(links, func(l storage.LinkedIdentity) bool { return l.Upstream == id }) {
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
 		return
 	}
-	if user.PasswordHash == "" && others == 0 {
-		h.renderAccount(w, r, http.StatusConflict, user, &view{Error: "You cannot disconnect " + h.cfg.Upstreams.Name(id) +
-			": it is the only way you can sign in. Set a password first (use “Forgot your password?” on the sign-in page), or connect another provider."})
+	// Only a password or a configured upstream is a way to sign in: a link
+	// to an upstream removed from the configuration does not count, and
+	// removing it is always allowed.
+	guarded := user.PasswordHash == "" && h.cfg.Upstreams.Get(id) != nil
+	if guarded && h.signInLinks(links, id) == 0 {
+		h.renderAccount(w, r, http.StatusConflict, user, lastMethod(h.cfg.Upstreams.Name(id)))
 		return
 	}
 	if err := h.store.UnlinkIdentity(ctx, user.ID, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		h.internalError(w, r, "unlink identity", err)
 		return
 	}
+	if guarded {
+		// Another disconnect (another tab) may have read the links before
+		// this one removed its own: if none is left now, put this one back.
+		// Whichever removal comes last sees the empty list, so at least one
+		// link always stays.
+		rest, err := h.store.ListLinkedIdentities(ctx, user.ID)
+		if err != nil {
+			h.internalError(w, r, "list linked identities", err)
+			return
+		}
+		if h.signInLinks(rest, "") == 0 {
+			for _, l := range links {
+				if l.Upstream != id {
+					continue
+				}
+				if err := h.store.LinkIdentity(ctx, &l); err != nil && !errors.Is(err, storage.ErrConflict) {
+					h.internalError(w, r, "restore linked identity", err, "upstream", id)
+					return
+				}
+			}
+			h.renderAccount(w, r, http.StatusConflict, user, lastMethod(h.cfg.Upstreams.Name(id)))
+			return
+		}
+	}
 	h.log.InfoContext(ctx, "upstream identity unlinked", "upstream", id, "user_id", user.ID)
 	h.audit(r, storage.AuditEvent{Action: storage.AuditIdentityUnlinked, Actor: user.ID, Subject: user.ID,
 		Detail: map[string]string{"upstream": id}})
 	http.Redirect(w, r, "/account?notice=disconnected", http.StatusSeeOther)
+}
+
+// signInLinks counts the links to configured upstreams, except those to
+// upstream except.
+func (h *Handler) signInLinks(links []storage.LinkedIdentity, except string) int {
+	n := 0
+	for _, l := range links {
+		if l.Upstream != except && h.cfg.Upstreams.Get(l.Upstream) != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// lastMethod is the refusal to disconnect an account's only way in.
+func lastMethod(name string) *view {
+	return &view{Error: "You cannot disconnect " + name +
+		": it is the only way you can sign in. Set a password first (use “Forgot your password?” on the sign-in page), or connect another provider."}
 }
 
 // accountUpstreams fills the account page's sign-in methods: the linked
@@ -656,6 +722,31 @@ func (h *Handler) accountUpstreams(ctx context.Context, user *storage.User, link
 	}
 	v.HasPassword = user.PasswordHash != ""
 	return nil
+}
+
+// upstreamEmail is the address an upstream reported as an account here
+// would have it, or "" when an account cannot have it: not a valid address,
+// or one that lower-casing changes beyond ASCII A–Z. Unicode case mapping
+// folds some letters onto ASCII ("İ" → "i", the Kelvin sign → "k") while
+// IDNA and mail servers do not, so the upstream verified another address
+// than the one we would store (alice@İnbox.example is not
+// alice@inbox.example, and its domain can be the attacker's).
+func upstreamEmail(raw string) string {
+	raw = strings.TrimSpace(raw)
+	email := NormalizeEmail(raw)
+	if email == "" || policy.CheckEmail(email) != "" {
+		return ""
+	}
+	ascii := strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, raw)
+	if ascii != email {
+		return ""
+	}
+	return email
 }
 
 // upstreamName makes an upstream's display name fit an account's name:
