@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -146,8 +145,8 @@ func (g *github) exchangeCode(ctx context.Context, leg Leg, redirectURI, code st
 		drain(resp.Body)
 		return "", classify(g.cfg.ID, op, resp.StatusCode, nil)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return "", classify(g.cfg.ID, op, 0, fmt.Errorf("decode: %w", err))
+	if err := decodeJSON(g.cfg.ID, op, resp.Body, &body); err != nil {
+		return "", err
 	}
 	switch {
 	case body.Error == "incorrect_client_credentials" || body.Error == "redirect_uri_mismatch":
@@ -185,13 +184,7 @@ func (g *github) get(ctx context.Context, token, path string, into any) error {
 		drain(resp.Body)
 		return classify(g.cfg.ID, op, resp.StatusCode, nil)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
-		if errors.Is(err, ErrBodyTooLarge) {
-			return classify(g.cfg.ID, op, 0, err)
-		}
-		return g.fail(Invalid, op, "decode: %v", err)
-	}
-	return nil
+	return decodeJSON(g.cfg.ID, op, resp.Body, into)
 }
 
 // maxOrgPages bounds the organisation listing (100 per page).
