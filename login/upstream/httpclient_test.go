@@ -22,7 +22,6 @@ func newServer(t *testing.T, h http.Handler) *httptest.Server {
 	return srv
 }
 
-
 func TestHTTPClientNoRedirects(t *testing.T) {
 	var hits atomic.Int32
 	target := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
