@@ -71,7 +71,12 @@ func (o *oidcConn) discover(ctx context.Context) (*discovered, error) {
 	}
 	d, err := o.discoverOnce(ctx)
 	if err != nil {
-		o.failedAt, o.failErr = o.now(), err
+		// A request given up by its own caller (the browser went away)
+		// says nothing about the upstream: not remembered, or one
+		// impatient visitor would lock everyone out for the retry window.
+		if ctx.Err() == nil {
+			o.failedAt, o.failErr = o.now(), err
+		}
 		return nil, err
 	}
 	o.disc, o.failedAt, o.failErr = d, time.Time{}, nil
