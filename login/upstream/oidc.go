@@ -137,6 +137,10 @@ func (o *oidcConn) AuthCodeURL(ctx context.Context, leg Leg, redirectURI string)
 // upstream, as opposed to a protocol failure.
 var deniedErrors = []string{"access_denied", "consent_required", "interaction_required", "login_required", "account_selection_required"}
 
+// Callback errors that are the upstream's outage (RFC 6749 4.1.2.1):
+// trying again later may work.
+var outageErrors = []string{"server_error", "temporarily_unavailable"}
+
 func (o *oidcConn) Exchange(ctx context.Context, leg Leg, redirectURI string, cb url.Values) (*Identity, error) {
 	d, err := o.discover(ctx)
 	if err != nil {
@@ -156,8 +160,11 @@ func (o *oidcConn) Exchange(ctx context.Context, leg Leg, redirectURI string, cb
 	}
 	if e := cb.Get("error"); e != "" {
 		kind := Invalid
-		if slices.Contains(deniedErrors, e) {
+		switch {
+		case slices.Contains(deniedErrors, e):
 			kind = Denied
+		case slices.Contains(outageErrors, e):
+			kind = Unavailable
 		}
 		return nil, o.fail(kind, "authorization", "upstream answered error=%q: %q", e, cb.Get("error_description"))
 	}
