@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -237,6 +238,12 @@ func (o *oidcConn) exchangeError(ctx context.Context, err error) error {
 		}
 		return o.fail(Invalid, op, "HTTP status %d, error=%q: %q", re.Response.StatusCode, re.ErrorCode, re.ErrorDescription)
 	}
+	// oauth2 reports a 2xx answer it cannot use (not JSON, no
+	// access_token) with plain errors: a malformed answer. Anything else
+	// (network, timeout, size cap) is the upstream's outage.
+	if msg := err.Error(); strings.HasPrefix(msg, "oauth2: cannot parse") || strings.HasPrefix(msg, "oauth2: server response missing access_token") {
+		return &Error{Kind: Invalid, Upstream: o.cfg.ID, Op: op, Err: err}
+	}
 	return &Error{Kind: Unavailable, Upstream: o.cfg.ID, Op: op, Err: err}
 }
 
@@ -250,12 +257,18 @@ func (o *oidcConn) verifyError(err error) error {
 }
 
 func (o *oidcConn) userinfoError(err error) error {
+	const op = "userinfo"
 	msg := err.Error()
-	// go-oidc formats non-200 answers as "<status>: <body>".
-	if len(msg) >= 3 && msg[0] == '4' {
-		return &Error{Kind: Invalid, Upstream: o.cfg.ID, Op: "userinfo", Err: err}
+	// go-oidc formats non-200 answers as "<code> <reason>: <body>": the
+	// status decides, as for every other endpoint (429 and 5xx are an
+	// outage). An answer it cannot decode is malformed.
+	if code, cerr := strconv.Atoi(msg[:min(3, len(msg))]); cerr == nil && len(msg) > 3 && msg[3] == ' ' {
+		return &Error{Kind: classify(o.cfg.ID, op, code, nil).Kind, Upstream: o.cfg.ID, Op: op, Err: err}
 	}
-	return &Error{Kind: Unavailable, Upstream: o.cfg.ID, Op: "userinfo", Err: err}
+	if strings.HasPrefix(msg, "oidc: failed to decode userinfo") {
+		return &Error{Kind: Invalid, Upstream: o.cfg.ID, Op: op, Err: err}
+	}
+	return &Error{Kind: Unavailable, Upstream: o.cfg.ID, Op: op, Err: err}
 }
 
 // userClaims are the claims read from the ID token and userinfo.

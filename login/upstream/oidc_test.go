@@ -62,6 +62,7 @@ type opSettings struct {
 	// userinfo is the userinfo answer; userinfoStatus replaces it.
 	userinfo       map[string]any
 	userinfoStatus int
+	userinfoRaw    string // when set, the userinfo answer's body, as is
 }
 
 // opGrant is what an authorization code was issued for.
@@ -292,6 +293,11 @@ func (op *fakeOP) userinfoHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.userinfoStatus != 0 {
 		writeJSON(w, s.userinfoStatus, map[string]string{"error": "injected"})
+		return
+	}
+	if s.userinfoRaw != "" {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, s.userinfoRaw)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.userinfo)
@@ -593,6 +599,8 @@ func TestOIDCTokenEndpoint(t *testing.T) {
 		{"503", 503, `<html>maintenance</html>`, Unavailable},
 		{"500", 500, `{"error":"server_error"}`, Unavailable},
 		{"429", 429, ``, Unavailable},
+		{"200 not JSON", 200, `<html>hello</html>`, Invalid},
+		{"200 without access_token", 200, `{"token_type":"Bearer","id_token":"x"}`, Invalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			op, conn := oidcSetup(t)
@@ -751,13 +759,25 @@ func TestOIDCUserinfo(t *testing.T) {
 	for _, tc := range []struct {
 		status int
 		want   Kind
-	}{{401, Invalid}, {403, Invalid}, {500, Unavailable}, {503, Unavailable}} {
+	}{{401, Invalid}, {403, Invalid}, {429, Unavailable}, {500, Unavailable}, {503, Unavailable}} {
 		t.Run(fmt.Sprintf("userinfo %d", tc.status), func(t *testing.T) {
 			op, conn := oidcSetup(t)
 			op.set(func(s *opSettings) { noEmail(s); s.userinfoStatus = tc.status })
 			_, err := oidcSignIn(t, conn, op)
 			wantKind(t, err, "corp", tc.want)
 		})
+	}
+}
+
+func TestOIDCUserinfoMalformed(t *testing.T) {
+	for _, body := range []string{`<html>`, `{"sub": 5}`} {
+		op, conn := oidcSetup(t)
+		op.set(func(s *opSettings) {
+			s.claims = func(c map[string]any) { c["email"] = nil }
+			s.userinfoRaw = body
+		})
+		_, err := oidcSignIn(t, conn, op)
+		wantKind(t, err, "corp", Invalid)
 	}
 }
 
