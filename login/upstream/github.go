@@ -182,6 +182,13 @@ func (g *github) get(ctx context.Context, token, path string, into any) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		drain(resp.Body)
+		// GitHub answers an exhausted (primary or secondary) rate limit
+		// with 403 as well as 429, marked by x-ratelimit-remaining: 0 or
+		// retry-after: worth trying again later, unlike a plain 403.
+		if resp.StatusCode == http.StatusForbidden &&
+			(resp.Header.Get("X-RateLimit-Remaining") == "0" || resp.Header.Get("Retry-After") != "") {
+			return g.fail(Unavailable, op, "rate limited (HTTP 403)")
+		}
 		return classify(g.cfg.ID, op, resp.StatusCode, nil)
 	}
 	return decodeJSON(g.cfg.ID, op, resp.Body, into)

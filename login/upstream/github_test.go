@@ -514,3 +514,39 @@ func TestGitHubSlowBody(t *testing.T) {
 	_, err := conn.Exchange(context.Background(), testLeg("a"), ghCallback, url.Values{"code": {"c"}})
 	wantKind(t, err, "github", Unavailable)
 }
+
+// TestGitHubRateLimited: GitHub answers an exhausted rate limit with 403
+// (or 429) and x-ratelimit-remaining: 0 or retry-after; that is worth a
+// retry later, unlike a plain 403.
+func TestGitHubRateLimited(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		status  int
+		headers map[string]string
+		want    Kind
+	}{
+		{"primary limit", 403, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1700000000"}, Unavailable},
+		{"secondary limit", 403, map[string]string{"Retry-After": "60"}, Unavailable},
+		{"429", 429, map[string]string{"Retry-After": "60"}, Unavailable},
+		{"plain 403", 403, map[string]string{"X-RateLimit-Remaining": "4999"}, Invalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			mux.HandleFunc("POST /login/oauth/access_token", func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, `{"access_token":"t"}`)
+			})
+			mux.HandleFunc("GET /api/v3/user", func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tc.headers {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, `{"message":"API rate limit exceeded"}`)
+			})
+			srv := newServer(t, mux)
+			conn := newGitHub(GitHubFromSettings("id", "secret", srv.URL, ""), Options{Logger: discardLogger()}.withDefaults())
+			_, err := conn.Exchange(context.Background(), testLeg("a"), ghCallback, url.Values{"code": {"c"}})
+			wantKind(t, err, "github", tc.want)
+		})
+	}
+}
