@@ -246,6 +246,8 @@ func (c Config) Validate() error {
 	if !idPattern.MatchString(c.ID) {
 		return bad("id", "want 1–32 characters of a–z, 0–9, - and _, starting with a letter or digit")
 	}
+	// The type first: the name (and other) defaults depend on it, so a
+	// missing or misspelt type would otherwise be reported as a bad name.
 	switch c.Type {
 	case TypeOIDC, TypeGitHub:
 	case "":

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -146,8 +145,8 @@ func (g *github) exchangeCode(ctx context.Context, leg Leg, redirectURI, code st
 		drain(resp.Body)
 		return "", classify(g.cfg.ID, op, resp.StatusCode, nil)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return "", classify(g.cfg.ID, op, 0, fmt.Errorf("decode: %w", err))
+	if err := decodeJSON(g.cfg.ID, op, resp.Body, &body); err != nil {
+		return "", err
 	}
 	switch {
 	case body.Error == "incorrect_client_credentials" || body.Error == "redirect_uri_mismatch":
@@ -183,15 +182,16 @@ func (g *github) get(ctx context.Context, token, path string, into any) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		drain(resp.Body)
+		// GitHub answers an exhausted (primary or secondary) rate limit
+		// with 403 as well as 429, marked by x-ratelimit-remaining: 0 or
+		// retry-after: worth trying again later, unlike a plain 403.
+		if resp.StatusCode == http.StatusForbidden &&
+			(resp.Header.Get("X-RateLimit-Remaining") == "0" || resp.Header.Get("Retry-After") != "") {
+			return g.fail(Unavailable, op, "rate limited (HTTP 403)")
+		}
 		return classify(g.cfg.ID, op, resp.StatusCode, nil)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
-		if errors.Is(err, ErrBodyTooLarge) {
-			return classify(g.cfg.ID, op, 0, err)
-		}
-		return g.fail(Invalid, op, "decode: %v", err)
-	}
-	return nil
+	return decodeJSON(g.cfg.ID, op, resp.Body, into)
 }
 
 // maxOrgPages bounds the organisation listing (100 per page).

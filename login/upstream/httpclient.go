@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -133,4 +134,35 @@ func classify(upstream, op string, status int, err error) *Error {
 		return &Error{Kind: Unavailable, Upstream: upstream, Op: op, Err: fmt.Errorf("HTTP status %d", status)}
 	}
 	return &Error{Kind: Invalid, Upstream: upstream, Op: op, Err: fmt.Errorf("HTTP status %d", status)}
+}
+
+// decodeJSON decodes the JSON answer body into v. A failure to read the
+// body (the size cap, a timeout, a dropped connection) is the upstream's
+// outage and Unavailable, like the same failure before the headers; a body
+// that was read but is not the expected JSON is a malformed answer and
+// Invalid. The decoder's own error cannot tell the two apart, so the reads
+// are watched.
+func decodeJSON(upstream, op string, body io.Reader, v any) error {
+	rr := &readWatcher{r: body}
+	if err := json.NewDecoder(rr).Decode(v); err != nil {
+		if rr.err != nil {
+			return classify(upstream, op, 0, fmt.Errorf("read: %w", rr.err))
+		}
+		return &Error{Kind: Invalid, Upstream: upstream, Op: op, Err: fmt.Errorf("decode: %w", err)}
+	}
+	return nil
+}
+
+// readWatcher remembers the first read error other than io.EOF.
+type readWatcher struct {
+	r   io.Reader
+	err error
+}
+
+func (w *readWatcher) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if err != nil && err != io.EOF && w.err == nil {
+		w.err = err
+	}
+	return n, err
 }

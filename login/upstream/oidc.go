@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -71,7 +73,12 @@ func (o *oidcConn) discover(ctx context.Context) (*discovered, error) {
 	}
 	d, err := o.discoverOnce(ctx)
 	if err != nil {
-		o.failedAt, o.failErr = o.now(), err
+		// A request given up by its own caller (the browser went away)
+		// says nothing about the upstream: not remembered, or one
+		// impatient visitor would lock everyone out for the retry window.
+		if ctx.Err() == nil {
+			o.failedAt, o.failErr = o.now(), err
+		}
 		return nil, err
 	}
 	o.disc, o.failedAt, o.failErr = d, time.Time{}, nil
@@ -132,6 +139,10 @@ func (o *oidcConn) AuthCodeURL(ctx context.Context, leg Leg, redirectURI string)
 // upstream, as opposed to a protocol failure.
 var deniedErrors = []string{"access_denied", "consent_required", "interaction_required", "login_required", "account_selection_required"}
 
+// Callback errors that are the upstream's outage (RFC 6749 4.1.2.1):
+// trying again later may work.
+var outageErrors = []string{"server_error", "temporarily_unavailable"}
+
 func (o *oidcConn) Exchange(ctx context.Context, leg Leg, redirectURI string, cb url.Values) (*Identity, error) {
 	d, err := o.discover(ctx)
 	if err != nil {
@@ -151,8 +162,11 @@ func (o *oidcConn) Exchange(ctx context.Context, leg Leg, redirectURI string, cb
 	}
 	if e := cb.Get("error"); e != "" {
 		kind := Invalid
-		if slices.Contains(deniedErrors, e) {
+		switch {
+		case slices.Contains(deniedErrors, e):
 			kind = Denied
+		case slices.Contains(outageErrors, e):
+			kind = Unavailable
 		}
 		return nil, o.fail(kind, "authorization", "upstream answered error=%q: %q", e, cb.Get("error_description"))
 	}
@@ -225,6 +239,12 @@ func (o *oidcConn) exchangeError(ctx context.Context, err error) error {
 		}
 		return o.fail(Invalid, op, "HTTP status %d, error=%q: %q", re.Response.StatusCode, re.ErrorCode, re.ErrorDescription)
 	}
+	// oauth2 reports a 2xx answer it cannot use (not JSON, no
+	// access_token) with plain errors: a malformed answer. Anything else
+	// (network, timeout, size cap) is the upstream's outage.
+	if msg := err.Error(); strings.HasPrefix(msg, "oauth2: cannot parse") || strings.HasPrefix(msg, "oauth2: server response missing access_token") {
+		return &Error{Kind: Invalid, Upstream: o.cfg.ID, Op: op, Err: err}
+	}
 	return &Error{Kind: Unavailable, Upstream: o.cfg.ID, Op: op, Err: err}
 }
 
@@ -242,18 +262,21 @@ func (o *oidcConn) verifyError(err error) error {
 // a body it cannot decode (email_verified: "yes") or a bad signature is an
 // answer that failed a check — never "try again later".
 func (o *oidcConn) userinfoError(err error) error {
+	const op = "userinfo"
 	msg := err.Error()
-	kind := Invalid
-	switch {
-	case len(msg) >= 4 && msg[3] == ' ' && msg[0] >= '1' && msg[0] <= '5':
-		// go-oidc formats a non-200 answer as "<status line>: <body>".
-		if msg[0] == '5' || strings.HasPrefix(msg, "429") {
-			kind = Unavailable
-		}
-	case strings.Contains(msg, "failed to get userinfo"):
-		kind = Unavailable
+	// go-oidc formats non-200 answers as "<code> <reason>: <body>": the
+	// status decides, as for every other endpoint (429 and 5xx are an
+	// outage).
+	if code, cerr := strconv.Atoi(msg[:min(3, len(msg))]); cerr == nil && len(msg) > 3 && msg[3] == ' ' {
+		return &Error{Kind: classify(o.cfg.ID, op, code, nil).Kind, Upstream: o.cfg.ID, Op: op, Err: err}
 	}
-	return &Error{Kind: kind, Upstream: o.cfg.ID, Op: "userinfo", Err: err}
+	// A transport failure is an outage; an answer it cannot decode or
+	// whose signature fails is a failed check.
+	var ue *url.Error
+	if errors.As(err, &ue) || errors.Is(err, ErrBodyTooLarge) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Kind: Unavailable, Upstream: o.cfg.ID, Op: op, Err: err}
+	}
+	return &Error{Kind: Invalid, Upstream: o.cfg.ID, Op: op, Err: err}
 }
 
 // userClaims are the claims read from the ID token and userinfo.

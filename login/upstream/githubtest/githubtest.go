@@ -42,7 +42,8 @@ const (
 	// codeTTL is GitHub's lifetime for an authorization code.
 	codeTTL = 10 * time.Minute
 	// OversizeBytes is how much padding an Oversize response carries before
-	// its real body: more than the 2 MiB Gatehouse allows itself to read.
+	// its real body: more than the 1 MiB (upstream.DefaultMaxBodyBytes) Gatehouse
+	// allows itself to read.
 	OversizeBytes = 3 << 20
 	tokenDocs     = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/"
 )
