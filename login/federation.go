@@ -66,6 +66,13 @@ type upstreamLeg struct {
 	// LinkUser is set when a signed-in user connects an upstream from the
 	// account page: the identity is linked to this user, nobody signs in.
 	LinkUser string `json:"l,omitempty"`
+	// MaxAge and Started: see upstream.Leg.
+	MaxAge  *int64 `json:"m,omitempty"`
+	Started int64  `json:"t"`
+}
+
+func (l upstreamLeg) connectorLeg() upstream.Leg {
+	return upstream.Leg{State: l.State, Nonce: l.Nonce, Verifier: l.Verifier, MaxAge: l.MaxAge, Started: time.Unix(l.Started, 0)}
 }
 
 // pendingLink is the sealed content of PendingLinkCookie.
@@ -149,8 +156,19 @@ func (h *Handler) getUpstreamStart(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		leg.AuthRequestID, leg.Return = fc.next.AuthRequestID, fc.next.Return
+		if ar := fc.ar; ar != nil {
+			// The app wants a fresh or recent sign-in: the upstream must
+			// not satisfy it with a session it already had.
+			if slices.Contains(ar.Prompt, "login") {
+				zero := int64(0)
+				leg.MaxAge = &zero
+			} else if ar.MaxAge != nil {
+				leg.MaxAge = ar.MaxAge
+			}
+		}
 	}
-	target, err := conn.AuthCodeURL(ctx, upstream.Leg{State: leg.State, Nonce: leg.Nonce, Verifier: leg.Verifier}, h.upstreamCallbackURL(cfg.ID))
+	leg.Started = h.now().Unix()
+	target, err := conn.AuthCodeURL(ctx, leg.connectorLeg(), h.upstreamCallbackURL(cfg.ID))
 	if err != nil {
 		h.log.WarnContext(ctx, "upstream sign-in could not start", "upstream", cfg.ID, "err", err)
 		// Anyone can ask for a start: like a refused callback, a failed
@@ -299,7 +317,7 @@ func (h *Handler) getUpstreamCallback(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// 3. The upstream's answer.
-	ident, err := conn.Exchange(ctx, upstream.Leg{State: leg.State, Nonce: leg.Nonce, Verifier: leg.Verifier}, h.upstreamCallbackURL(id), q)
+	ident, err := conn.Exchange(ctx, leg.connectorLeg(), h.upstreamCallbackURL(id), q)
 	if err != nil {
 		h.log.WarnContext(ctx, "upstream sign-in failed", "upstream", id, "kind", upstream.KindOf(err).String(), "err", err)
 		h.upstreamFailed(w, r, fc, leg, cfg, err, true)

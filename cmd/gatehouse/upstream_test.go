@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"golang.org/x/net/html"
+	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/login/upstream/githubtest"
 )
@@ -514,6 +515,8 @@ func TestUpstreamFederationBetweenGatehouses(t *testing.T) {
 		authorize := b.toUpstream(p, "peer")
 		ub := &browser{t: t, client: b.client, issuer: upIssuer}
 		// The shared jar follows the upstream's redirects, then ours.
+		saved := b.client.CheckRedirect
+		defer func() { b.client.CheckRedirect = saved }()
 		b.client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 			if strings.HasPrefix(req.URL.String(), downIssuer+"/") || strings.HasPrefix(req.URL.String(), upIssuer+"/") {
 				return nil
@@ -536,6 +539,18 @@ func TestUpstreamFederationBetweenGatehouses(t *testing.T) {
 	}
 	if u := down.users()["ivan@example.com"]; len(u.Linked) != 1 || u.Linked[0].Upstream != "peer" {
 		t.Fatalf("downstream account: %+v", u)
+	}
+
+	// prompt=login travels on: the upstream's own session (browser b is
+	// signed in there) must not answer silently, so its form shows again.
+	ar = r.authURL(oauth2.SetAuthURLParam("prompt", "login"))
+	p = b.get(ar.url)
+	if p.status != http.StatusOK {
+		t.Fatalf("prompt=login: status %d", p.status)
+	}
+	tok = r.exchange(ar, r.codeFrom(ar, viaPeer(b, p, "ivan@example.com", "Ivan-Passw0rd-1")))
+	if tok.claims["idp"] != "peer" {
+		t.Fatalf("claims after prompt=login: %v", tok.claims)
 	}
 
 	b2 := newBrowser(t, downIssuer)

@@ -132,7 +132,16 @@ func (o *oidcConn) AuthCodeURL(ctx context.Context, leg Leg, redirectURI string)
 	}
 	c := d.oauth
 	c.RedirectURL = redirectURI
-	return c.AuthCodeURL(leg.State, oauth2.S256ChallengeOption(leg.Verifier), oidc.Nonce(leg.Nonce)), nil
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(leg.Verifier), oidc.Nonce(leg.Nonce)}
+	if leg.MaxAge != nil {
+		// The app asked Gatehouse for a fresh (or recent) sign-in: pass
+		// that on, or a silent upstream session would satisfy it.
+		if *leg.MaxAge <= 0 {
+			opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+		}
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.FormatInt(max(*leg.MaxAge, 0), 10)))
+	}
+	return c.AuthCodeURL(leg.State, opts...), nil
 }
 
 // Callback errors that mean the user did not (or could not) agree at the
@@ -196,6 +205,18 @@ func (o *oidcConn) Exchange(ctx context.Context, leg Leg, redirectURI string, cb
 	var claims userClaims
 	if err := idt.Claims(&claims); err != nil {
 		return nil, o.fail(Invalid, "ID token", "decode claims: %v", err)
+	}
+	if leg.MaxAge != nil {
+		// OIDC Core 3.1.2.1: with max_age the ID token must carry
+		// auth_time; it must be within the age asked for, counted from
+		// when this leg started (a minute of clock skew allowed).
+		if claims.AuthTime == nil {
+			return nil, o.fail(Invalid, "ID token", "no auth_time although a fresh sign-in was asked for")
+		}
+		oldest := leg.Started.Add(-time.Duration(max(*leg.MaxAge, 0))*time.Second - time.Minute)
+		if time.Unix(*claims.AuthTime, 0).Before(oldest) {
+			return nil, o.fail(Invalid, "ID token", "auth_time %d is older than the sign-in asked for", *claims.AuthTime)
+		}
 	}
 	// OIDC Core 2: with several audiences, azp must name this client.
 	if len(idt.Audience) > 1 && claims.AZP != o.cfg.ClientID {
@@ -286,6 +307,7 @@ type userClaims struct {
 	Name              string          `json:"name"`
 	PreferredUsername string          `json:"preferred_username"`
 	AZP               string          `json:"azp"`
+	AuthTime          *int64          `json:"auth_time"`
 	AMR               json.RawMessage `json:"amr"`
 }
 

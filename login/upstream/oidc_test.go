@@ -935,3 +935,50 @@ func TestOIDCErrorWraps(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
+
+// An app asking Gatehouse for a fresh or recent sign-in makes the leg ask
+// the upstream for one (prompt=login / max_age) and check the ID token's
+// auth_time: a silent upstream session must not satisfy prompt=login.
+func TestOIDCFreshSignIn(t *testing.T) {
+	op, conn := oidcSetup(t)
+	now := op.clock.Now()
+	zero, hour := int64(0), int64(3600)
+	cases := []struct {
+		name     string
+		maxAge   *int64
+		authTime any // nil: claim absent
+		wantErr  bool
+		prompt   string
+	}{
+		{"no freshness asked, no auth_time", nil, nil, false, ""},
+		{"prompt=login, authenticated now", &zero, now.Unix(), false, "login"},
+		{"prompt=login, no auth_time", &zero, nil, true, "login"},
+		{"prompt=login, an old upstream session", &zero, now.Add(-10 * time.Minute).Unix(), true, "login"},
+		{"max_age=3600, 30 minutes ago", &hour, now.Add(-30 * time.Minute).Unix(), false, ""},
+		{"max_age=3600, 2 hours ago", &hour, now.Add(-2 * time.Hour).Unix(), true, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			op.set(func(s *opSettings) {
+				s.claims = func(m map[string]any) { m["auth_time"] = c.authTime }
+			})
+			leg := testLeg(c.name)
+			leg.MaxAge, leg.Started = c.maxAge, now
+			authURL, err := conn.AuthCodeURL(context.Background(), leg, opCallback)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, _ := url.Parse(authURL)
+			if got := u.Query().Get("prompt"); got != c.prompt {
+				t.Fatalf("prompt = %q, want %q", got, c.prompt)
+			}
+			if (c.maxAge != nil) != u.Query().Has("max_age") {
+				t.Fatalf("max_age in %s, want it iff asked", authURL)
+			}
+			_, err = conn.Exchange(context.Background(), leg, opCallback, op.authorize(authURL))
+			if (err != nil) != c.wantErr || (err != nil && KindOf(err) != Invalid) {
+				t.Fatalf("err = %v, want error %t (Invalid)", err, c.wantErr)
+			}
+		})
+	}
+}

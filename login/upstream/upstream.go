@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"time"
 )
 
 // Connector types, the "type" of an upstreams-file entry.
@@ -49,6 +50,13 @@ type Leg struct {
 	State    string // the OAuth state parameter
 	Nonce    string // the OIDC nonce (unused by GitHub)
 	Verifier string // the PKCE code verifier; the challenge is its S256
+	// MaxAge, when set, asks for an authentication at the upstream no
+	// older than this many seconds (0: a fresh one, as for prompt=login),
+	// because the app asked Gatehouse for that. An OIDC upstream gets
+	// prompt=login / max_age and its ID token's auth_time is checked
+	// against Started; GitHub has no such parameter (README).
+	MaxAge  *int64
+	Started time.Time
 }
 
 // Connector is one configured upstream.
