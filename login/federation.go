@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-id/gatehouse/internal/authn"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/login/upstream"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -49,7 +50,6 @@ const (
 	pendingLinkTTL  = 10 * time.Minute
 	sealLeg         = "upstream-leg"
 	sealPendingLink = "pending-link"
-	amrFederated    = "fed"
 	// maxCookieBytes keeps a sealed cookie under browsers' 4 KiB limit.
 	maxCookieBytes = 3900
 )
@@ -385,11 +385,13 @@ func (h *Handler) renderAccountMessage(w http.ResponseWriter, r *http.Request, s
 }
 
 // upstreamAMR is the session's amr for a sign-in through an upstream:
-// "fed" plus what the upstream reported.
+// "fed", plus what the upstream reported about its own sign-in, marked as
+// such (authn.Upstream): ID tokens show those values, but they are not
+// factors proved to Gatehouse and never raise the acr.
 func upstreamAMR(ident *upstream.Identity) []string {
-	amr := []string{amrFederated}
+	amr := []string{authn.AMRFederated}
 	for _, v := range ident.AMR {
-		if !slices.Contains(amr, v) {
+		if v = authn.Upstream(v); !slices.Contains(amr, v) {
 			amr = append(amr, v)
 		}
 	}

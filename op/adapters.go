@@ -10,6 +10,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse-id/gatehouse/internal/authn"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -108,8 +109,8 @@ type authRequest struct {
 var _ zop.AuthRequest = authRequest{}
 
 func (a authRequest) GetID() string          { return a.r.ID }
-func (a authRequest) GetACR() string         { return "" }
-func (a authRequest) GetAMR() []string       { return a.r.AMR }
+func (a authRequest) GetACR() string         { return authn.ACRFor(a.r.AMR) }
+func (a authRequest) GetAMR() []string       { return authn.ClaimAMR(a.r.AMR) }
 func (a authRequest) GetAudience() []string  { return []string{a.r.ClientID} }
 func (a authRequest) GetAuthTime() time.Time { return a.r.AuthTime }
 func (a authRequest) GetClientID() string    { return a.r.ClientID }
@@ -159,7 +160,8 @@ type refreshRequest struct {
 
 var _ zop.RefreshTokenRequest = (*refreshRequest)(nil)
 
-func (r *refreshRequest) GetAMR() []string            { return r.grant.AMR }
+func (r *refreshRequest) GetAMR() []string            { return authn.ClaimAMR(r.grant.AMR) }
+func (r *refreshRequest) GetACR() string              { return authn.ACRFor(r.grant.AMR) }
 func (r *refreshRequest) GetAudience() []string       { return []string{r.grant.ClientID} }
 func (r *refreshRequest) GetAuthTime() time.Time      { return r.grant.AuthTime }
 func (r *refreshRequest) GetClientID() string         { return r.grant.ClientID }

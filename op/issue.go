@@ -222,7 +222,11 @@ func (p *Provider) signIDToken(ctx context.Context, req zop.IDTokenRequest, c *c
 		nonce = ar.GetNonce()
 	}
 	exp := p.now().Add(c.IDTokenLifetime())
-	claims := oidc.NewIDTokenClaims(p.cfg.Issuer, req.GetSubject(), []string{c.GetID()}, exp, req.GetAuthTime(), nonce, "", req.GetAMR(), c.GetID(), 0)
+	var acr string
+	if a, ok := req.(interface{ GetACR() string }); ok {
+		acr = a.GetACR()
+	}
+	claims := oidc.NewIDTokenClaims(p.cfg.Issuer, req.GetSubject(), []string{c.GetID()}, exp, req.GetAuthTime(), nonce, acr, req.GetAMR(), c.GetID(), 0)
 	claims.ClientID = "" // aud and azp name the client; client_id belongs to access tokens
 	claims.IssuedAt = oidc.FromTime(p.now())
 	alg := p.keys.Active().Algorithm

@@ -6,6 +6,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/gatehouse-id/gatehouse/internal/authn"
 )
 
 // cachedDoc is a JSON document rendered once per signing-key-set version:
@@ -56,6 +58,7 @@ func (p *Provider) discoveryJSON() []byte {
 			RevocationEndpointAuthMethodsSupported:    append(authMethods, oidc.AuthMethodNone),
 			IntrospectionEndpointAuthMethodsSupported: authMethods,
 			ClaimsSupported:                           supportedClaims,
+			ACRValuesSupported:                        authn.ACRValues(),
 			CodeChallengeMethodsSupported:             []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
 			ClaimsParameterSupported:                  false,
 			RequestParameterSupported:                 false,

@@ -20,6 +20,7 @@ import (
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
+	"github.com/gatehouse-id/gatehouse/internal/authn"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -307,7 +308,7 @@ func (p *Provider) introspectionFor(ctx context.Context, resp *oidc.Introspectio
 	resp.SetUserInfo(ui)
 	resp.Subject = u.ID
 	resp.AuthTime = oidc.FromTime(g.AuthTime)
-	resp.AuthenticationMethodsReferences = g.AMR
+	resp.AuthenticationMethodsReferences = authn.ClaimAMR(g.AMR)
 	return nil
 }
 
@@ -326,6 +327,6 @@ func isHTTP(u string) bool { return len(u) >= 7 && u[:7] == "http://" }
 var supportedScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess}
 
 var supportedClaims = []string{
-	"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "c_hash", "sid",
+	"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash", "sid",
 	"email", "email_verified", "name", "role", "idp",
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 
+	"github.com/gatehouse-id/gatehouse/internal/authn"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -460,7 +461,7 @@ func TestWebAuthnCeremonies(t *testing.T) {
 	if user.Account.ID != "u-alice" || !uv || !bytes.Equal(used.ID, k.id) || used.SignCount != 1 || !used.BackupState || !used.LastUsedAt.Equal(f.now) || used.Name != "test key" {
 		t.Errorf("signed in %s with %+v, uv %v", user.Account.ID, used, uv)
 	}
-	if got := ACRFor(AddFactor(nil, PasskeyAMR(used, uv)...)); got != ACRPhishingResistant {
+	if got := authn.ACRFor(authn.AddFactor(nil, PasskeyAMR(used, uv)...)); got != authn.ACRPhishingResistant {
 		t.Errorf("passwordless passkey acr %s", got)
 	}
 	f.alice.Credentials[0] = *used
