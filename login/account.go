@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -82,43 +83,32 @@ func (h *Handler) accountUser(w http.ResponseWriter, r *http.Request) (*storage.
 // render with (ok=false), or it has already answered (done=true: busy or a
 // server error).
 func (h *Handler) confirmPassword(w http.ResponseWriter, r *http.Request, user *storage.User, pw, field string, v *view) (ok bool, status int, done bool) {
-	ctx := r.Context()
 	if pw == "" {
 		v.fieldError(field, msgEnterPassword)
 		return false, http.StatusBadRequest, false
 	}
-	if ok, wait := h.allow(ctx, limitKey{h.rules.accountUser, user.ID}); !ok {
-		status, msg := tooMany(w, wait)
-		v.Error = msg
-		return false, status, false
-	}
-	att, err := h.reserveAttempt(ctx, user.Email)
-	if err != nil {
-		h.internalError(w, r, "account: register attempt", err, "user_id", user.ID)
-		return false, 0, true
-	}
-	if !att.Allowed {
-		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: user.ID, Subject: user.ID, Detail: map[string]string{"reason": "locked", "where": "account"}})
-		v.Error = h.lockedMessage(att.LockedUntil)
-		return false, http.StatusForbidden, false
-	}
-	good, err := h.verifyUserPassword(ctx, user, pw)
+	res, err := h.checkCredential(w, r, credentialCheck{
+		limits:  []limitKey{{h.rules.accountUser, user.ID}},
+		lockKey: user.Email,
+		verify:  func(ctx context.Context) (bool, error) { return h.verifyUserPassword(ctx, user, pw) },
+		actor:   user.ID,
+		subject: func() string { return user.ID },
+		detail:  map[string]string{"where": "account"},
+	})
 	if err != nil {
 		h.hashFailed(w, r, err, defaultReturn)
 		return false, 0, true
 	}
-	if !good {
-		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: user.ID, Subject: user.ID, Detail: map[string]string{"reason": "invalid_credentials", "where": "account"}})
-		if !att.LockedUntil.IsZero() {
-			h.audit(r, storage.AuditEvent{Action: storage.AuditLockout, Actor: storage.ActorSystem, Subject: user.ID, Detail: lockedUntil(att.LockedUntil)})
-			v.Error = h.lockedMessage(att.LockedUntil)
-			return false, http.StatusForbidden, false
-		}
+	switch res.outcome {
+	case checkPassed:
+		return true, 0, false
+	case checkFailed:
 		v.fieldError(field, msgWrongPassword)
 		return false, http.StatusBadRequest, false
+	default:
+		v.Error = res.msg
+		return false, res.status, false
 	}
-	h.clearFailures(ctx, user.Email)
-	return true, 0, false
 }
 
 // postChangePassword sets a new password. Every other session and every

@@ -170,29 +170,36 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// 1. Rate limits, per client IP and per submitted address.
-	if ok, wait := h.allow(ctx, limitKey{h.rules.signInIP, h.clientIP(r)}, limitKey{h.rules.signInEmail, email}); !ok {
-		h.metrics.signIn(outcomeRateLimited)
-		status, msg := tooMany(w, wait)
-		h.renderLogin(w, r, status, fc, email, msg)
-		return
-	}
-	// 2. Lockout: reserve this password check before it runs, so parallel
-	// guesses cannot overshoot the threshold.
-	att, err := h.reserveAttempt(ctx, email)
-	if err != nil {
-		h.internalError(w, r, "sign-in: register attempt", err)
-		return
-	}
-	if !att.Allowed {
-		h.metrics.signIn(outcomeLocked)
-		h.logSignInRefused(ctx, r, "sign-in refused: locked", email, "locked_until", att.LockedUntil)
-		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous, Subject: h.emailSubject(ctx, email), ClientID: fc.clientID(), Detail: reason("locked")})
-		h.renderLogin(w, r, http.StatusForbidden, fc, email, h.lockedMessage(att.LockedUntil))
-		return
-	}
-	// 3. The password.
-	user, err := h.checkPassword(r, email, pw)
+	// Rate limits per client IP and per submitted address, the lockout of
+	// the address, the password: the one credential sequence.
+	var user *storage.User
+	res, err := h.checkCredential(w, r, credentialCheck{
+		limits:  []limitKey{{h.rules.signInIP, h.clientIP(r)}, {h.rules.signInEmail, email}},
+		lockKey: email,
+		verify: func(context.Context) (bool, error) {
+			u, err := h.checkPassword(r, email, pw)
+			user = u
+			return u != nil, err
+		},
+		actor:    storage.ActorAnonymous,
+		subject:  func() string { return h.emailSubject(ctx, email) }, // the same look-up whether or not the address has an account
+		clientID: fc.clientID(),
+		onFail: func(o checkOutcome, res checkResult) {
+			switch o {
+			case checkLimited:
+				h.metrics.signIn(outcomeRateLimited)
+			case checkLocked:
+				h.metrics.signIn(outcomeLocked)
+				h.logSignInRefused(ctx, r, "sign-in refused: locked", email, "locked_until", res.until)
+			case checkLockedNow:
+				h.metrics.signIn(outcomeInvalid)
+				h.logSignInRefused(ctx, r, "sign-in failed; address locked", email, "locked_until", res.until)
+			case checkFailed:
+				h.metrics.signIn(outcomeInvalid)
+				h.logSignInRefused(ctx, r, "sign-in failed", email)
+			}
+		},
+	})
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			h.log.WarnContext(ctx, "sign-in: password hasher busy")
@@ -203,23 +210,14 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "sign-in: check password", err)
 		return
 	}
-	if user == nil {
-		h.metrics.signIn(outcomeInvalid)
-		subject := h.emailSubject(ctx, email) // the same look-up whether or not the address has an account
-		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: storage.ActorAnonymous, Subject: subject, ClientID: fc.clientID(), Detail: reason("invalid_credentials")})
-		if !att.LockedUntil.IsZero() {
-			// This failure reached the threshold.
-			h.metrics.lockout()
-			h.logSignInRefused(ctx, r, "sign-in failed; address locked", email, "locked_until", att.LockedUntil)
-			h.audit(r, storage.AuditEvent{Action: storage.AuditLockout, Actor: storage.ActorSystem, Subject: subject, ClientID: fc.clientID(), Detail: lockedUntil(att.LockedUntil)})
-			h.renderLogin(w, r, http.StatusForbidden, fc, email, h.lockedMessage(att.LockedUntil))
-			return
-		}
-		h.logSignInRefused(ctx, r, "sign-in failed", email)
+	switch res.outcome {
+	case checkLimited, checkLocked, checkLockedNow:
+		h.renderLogin(w, r, res.status, fc, email, res.msg)
+		return
+	case checkFailed:
 		h.renderLogin(w, r, http.StatusBadRequest, fc, email, msgInvalidCredentials)
 		return
 	}
-	h.clearFailures(ctx, email)
 	if h.cfg.RequireVerifiedEmail && !user.EmailVerified {
 		h.metrics.signIn(outcomeUnverified)
 		h.log.InfoContext(ctx, "sign-in refused: email not verified", "user_id", user.ID)

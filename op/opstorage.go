@@ -53,6 +53,7 @@ func (p *Provider) newAuthRequest(req *oidc.AuthRequest, hintSubject string) *st
 		Prompt:              []string(req.Prompt),
 		LoginHint:           req.LoginHint,
 		HintSubject:         hintSubject,
+		ACRValues:           []string(req.ACRValues),
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(p.cfg.AuthRequestTTL),
 	}

@@ -43,6 +43,7 @@ type sealedRequest struct {
 	LoginHint     string   `json:"lh,omitempty"`
 	HintSubject   string   `json:"hs,omitempty"`
 	Resources     []string `json:"rs,omitempty"`
+	ACRValues     []string `json:"acr,omitempty"`
 	CreatedAt     int64    `json:"t"` // Unix milliseconds
 	ExpiresAt     int64    `json:"e"`
 }
@@ -58,7 +59,7 @@ func (p *Provider) sealRequest(ar *storage.AuthRequest) (string, error) {
 		ID: ar.ID, ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, State: ar.State, Nonce: ar.Nonce,
 		Scopes: ar.Scopes, ResponseMode: ar.ResponseMode, CodeChallenge: ar.CodeChallenge,
 		Prompt: ar.Prompt, MaxAge: ar.MaxAge, LoginHint: ar.LoginHint, HintSubject: ar.HintSubject,
-		Resources: ar.Resources, CreatedAt: ar.CreatedAt.UnixMilli(), ExpiresAt: ar.ExpiresAt.UnixMilli(),
+		Resources: ar.Resources, ACRValues: ar.ACRValues, CreatedAt: ar.CreatedAt.UnixMilli(), ExpiresAt: ar.ExpiresAt.UnixMilli(),
 	})
 	if err != nil {
 		return "", fmt.Errorf("seal auth request: %w", err)
@@ -82,7 +83,7 @@ func (p *Provider) PendingRequest(ctx context.Context, handle string) (*storage.
 		ID: s.ID, ClientID: s.ClientID, RedirectURI: s.RedirectURI, State: s.State, Nonce: s.Nonce,
 		Scopes: s.Scopes, ResponseType: "code", ResponseMode: s.ResponseMode, CodeChallenge: s.CodeChallenge,
 		Prompt: s.Prompt, MaxAge: s.MaxAge, LoginHint: s.LoginHint, HintSubject: s.HintSubject,
-		Resources: s.Resources, CreatedAt: time.UnixMilli(s.CreatedAt).UTC(), ExpiresAt: time.UnixMilli(s.ExpiresAt).UTC(),
+		Resources: s.Resources, ACRValues: s.ACRValues, CreatedAt: time.UnixMilli(s.CreatedAt).UTC(), ExpiresAt: time.UnixMilli(s.ExpiresAt).UTC(),
 	}
 	if ar.CodeChallenge != "" {
 		ar.CodeChallengeMethod = "S256" // the only method /authorize accepts

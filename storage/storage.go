@@ -116,6 +116,10 @@ type AuthRequest struct {
 	// Resources are the RFC 8707 resource indicators the request named,
 	// each allowed for the client.
 	Resources []string
+	// ACRValues are the acr values the app asked for (a preference list).
+	// The sign-in flow reads them; they travel sealed with the pending
+	// request and are not stored (the acr a code yields follows from AMR).
+	ACRValues []string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 
