@@ -32,6 +32,10 @@ type Config struct {
 	// LogKey keys the pseudonym (package emailhash) that stands for the
 	// recipient in log lines; cmd derives it from GATEHOUSE_SECRET.
 	LogKey [32]byte
+
+	// Now is the clock for the time a security notice states; default
+	// time.Now. Tests inject a fixed time.
+	Now func() time.Time
 }
 
 const (
@@ -64,6 +68,7 @@ type Mailer struct {
 	retryDelay  time.Duration
 	metrics     *Metrics
 	addrs       emailhash.Hasher
+	now         func() time.Time
 
 	queue chan job
 	mu    sync.RWMutex // guards closed against sends on the closed queue
@@ -102,6 +107,9 @@ func NewMailer(s Sender, cfg Config) *Mailer {
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = defaultRetryDelay
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	base, abort := context.WithCancel(context.Background())
 	m := &Mailer{
 		sender:      s,
@@ -111,6 +119,7 @@ func NewMailer(s Sender, cfg Config) *Mailer {
 		retryDelay:  cfg.RetryDelay,
 		metrics:     cfg.Metrics,
 		addrs:       emailhash.New(cfg.LogKey),
+		now:         cfg.Now,
 		queue:       make(chan job, cfg.QueueSize),
 		base:        base,
 		abort:       abort,
@@ -129,48 +138,85 @@ func NewMailer(s Sender, cfg Config) *Mailer {
 
 // VerifyEmail sends the address verification link (valid 24 hours).
 func (m *Mailer) VerifyEmail(ctx context.Context, to, name, link string) {
-	m.enqueue(ctx, kindVerifyEmail, to, name, link, "")
+	m.enqueue(ctx, kindVerifyEmail, to, name, templateData{Link: link})
 }
 
 // ResetPassword sends the password reset link (valid 1 hour).
 func (m *Mailer) ResetPassword(ctx context.Context, to, name, link string) {
-	m.enqueue(ctx, kindResetPassword, to, name, link, "")
+	m.enqueue(ctx, kindResetPassword, to, name, templateData{Link: link})
 }
 
 // PasswordChanged tells the user their password was changed, and what to do
 // if it was not them.
 func (m *Mailer) PasswordChanged(ctx context.Context, to, name string) {
-	m.enqueue(ctx, kindPasswordChanged, to, name, "", "")
+	m.enqueue(ctx, kindPasswordChanged, to, name, templateData{})
 }
 
 // ConfirmNewEmail sends the confirmation link for an email change to the NEW
 // address.
 func (m *Mailer) ConfirmNewEmail(ctx context.Context, to, name, link string) {
-	m.enqueue(ctx, kindConfirmNewEmail, to, name, link, "")
+	m.enqueue(ctx, kindConfirmNewEmail, to, name, templateData{Link: link})
 }
 
 // EmailChangeNotice tells the OLD address that the account's address is being
 // changed to newEmail.
 func (m *Mailer) EmailChangeNotice(ctx context.Context, to, name, newEmail string) {
-	m.enqueue(ctx, kindEmailChangeNotice, to, name, "", newEmail)
+	m.enqueue(ctx, kindEmailChangeNotice, to, name, templateData{NewEmail: cleanText(newEmail)})
 }
 
 // AccountDeleted confirms that the account was deleted.
 func (m *Mailer) AccountDeleted(ctx context.Context, to, name string) {
-	m.enqueue(ctx, kindAccountDeleted, to, name, "", "")
+	m.enqueue(ctx, kindAccountDeleted, to, name, templateData{})
 }
+
+// FactorAdded tells the user a sign-in method was added to their account,
+// when (UTC, from Config.Now), and what to do if it was not them. factor
+// describes the method as a phrase that completes "… was added: <factor>",
+// e.g. `an authenticator app`, `a passkey named "MacBook"` or `a connection
+// to GitHub`. It may carry user input (a passkey's name): it is cleaned like
+// a display name and escaped in the HTML part.
+func (m *Mailer) FactorAdded(ctx context.Context, to, name, factor string) {
+	m.enqueue(ctx, kindFactorAdded, to, name, templateData{Factor: cleanTextN(factor, maxFactorRunes), When: m.when()})
+}
+
+// FactorRemoved tells the user a sign-in method was removed from their
+// account; factor as for FactorAdded.
+func (m *Mailer) FactorRemoved(ctx context.Context, to, name, factor string) {
+	m.enqueue(ctx, kindFactorRemoved, to, name, templateData{Factor: cleanTextN(factor, maxFactorRunes), When: m.when()})
+}
+
+// RecoveryCodeUsed tells the user a recovery code was used to sign in and
+// how many unused codes remain, urging new codes when few (or none) are
+// left. A negative remaining counts as none.
+func (m *Mailer) RecoveryCodeUsed(ctx context.Context, to, name string, remaining int) {
+	m.enqueue(ctx, kindRecoveryCodeUsed, to, name, templateData{Remaining: max(remaining, 0), When: m.when()})
+}
+
+// MFAReset tells the user an administrator removed all their second factors
+// (passkeys, authenticator app, recovery codes).
+func (m *Mailer) MFAReset(ctx context.Context, to, name string) {
+	m.enqueue(ctx, kindMFAReset, to, name, templateData{When: m.when()})
+}
+
+// when is the time a notice states: the time it was asked for, not the time
+// a worker renders it (which may be later, after retries).
+func (m *Mailer) when() string {
+	return m.now().UTC().Format(whenLayout)
+}
+
+// whenLayout spells the month out, so the date cannot be read day-first or
+// month-first wrongly.
+const whenLayout = "Monday, 2 January 2006 at 15:04 UTC"
 
 // enqueue never blocks: when the queue is full (SMTP down or far behind) the
 // message is dropped and an ERROR logged, rather than holding up the request
 // that asked for it. Users can ask again (resend link, forgot password).
-func (m *Mailer) enqueue(ctx context.Context, k *kind, to, name, link, newEmail string) {
-	j := job{kind: k, to: to, data: templateData{
-		ProductName: m.product,
-		Name:        cleanText(name),
-		Email:       cleanText(to),
-		Link:        link,
-		NewEmail:    cleanText(newEmail),
-	}}
+// d holds the fields of k's template; enqueue adds the common ones.
+func (m *Mailer) enqueue(ctx context.Context, k *kind, to, name string, d templateData) {
+	d.ProductName = m.product
+	d.Name = cleanText(name)
+	d.Email = cleanText(to)
+	j := job{kind: k, to: to, data: d}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {

@@ -33,9 +33,15 @@ func newTestMailer(t *testing.T, srv *mailtest.Server, cfg Config) *Mailer {
 	return m
 }
 
+// testNow is the clock of the security notices in the tests: 15:05 in a zone
+// an hour east of UTC, so the messages must say 14:05 UTC.
+var testNow = time.Date(2025, time.March, 3, 15, 5, 0, 0, time.FixedZone("CET", 3600))
+
+const testWhen = "Monday, 3 March 2025 at 14:05 UTC"
+
 func TestMailerMessages(t *testing.T) {
 	srv := mailtest.NewServer(t)
-	m := newTestMailer(t, srv, Config{ProductName: "Acme ID"})
+	m := newTestMailer(t, srv, Config{ProductName: "Acme ID", Now: func() time.Time { return testNow }})
 	ctx := context.Background()
 	const base = "https://id.acme.test/"
 
@@ -81,6 +87,44 @@ func TestMailerMessages(t *testing.T) {
 			send: func(to string) { m.AccountDeleted(ctx, to, "Ada Lovelace") },
 			want: []string{"was deleted", "deleted@example.com"},
 		},
+		{
+			to: "added@example.com", subject: "A sign-in method was added to your account",
+			send: func(to string) { m.FactorAdded(ctx, to, "Ada Lovelace", `a passkey named "MacBook"`) },
+			want: []string{
+				"A sign-in method was added to your Acme ID account",
+				`: <strong>a passkey named &#34;MacBook&#34;</strong>.|: a passkey named "MacBook".`,
+				"Time: " + testWhen,
+				"If this wasn't you, reset your password", "contact your administrator",
+			},
+		},
+		{
+			to: "removed@example.com", subject: "A sign-in method was removed from your account",
+			send: func(to string) { m.FactorRemoved(ctx, to, "Ada Lovelace", "a connection to GitHub") },
+			want: []string{
+				"A sign-in method was removed from your Acme ID account",
+				"<strong>a connection to GitHub</strong>.|: a connection to GitHub.",
+				"Time: " + testWhen,
+				"If this wasn't you, reset your password", "contact your administrator",
+			},
+		},
+		{
+			to: "recovery@example.com", subject: "A recovery code was used to sign in",
+			send: func(to string) { m.RecoveryCodeUsed(ctx, to, "Ada Lovelace", 7) },
+			want: []string{
+				"A recovery code was used to sign in to your Acme ID account",
+				"You have 7 recovery codes left.", "Time: " + testWhen,
+				"If this wasn't you, reset your password", "contact your administrator",
+			},
+		},
+		{
+			to: "mfareset@example.com", subject: "Your two-factor sign-in was reset",
+			send: func(to string) { m.MFAReset(ctx, to, "Ada Lovelace") },
+			want: []string{
+				"An administrator removed all second factors from your Acme ID account",
+				"passkeys", "authenticator app", "recovery codes", "Time: " + testWhen,
+				"asked to set up a second factor again", "contact your administrator",
+			},
+		},
 	}
 	for _, tt := range tests {
 		tt.send(tt.to)
@@ -124,6 +168,138 @@ func TestMailerMessages(t *testing.T) {
 				t.Errorf("html part has no title %q", tt.subject)
 			}
 		})
+	}
+}
+
+// A sign-in method's description carries user input (a passkey's name): it is
+// escaped in the HTML part, and the text part is plain text, never HTML, with
+// no way to add lines.
+func TestMailerFactorEscaped(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	m := newTestMailer(t, srv, Config{})
+	ctx := context.Background()
+	const factor = "a passkey named \"<script>alert(1)</script>\r\n\r\nFake: line <b>x</b>\u202e\""
+	m.FactorAdded(ctx, "added@example.com", "Ada", factor)
+	m.FactorRemoved(ctx, "removed@example.com", "Ada", factor)
+	for _, to := range []string{"added@example.com", "removed@example.com"} {
+		t.Run(to, func(t *testing.T) {
+			got, err := srv.Wait(waitCtx(t), to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(got.HTML, "<script") || strings.Contains(got.HTML, "<b>") {
+				t.Errorf("html part has the factor's markup unescaped:\n%s", got.HTML)
+			}
+			if want := "<strong>a passkey named &#34;&lt;script&gt;alert(1)&lt;/script&gt; Fake: line &lt;b&gt;x&lt;/b&gt;&#34;</strong>"; !strings.Contains(got.HTML, want) {
+				t.Errorf("html part lacks %q:\n%s", want, got.HTML)
+			}
+			if want := `: a passkey named "<script>alert(1)</script> Fake: line <b>x</b>".` + "\n"; !strings.Contains(got.Text, want) {
+				t.Errorf("text part lacks %q:\n%s", want, got.Text)
+			}
+			for _, bad := range []string{"&lt;", "&gt;", "&#34;", "&ldquo;", "<strong>", "<p", "\nFake:", "\u202e"} {
+				if strings.Contains(got.Text, bad) {
+					t.Errorf("text part contains %q:\n%s", bad, got.Text)
+				}
+			}
+			if strings.Contains(got.HTML, "\u202e") {
+				t.Error("bidi override kept in the html part")
+			}
+		})
+	}
+	// A long description is cut, but keeps far more than a display name.
+	if got := cleanTextN(strings.Repeat("é", 300), maxFactorRunes); len([]rune(got)) != maxFactorRunes+1 {
+		t.Errorf("cleanTextN kept %d runes", len([]rune(got)))
+	}
+}
+
+// The recovery-code notice counts the codes left in words that fit, and urges
+// new codes when two or fewer are left.
+func TestMailerRecoveryCodesLeft(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	m := newTestMailer(t, srv, Config{Now: func() time.Time { return testNow }})
+	const urge = "Generate new codes on your account page"
+	tests := []struct {
+		remaining int
+		want      string
+		urgent    bool
+	}{
+		{-1, "You have no recovery codes left. Generate new codes on your account page now", true},
+		{0, "You have no recovery codes left. Generate new codes on your account page now", true},
+		{1, "You have 1 recovery code left. Generate new codes on your account page soon.", true},
+		{2, "You have 2 recovery codes left. Generate new codes on your account page soon.", true},
+		{3, "You have 3 recovery codes left.", false},
+		{10, "You have 10 recovery codes left.", false},
+	}
+	for _, tt := range tests {
+		m.RecoveryCodeUsed(context.Background(), fmt.Sprintf("left%d@example.com", tt.remaining), "", tt.remaining)
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.remaining), func(t *testing.T) {
+			got, err := srv.Wait(waitCtx(t), fmt.Sprintf("left%d@example.com", tt.remaining))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Subject != "A recovery code was used to sign in" {
+				t.Errorf("subject = %q", got.Subject)
+			}
+			for part, body := range map[string]string{"text": got.Text, "html": got.HTML} {
+				if !strings.Contains(body, tt.want) {
+					t.Errorf("%s part lacks %q:\n%s", part, tt.want, body)
+				}
+				if strings.Contains(body, urge) != tt.urgent {
+					t.Errorf("%s part: urges new codes = %v, want %v:\n%s", part, !tt.urgent, tt.urgent, body)
+				}
+				if !strings.Contains(body, "Time: "+testWhen) {
+					t.Errorf("%s part lacks the time:\n%s", part, body)
+				}
+				if tt.remaining != 1 && strings.Contains(body, " recovery code left") {
+					t.Errorf("%s part uses the singular:\n%s", part, body)
+				}
+			}
+			if strings.Contains(got.HTML, "<strong>You have") != tt.urgent {
+				t.Errorf("html part: stressed = %v, want %v:\n%s", !tt.urgent, tt.urgent, got.HTML)
+			}
+		})
+	}
+}
+
+// A notice states the time it was asked for, not the (later) time a worker
+// renders it, and without Config.Now the clock is the real one.
+func TestMailerNoticeTime(t *testing.T) {
+	var clock atomic.Pointer[time.Time]
+	t1, t2 := testNow, testNow.Add(3*time.Hour)
+	clock.Store(&t1)
+	f := &fakeSender{started: make(chan Message, 2), release: make(chan struct{})}
+	m := NewMailer(f, Config{Workers: 1, Now: func() time.Time { return *clock.Load() }})
+	m.VerifyEmail(context.Background(), "first@example.com", "", "https://x.test/v")
+	<-f.started // the only worker is busy until release
+	m.MFAReset(context.Background(), "ada@example.com", "")
+	clock.Store(&t2)
+	close(f.release)
+	got := <-f.started
+	if err := m.Close(waitCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got.Text, "Time: "+testWhen+"\n") || !strings.Contains(got.HTML, "Time: "+testWhen+"<") {
+		t.Errorf("want the time of the call, %s:\n%s\n%s", testWhen, got.Text, got.HTML)
+	}
+
+	srv := mailtest.NewServer(t)
+	real := newTestMailer(t, srv, Config{})
+	before := time.Now().Truncate(time.Minute)
+	real.FactorRemoved(context.Background(), "ada@example.com", "", "an authenticator app")
+	msg, err := srv.Wait(waitCtx(t), "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, line, ok := strings.Cut(msg.Text, "Time: ")
+	line, _, _ = strings.Cut(line, "\n")
+	when, err := time.Parse(whenLayout, line)
+	if !ok || err != nil {
+		t.Fatalf("no parseable time (%v) in:\n%s", err, msg.Text)
+	}
+	if when.Before(before) || when.After(time.Now()) {
+		t.Errorf("time %v, want between %v and now", when, before)
 	}
 }
 

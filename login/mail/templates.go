@@ -33,10 +33,15 @@ var (
 	kindConfirmNewEmail   = &kind{name: "confirm_new_email", subject: "Confirm your new email address", action: "Confirm new address"}
 	kindEmailChangeNotice = &kind{name: "email_change_notice", subject: "Your email address is being changed"}
 	kindAccountDeleted    = &kind{name: "account_deleted", subject: "Your account was deleted"}
+	kindFactorAdded       = &kind{name: "factor_added", subject: "A sign-in method was added to your account"}
+	kindFactorRemoved     = &kind{name: "factor_removed", subject: "A sign-in method was removed from your account"}
+	kindRecoveryCodeUsed  = &kind{name: "recovery_code_used", subject: "A recovery code was used to sign in"}
+	kindMFAReset          = &kind{name: "mfa_reset", subject: "Your two-factor sign-in was reset"}
 
 	kinds = []*kind{
 		kindVerifyEmail, kindResetPassword, kindPasswordChanged,
 		kindConfirmNewEmail, kindEmailChangeNotice, kindAccountDeleted,
+		kindFactorAdded, kindFactorRemoved, kindRecoveryCodeUsed, kindMFAReset,
 	}
 )
 
@@ -60,6 +65,9 @@ type templateData struct {
 	Email       string // the recipient
 	Link        string
 	NewEmail    string
+	Factor      string // the sign-in method added or removed, as a phrase
+	When        string // when the event happened, formatted in UTC
+	Remaining   int    // unused recovery codes
 }
 
 // render fills in k's templates.
@@ -76,21 +84,29 @@ func (k *kind) render(d templateData) (Message, error) {
 	return Message{To: d.Email, Subject: k.subject, Text: text.String(), HTML: html.String()}, nil
 }
 
-// maxNameRunes caps a display name in a message.
-const maxNameRunes = 100
+const (
+	// maxNameRunes caps a display name in a message.
+	maxNameRunes = 100
+	// maxFactorRunes caps the description of a sign-in method, which wraps
+	// a name (a passkey's) in a few words of its own.
+	maxFactorRunes = 200
+)
 
 // cleanText makes user-supplied text (a display name) safe to place in the
 // plain-text part: no control characters (a newline could forge lines of the
 // message) nor bidirectional overrides, and at most maxNameRunes runes. The
 // HTML part is escaped by html/template as well.
-func cleanText(s string) string {
+func cleanText(s string) string { return cleanTextN(s, maxNameRunes) }
+
+// cleanTextN is cleanText keeping at most maxRunes runes.
+func cleanTextN(s string, maxRunes int) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
 	var b strings.Builder
 	n := 0
 	for _, r := range s {
-		if n == maxNameRunes {
+		if n == maxRunes {
 			b.WriteRune('…')
 			break
 		}
