@@ -60,6 +60,7 @@ const (
 	AuditUserPasswordSet     = "user_password_set"
 	AuditUserDeleted         = "user_deleted"
 	AuditUserUnlocked        = "user_unlocked"
+	AuditMFAReset            = "mfa_reset"
 	AuditClientCreated       = "client_created"
 	AuditClientDeleted       = "client_deleted"
 	AuditClientSecretRotated = "client_secret_rotated"

@@ -84,6 +84,9 @@ type Client struct {
 	GrantTypes             []string // authorization_code, refresh_token, client_credentials
 	AccessTokenFormat      string   // AccessTokenOpaque or AccessTokenJWT
 	RequireConsent         bool
+	// RequireMFA: every sign-in into this client needs two factors; users
+	// without one enrol first.
+	RequireMFA bool
 	// Resources are the RFC 8707 resource indicators (absolute URIs) the
 	// client may ask access tokens for; the first is the audience of its
 	// tokens when a request names none.

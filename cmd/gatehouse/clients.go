@@ -23,6 +23,7 @@ type clientJSON struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	AccessToken            string   `json:"access_token,omitempty"`
 	RequireConsent         bool     `json:"require_consent,omitempty"`
+	RequireMFA             bool     `json:"require_mfa,omitempty"`
 	Resources              []string `json:"resources,omitempty"`
 }
 
@@ -30,7 +31,8 @@ func toClientJSON(c *storage.Client) clientJSON {
 	return clientJSON{
 		ClientID: c.ID, Name: c.Name, Type: c.AppType, AuthMethod: c.AuthMethod, GrantTypes: c.GrantTypes,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, Resources: c.Resources,
+		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA,
+		Resources: c.Resources,
 	}
 }
 
@@ -100,6 +102,7 @@ func clientsCreateCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&spec.GrantTypes, "grant-types", nil, "authorization_code, refresh_token, client_credentials (default: the first two)")
 	f.StringVar(&spec.AccessToken, "access-token", "opaque", "access token format: opaque or jwt")
 	f.BoolVar(&spec.RequireConsent, "require-consent", false, "ask users for consent (third-party client)")
+	f.BoolVar(&spec.RequireMFA, "require-mfa", false, "every sign-in into this client needs two factors; users without one enrol first")
 	f.StringSliceVar(&spec.Resources, "resource", nil, "RFC 8707 resource (API) URI its access tokens may be for; the first is the default audience (repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -125,7 +128,8 @@ func clientsListCmd(e *env) *cobra.Command {
 					return printJSON(e.stdout, out)
 				}
 				for _, cl := range out {
-					fmt.Fprintf(e.stdout, "%s\t%s\t%s\t%s\n", cl.ClientID, cl.Name, cl.AuthMethod, strings.Join(cl.RedirectURIs, " "))
+					fmt.Fprintf(e.stdout, "%s\t%s\t%s\trequire_mfa=%t\t%s\n",
+						cl.ClientID, cl.Name, cl.AuthMethod, cl.RequireMFA, strings.Join(cl.RedirectURIs, " "))
 				}
 				return nil
 			})

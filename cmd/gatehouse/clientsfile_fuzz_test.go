@@ -25,6 +25,7 @@ func FuzzClientsFile(f *testing.F) {
 		`{"clients":[{"id":"cli","type":"native","public":true,"redirect_uris":["http://127.0.0.1/cb","com.example.app:/oauth"],"access_token":"jwt","require_consent":true}]}`,
 		`{"clients":[{"id":"svc","grant_types":["client_credentials"],"secret_sha256":"` + hex.EncodeToString(hashSecret("0123456789abcdef")) + `"}]}`,
 		`{"clients":[{"id":"app","auth_method":"client_secret_post","secret":"0123456789abcdef","name":"  App  ","redirect_uris":["http://localhost:3000/cb"]}]}`,
+		`{"clients":[{"id":"admin","secret":"0123456789abcdef","redirect_uris":["https://admin.example/cb"],"require_mfa":true,"resources":["https://api.example/"]}]}`,
 		`{"clients":[]}`, `{}`, `null`, `[]`, ``, `{"clients":null}`,
 		`{"clients":[{"id":"x","redirect_uris":["https://a/cb"]}]}`,                                        // no secret
 		`{"clients":[{"id":"x","public":true,"redirect_uris":["https://a/cb"]}]} {"clients":[]}`,           // two documents
@@ -139,6 +140,7 @@ func specOf(c *storage.Client) clientSpec {
 	s := clientSpec{
 		ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		Type: c.AppType, GrantTypes: c.GrantTypes, AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent,
+		RequireMFA: c.RequireMFA, Resources: c.Resources,
 	}
 	if c.AuthMethod == storage.AuthMethodNone {
 		s.Public = true

@@ -29,6 +29,7 @@ type clientSpec struct {
 	GrantTypes             []string `json:"grant_types"`
 	AccessToken            string   `json:"access_token"`
 	RequireConsent         bool     `json:"require_consent"`
+	RequireMFA             bool     `json:"require_mfa"`
 	Resources              []string `json:"resources"`
 	// Clients file only: the secret in clear, or its SHA-256 in hex.
 	Secret       string `json:"secret"`
@@ -51,7 +52,7 @@ func (s clientSpec) toClient(now time.Time) (*storage.Client, error) {
 	c := &storage.Client{
 		ID: s.ID, Name: strings.TrimSpace(s.Name), CreatedAt: now, UpdatedAt: now,
 		RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
-		RequireConsent: s.RequireConsent, Resources: s.Resources,
+		RequireConsent: s.RequireConsent, RequireMFA: s.RequireMFA, Resources: s.Resources,
 	}
 	if c.ID == "" {
 		c.ID = newClientID()

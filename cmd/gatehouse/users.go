@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -66,7 +67,8 @@ func usersCmd(e *env) *cobra.Command {
 		withSettings(usersSetPasswordCmd(e), scopeStore|scopePasswords),
 		withSettings(usersDeleteCmd(e), scopeStore),
 		withSettings(usersUnlockCmd(e), scopeStore),
-		withSettings(usersUnlinkCmd(e), scopeStore))
+		withSettings(usersUnlinkCmd(e), scopeStore),
+		withSettings(usersResetMFACmd(e), scopeStore))
 }
 
 func checkEmail(raw string) (string, error) {
@@ -382,4 +384,61 @@ func usersUnlinkCmd(e *env) *cobra.Command {
 			})
 		},
 	}
+}
+
+// usersResetMFACmd removes every second factor of a user who lost theirs.
+// Their sessions and refresh tokens end too: a session that passed a second
+// factor should not outlive it, and whoever holds the account next signs in
+// afresh (and enrols again where a factor is required).
+func usersResetMFACmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reset-mfa EMAIL",
+		Short: "Remove all of a user's second factors (passkeys, authenticator app, recovery codes); ends their sessions and refresh tokens",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
+				u, err := userByEmail(ctx, c.store, args[0])
+				if err != nil {
+					return err
+				}
+				// What is removed, for the audit trail and the admin.
+				passkeys, err := c.store.ListWebAuthnCredentials(ctx, u.ID)
+				if err != nil {
+					return fmt.Errorf("list passkeys: %w", err)
+				}
+				_, err = c.store.GetTOTP(ctx, u.ID)
+				hasTOTP := err == nil
+				if err != nil && !errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("load authenticator app: %w", err)
+				}
+				codes, err := c.store.CountRecoveryCodes(ctx, u.ID)
+				if err != nil {
+					return fmt.Errorf("count recovery codes: %w", err)
+				}
+				now := e.now()
+				if err := c.store.DeleteMFA(ctx, u.ID); err != nil {
+					return fmt.Errorf("remove second factors: %w", err)
+				}
+				if err := c.store.RevokeGrantsByUser(ctx, u.ID, now); err != nil {
+					return fmt.Errorf("revoke tokens: %w", err)
+				}
+				if err := c.store.DeleteSessionsByUser(ctx, u.ID); err != nil {
+					return fmt.Errorf("end sessions: %w", err)
+				}
+				c.audit(ctx, now, storage.AuditEvent{Action: storage.AuditMFAReset, Subject: u.ID, Detail: map[string]string{
+					"passkeys": strconv.Itoa(len(passkeys)), "totp": strconv.FormatBool(hasTOTP), "recovery_codes": strconv.Itoa(codes),
+				}})
+				fmt.Fprintf(e.stdout, "removed the second factors of %s (%d passkeys, authenticator app: %s, %d unused recovery codes); their sessions and refresh tokens were revoked\n",
+					u.Email, len(passkeys), yesNo(hasTOTP), codes)
+				return nil
+			})
+		},
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

@@ -7,13 +7,14 @@ import (
 )
 
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, app_type,
-	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at, resources`
+	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at, resources,
+	require_mfa`
 
 func scanClient(row rowScanner) (*storage.Client, error) {
 	var c storage.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.RedirectURIs, &c.PostLogoutRedirectURIs,
 		&c.AppType, &c.AuthMethod, &c.GrantTypes, &c.AccessTokenFormat, &c.RequireConsent,
-		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.Resources)
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.Resources, &c.RequireMFA)
 	if err != nil {
 		return nil, err
 	}
@@ -23,10 +24,10 @@ func scanClient(row rowScanner) (*storage.Client, error) {
 // CreateClient inserts c; ErrConflict if its ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		c.ID, c.Name, optBytes(c.SecretHash), list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), c.AppType,
 		c.AuthMethod, list(c.GrantTypes), c.AccessTokenFormat, c.RequireConsent, c.CreatedAt, c.UpdatedAt,
-		list(c.Resources))
+		list(c.Resources), c.RequireMFA)
 	return wrapErr("postgres: create client", err)
 }
 
@@ -58,10 +59,11 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	return execOne(ctx, s.pool, "postgres: update client", `UPDATE clients SET name = $1, secret_hash = $2,
 		redirect_uris = $3, post_logout_redirect_uris = $4, app_type = $5, auth_method = $6, grant_types = $7,
-		access_token_format = $8, require_consent = $9, updated_at = $10, resources = $11
-		WHERE id = $12`,
+		access_token_format = $8, require_consent = $9, updated_at = $10, resources = $11, require_mfa = $12
+		WHERE id = $13`,
 		c.Name, optBytes(c.SecretHash), list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), c.AppType,
-		c.AuthMethod, list(c.GrantTypes), c.AccessTokenFormat, c.RequireConsent, c.UpdatedAt, list(c.Resources), c.ID)
+		c.AuthMethod, list(c.GrantTypes), c.AccessTokenFormat, c.RequireConsent, c.UpdatedAt, list(c.Resources),
+		c.RequireMFA, c.ID)
 }
 
 // DeleteClient deletes the client; the schema cascades to its auth requests,

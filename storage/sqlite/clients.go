@@ -7,13 +7,14 @@ import (
 )
 
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, app_type,
-	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at, resources`
+	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at, resources,
+	require_mfa`
 
 func scanClient(row rowScanner) (*storage.Client, error) {
 	var c storage.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
 		&c.AppType, &c.AuthMethod, listCol{&c.GrantTypes}, &c.AccessTokenFormat, &c.RequireConsent,
-		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, listCol{&c.Resources})
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, listCol{&c.Resources}, &c.RequireMFA)
 	if err != nil {
 		return nil, err
 	}
@@ -43,9 +44,10 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 		return wrapErr(what, err)
 	}
 	_, err = s.q.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType,
-		c.AuthMethod, grantTypes, c.AccessTokenFormat, c.RequireConsent, millis(c.CreatedAt), millis(c.UpdatedAt), resources)
+		c.AuthMethod, grantTypes, c.AccessTokenFormat, c.RequireConsent, millis(c.CreatedAt), millis(c.UpdatedAt), resources,
+		c.RequireMFA)
 	return wrapErr(what, err)
 }
 
@@ -82,10 +84,10 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	}
 	return execOne(ctx, s.q, what, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, app_type = ?, auth_method = ?, grant_types = ?,
-		access_token_format = ?, require_consent = ?, updated_at = ?, resources = ?
+		access_token_format = ?, require_consent = ?, updated_at = ?, resources = ?, require_mfa = ?
 		WHERE id = ?`,
 		c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType, c.AuthMethod, grantTypes,
-		c.AccessTokenFormat, c.RequireConsent, millis(c.UpdatedAt), resources, c.ID)
+		c.AccessTokenFormat, c.RequireConsent, millis(c.UpdatedAt), resources, c.RequireMFA, c.ID)
 }
 
 // DeleteClient deletes the client; the schema cascades to its auth requests,

@@ -17,6 +17,7 @@ func clientTests() []namedTest {
 		{"NotFound", testClientNotFound},
 		{"List", testClientList},
 		{"UpdateReplacesAllFields", testClientUpdate},
+		{"RequireMFARoundTrip", testClientRequireMFA},
 		{"Delete", testClientDelete},
 	}
 }
@@ -36,7 +37,7 @@ func testClientPublic(t *testing.T, s storage.Store) {
 	want.SecretHash = nil
 	want.AppType, want.AuthMethod, want.AccessTokenFormat = storage.AppTypeNative, storage.AuthMethodNone, storage.AccessTokenOpaque
 	want.PostLogoutRedirectURIs, want.Resources = nil, nil
-	want.RequireConsent = false
+	want.RequireConsent, want.RequireMFA = false, false
 	mustNot(t, "create client", s.CreateClient(ctx, want))
 	got, err := s.GetClient(ctx, "native")
 	mustNot(t, "get client", err)
@@ -99,6 +100,7 @@ func testClientUpdate(t *testing.T, s storage.Store) {
 		GrantTypes:             []string{"client_credentials"},
 		AccessTokenFormat:      storage.AccessTokenOpaque,
 		RequireConsent:         false,
+		RequireMFA:             false,
 		Resources:              []string{"https://other.example/api"},
 		CreatedAt:              at(time.Hour), // must be ignored
 		UpdatedAt:              at(time.Minute),
@@ -122,6 +124,34 @@ func testClientUpdate(t *testing.T, s storage.Store) {
 	}
 	if len(got.Resources) != 0 {
 		t.Errorf("Resources after clearing them: %q", got.Resources)
+	}
+}
+
+// RequireMFA is read back as written, both ways, by Get, List and Update:
+// losing it would let a client's sign-ins through with one factor.
+func testClientRequireMFA(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	c := newClient("c1")
+	c.RequireMFA = false
+	mustNot(t, "create client", s.CreateClient(ctx, c))
+	got, err := s.GetClient(ctx, "c1")
+	mustNot(t, "get client", err)
+	if got.RequireMFA {
+		t.Fatal("RequireMFA is true for a client created without it")
+	}
+	for _, want := range []bool{true, false, true} {
+		c.RequireMFA = want
+		mustNot(t, "update client", s.UpdateClient(ctx, c))
+		got, err := s.GetClient(ctx, "c1")
+		mustNot(t, "get client", err)
+		if got.RequireMFA != want {
+			t.Fatalf("GetClient after UpdateClient: RequireMFA = %t, want %t", got.RequireMFA, want)
+		}
+		list, err := s.ListClients(ctx)
+		mustNot(t, "list clients", err)
+		if len(list) != 1 || list[0].RequireMFA != want {
+			t.Fatalf("ListClients after UpdateClient: %+v, want one client with RequireMFA %t", list, want)
+		}
 	}
 }
 

@@ -47,6 +47,7 @@ func newClient(id string) *storage.Client {
 		GrantTypes:             []string{"authorization_code", "refresh_token"},
 		AccessTokenFormat:      storage.AccessTokenJWT,
 		RequireConsent:         true,
+		RequireMFA:             true,
 		Resources:              []string{"https://api." + id + ".example/", "https://files.example/v1"},
 		CreatedAt:              at(-2 * time.Hour),
 		UpdatedAt:              at(-time.Hour),
