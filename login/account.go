@@ -29,6 +29,11 @@ var accountNotices = map[string]string{
 	"password-changed": noticePassword,
 	"email-sent":       noticeEmailPending,
 	"connected":        "Connected. You can now sign in with it.",
+	"totp-added":       "Authenticator app added. You will be asked for a code when you sign in.",
+	"totp-removed":     "Authenticator app removed.",
+	"passkey-added":    "Passkey added.",
+	"passkey-removed":  "Passkey removed.",
+	"codes-replaced":   "New recovery codes created; the old ones no longer work.",
 	"disconnected":     "Disconnected. It can no longer be used to sign in to this account.",
 }
 
@@ -36,13 +41,8 @@ var accountLogin = next{Return: defaultReturn}.loginURL()
 
 // getAccount shows the account page, or sends the browser to sign in first.
 func (h *Handler) getAccount(w http.ResponseWriter, r *http.Request) {
-	_, user, err := h.currentSession(r.Context(), r)
-	if err != nil {
-		h.internalError(w, r, "load session", err)
-		return
-	}
-	if user == nil {
-		http.Redirect(w, r, accountLogin, http.StatusSeeOther)
+	_, user, ok := h.accountSession(w, r)
+	if !ok {
 		return
 	}
 	h.renderAccount(w, r, http.StatusOK, user, &view{Notice: accountNotices[r.URL.Query().Get("notice")]})
@@ -60,22 +60,17 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		h.internalError(w, r, "account page: linked identities", err)
 		return
 	}
+	if err := h.accountFactors(r.Context(), user, v); err != nil {
+		h.internalError(w, r, "account page: second factors", err)
+		return
+	}
 	h.render(w, r, status, "account", v)
 }
 
 // accountUser returns the signed-in user of an account form, or redirects to
 // the sign-in page (ok=false).
 func (h *Handler) accountUser(w http.ResponseWriter, r *http.Request) (*storage.Session, *storage.User, bool) {
-	sess, user, err := h.currentSession(r.Context(), r)
-	if err != nil {
-		h.internalError(w, r, "load session", err)
-		return nil, nil, false
-	}
-	if user == nil {
-		http.Redirect(w, r, accountLogin, http.StatusSeeOther)
-		return nil, nil, false
-	}
-	return sess, user, true
+	return h.accountSession(w, r)
 }
 
 // confirmPassword checks the current password typed into field before an

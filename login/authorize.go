@@ -335,6 +335,9 @@ func (h *Handler) hashPassword(ctx context.Context, pw string) (string, error) {
 // consentStep runs once the user is known: it asks for consent when the client
 // or the request wants it, and otherwise completes the request.
 func (h *Handler) consentStep(w http.ResponseWriter, r *http.Request, fc *flowContext, sess *storage.Session, user *storage.User) {
+	if !h.factorsSatisfied(w, r, fc, sess, user) {
+		return
+	}
 	ar, client := fc.ar, fc.client
 	promptConsent := slices.Contains(ar.Prompt, "consent")
 	need := client.RequireConsent || promptConsent
@@ -420,6 +423,11 @@ func (h *Handler) postConsent(w http.ResponseWriter, r *http.Request) {
 		// max_age ran out (or another user signed in) while the consent
 		// page was open: authenticate again before anything is granted.
 		http.Redirect(w, r, retry, http.StatusSeeOther)
+		return
+	}
+	// The consent page is shown only to a session that reached what the
+	// request needs; checked again here, since the form can be replayed.
+	if !h.factorsSatisfied(w, r, &flowContext{next: next{AuthRequestID: handle}, ar: ar, client: client}, sess, user) {
 		return
 	}
 	switch r.PostForm.Get("action") {

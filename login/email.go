@@ -22,6 +22,10 @@ type mailer interface {
 	ConfirmNewEmail(ctx context.Context, to, name, link string)
 	EmailChangeNotice(ctx context.Context, to, name, newEmail string)
 	AccountDeleted(ctx context.Context, to, name string)
+	FactorAdded(ctx context.Context, to, name, factor string)
+	FactorRemoved(ctx context.Context, to, name, factor string)
+	RecoveryCodeUsed(ctx context.Context, to, name string, remaining int)
+	MFAReset(ctx context.Context, to, name string)
 }
 
 func newMailer(cfg *Config, log *slog.Logger) mailer {

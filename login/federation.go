@@ -142,11 +142,17 @@ func (h *Handler) getUpstreamStart(w http.ResponseWriter, r *http.Request) {
 				"This link was not opened from your account page. Go to your account page and try again.", defaultReturn)
 			return
 		}
-		_, user, ok := h.accountUser(w, r)
+		sess, user, ok := h.accountUser(w, r)
 		if !ok {
 			return
 		}
 		if !h.mayConnect(w, r, user, cfg) {
+			return
+		}
+		// A new way in is a security change: like adding a factor it
+		// needs a recent authentication, so a stolen session cannot add
+		// a door that outlives a password change.
+		if !h.needRecent(w, r, sess, "/account") {
 			return
 		}
 		leg.LinkUser, leg.Return = user.ID, defaultReturn
@@ -615,6 +621,7 @@ func (h *Handler) connectIdentity(w http.ResponseWriter, r *http.Request, user *
 		h.renderAccount(w, r, http.StatusConflict, user, &view{Error: "This " + cfg.Name + " account is already connected to another account here."})
 		return
 	}
+	h.mailer.FactorAdded(r.Context(), user.Email, user.Name, "a connection to "+cfg.Name+" (you can now sign in with it)")
 	http.Redirect(w, r, "/account?notice=connected", http.StatusSeeOther)
 }
 
@@ -695,6 +702,7 @@ func (h *Handler) postUnlink(w http.ResponseWriter, r *http.Request) {
 	h.log.InfoContext(ctx, "upstream identity unlinked", "upstream", id, "user_id", user.ID)
 	h.audit(r, storage.AuditEvent{Action: storage.AuditIdentityUnlinked, Actor: user.ID, Subject: user.ID,
 		Detail: map[string]string{"upstream": id}})
+	h.mailer.FactorRemoved(ctx, user.Email, user.Name, "the connection to "+h.cfg.Upstreams.Name(id))
 	http.Redirect(w, r, "/account?notice=disconnected", http.StatusSeeOther)
 }
 

@@ -40,7 +40,10 @@ func (h *Handler) csp(formAction ...string) string {
 	if len(formAction) > 0 {
 		fa += " " + strings.Join(formAction, " ")
 	}
-	return "default-src 'none'; style-src 'self'; " + img + "; " + fa + "; frame-ancestors 'none'; base-uri 'none'"
+	// script-src 'self': the one script is the passkey helper, a static
+	// file (static/webauthn.js); no inline script, no eval. connect-src
+	// 'self' lets it ask this server for the WebAuthn options.
+	return "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; " + img + "; " + fa + "; frame-ancestors 'none'; base-uri 'none'"
 }
 
 // securityHeaders sets the headers every UI response carries. Handlers that

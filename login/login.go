@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/httpobs"
 	"github.com/gatehouse-id/gatehouse/internal/requestid"
 	"github.com/gatehouse-id/gatehouse/login/mail"
+	"github.com/gatehouse-id/gatehouse/login/mfa"
 	"github.com/gatehouse-id/gatehouse/login/password"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/login/ratelimit"
@@ -130,6 +131,16 @@ type Config struct {
 	// UpstreamKey seals the cookies of the upstream sign-in (the leg's
 	// state, nonce and PKCE verifier; an identity waiting to be linked).
 	UpstreamKey [32]byte
+
+	// Second factors (factors.go). MFARequiredRoles are the roles whose
+	// users must sign in with two factors (and enrol one at their next
+	// sign-in). WebAuthn runs the passkey ceremonies; nil switches
+	// passkeys off (an issuer on an IP address cannot have them).
+	// FactorKey encrypts TOTP secrets at rest and seals the enrolment and
+	// WebAuthn ceremony cookies.
+	MFARequiredRoles []string
+	WebAuthn         *mfa.WebAuthn
+	FactorKey        [32]byte
 }
 
 // RateLimit allows Limit requests per Period for one key. A zero value means
@@ -200,6 +211,9 @@ type Handler struct {
 	metrics *Metrics
 	emails  emailhash.Hasher
 	sealer  sealer
+	totpBox *mfa.SecretBox
+	// factorSealer seals the enrolment and passkey ceremony cookies.
+	factorSealer sealer
 	// failFloor: see Config.FailedCheckFloor.
 	failFloor time.Duration
 }
@@ -239,18 +253,20 @@ func New(cfg Config, store storage.Store, hasher Hasher, flow Flow) *Handler {
 		cfg.FailedCheckFloor = defaultFailedCheckFloor
 	}
 	h := &Handler{
-		failFloor: cfg.FailedCheckFloor,
-		cfg:       cfg,
-		store:     store,
-		hasher:    hasher,
-		flow:      flow,
-		log:       cfg.Logger.With("component", "login"),
-		secure:    strings.HasPrefix(strings.ToLower(cfg.Issuer), "https://"),
-		issuer:    strings.TrimRight(cfg.Issuer, "/"),
-		pages:     mustParsePages(),
-		metrics:   cfg.Metrics,
-		emails:    emailhash.New(cfg.EmailLogKey),
-		sealer:    newSealer(cfg.UpstreamKey),
+		failFloor:    cfg.FailedCheckFloor,
+		cfg:          cfg,
+		store:        store,
+		hasher:       hasher,
+		flow:         flow,
+		log:          cfg.Logger.With("component", "login"),
+		secure:       strings.HasPrefix(strings.ToLower(cfg.Issuer), "https://"),
+		issuer:       strings.TrimRight(cfg.Issuer, "/"),
+		pages:        mustParsePages(),
+		metrics:      cfg.Metrics,
+		emails:       emailhash.New(cfg.EmailLogKey),
+		sealer:       newSealer(cfg.UpstreamKey),
+		totpBox:      mfa.NewSecretBox(cfg.FactorKey),
+		factorSealer: newSealer(cfg.FactorKey),
 	}
 	h.policy = policy.Password{
 		MinLength:    cfg.PasswordMinLength,
@@ -326,6 +342,12 @@ func (h *Handler) routes() chi.Router {
 	r.Get("/reset", h.getReset)
 	r.Get("/account", h.getAccount)
 	r.Get("/account/confirm-email", h.getConfirmEmail)
+	r.Get("/login/factor", h.getFactor)
+	r.Get("/account/security/setup", h.getSecuritySetup)
+	r.Get("/account/totp", h.getTOTPSetup)
+	r.Get("/account/totp/qr.png", h.getTOTPQR)
+	r.Get("/account/recovery-codes", h.getRecoveryCodes)
+	r.Get("/account/reauth", h.getReauth)
 	r.Get("/upstream/{upstream}/start", h.getUpstreamStart)
 	r.Get("/upstream/{upstream}/callback", h.getUpstreamCallback)
 
@@ -349,6 +371,20 @@ func (h *Handler) routes() chi.Router {
 		r.Post("/account/email", h.postChangeEmail)
 		r.Post("/account/delete", h.postDeleteAccount)
 		r.Post("/account/upstreams/unlink", h.postUnlink)
+		r.Post("/login/factor", h.postFactor)
+		r.Post("/account/totp", h.postTOTPSetup)
+		r.Post("/account/totp/remove", h.postTOTPRemove)
+		r.Post("/account/recovery-codes", h.postRecoveryCodes)
+		r.Post("/account/reauth", h.postReauth)
+		r.Post("/login/passkey/begin", h.postPasskeyBegin)
+		r.Post("/login/passkey", h.postPasskeySignIn)
+		r.Post("/login/factor/passkey/begin", h.postFactorPasskeyBegin)
+		r.Post("/login/factor/passkey", h.postFactorPasskey)
+		r.Post("/account/reauth/passkey/begin", h.postReauthPasskeyBegin)
+		r.Post("/account/reauth/passkey", h.postReauthPasskey)
+		r.Post("/account/passkeys/begin", h.postPasskeyRegisterBegin)
+		r.Post("/account/passkeys", h.postPasskeyRegister)
+		r.Post("/account/passkeys/remove", h.postPasskeyRemove)
 	})
 	return r
 }

@@ -792,15 +792,17 @@ func TestCSPSource(t *testing.T) {
 	}
 }
 
-// The CSP allows no script and no inline style: the templates must not need them.
+// The CSP allows no inline script and no inline style: the templates must
+// not need them. The one script is a static file (the passkey helper).
 func TestTemplatesNeedNoScriptOrInlineStyle(t *testing.T) {
+	external := regexp.MustCompile(`<script src="\{\{static "[a-z]+\.js"\}\}" defer></script>`)
 	entries, err := templateFS.ReadDir("templates")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range entries {
 		b, _ := templateFS.ReadFile("templates/" + d.Name())
-		s := strings.ToLower(string(b))
+		s := strings.ToLower(external.ReplaceAllString(string(b), ""))
 		for _, bad := range []string{"<script", " style=", "<style", "javascript:", " on"} {
 			if bad == " on" {
 				if regexp.MustCompile(` on[a-z]+=`).MatchString(s) {

@@ -67,6 +67,21 @@ type view struct {
 	Connect     []upstreamButton // upstreams not linked yet
 	// Upstream sign-in buttons (sign-in and registration pages).
 	Upstreams []upstreamButton
+
+	// Second factors: the second-factor page and the account page.
+	HasTOTP       bool
+	HasPasskeys   bool
+	PasskeyOnly   bool // the app asked for a phishing-resistant sign-in
+	ShowRecovery  bool // open the recovery-code form
+	RecoveryLeft  int
+	Passkeys      []passkeyView
+	PasskeysOn    bool // passkeys are configured (WebAuthn)
+	MFARequired   bool // the user's role requires two factors
+	TOTPSecret    string
+	TOTPURI       string
+	RecoveryCodes []string
+	RecoveryText  string // the download: a data: URL
+	Method        string
 	// Message pages.
 	Message  string
 	Link     string
@@ -181,6 +196,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	v.Product = h.cfg.ProductName
 	v.LogoURL = h.brand.logo
+	v.PasskeysOn = h.cfg.WebAuthn != nil
 	if h.brand.css != nil {
 		v.BrandCSS = "/brand.css?v=" + h.brand.version
 	}
@@ -248,6 +264,8 @@ func (h *Handler) static(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Content-Type", "text/css; charset=utf-8")
 	case ".svg":
 		hd.Set("Content-Type", "image/svg+xml")
+	case ".js":
+		hd.Set("Content-Type", "text/javascript; charset=utf-8")
 	default:
 		hd.Set("Content-Type", "application/octet-stream")
 	}

@@ -54,6 +54,11 @@ const (
 	// (Detail: upstream, and how: sign_up, password, account_page, cli).
 	AuditIdentityLinked   = "identity_linked"
 	AuditIdentityUnlinked = "identity_unlinked"
+	// Second factors (Detail: method — totp, passkey, recovery_codes —
+	// and for a passkey its name).
+	AuditFactorAdded      = "factor_added"
+	AuditFactorRemoved    = "factor_removed"
+	AuditRecoveryCodeUsed = "recovery_code_used"
 
 	AuditUserCreated         = "user_created"
 	AuditUserRoleChanged     = "user_role_changed"

@@ -182,6 +182,13 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	if err != nil {
 		return nil, fmt.Errorf("upstreams: %w", err)
 	}
+	webAuthn, err := cfg.webAuthn()
+	if err != nil {
+		return nil, err
+	}
+	if webAuthn == nil {
+		log.Info("passkeys are off: the issuer's host cannot be a WebAuthn relying party (an IP address); use a host name, or set GATEHOUSE_WEBAUTHN_RP_ID")
+	}
 	ui := login.New(login.Config{
 		Issuer:                  cfg.Issuer,
 		SessionIdle:             cfg.SessionIdle,
@@ -215,6 +222,9 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		Upstreams:               upstreams,
 		UpstreamSignup:          cfg.UpstreamSignup,
 		UpstreamKey:             keys.DeriveKey(c.secret, "upstream-sealing"),
+		MFARequiredRoles:        cfg.MFARequiredRoles,
+		WebAuthn:                webAuthn,
+		FactorKey:               keys.DeriveKey(c.secret, "second-factors"),
 	}, c.store, hasher, provider)
 
 	provider.SetPages(ui) // op's pages in the UI's look, with a way on

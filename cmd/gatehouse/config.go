@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gatehouse-id/gatehouse/login/mail"
+	"github.com/gatehouse-id/gatehouse/login/mfa"
 	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/login/upstream"
 )
@@ -123,6 +124,8 @@ var settings = []setting{
 	{"github-client-secret-file", "GATEHOUSE_GITHUB_CLIENT_SECRET_FILE", "", "file holding the GitHub client secret (instead of GATEHOUSE_GITHUB_CLIENT_SECRET)", scopeServer, kindString},
 	{"github-url", "GATEHOUSE_GITHUB_URL", "https://github.com", "GitHub's address; a GitHub Enterprise Server URL uses its API at <url>/api/v3", scopeServer, kindString},
 	{"github-allowed-orgs", "GATEHOUSE_GITHUB_ALLOWED_ORGS", "", "comma-separated GitHub organisations whose members alone may sign in with GitHub (asks GitHub for read:org)", scopeServer, kindString},
+	{"mfa-required-roles", "GATEHOUSE_MFA_REQUIRED_ROLES", "", "comma-separated roles whose users must sign in with two factors (and enrol one at their next sign-in), e.g. ADMIN", scopeServer, kindString},
+	{"webauthn-rp-id", "GATEHOUSE_WEBAUTHN_RP_ID", "", "WebAuthn relying-party ID for passkeys: empty means the issuer's host; a parent domain lets passkeys work across its subdomains", scopeServer, kindString},
 	{"upstream-signup", "GATEHOUSE_UPSTREAM_SIGNUP", "true", "an unknown upstream identity with a verified email and no account creates one (per upstream: \"signup\")", scopeServer, kindBool},
 }
 
@@ -189,6 +192,8 @@ type config struct {
 	GitHubURL              string
 	GitHubAllowedOrgs      string
 	UpstreamSignup         bool
+	MFARequiredRoles       []string
+	WebAuthnRPID           string
 	// Upstreams is the validated list from the upstreams file and the
 	// GitHub settings (checkBeforeStart fills it).
 	Upstreams []upstream.Config
@@ -303,6 +308,12 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		GitHubURL:              p.str("github-url"),
 		GitHubAllowedOrgs:      p.str("github-allowed-orgs"),
 		UpstreamSignup:         p.boolean("upstream-signup"),
+		WebAuthnRPID:           p.str("webauthn-rp-id"),
+	}
+	for role := range strings.SplitSeq(p.str("mfa-required-roles"), ",") {
+		if role = strings.TrimSpace(role); role != "" {
+			c.MFARequiredRoles = append(c.MFARequiredRoles, role)
+		}
 	}
 	if p.err == nil {
 		p.checkAllRead()
@@ -358,7 +369,36 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 	if c.SessionIdle > c.SessionMax {
 		return nil, errors.New("GATEHOUSE_SESSION_IDLE (--session-idle): must not exceed GATEHOUSE_SESSION_MAX")
 	}
+	for _, role := range c.MFARequiredRoles {
+		if !rolePattern.MatchString(role) {
+			return nil, fmt.Errorf("GATEHOUSE_MFA_REQUIRED_ROLES (--mfa-required-roles): %q is not a role (upper case, such as ADMIN)", role)
+		}
+	}
+	if c.WebAuthnRPID != "" {
+		if _, err := c.webAuthn(); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// webAuthn builds the passkey ceremonies for the issuer. With the default
+// RP ID (the issuer's host) an issuer WebAuthn cannot serve (an IP address)
+// just has no passkeys (nil, nil); an RP ID that was set explicitly and does
+// not fit is an error naming the setting.
+func (c *config) webAuthn() (*mfa.WebAuthn, error) {
+	w, err := mfa.NewWebAuthn(mfa.WebAuthnConfig{Issuer: c.Issuer, RPID: c.WebAuthnRPID, RPDisplayName: c.ProductName})
+	if err != nil {
+		if c.WebAuthnRPID == "" {
+			return nil, nil
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "GATEHOUSE_WEBAUTHN_RP_ID") {
+			msg = "GATEHOUSE_WEBAUTHN_RP_ID (--webauthn-rp-id): " + msg
+		}
+		return nil, errors.New(msg)
+	}
+	return w, nil
 }
 
 var brandColor = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-id/gatehouse/login"
+	loginmail "github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -396,7 +397,7 @@ func usersResetMFACmd(e *env) *cobra.Command {
 		Short: "Remove all of a user's second factors (passkeys, authenticator app, recovery codes); ends their sessions and refresh tokens",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
+			return withCore(cmd, e, func(ctx context.Context, cfg *config, c *core) error {
 				u, err := userByEmail(ctx, c.store, args[0])
 				if err != nil {
 					return err
@@ -430,7 +431,9 @@ func usersResetMFACmd(e *env) *cobra.Command {
 				}})
 				fmt.Fprintf(e.stdout, "removed the second factors of %s (%d passkeys, authenticator app: %s, %d unused recovery codes); their sessions and refresh tokens were revoked\n",
 					u.Email, len(passkeys), yesNo(hasTOTP), codes)
-				return nil
+				// The user is told: a reset nobody asked for is how an
+				// account takeover through the helpdesk shows.
+				return sendCLIMail(ctx, cfg, c, func(m *loginmail.Mailer) { m.MFAReset(ctx, u.Email, u.Name) })
 			})
 		},
 	}
@@ -441,4 +444,22 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// sendCLIMail sends one message from a command with the server's mail
+// settings and waits (at most 30 s) until it was handed to SMTP, or written
+// to the log when SMTP_URL is empty.
+func sendCLIMail(ctx context.Context, cfg *config, c *core, send func(m *loginmail.Mailer)) error {
+	sender, err := loginmail.NewSender(cfg.SMTPURL, cfg.MailFrom, c.log)
+	if err != nil {
+		return err
+	}
+	m := loginmail.NewMailer(sender, loginmail.Config{ProductName: cfg.ProductName, Logger: c.log, LogKey: emailPseudonymKey(c.secret)})
+	send(m)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := m.Close(cctx); err != nil {
+		return fmt.Errorf("mail the user: %w", err)
+	}
+	return nil
 }
