@@ -40,7 +40,10 @@ type totpSetup struct {
 type recoveryShow struct {
 	UserID string   `json:"u"`
 	Codes  []string `json:"c"`
-	Next   string   `json:"n"` // where "Continue" goes
+	Next   string   `json:"n"` // where "Continue" goes: a page of this UI
+	// AuthRequestID, when set, continues a pending app sign-in instead
+	// (a handle is longer than a return path may be).
+	AuthRequestID string `json:"a,omitempty"`
 }
 
 // passkeyView is a passkey on the account page.
@@ -264,9 +267,9 @@ func (h *Handler) postTOTPSetup(w http.ResponseWriter, r *http.Request) {
 // afterEnrolment gives a user's first factor its recovery codes (shown
 // once), then continues the sign-in or returns to the account page.
 func (h *Handler) afterEnrolment(w http.ResponseWriter, r *http.Request, fc *flowContext, user *storage.User, done string) {
-	cont := done
+	cont := next{Return: done}
 	if fc.ar != nil {
-		cont = fc.next.loginURL()
+		cont = fc.next
 	}
 	n, err := h.store.CountRecoveryCodes(r.Context(), user.ID)
 	if err != nil {
@@ -274,20 +277,26 @@ func (h *Handler) afterEnrolment(w http.ResponseWriter, r *http.Request, fc *flo
 		return
 	}
 	if n > 0 {
-		http.Redirect(w, r, cont, http.StatusSeeOther)
+		if cont.AuthRequestID != "" {
+			http.Redirect(w, r, cont.loginURL(), http.StatusSeeOther)
+		} else {
+			http.Redirect(w, r, done, http.StatusSeeOther)
+		}
 		return
 	}
 	h.issueRecoveryCodes(w, r, user, cont)
 }
 
-// issueRecoveryCodes replaces the user's codes and shows the new ones once.
-func (h *Handler) issueRecoveryCodes(w http.ResponseWriter, r *http.Request, user *storage.User, cont string) {
+// issueRecoveryCodes replaces the user's codes and shows the new ones once;
+// "I have saved them" then goes on to cont (the pending app sign-in, or a
+// page of this UI).
+func (h *Handler) issueRecoveryCodes(w http.ResponseWriter, r *http.Request, user *storage.User, cont next) {
 	codes, hashes := mfa.NewRecoveryCodes()
 	if err := h.store.ReplaceRecoveryCodes(r.Context(), user.ID, hashes, h.now()); err != nil {
 		h.internalError(w, r, "store recovery codes", err)
 		return
 	}
-	sealed, err := h.factorSealer.seal(sealRecoveryShow, recoveryShow{UserID: user.ID, Codes: codes, Next: cont}, h.now().Add(enrolTTL))
+	sealed, err := h.factorSealer.seal(sealRecoveryShow, recoveryShow{UserID: user.ID, Codes: codes, Next: cont.Return, AuthRequestID: cont.AuthRequestID}, h.now().Add(enrolTTL))
 	if err != nil {
 		h.internalError(w, r, "seal recovery codes", err)
 		return
@@ -310,6 +319,9 @@ func (h *Handler) getRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setCookie(w, recoveryShowCookie, "", 0)
+	if s.AuthRequestID != "" {
+		s.Next = next{AuthRequestID: s.AuthRequestID}.loginURL()
+	}
 	text := mfa.RecoveryCodesText(h.cfg.ProductName, user.Email, s.Codes, h.now())
 	v := &view{
 		Title:         "Save your recovery codes",
@@ -324,6 +336,9 @@ func (h *Handler) getRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 
 // safeContinue keeps a same-site continuation, else the account page.
 func safeContinue(s string) string {
+	if strings.HasPrefix(s, "/login?authRequestID=") {
+		return s // built here from a handle, not taken from a request
+	}
 	if safeReturn(s) == "" {
 		return defaultReturn
 	}
@@ -347,7 +362,7 @@ func (h *Handler) postRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mailer.FactorAdded(r.Context(), user.Email, user.Name, "new recovery codes (the old ones no longer work)")
-	h.issueRecoveryCodes(w, r, user, "/account?notice=codes-replaced")
+	h.issueRecoveryCodes(w, r, user, next{Return: "/account?notice=codes-replaced"})
 }
 
 // postTOTPRemove removes the authenticator app after a recent
