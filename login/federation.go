@@ -580,7 +580,9 @@ func (h *Handler) linkAfterPassword(w http.ResponseWriter, r *http.Request, user
 		h.log.InfoContext(ctx, "pending upstream link dropped: signed in to another account", "upstream", pl.Upstream, "user_id", user.ID)
 		return
 	}
-	h.linkIdentity(ctx, r, user, pl.Upstream, pl.Subject, pl.Email, "password")
+	if ok, err := h.linkIdentity(ctx, r, user, pl.Upstream, pl.Subject, pl.Email, "password"); ok && err == nil {
+		h.mailer.FactorAdded(ctx, user.Email, user.Name, "a connection to "+h.cfg.Upstreams.Name(pl.Upstream)+" (you can now sign in with it)")
+	}
 }
 
 // linkIdentity stores a link and audits it; false when the identity is linked to
