@@ -197,7 +197,7 @@ test('Auth.js app and an openid-client app sign in through Gatehouse in a browse
   });
 
   await step('app-dashboard-admin', async () => {
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(onApp('/dashboard'));
     await assertText(page.getByTestId('email'), email);
     await assertText(page.getByTestId('role'), 'ADMIN');

@@ -16,6 +16,7 @@ import {
   loginViaForm,
   startGatehouse,
 } from './lib/gatehouse.mjs';
+import { Authenticator } from './lib/totp.mjs';
 
 const PASSWORD = 'Choose-a-Passw0rd';
 const SCOPE = 'openid email profile offline_access';
@@ -32,8 +33,18 @@ before(async () => {
 });
 after(() => gh?.stop());
 
-/** A full authorization code + PKCE S256 + state + nonce round trip. */
-async function codeFlow(c, auth, redirectUri, { jar, email = user.email, password = PASSWORD, sso = false, stats } = {}) {
+/**
+ * A full authorization code + PKCE S256 + state + nonce round trip. params
+ * are added to the authorization request; maxAge (seconds) is sent as
+ * max_age and checked by the library against auth_time. The rest goes to
+ * loginViaForm (second factors: authenticator, recoveryCode, recoveryCodes).
+ */
+async function codeFlow(
+  c,
+  auth,
+  redirectUri,
+  { jar, email = user.email, password = PASSWORD, sso = false, stats, params = {}, maxAge, ...walk } = {},
+) {
   const codeVerifier = oauth.generateRandomCodeVerifier();
   const state = oauth.generateRandomState();
   const nonce = oauth.generateRandomNonce();
@@ -47,16 +58,18 @@ async function codeFlow(c, auth, redirectUri, { jar, email = user.email, passwor
     code_challenge_method: 'S256',
     state,
     nonce,
+    ...(maxAge !== undefined && { max_age: String(maxAge) }),
+    ...params,
   })) {
     authorizationUrl.searchParams.set(k, v);
   }
   const callback = sso
     ? await followRedirects(authorizationUrl, { cookieJar: jar, redirectUri })
-    : await loginViaForm({ authorizationUrl, email, password, cookieJar: jar, redirectUri, stats });
+    : await loginViaForm({ authorizationUrl, email, password, cookieJar: jar, redirectUri, stats, ...walk });
   assert.equal(callback.origin + callback.pathname, redirectUri);
-  const params = oauth.validateAuthResponse(as, c, callback, state); // checks iss (RFC 9207) and state
-  const response = await oauth.authorizationCodeGrantRequest(as, c, auth, params, redirectUri, codeVerifier, http);
-  const tokens = await oauth.processAuthorizationCodeResponse(as, c, response, { expectedNonce: nonce, requireIdToken: true });
+  const authResponse = oauth.validateAuthResponse(as, c, callback, state); // checks iss (RFC 9207) and state
+  const response = await oauth.authorizationCodeGrantRequest(as, c, auth, authResponse, redirectUri, codeVerifier, http);
+  const tokens = await oauth.processAuthorizationCodeResponse(as, c, response, { expectedNonce: nonce, requireIdToken: true, maxAge });
   // An added check, not a relaxed one: the ID token's signature against JWKS.
   await oauth.validateApplicationLevelSignature(as, response, http);
   return { tokens, claims: oauth.getValidatedIdTokenClaims(tokens) };
@@ -301,5 +314,140 @@ describe('oauth4webapi: the checks are really on', () => {
     const res = await oauth.authorizationCodeGrantRequest(as, c, auth, params, redirectUri, codeVerifier, http);
     const tokens = await oauth.processAuthorizationCodeResponse(as, c, res, { requireIdToken: true });
     assert.equal(oauth.getValidatedIdTokenClaims(tokens).sub, user.id);
+  });
+});
+
+describe('oauth4webapi: second factors: acr, amr, auth_time, step-up and prompt=none', () => {
+  const ACR_SINGLE = 'urn:gatehouse:acr:single-factor';
+  const ACR_MFA = 'urn:gatehouse:acr:mfa';
+  const ACR_PHISHING_RESISTANT = 'urn:gatehouse:acr:phishing-resistant';
+  const MAX_AGE = 300; // seconds: generous, the point is that auth_time is checked
+  const redirectUri = 'http://127.0.0.1:9/o4w-mfa/callback';
+  const jar = new CookieJar(); // the browser that steps up
+  const app = new Authenticator(); // the user's authenticator app, empty until enrolment
+  const recoveryCodes = [];
+  let hedy; // a user of her own: once she has a factor, every sign-in of hers asks for it
+  let c;
+  let auth;
+  let single; // claims of the password-only sign-in
+  let stepped; // claims after the step-up
+
+  before(async () => {
+    hedy = await createUser(gh, 'hedy@example.com', PASSWORD, ['--name', 'Hedy Lamarr']);
+    const reg = await createClient(gh, ['--name', 'oauth4webapi mfa', '--redirect-uri', redirectUri]);
+    // require_auth_time: the library refuses an ID token without auth_time.
+    c = { client_id: reg.client_id, require_auth_time: true };
+    auth = oauth.ClientSecretBasic(reg.client_secret);
+  });
+
+  it('discovery lists the acr values', () => {
+    assert.ok(Array.isArray(as.acr_values_supported), 'acr_values_supported is a list');
+    assert.deepEqual([...as.acr_values_supported].sort(), [ACR_MFA, ACR_PHISHING_RESISTANT, ACR_SINGLE].sort());
+  });
+
+  it('a password-only sign-in is single-factor: acr, amr ["pwd"], auth_time (max_age checked)', async () => {
+    const before = Math.floor(Date.now() / 1000);
+    ({ claims: single } = await codeFlow(c, auth, redirectUri, { jar, email: hedy.email, maxAge: MAX_AGE }));
+    assert.equal(single.sub, hedy.id);
+    assert.equal(single.acr, ACR_SINGLE);
+    assert.deepEqual(single.amr, ['pwd']);
+    assert.ok(single.auth_time >= before - 1 && single.auth_time <= Math.ceil(Date.now() / 1000) + 1, `auth_time ${single.auth_time}`);
+  });
+
+  it('prompt=none with acr_values=mfa for a single-factor session: interaction_required at the redirect', async () => {
+    const state = oauth.generateRandomState();
+    const authorizationUrl = new URL(as.authorization_endpoint);
+    authorizationUrl.search = new URLSearchParams({
+      client_id: c.client_id,
+      response_type: 'code',
+      redirect_uri: redirectUri,
+      scope: 'openid',
+      code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()),
+      code_challenge_method: 'S256',
+      state,
+      nonce: oauth.generateRandomNonce(),
+      prompt: 'none',
+      acr_values: ACR_MFA,
+    }).toString();
+    const callback = await followRedirects(authorizationUrl, { cookieJar: jar, redirectUri });
+    assert.equal(callback.origin + callback.pathname, redirectUri);
+    assert.equal(callback.searchParams.get('code'), null, 'no code');
+    // The library checks iss and state first, then surfaces the error.
+    assert.throws(
+      () => oauth.validateAuthResponse(as, c, callback, state),
+      (err) => {
+        assert.ok(err instanceof oauth.AuthorizationResponseError, `expected an AuthorizationResponseError, got ${err}`);
+        assert.equal(err.error, 'interaction_required');
+        return true;
+      },
+    );
+  });
+
+  it('step-up: acr_values=mfa sends the same session to enrol a factor, not to the password form', async () => {
+    const stats = {};
+    ({ claims: stepped } = await codeFlow(c, auth, redirectUri, {
+      jar,
+      password: null, // the walk fails if the sign-in form is shown
+      authenticator: app,
+      recoveryCodes,
+      stats,
+      maxAge: MAX_AGE,
+      params: { acr_values: ACR_MFA },
+    }));
+    assert.deepEqual(stats, { login: 0, consent: 0, factor: 0, setup: 1, totp: 1, recovery: 1 });
+    assert.equal(recoveryCodes.length, 10);
+    assert.equal(stepped.sub, hedy.id);
+    assert.equal(stepped.sid, single.sid, 'the same SSO session, stepped up');
+    assert.equal(stepped.acr, ACR_MFA);
+    assert.deepEqual([...stepped.amr].sort(), ['mfa', 'otp', 'pwd']);
+    assert.ok(stepped.auth_time >= single.auth_time, `auth_time ${stepped.auth_time} before the first sign-in's ${single.auth_time}`);
+  });
+
+  it('prompt=none with acr_values=mfa now succeeds without a page', async () => {
+    const params = { prompt: 'none', acr_values: ACR_MFA };
+    const { claims } = await codeFlow(c, auth, redirectUri, { jar, sso: true, maxAge: MAX_AGE, params });
+    assert.equal(claims.sid, single.sid);
+    assert.equal(claims.acr, ACR_MFA);
+  });
+
+  it('prompt=none with acr_values=phishing-resistant: interaction_required (no passkey)', async () => {
+    await assert.rejects(
+      codeFlow(c, auth, redirectUri, { jar, sso: true, params: { prompt: 'none', acr_values: ACR_PHISHING_RESISTANT } }),
+      (err) => {
+        assert.ok(err instanceof oauth.AuthorizationResponseError, `expected an AuthorizationResponseError, got ${err}`);
+        assert.equal(err.error, 'interaction_required');
+        return true;
+      },
+    );
+  });
+
+  it('another browser: password and a recovery code; the code works once', async () => {
+    const [code] = recoveryCodes;
+    const stats = {};
+    const { claims } = await codeFlow(c, auth, redirectUri, { jar: new CookieJar(), email: hedy.email, recoveryCode: code, stats });
+    assert.deepEqual(stats, { login: 1, consent: 0, factor: 1, setup: 0, totp: 0, recovery: 0 });
+    assert.equal(claims.sub, hedy.id);
+    assert.equal(claims.acr, ACR_MFA);
+    assert.deepEqual([...claims.amr].sort(), ['mfa', 'otp', 'pwd']);
+    assert.ok(claims.auth_time >= stepped.auth_time);
+    await assert.rejects(codeFlow(c, auth, redirectUri, { jar: new CookieJar(), email: hedy.email, recoveryCode: code }), (err) => {
+      assert.equal(err.status, 400, String(err));
+      assert.match(err.html, /That recovery code is not right, or it was already used/);
+      return true;
+    });
+  });
+
+  it('another browser: password and the authenticator app\'s next code', async () => {
+    const stats = {};
+    const { claims } = await codeFlow(c, auth, redirectUri, {
+      jar: new CookieJar(),
+      email: hedy.email,
+      authenticator: app,
+      stats,
+      maxAge: MAX_AGE,
+    });
+    assert.deepEqual(stats, { login: 1, consent: 0, factor: 1, setup: 0, totp: 0, recovery: 0 });
+    assert.equal(claims.acr, ACR_MFA);
+    assert.deepEqual([...claims.amr].sort(), ['mfa', 'otp', 'pwd']);
   });
 });

@@ -15,6 +15,7 @@ import {
   loginViaForm,
   startGatehouse,
 } from './lib/gatehouse.mjs';
+import { Authenticator } from './lib/totp.mjs';
 
 const PASSWORD = 'Choose-a-Passw0rd';
 const SCOPE = 'openid email profile offline_access';
@@ -28,16 +29,25 @@ before(async () => {
 after(() => gh?.stop());
 
 /** Discovery with the library; http is allowed only because the test issuer is http. */
-function discover(clientId, clientAuth) {
-  return client.discovery(new URL(gh.issuer), clientId, undefined, clientAuth, {
+function discover(clientId, clientAuth, metadata) {
+  return client.discovery(new URL(gh.issuer), clientId, metadata, clientAuth, {
     // enableNonRepudiationChecks adds a check (the ID token's signature
     // against the JWKS); it relaxes nothing.
     execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks],
   });
 }
 
-/** A full authorization code + PKCE S256 + state + nonce round trip. */
-async function codeFlow(config, redirectUri, { jar, email = user.email, password = PASSWORD, sso = false, stats } = {}) {
+/**
+ * A full authorization code + PKCE S256 + state + nonce round trip. params
+ * are added to the authorization request; maxAge (seconds) is sent as
+ * max_age and checked by the library against auth_time. The rest goes to
+ * loginViaForm (second factors: authenticator, recoveryCode, recoveryCodes).
+ */
+async function codeFlow(
+  config,
+  redirectUri,
+  { jar, email = user.email, password = PASSWORD, sso = false, stats, params = {}, maxAge, ...walk } = {},
+) {
   const codeVerifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
@@ -48,10 +58,12 @@ async function codeFlow(config, redirectUri, { jar, email = user.email, password
     code_challenge_method: 'S256',
     state,
     nonce,
+    ...(maxAge !== undefined && { max_age: String(maxAge) }),
+    ...params,
   });
   const callback = sso
     ? await followRedirects(authorizationUrl, { cookieJar: jar, redirectUri })
-    : await loginViaForm({ authorizationUrl, email, password, cookieJar: jar, redirectUri, stats });
+    : await loginViaForm({ authorizationUrl, email, password, cookieJar: jar, redirectUri, stats, ...walk });
   assert.equal(callback.origin + callback.pathname, redirectUri);
   assert.equal(callback.searchParams.get('iss'), gh.issuer, 'RFC 9207 iss in the authorization response');
   const tokens = await client.authorizationCodeGrant(config, callback, {
@@ -59,6 +71,7 @@ async function codeFlow(config, redirectUri, { jar, email = user.email, password
     expectedState: state,
     expectedNonce: nonce,
     idTokenExpected: true,
+    maxAge,
   });
   return { tokens, nonce };
 }
@@ -293,7 +306,98 @@ describe('openid-client: a third-party client that asks for consent', () => {
     const config = await discover(reg.client_id, client.ClientSecretBasic(reg.client_secret));
     const stats = {};
     const { tokens } = await codeFlow(config, redirectUri, { jar: new CookieJar(), stats });
-    assert.deepEqual(stats, { login: 1, consent: 1 });
+    assert.deepEqual(stats, { login: 1, consent: 1, factor: 0, setup: 0, totp: 0, recovery: 0 });
     assert.equal(tokens.claims().sub, user.id);
+  });
+});
+
+describe('openid-client: second factors: acr, amr, auth_time and step-up with acr_values', () => {
+  const ACR_SINGLE = 'urn:gatehouse:acr:single-factor';
+  const ACR_MFA = 'urn:gatehouse:acr:mfa';
+  const ACR_PHISHING_RESISTANT = 'urn:gatehouse:acr:phishing-resistant';
+  const MAX_AGE = 300; // seconds: generous, the point is that auth_time is checked
+  const redirectUri = 'http://127.0.0.1:9/oc-mfa/callback';
+  const jar = new CookieJar(); // the browser that steps up
+  const app = new Authenticator(); // the user's authenticator app, empty until enrolment
+  let hedy; // a user of her own: once she has a factor, every sign-in of hers asks for it
+  let config;
+  let single; // claims of the password-only sign-in
+  let stepped; // claims after the step-up
+
+  before(async () => {
+    hedy = await createUser(gh, 'hedy@example.com', PASSWORD, ['--name', 'Hedy Lamarr']);
+    const reg = await createClient(gh, ['--name', 'openid-client mfa', '--redirect-uri', redirectUri]);
+    // require_auth_time: the library refuses an ID token without auth_time.
+    config = await discover(reg.client_id, client.ClientSecretBasic(reg.client_secret), { require_auth_time: true });
+  });
+
+  it('discovery lists the acr values', () => {
+    const supported = config.serverMetadata().acr_values_supported;
+    assert.ok(Array.isArray(supported), 'acr_values_supported is a list');
+    assert.deepEqual([...supported].sort(), [ACR_MFA, ACR_PHISHING_RESISTANT, ACR_SINGLE].sort());
+  });
+
+  it('a password-only sign-in is single-factor: acr, amr ["pwd"], auth_time', async () => {
+    const before = Math.floor(Date.now() / 1000);
+    const { tokens } = await codeFlow(config, redirectUri, { jar, email: hedy.email, maxAge: MAX_AGE });
+    single = tokens.claims();
+    assert.equal(single.sub, hedy.id);
+    assert.equal(single.acr, ACR_SINGLE);
+    assert.deepEqual(single.amr, ['pwd']);
+    assert.equal(typeof single.auth_time, 'number');
+    // Same machine, same clock; a second of slack for truncation.
+    assert.ok(single.auth_time >= before - 1 && single.auth_time <= Math.ceil(Date.now() / 1000) + 1, `auth_time ${single.auth_time}`);
+  });
+
+  it('step-up: acr_values=mfa sends the same session to enrol a factor, not to the password form', async () => {
+    const stats = {};
+    const recoveryCodes = [];
+    const { tokens } = await codeFlow(config, redirectUri, {
+      jar,
+      password: null, // the walk fails if the sign-in form is shown
+      authenticator: app,
+      recoveryCodes,
+      stats,
+      maxAge: MAX_AGE,
+      params: { acr_values: ACR_MFA },
+    });
+    assert.deepEqual(stats, { login: 0, consent: 0, factor: 0, setup: 1, totp: 1, recovery: 1 });
+    assert.equal(recoveryCodes.length, 10, 'ten recovery codes shown once');
+    stepped = tokens.claims();
+    assert.equal(stepped.sub, hedy.id);
+    assert.equal(stepped.sid, single.sid, 'the same SSO session, stepped up');
+    assert.equal(stepped.acr, ACR_MFA);
+    assert.deepEqual([...stepped.amr].sort(), ['mfa', 'otp', 'pwd']);
+    assert.equal(typeof stepped.auth_time, 'number');
+    assert.ok(stepped.auth_time >= single.auth_time, `auth_time ${stepped.auth_time} before the first sign-in's ${single.auth_time}`);
+  });
+
+  it('the stepped-up session signs in again without any page, still mfa', async () => {
+    const { tokens } = await codeFlow(config, redirectUri, { jar, sso: true, params: { acr_values: ACR_MFA } });
+    const claims = tokens.claims();
+    assert.equal(claims.sid, single.sid);
+    assert.equal(claims.acr, ACR_MFA);
+    assert.deepEqual([...claims.amr].sort(), ['mfa', 'otp', 'pwd']);
+  });
+
+  it('another browser: password, then the second-factor page; the code used at enrolment is refused', async () => {
+    const other = new CookieJar();
+    // The enrolment's code, replayed: its time step is used up.
+    const replay = { enrolled: true, code: () => app.codeAt(app.lastStep) };
+    await assert.rejects(codeFlow(config, redirectUri, { jar: other, email: hedy.email, authenticator: replay }), (err) => {
+      assert.equal(err.status, 400, String(err));
+      assert.match(err.html, /That code was already used/);
+      return true;
+    });
+    // The same browser, now with the next code: the password is not asked again.
+    const stats = {};
+    const { tokens } = await codeFlow(config, redirectUri, { jar: other, password: null, authenticator: app, stats, maxAge: MAX_AGE });
+    assert.deepEqual(stats, { login: 0, consent: 0, factor: 1, setup: 0, totp: 0, recovery: 0 });
+    const claims = tokens.claims();
+    assert.equal(claims.sub, hedy.id);
+    assert.notEqual(claims.sid, single.sid);
+    assert.equal(claims.acr, ACR_MFA, 'a user with a factor always gives it');
+    assert.deepEqual([...claims.amr].sort(), ['mfa', 'otp', 'pwd']);
+    assert.ok(claims.auth_time >= stepped.auth_time);
   });
 });

@@ -752,6 +752,15 @@ func TestPlainSignInReturnsToAccount(t *testing.T) {
 	if got := safeReturn("/account?notice=x"); got != "/account?notice=x" {
 		t.Errorf("safeReturn: %q", got)
 	}
+	// A continuation back into an app's sign-in carries the sealed request,
+	// often longer than 512 bytes (enrolment's "I have saved them", re-auth).
+	long := "/login?authRequestID=" + strings.Repeat("A", 4096)
+	if got := safeReturn(long); got != long {
+		t.Errorf("safeReturn dropped a %d-byte continuation", len(long))
+	}
+	if got := safeReturn("/login?authRequestID=" + strings.Repeat("A", maxHandle+512)); got != "" {
+		t.Errorf("safeReturn kept an oversized path")
+	}
 }
 
 func TestAccountPage(t *testing.T) {

@@ -39,8 +39,12 @@ func printable(s string) bool {
 // safeReturn returns s if it is a same-site path ("/account", "/account?x=1"),
 // or "". Nothing with a scheme, a host, "//", a backslash or control
 // characters passes, so it can never send the browser to another site.
+// The length bound leaves room for a path carrying an authRequestID handle
+// (up to maxHandle): the continuations of enrolment and re-authentication
+// ("/login?authRequestID=…", "/account/totp?authRequestID=…") are such
+// paths, and a sealed request is often longer than 512 bytes.
 func safeReturn(s string) string {
-	if s == "" || len(s) > 512 || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") ||
+	if s == "" || len(s) > maxHandle+512 || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") ||
 		strings.ContainsAny(s, "\\") || !printable(s) {
 		return ""
 	}

@@ -273,6 +273,24 @@ export function parseForms(html) {
   return forms;
 }
 
+/** The links of an HTML page: [{id, href, text}]. */
+export function parseLinks(html) {
+  const links = [];
+  for (const m of html.matchAll(/<a\b([^>]*)>([\s\S]*?)<\/a>/gi)) {
+    const a = attrs(m[1]);
+    if (a.href === undefined) continue;
+    links.push({ id: a.id ?? '', href: a.href, text: decodeEntities(m[2].replace(/<[^>]+>/g, ' ')).replace(/\s+/g, ' ').trim() });
+  }
+  return links;
+}
+
+/** The text of the element with this id (tags removed, entities decoded), or undefined. */
+export function textById(html, id) {
+  const re = new RegExp(`<([a-z][a-z0-9]*)\\b[^>]*\\bid="${id}"[^>]*>([\\s\\S]*?)</\\1>`, 'i');
+  const m = html.match(re);
+  return m ? decodeEntities(m[2].replace(/<[^>]+>/g, ' ')).trim() : undefined;
+}
+
 /** The visible text of a page's title, h1 and alerts, for error messages. */
 export function pageSummary(html) {
   const pick = (re) => decodeEntities((html.match(re)?.[1] ?? '').replace(/<[^>]+>/g, ' ')).replace(/\s+/g, ' ').trim();
@@ -321,8 +339,9 @@ const MAX_STEPS = 25;
  * Follows a browser navigation that starts at url through Gatehouse:
  * redirects are followed while they stay on Gatehouse's origin, and pages
  * are handed to onPage, which may answer with a form submission
- * ({action, fields}) or throw. Returns the first URL outside Gatehouse
- * (the client's redirect_uri or post_logout_redirect_uri) as a URL.
+ * ({action, fields}), a link to follow ({href}) or throw. Returns the first
+ * URL outside Gatehouse (the client's redirect_uri or
+ * post_logout_redirect_uri) as a URL.
  */
 async function walk(start, { jar, stopAt, onPage }) {
   let url = new URL(start);
@@ -340,9 +359,17 @@ async function walk(start, { jar, stopAt, onPage }) {
       next = { method: 'GET' };
       continue;
     }
-    const submit = await onPage({ url, status: res.status, html: text, forms: parseForms(text) });
-    url = new URL(submit.action, url);
-    next = { method: 'POST', body: new URLSearchParams(submit.fields).toString() };
+    const answer = await onPage({ url, status: res.status, html: text, forms: parseForms(text) });
+    if (answer.href !== undefined) {
+      // A link the user follows: a plain navigation, which may leave too.
+      const target = new URL(answer.href, url);
+      if (leaves(target)) return target;
+      url = target;
+      next = { method: 'GET' };
+      continue;
+    }
+    url = new URL(answer.action, url);
+    next = { method: 'POST', body: new URLSearchParams(answer.fields).toString() };
   }
   throw new Error(`no redirect out of Gatehouse after ${MAX_STEPS} steps (last: ${url})`);
 }
@@ -355,32 +382,67 @@ async function walk(start, { jar, stopAt, onPage }) {
  * authorization request goes straight to the callback and no form is needed.
  * A consent page, if shown, is allowed (or denied with consent: 'deny').
  *
+ * Second factors: the second-factor page is answered with a code from
+ * authenticator (lib/totp.mjs), or with recoveryCode when given. When the
+ * user has no factor and one is asked for, the walk enrols the authenticator
+ * app ("Use an authenticator app" on the setup page, the key shown for
+ * manual entry, a code), keeps the recovery codes shown once (pushed onto
+ * recoveryCodes) and continues with "I have saved them". Any of these
+ * pages without the means to answer it fails the walk.
+ *
  * @param {object} opts
  * @param {URL|string} opts.authorizationUrl the client's authorization request
- * @param {string} [opts.email]
- * @param {string} [opts.password]
+ * @param {string|null} [opts.email]
+ * @param {string|null} [opts.password] null (or undefined): the sign-in form must not be shown
  * @param {CookieJar} [opts.cookieJar] the browser's cookies (a new jar if omitted)
  * @param {string} [opts.redirectUri] stop at URLs starting with this (default: the first URL off Gatehouse's origin)
  * @param {'allow'|'deny'} [opts.consent]
- * @param {{login: number, consent: number}} [opts.stats] counts the forms submitted
+ * @param {{enrolled: boolean, enrol: (secret: string) => void, code: () => string}} [opts.authenticator]
+ * @param {string} [opts.recoveryCode] answers the second-factor page with this recovery code
+ * @param {string[]} [opts.recoveryCodes] receives the recovery codes shown at enrolment
+ * @param {{login: number, consent: number, factor: number, setup: number, totp: number, recovery: number}} [opts.stats]
+ *   counts the pages answered
  * @returns {Promise<URL>}
  */
-export async function loginViaForm({ authorizationUrl, email, password, cookieJar, redirectUri, consent = 'allow', stats }) {
+export async function loginViaForm({
+  authorizationUrl,
+  email,
+  password,
+  cookieJar,
+  redirectUri,
+  consent = 'allow',
+  authenticator,
+  recoveryCode,
+  recoveryCodes,
+  stats,
+}) {
   const jar = cookieJar ?? new CookieJar();
-  const seen = { login: 0, consent: 0 };
+  const seen = { login: 0, consent: 0, factor: 0, setup: 0, totp: 0, recovery: 0 };
+  const postForm = (forms, action, pred = () => true) =>
+    forms.find((f) => f.method === 'post' && new URL(f.action, 'http://x').pathname === action && pred(f));
   try {
     return await walk(authorizationUrl, {
       jar,
       stopAt: redirectUri,
       onPage: ({ url, status, html, forms }) => {
+        const unexpected = (why) =>
+          new UnexpectedPageError(`${why} (HTTP ${status}) at ${url}: ${pageSummary(html)}`, { url, status, html });
+        const once = (kind) => {
+          if (seen[kind] > 0 || status !== 200) throw unexpected(`${kind} page refused the answer or came twice`);
+          seen[kind]++;
+        };
         const login = forms.find((f) => f.method === 'post' && f.fields.includes('password') && f.fields.includes('email'));
         const consentForm = forms.find((f) => f.method === 'post' && f.buttons.some((b) => b.name === 'action' && b.value === consent));
         if (login) {
           if (seen.login > 0 || status !== 200) {
             throw new UnexpectedPageError(`sign-in refused (HTTP ${status}): ${pageSummary(html)}`, { url, status, html });
           }
-          if (email === undefined || password === undefined) {
-            throw new UnexpectedPageError('Gatehouse asked for a password but none was given', { url, status, html });
+          if (email == null || password == null) {
+            throw new UnexpectedPageError(`Gatehouse asked for a password but none was given, at ${url} after ${JSON.stringify(seen)}`, {
+              url,
+              status,
+              html,
+            });
           }
           seen.login++;
           return { action: login.action, fields: { ...login.hidden, email, password } };
@@ -390,7 +452,43 @@ export async function loginViaForm({ authorizationUrl, email, password, cookieJa
           seen.consent++;
           return { action: consentForm.action, fields: { ...consentForm.hidden, action: consent } };
         }
-        throw new UnexpectedPageError(`unexpected page (HTTP ${status}) at ${url}: ${pageSummary(html)}`, { url, status, html });
+        // The second-factor page: a code form (method=totp) and/or a recovery code form.
+        const totpForm = postForm(forms, '/login/factor', (f) => f.hidden.method === 'totp' && f.fields.includes('code'));
+        const recoveryForm = postForm(forms, '/login/factor', (f) => f.hidden.method === 'recovery' && f.fields.includes('code'));
+        if (totpForm || recoveryForm) {
+          once('factor');
+          if (recoveryCode !== undefined) {
+            if (!recoveryForm) throw unexpected('no recovery code form');
+            return { action: recoveryForm.action, fields: { ...recoveryForm.hidden, code: recoveryCode } };
+          }
+          if (!totpForm || !authenticator?.enrolled) throw unexpected('Gatehouse asked for a second factor the walk cannot give');
+          return { action: totpForm.action, fields: { ...totpForm.hidden, code: authenticator.code() } };
+        }
+        // Enrolment: the setup page, the authenticator app page, the recovery codes.
+        const setupTOTP = parseLinks(html).find((l) => l.id === 'setup-totp');
+        if (setupTOTP) {
+          once('setup');
+          if (!authenticator) throw unexpected('Gatehouse asked to set up a second factor but no authenticator was given');
+          return { href: setupTOTP.href };
+        }
+        const secret = textById(html, 'totp-secret');
+        const enrolForm = postForm(forms, '/account/totp', (f) => f.fields.includes('code'));
+        if (secret !== undefined && enrolForm) {
+          once('totp');
+          if (!authenticator) throw unexpected('Gatehouse asked to enrol an authenticator app but none was given');
+          authenticator.enrol(secret);
+          return { action: enrolForm.action, fields: { ...enrolForm.hidden, code: authenticator.code() } };
+        }
+        const saved = parseLinks(html).find((l) => l.id === 'codes-saved');
+        if (saved) {
+          once('recovery');
+          const list = html.match(/<ol\b[^>]*\bid="recovery-codes"[^>]*>([\s\S]*?)<\/ol>/i)?.[1] ?? '';
+          const codes = [...list.matchAll(/<code>([^<]*)<\/code>/g)].map((m) => decodeEntities(m[1]));
+          if (codes.length === 0) throw unexpected('recovery codes page without codes');
+          recoveryCodes?.push(...codes);
+          return { href: saved.href };
+        }
+        throw unexpected('unexpected page');
       },
     });
   } finally {
