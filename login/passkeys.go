@@ -455,6 +455,16 @@ func (h *Handler) postPasskeyRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.factorAdded(r, user, "passkey", `a passkey named "`+cred.Name+`"`)
+	// Like the code that confirms an authenticator app, creating the
+	// passkey proves this session holds it: without this, the user's new
+	// factor would send them straight to the second-factor page before
+	// the recovery codes or the account page. Only possession (hwk/swk),
+	// not user verification: a session that began with a password does
+	// not become phishing-resistant by registering a key.
+	if err := h.addSessionFactor(ctx, sess, mfa.PasskeyAMR(cred, false)...); err != nil {
+		h.internalError(w, r, "passkey registration: update session", err)
+		return
+	}
 	h.afterEnrolment(w, r, fc, user, "/account?notice=passkey-added")
 }
 

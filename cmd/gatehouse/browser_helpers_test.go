@@ -48,6 +48,7 @@ type appUser struct {
 	Role        string   // Gatehouse's role claim
 	IDP         string   // the upstream the user signed in through ("" for a password)
 	AMR         []string // how the user authenticated
+	ACR         string   // the assurance level Gatehouse says the sign-in reached
 	State       string
 	idToken     string
 }
@@ -109,7 +110,8 @@ var appPage = template.Must(template.New("app").Parse(`<!doctype html>
 {{with .User}}<p>Signed in as <span id="email">{{.Email}}</span> (<span id="name">{{.Name}}</span>);
 email verified: <span id="verified">{{.Verified}}</span>.</p>
 <p>Role <span id="role">{{.Role}}</span>, signed in through <span id="idp">{{with .IDP}}{{.}}{{else}}Gatehouse{{end}}</span>
-with <span id="amr">{{range $i, $m := .AMR}}{{if $i}} {{end}}{{$m}}{{end}}</span>.</p>
+with <span id="amr">{{range $i, $m := .AMR}}{{if $i}} {{end}}{{$m}}{{end}}</span>
+(acr <span id="acr">{{.ACR}}</span>).</p>
 <p>state <code id="state">{{.State}}</code></p>
 <p><a href="/signout">Sign out</a></p>
 {{else}}{{with .State}}<p>state <code id="state">{{.}}</code></p>
@@ -207,13 +209,14 @@ func (a *exampleApp) callback(w http.ResponseWriter, r *http.Request) {
 		Role     string   `json:"role"`
 		IDP      string   `json:"idp"`
 		AMR      []string `json:"amr"`
+		ACR      string   `json:"acr"`
 	}
 	if err := idt.Claims(&claims); err != nil {
 		a.fail(w, "claims: %v", err)
 		return
 	}
 	u := &appUser{Email: claims.Email, Name: claims.Name, Verified: claims.Verified,
-		Role: claims.Role, IDP: claims.IDP, AMR: claims.AMR, State: q.Get("state"), idToken: raw}
+		Role: claims.Role, IDP: claims.IDP, AMR: claims.AMR, ACR: claims.ACR, State: q.Get("state"), idToken: raw}
 	a.mu.Lock()
 	a.user = u
 	a.mu.Unlock()

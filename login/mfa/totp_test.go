@@ -201,6 +201,15 @@ func TestTOTPQRPNG(t *testing.T) {
 	if res.GetText() != k.URI {
 		t.Errorf("QR code says %q, want %q", res.GetText(), k.URI)
 	}
+	// The enrolment page rebuilds the key from its secret and URI (kept
+	// in a sealed cookie) to draw the code: the same picture.
+	again, err := (&TOTPKey{Secret: k.Secret, URI: k.URI}).QRPNG(size)
+	if err != nil || !bytes.Equal(again, b) {
+		t.Errorf("QRPNG of a key rebuilt from its URI = %d bytes, %v; want the same PNG", len(again), err)
+	}
+	if _, err := (&TOTPKey{URI: "https://example.com/"}).QRPNG(size); err == nil {
+		t.Error("QRPNG of a key with a URI that is not otpauth:// succeeded")
+	}
 
 	for _, bad := range []int{0, -1, 10, 4096} {
 		if _, err := k.QRPNG(bad); err == nil {

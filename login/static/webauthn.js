@@ -80,7 +80,8 @@
 
   // begin posts the form's fields (CSRF token, continuation, name) and
   // returns the options, or follows the redirect the server asks for.
-  function begin(form) {
+  // signal aborts the request (a conditional request the user replaced).
+  function begin(form, signal) {
     var body = new URLSearchParams();
     new FormData(form).forEach(function (v, k) {
       if (k !== 'response') body.append(k, v);
@@ -89,7 +90,8 @@
       method: 'POST',
       credentials: 'same-origin',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Accept': 'application/json' },
-      body: body
+      body: body,
+      signal: signal
     }).then(function (res) {
       var type = res.headers.get('Content-Type') || '';
       if (type.indexOf('application/json') !== 0) {
@@ -111,20 +113,27 @@
     form.submit(); // a normal form post: the server answers with a page
   }
 
-  var pendingConditional = null;
+  // The AbortController of the conditional request (passkeys offered in
+  // the email field's autofill) while it is pending. It is created before
+  // the options are asked for: the explicit button aborts it, and with it
+  // a begin request still in flight, whose answer would otherwise replace
+  // the ceremony cookie of the button's request (one ceremony per
+  // browser) and make the button's passkey fail the challenge check.
+  var conditional = null;
 
-  function run(form, conditional) {
+  // run performs the form's ceremony; signal is given for the conditional
+  // request only.
+  function run(form, signal) {
     var kind = form.getAttribute('data-webauthn');
-    return begin(form).then(function (options) {
-      if (!options) return;
+    return begin(form, signal).then(function (options) {
+      if (!options || (signal && signal.aborted)) return null;
       if (kind === 'register') {
         return navigator.credentials.create({ publicKey: creationOptions(options) });
       }
       var req = { publicKey: requestOptions(options) };
-      if (conditional) {
-        pendingConditional = new AbortController();
+      if (signal) {
         req.mediation = 'conditional';
-        req.signal = pendingConditional.signal;
+        req.signal = signal;
       }
       return navigator.credentials.get(req);
     }).then(function (cred) {
@@ -150,13 +159,13 @@
     form.addEventListener('submit', function (e) {
       e.preventDefault();
       if (form.querySelector('input[name=response]').value) return;
-      if (pendingConditional) {
-        pendingConditional.abort();
-        pendingConditional = null;
+      if (conditional) {
+        conditional.abort();
+        conditional = null;
       }
       var p = form.querySelector('[data-webauthn-error]');
       if (p) p.hidden = true;
-      run(form, false).catch(function (err) { ceremonyError(form, err); });
+      run(form, null).catch(function (err) { ceremonyError(form, err); });
     });
   });
 
@@ -165,7 +174,9 @@
   var discover = document.querySelector('form[data-webauthn=discover][data-conditional]');
   if (discover && PublicKeyCredential.isConditionalMediationAvailable) {
     PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
-      if (ok) run(discover, true).catch(function (err) { ceremonyError(discover, err); });
+      if (!ok) return;
+      conditional = new AbortController();
+      run(discover, conditional.signal).catch(function (err) { ceremonyError(discover, err); });
     });
   }
 })();
