@@ -74,12 +74,22 @@ func NewTOTPKey(issuer, accountName string) (*TOTPKey, error) {
 // QRPNG renders the key URI as a size×size PNG QR code (error correction
 // level M), server-side so the secret never reaches a third party. size must
 // be between the code's module count (about 60 pixels for a typical URI)
-// and 2048.
+// and 2048. k may be a TOTPKey built from a stored Secret and URI rather
+// than one NewTOTPKey returned.
 func (k *TOTPKey) QRPNG(size int) ([]byte, error) {
 	if size <= 0 || size > maxQRSize {
 		return nil, fmt.Errorf("totp: QR size %d out of range 1..%d", size, maxQRSize)
 	}
-	img, err := k.key.Image(size, size)
+	key := k.key
+	if key == nil {
+		// A key rebuilt from its Secret and URI (the enrolment page keeps
+		// them in a sealed cookie between requests): parse the URI.
+		var err error
+		if key, err = otp.NewKeyFromURL(k.URI); err != nil {
+			return nil, fmt.Errorf("totp: parse key URI: %w", err)
+		}
+	}
+	img, err := key.Image(size, size)
 	if err != nil {
 		return nil, fmt.Errorf("totp: render QR code: %w", err)
 	}
