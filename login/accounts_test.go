@@ -752,6 +752,14 @@ func TestPlainSignInReturnsToAccount(t *testing.T) {
 	if got := safeReturn("/account?notice=x"); got != "/account?notice=x" {
 		t.Errorf("safeReturn: %q", got)
 	}
+	// A page of a pending sign-in carries its handle, which is long.
+	withHandle := "/account/totp?authRequestID=" + strings.Repeat("h", 2000)
+	if got := safeReturn(withHandle); got != withHandle {
+		t.Errorf("safeReturn drops a return path carrying a %d-byte handle", 2000)
+	}
+	if got := safeReturn("/account?x=" + strings.Repeat("h", maxReturn)); got != "" {
+		t.Errorf("safeReturn accepts a path of %d bytes", len(got))
+	}
 }
 
 func TestAccountPage(t *testing.T) {
