@@ -40,7 +40,7 @@ type totpSetup struct {
 type recoveryShow struct {
 	UserID string   `json:"u"`
 	Codes  []string `json:"c"`
-	Next   string   `json:"n"` // where "Continue" goes
+	Next   string   `json:"n"` // where "Continue" goes without a pending sign-in
 }
 
 // passkeyView is a passkey on the account page.
@@ -264,9 +264,11 @@ func (h *Handler) postTOTPSetup(w http.ResponseWriter, r *http.Request) {
 // afterEnrolment gives a user's first factor its recovery codes (shown
 // once), then continues the sign-in or returns to the account page.
 func (h *Handler) afterEnrolment(w http.ResponseWriter, r *http.Request, fc *flowContext, user *storage.User, done string) {
+	var pending next // the sign-in to continue, if any
 	cont := done
 	if fc.ar != nil {
-		cont = fc.next.loginURL()
+		pending = next{AuthRequestID: fc.next.AuthRequestID}
+		cont = pending.loginURL()
 	}
 	n, err := h.store.CountRecoveryCodes(r.Context(), user.ID)
 	if err != nil {
@@ -277,24 +279,28 @@ func (h *Handler) afterEnrolment(w http.ResponseWriter, r *http.Request, fc *flo
 		http.Redirect(w, r, cont, http.StatusSeeOther)
 		return
 	}
-	h.issueRecoveryCodes(w, r, user, cont)
+	h.issueRecoveryCodes(w, r, user, pending, done)
 }
 
-// issueRecoveryCodes replaces the user's codes and shows the new ones once.
-func (h *Handler) issueRecoveryCodes(w http.ResponseWriter, r *http.Request, user *storage.User, cont string) {
+// issueRecoveryCodes replaces the user's codes and shows the new ones once;
+// the page then continues pending's sign-in, or goes to done. The pending
+// request's handle travels in the page's URL, not in the cookie with the
+// codes: a handle can take kilobytes (a long state), and browsers drop a
+// cookie over 4096 bytes — the codes would never be shown.
+func (h *Handler) issueRecoveryCodes(w http.ResponseWriter, r *http.Request, user *storage.User, pending next, done string) {
 	codes, hashes := mfa.NewRecoveryCodes()
 	if err := h.store.ReplaceRecoveryCodes(r.Context(), user.ID, hashes, h.now()); err != nil {
 		h.internalError(w, r, "store recovery codes", err)
 		return
 	}
-	sealed, err := h.factorSealer.seal(sealRecoveryShow, recoveryShow{UserID: user.ID, Codes: codes, Next: cont}, h.now().Add(enrolTTL))
+	sealed, err := h.factorSealer.seal(sealRecoveryShow, recoveryShow{UserID: user.ID, Codes: codes, Next: done}, h.now().Add(enrolTTL))
 	if err != nil {
 		h.internalError(w, r, "seal recovery codes", err)
 		return
 	}
 	h.audit(r, storage.AuditEvent{Action: storage.AuditFactorAdded, Actor: user.ID, Subject: user.ID, Detail: map[string]string{"method": "recovery_codes"}})
 	h.setCookie(w, recoveryShowCookie, sealed, enrolTTL)
-	http.Redirect(w, r, "/account/recovery-codes", http.StatusSeeOther)
+	http.Redirect(w, r, pending.url("/account/recovery-codes"), http.StatusSeeOther)
 }
 
 // getRecoveryCodes shows freshly generated codes, once.
@@ -310,12 +316,16 @@ func (h *Handler) getRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setCookie(w, recoveryShowCookie, "", 0)
+	link := safeContinue(s.Next)
+	if n := nextFrom(r.URL.Query()); n.AuthRequestID != "" {
+		link = n.loginURL() // the sign-in page checks the request is this browser's and still pending
+	}
 	text := mfa.RecoveryCodesText(h.cfg.ProductName, user.Email, s.Codes, h.now())
 	v := &view{
 		Title:         "Save your recovery codes",
 		RecoveryCodes: s.Codes,
 		RecoveryText:  "data:text/plain;charset=utf-8," + url.PathEscape(text),
-		Link:          safeContinue(s.Next),
+		Link:          link,
 		UserEmail:     user.Email,
 	}
 	v.CSRF = h.csrfToken(w, r)
@@ -347,7 +357,7 @@ func (h *Handler) postRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mailer.FactorAdded(r.Context(), user.Email, user.Name, "new recovery codes (the old ones no longer work)")
-	h.issueRecoveryCodes(w, r, user, "/account?notice=codes-replaced")
+	h.issueRecoveryCodes(w, r, user, next{}, "/account?notice=codes-replaced")
 }
 
 // postTOTPRemove removes the authenticator app after a recent
