@@ -71,10 +71,25 @@ func (h *Handler) accountSession(w http.ResponseWriter, r *http.Request) (*stora
 		return nil, nil, false
 	}
 	if want := h.requiredACR(user, f, nil, nil); want != "" && f.canReach(want) && !authn.Satisfies(authn.ACRFor(sess.AMR), []string{want}) {
-		http.Redirect(w, r, next{Return: defaultReturn}.url("/login/factor"), http.StatusSeeOther)
+		// Within a pending sign-in (the setup page an app's acr_values
+		// led to), the second step continues that sign-in.
+		n := next{Return: defaultReturn}
+		if id := nextFrom(flowValues(r)).AuthRequestID; id != "" {
+			n = next{AuthRequestID: id}
+		}
+		http.Redirect(w, r, n.url("/login/factor"), http.StatusSeeOther)
 		return nil, nil, false
 	}
 	return sess, user, true
+}
+
+// flowValues are where a page's continuation is: the form of a POST, else
+// the query.
+func flowValues(r *http.Request) url.Values {
+	if r.Method == http.MethodPost {
+		return r.PostForm
+	}
+	return r.URL.Query()
 }
 
 // needRecent sends a session whose last authentication is older than

@@ -151,7 +151,9 @@ func (h *Handler) renderFactor(w http.ResponseWriter, r *http.Request, status in
 	if fc.ar != nil {
 		h.allowFormAction(w, fc.ar.RedirectURI, h.flow.CallbackURL(fc.ar.ID))
 		v.ClientName = clientName(fc.client)
-		if want := h.requiredACR(user, f, fc.client, fc.ar); want == authn.ACRPhishingResistant {
+		// Only a passkey reaches phishing-resistant; a user without one
+		// gets their usual second step first, then the passkey setup.
+		if want := h.requiredACR(user, f, fc.client, fc.ar); want == authn.ACRPhishingResistant && v.HasPasskeys {
 			v.PasskeyOnly = true
 		}
 	}
