@@ -65,8 +65,6 @@ type checkResult struct {
 	until  time.Time
 }
 
-func (r checkResult) passed() bool { return r.outcome == checkPassed }
-
 // checkCredential runs c. An error is ours (the store, a busy hasher:
 // context.DeadlineExceeded); the caller shows the 500/503 page for it.
 func (h *Handler) checkCredential(w http.ResponseWriter, r *http.Request, c credentialCheck) (checkResult, error) {
