@@ -758,8 +758,16 @@ func TestPlainSignInReturnsToAccount(t *testing.T) {
 	if got := safeReturn(long); got != long {
 		t.Errorf("safeReturn dropped a %d-byte continuation", len(long))
 	}
-	if got := safeReturn("/login?authRequestID=" + strings.Repeat("A", maxHandle+512)); got != "" {
+	if got := safeReturn("/login?authRequestID=" + strings.Repeat("A", maxReturn)); got != "" {
 		t.Errorf("safeReturn kept an oversized path")
+	}
+	// A page of a pending sign-in carries its handle, which is long.
+	withHandle := "/account/totp?authRequestID=" + strings.Repeat("h", 2000)
+	if got := safeReturn(withHandle); got != withHandle {
+		t.Errorf("safeReturn drops a return path carrying a %d-byte handle", 2000)
+	}
+	if got := safeReturn("/account?x=" + strings.Repeat("h", maxReturn)); got != "" {
+		t.Errorf("safeReturn accepts a path of %d bytes", len(got))
 	}
 }
 

@@ -24,7 +24,8 @@ type credentialCheck struct {
 	// limits are checked first, in order.
 	limits []limitKey
 	// lockKey counts consecutive failures for the lockout: the submitted
-	// address for a password, "mfa:"+user ID for a second factor.
+	// address for a password, mfaLockPrefix+user ID for a second factor
+	// (a key no normalised address can be).
 	lockKey string
 	// verify checks the credential. It must take as long for a wrong
 	// credential as for an unknown account (the password check has a

@@ -40,10 +40,7 @@ type totpSetup struct {
 type recoveryShow struct {
 	UserID string   `json:"u"`
 	Codes  []string `json:"c"`
-	Next   string   `json:"n"` // where "Continue" goes: a page of this UI
-	// AuthRequestID, when set, continues a pending app sign-in instead
-	// (a handle is longer than a return path may be).
-	AuthRequestID string `json:"a,omitempty"`
+	Next   string   `json:"n"` // where "Continue" goes without a pending sign-in
 }
 
 // passkeyView is a passkey on the account page.
@@ -74,10 +71,25 @@ func (h *Handler) accountSession(w http.ResponseWriter, r *http.Request) (*stora
 		return nil, nil, false
 	}
 	if want := h.requiredACR(user, f, nil, nil); want != "" && f.canReach(want) && !authn.Satisfies(authn.ACRFor(sess.AMR), []string{want}) {
-		http.Redirect(w, r, next{Return: defaultReturn}.url("/login/factor"), http.StatusSeeOther)
+		// Within a pending sign-in (the setup page an app's acr_values
+		// led to), the second step continues that sign-in.
+		n := next{Return: defaultReturn}
+		if id := nextFrom(flowValues(r)).AuthRequestID; id != "" {
+			n = next{AuthRequestID: id}
+		}
+		http.Redirect(w, r, n.url("/login/factor"), http.StatusSeeOther)
 		return nil, nil, false
 	}
 	return sess, user, true
+}
+
+// flowValues are where a page's continuation is: the form of a POST, else
+// the query.
+func flowValues(r *http.Request) url.Values {
+	if r.Method == http.MethodPost {
+		return r.PostForm
+	}
+	return r.URL.Query()
 }
 
 // needRecent sends a session whose last authentication is older than
@@ -267,9 +279,11 @@ func (h *Handler) postTOTPSetup(w http.ResponseWriter, r *http.Request) {
 // afterEnrolment gives a user's first factor its recovery codes (shown
 // once), then continues the sign-in or returns to the account page.
 func (h *Handler) afterEnrolment(w http.ResponseWriter, r *http.Request, fc *flowContext, user *storage.User, done string) {
-	cont := next{Return: done}
+	var pending next // the sign-in to continue, if any
+	cont := done
 	if fc.ar != nil {
-		cont = fc.next
+		pending = next{AuthRequestID: fc.next.AuthRequestID}
+		cont = pending.loginURL()
 	}
 	n, err := h.store.CountRecoveryCodes(r.Context(), user.ID)
 	if err != nil {
@@ -277,33 +291,31 @@ func (h *Handler) afterEnrolment(w http.ResponseWriter, r *http.Request, fc *flo
 		return
 	}
 	if n > 0 {
-		if cont.AuthRequestID != "" {
-			http.Redirect(w, r, cont.loginURL(), http.StatusSeeOther)
-		} else {
-			http.Redirect(w, r, done, http.StatusSeeOther)
-		}
+		http.Redirect(w, r, cont, http.StatusSeeOther)
 		return
 	}
-	h.issueRecoveryCodes(w, r, user, cont)
+	h.issueRecoveryCodes(w, r, user, pending, done)
 }
 
 // issueRecoveryCodes replaces the user's codes and shows the new ones once;
-// "I have saved them" then goes on to cont (the pending app sign-in, or a
-// page of this UI).
-func (h *Handler) issueRecoveryCodes(w http.ResponseWriter, r *http.Request, user *storage.User, cont next) {
+// the page then continues pending's sign-in, or goes to done. The pending
+// request's handle travels in the page's URL, not in the cookie with the
+// codes: a handle can take kilobytes (a long state), and browsers drop a
+// cookie over 4096 bytes — the codes would never be shown.
+func (h *Handler) issueRecoveryCodes(w http.ResponseWriter, r *http.Request, user *storage.User, pending next, done string) {
 	codes, hashes := mfa.NewRecoveryCodes()
 	if err := h.store.ReplaceRecoveryCodes(r.Context(), user.ID, hashes, h.now()); err != nil {
 		h.internalError(w, r, "store recovery codes", err)
 		return
 	}
-	sealed, err := h.factorSealer.seal(sealRecoveryShow, recoveryShow{UserID: user.ID, Codes: codes, Next: cont.Return, AuthRequestID: cont.AuthRequestID}, h.now().Add(enrolTTL))
+	sealed, err := h.factorSealer.seal(sealRecoveryShow, recoveryShow{UserID: user.ID, Codes: codes, Next: done}, h.now().Add(enrolTTL))
 	if err != nil {
 		h.internalError(w, r, "seal recovery codes", err)
 		return
 	}
 	h.audit(r, storage.AuditEvent{Action: storage.AuditFactorAdded, Actor: user.ID, Subject: user.ID, Detail: map[string]string{"method": "recovery_codes"}})
 	h.setCookie(w, recoveryShowCookie, sealed, enrolTTL)
-	http.Redirect(w, r, "/account/recovery-codes", http.StatusSeeOther)
+	http.Redirect(w, r, pending.url("/account/recovery-codes"), http.StatusSeeOther)
 }
 
 // getRecoveryCodes shows freshly generated codes, once.
@@ -319,15 +331,16 @@ func (h *Handler) getRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setCookie(w, recoveryShowCookie, "", 0)
-	if s.AuthRequestID != "" {
-		s.Next = next{AuthRequestID: s.AuthRequestID}.loginURL()
+	link := safeContinue(s.Next)
+	if n := nextFrom(r.URL.Query()); n.AuthRequestID != "" {
+		link = n.loginURL() // the sign-in page checks the request is this browser's and still pending
 	}
 	text := mfa.RecoveryCodesText(h.cfg.ProductName, user.Email, s.Codes, h.now())
 	v := &view{
 		Title:         "Save your recovery codes",
 		RecoveryCodes: s.Codes,
 		RecoveryText:  "data:text/plain;charset=utf-8," + url.PathEscape(text),
-		Link:          safeContinue(s.Next),
+		Link:          link,
 		UserEmail:     user.Email,
 	}
 	v.CSRF = h.csrfToken(w, r)
@@ -336,9 +349,6 @@ func (h *Handler) getRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 
 // safeContinue keeps a same-site continuation, else the account page.
 func safeContinue(s string) string {
-	if strings.HasPrefix(s, "/login?authRequestID=") {
-		return s // built here from a handle, not taken from a request
-	}
 	if safeReturn(s) == "" {
 		return defaultReturn
 	}
@@ -362,7 +372,7 @@ func (h *Handler) postRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mailer.FactorAdded(r.Context(), user.Email, user.Name, "new recovery codes (the old ones no longer work)")
-	h.issueRecoveryCodes(w, r, user, next{Return: "/account?notice=codes-replaced"})
+	h.issueRecoveryCodes(w, r, user, next{}, "/account?notice=codes-replaced")
 }
 
 // postTOTPRemove removes the authenticator app after a recent

@@ -40,8 +40,12 @@ const (
 	// authentication this recent (a password or passkey re-entered).
 	recentAuthWindow = 5 * time.Minute
 	// mfaLockPrefix keys the second step's failure count in the lockout
-	// table, apart from the password's (keyed by the address).
-	mfaLockPrefix = "mfa:"
+	// table, apart from the password's (keyed by the submitted address).
+	// It is upper case because a submitted address is counted as
+	// NormalizeEmail leaves it, lower case and otherwise unchecked: with
+	// "mfa:" anyone who knew a user's ID (the sub apps see) could lock
+	// that user's second step by typing "mfa:<id>" as the address.
+	mfaLockPrefix = "MFA:"
 )
 
 // factors is what a user has enrolled.
@@ -147,7 +151,9 @@ func (h *Handler) renderFactor(w http.ResponseWriter, r *http.Request, status in
 	if fc.ar != nil {
 		h.allowFormAction(w, fc.ar.RedirectURI, h.flow.CallbackURL(fc.ar.ID))
 		v.ClientName = clientName(fc.client)
-		if want := h.requiredACR(user, f, fc.client, fc.ar); want == authn.ACRPhishingResistant {
+		// Only a passkey reaches phishing-resistant; a user without one
+		// gets their usual second step first, then the passkey setup.
+		if want := h.requiredACR(user, f, fc.client, fc.ar); want == authn.ACRPhishingResistant && v.HasPasskeys {
 			v.PasskeyOnly = true
 		}
 	}

@@ -36,6 +36,13 @@ func printable(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool { return r > unicode.MaxASCII || !unicode.IsPrint(r) || r == ' ' }) < 0
 }
 
+// maxReturn bounds a return path. The detours of a pending sign-in
+// (re-authentication before enrolling a factor, the recovery codes page)
+// return to a page that carries the request's handle, such as
+// "/account/totp?authRequestID=…", so it must fit a handle; a genuine one
+// is rarely under 500 bytes, so a bound of 512 dropped the sign-in.
+const maxReturn = maxHandle + 512
+
 // safeReturn returns s if it is a same-site path ("/account", "/account?x=1"),
 // or "". Nothing with a scheme, a host, "//", a backslash or control
 // characters passes, so it can never send the browser to another site.
@@ -44,7 +51,7 @@ func printable(s string) bool {
 // ("/login?authRequestID=…", "/account/totp?authRequestID=…") are such
 // paths, and a sealed request is often longer than 512 bytes.
 func safeReturn(s string) string {
-	if s == "" || len(s) > maxHandle+512 || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") ||
+	if s == "" || len(s) > maxReturn || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") ||
 		strings.ContainsAny(s, "\\") || !printable(s) {
 		return ""
 	}

@@ -819,3 +819,12 @@ func TestTemplatesNeedNoScriptOrInlineStyle(t *testing.T) {
 		t.Errorf("describeScopes: %+v", got)
 	}
 }
+
+// The second step's lockout key is one no submitted address can become: the
+// password form counts failures under NormalizeEmail of what was typed.
+func TestMFALockKeyIsNoAddress(t *testing.T) {
+	key := mfaLockPrefix + "01a229e5-676c-7c3d-be27-fc46879edc8f"
+	if NormalizeEmail(key) == key {
+		t.Fatalf("typing %q as the address counts failures under the second step's key", key)
+	}
+}
