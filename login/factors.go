@@ -105,6 +105,12 @@ func (h *Handler) requiredACR(user *storage.User, f factors, client *storage.Cli
 				asked = v
 			}
 		}
+		if asked == authn.ACRPhishingResistant && h.cfg.WebAuthn == nil {
+			// Nobody can reach it here (no passkeys on this issuer, and
+			// discovery does not offer it): give the strongest there is;
+			// the token's acr says what was reached, the app decides.
+			asked = authn.ACRMFA
+		}
 		if acrRank(asked) > acrRank(want) {
 			want = asked
 		}
@@ -349,3 +355,7 @@ func (h *Handler) recentlyAuthenticated(sess *storage.Session) bool {
 func reauthURL(ret string) string {
 	return "/account/reauth?" + url.Values{"return": {ret}}.Encode()
 }
+
+// SecondFactorLockKey is the lockout key of a user's second step (for
+// `gatehouse users unlock`, which lifts both locks).
+func SecondFactorLockKey(userID string) string { return mfaLockPrefix + userID }

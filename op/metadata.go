@@ -58,7 +58,7 @@ func (p *Provider) discoveryJSON() []byte {
 			RevocationEndpointAuthMethodsSupported:    append(authMethods, oidc.AuthMethodNone),
 			IntrospectionEndpointAuthMethodsSupported: authMethods,
 			ClaimsSupported:                           supportedClaims,
-			ACRValuesSupported:                        authn.ACRValues(),
+			ACRValuesSupported:                        p.acrValues(),
 			CodeChallengeMethodsSupported:             []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
 			ClaimsParameterSupported:                  false,
 			RequestParameterSupported:                 false,
@@ -108,4 +108,16 @@ func writeCachedJSON(w http.ResponseWriter, body []byte) {
 	// reaches every RP long before it signs.
 	h.Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(body)
+}
+
+// acrValues are the acr values this server can reach.
+func (p *Provider) acrValues() []string {
+	var out []string
+	for _, v := range authn.ACRValues() {
+		if v == authn.ACRPhishingResistant && p.cfg.NoPasskeys {
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
 }

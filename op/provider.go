@@ -28,6 +28,9 @@ import (
 // Config holds what the provider needs; cmd fills it from settings.
 type Config struct {
 	Issuer string // absolute URL, no trailing slash
+	// NoPasskeys: passkeys are off (an IP-address issuer), so discovery
+	// does not offer the phishing-resistant acr nobody could reach.
+	NoPasskeys bool
 	// CryptoKey encrypts opaque access tokens and authorization codes.
 	CryptoKey [32]byte
 	// RefreshKey derives a refresh token's successor (see successorRefreshToken).

@@ -157,8 +157,13 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	emailLogKey := emailPseudonymKey(c.secret)
 	mailer := mail.NewMailer(sender, mail.Config{ProductName: cfg.ProductName, Logger: log,
 		Metrics: mailMetrics, LogKey: emailLogKey})
+	webAuthn, err := cfg.webAuthn()
+	if err != nil {
+		return nil, err
+	}
 	provider, err := op.New(op.Config{
 		Issuer:              cfg.Issuer,
+		NoPasskeys:          webAuthn == nil,
 		CryptoKey:           keys.DeriveKey(c.secret, "opaque-token-encryption"),
 		RefreshKey:          keys.DeriveKey(c.secret, "refresh-token-successor"),
 		BindingKey:          keys.DeriveKey(c.secret, "auth-request-browser-binding"),
@@ -181,10 +186,6 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	upstreams, err := upstream.NewRegistry(cfg.Upstreams, upstream.Options{Logger: log, Now: now})
 	if err != nil {
 		return nil, fmt.Errorf("upstreams: %w", err)
-	}
-	webAuthn, err := cfg.webAuthn()
-	if err != nil {
-		return nil, err
 	}
 	if webAuthn == nil {
 		log.Info("passkeys are off: the issuer's host cannot be a WebAuthn relying party (an IP address); use a host name, or set GATEHOUSE_WEBAUTHN_RP_ID")

@@ -315,10 +315,11 @@ func TestMFAStepUpEnrolAfterWindow(t *testing.T) {
 // app but no passkey, whose session has the password only, is asked by an
 // app for a phishing-resistant sign-in. The code comes first (their own
 // second step), then the passkey setup — all within the app's pending
-// sign-in, never dropped for a sign-in to the account page. (Passkeys are
-// off on this issuer, so the test ends where the passkey would be made.)
+// sign-in, never dropped for a sign-in to the account page. (The test ends
+// where the passkey would be made; TestBrowserPasskeys makes them.)
 func TestMFAStepUpPhishingResistantKeepsRequest(t *testing.T) {
-	ts := startServer(t, "sqlite", nil)
+	ln := listenLoopback(t) // a host name: passkeys are on
+	ts := startServerOn(t, ln, serverVars(t, "http://localhost:"+portOf(ln.Addr().String()), nil), nil)
 	r := newRP(t, ts, ts.createClient("--name", "App", "--redirect-uri", redirectA))
 	u, secret := userWithTOTP(t, ts, "pat@example.com")
 	b := newBrowser(t, ts.issuer)
@@ -633,9 +634,18 @@ func TestMFADiscovery(t *testing.T) {
 		Claims []string `json:"claims_supported"`
 	}
 	getJSONInto(t, ts.issuer+"/.well-known/openid-configuration", &d)
-	want := []string{"urn:gatehouse:acr:single-factor", "urn:gatehouse:acr:mfa", "urn:gatehouse:acr:phishing-resistant"}
+	// An issuer on an IP address has no passkeys: phishing-resistant is
+	// not offered (nobody could reach it).
+	want := []string{"urn:gatehouse:acr:single-factor", "urn:gatehouse:acr:mfa"}
 	if !slices.Equal(d.ACR, want) {
-		t.Errorf("acr_values_supported = %v, want %v", d.ACR, want)
+		t.Errorf("acr_values_supported on %s = %v, want %v", ts.issuer, d.ACR, want)
+	}
+	// On a host name passkeys are on, and all three are.
+	ln := listenLoopback(t)
+	local := startServerOn(t, ln, serverVars(t, "http://localhost:"+portOf(ln.Addr().String()), nil), nil)
+	getJSONInto(t, local.issuer+"/.well-known/openid-configuration", &d)
+	if want := append(want, "urn:gatehouse:acr:phishing-resistant"); !slices.Equal(d.ACR, want) {
+		t.Errorf("acr_values_supported on %s = %v, want %v", local.issuer, d.ACR, want)
 	}
 	for _, c := range []string{"acr", "amr", "auth_time"} {
 		if !slices.Contains(d.Claims, c) {
@@ -996,4 +1006,19 @@ func elementHTML(t *testing.T, p *page, id string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// TestMFAPhishingResistantWithoutPasskeys: on an issuer that cannot have
+// passkeys (an IP address) an app asking for phishing-resistant gets the
+// strongest there is — two factors — and an acr that says so, instead of a
+// setup page with nothing to set up.
+func TestMFAPhishingResistantWithoutPasskeys(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	r := newRP(t, ts, ts.createClient("--name", "App", "--redirect-uri", redirectA))
+	u, secret := userWithTOTP(t, ts, "ivy@example.com")
+	b := newBrowser(t, ts.issuer)
+	ar, p := r.passwordStep(b, u.Email, mfaPassword, oauth2.SetAuthURLParam("acr_values", authn.ACRPhishingResistant))
+	expectFactorPage(t, p)
+	tok := r.exchange(ar, r.codeFrom(ar, b.submitCode(p, ts.freshTOTPCode(secret))))
+	expectACR(t, tok, authn.ACRMFA, "pwd", "otp", "mfa")
 }

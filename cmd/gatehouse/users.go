@@ -333,6 +333,14 @@ func usersUnlockCmd(e *env) *cobra.Command {
 				if err := c.store.ClearLoginFailures(ctx, email); err != nil {
 					return fmt.Errorf("unlock: %w", err)
 				}
+				// The second step's lock too (wrong authenticator codes).
+				if u, err := c.store.GetUserByEmail(ctx, email); err == nil {
+					if err := c.store.ClearLoginFailures(ctx, login.SecondFactorLockKey(u.ID)); err != nil {
+						return fmt.Errorf("unlock second step: %w", err)
+					}
+				} else if !errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("load user: %w", err)
+				}
 				subjects, err := auditSubjects(ctx, c, email)
 				if err != nil {
 					return err
