@@ -171,6 +171,19 @@ func testTOTPLifecycle(t *testing.T, ts *testServer, smtp *mailtest.Server, app 
 	b6 := newBrowser(t, ts.issuer)
 	_, p = r.passwordStep(b6, u.Email, mfaPassword)
 	expectFactorPage(t, p)
+	// An admin's `users unlock` lifts the second step's lock too.
+	ts.cli("", "users", "unlock", u.Email)
+	ar = r.authURL()
+	p = b5.get(ar.url)
+	expectFactorPage(t, p)
+	r.exchange(ar, r.codeFrom(ar, b5.submitCode(p, ts.freshTOTPCode(secret))))
+	// Locked again for the rest of the test: five more wrong codes.
+	ar = r.authURL()
+	p = b6.get(ar.url)
+	for range 5 {
+		p = b6.submitCode(p, wrong)
+	}
+	expectRefused(t, p, http.StatusForbidden, wantStepLocked)
 	// The lock ends after the lockout duration (15 minutes by default).
 	ts.clock.advance(16 * time.Minute)
 	ar = r.authURL()
