@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -65,12 +66,12 @@ func (h *Handler) accountSession(w http.ResponseWriter, r *http.Request) (*stora
 		http.Redirect(w, r, accountLogin, http.StatusSeeOther)
 		return nil, nil, false
 	}
-	f, err := h.userFactors(r.Context(), user.ID)
+	short, err := h.secondStepMissing(r.Context(), sess, user)
 	if err != nil {
 		h.internalError(w, r, "load second factors", err, "user_id", user.ID)
 		return nil, nil, false
 	}
-	if want := h.requiredACR(user, f, nil, nil); want != "" && f.canReach(want) && !authn.Satisfies(authn.ACRFor(sess.AMR), []string{want}) {
+	if short {
 		// Within a pending sign-in (the setup page an app's acr_values
 		// led to), the second step continues that sign-in.
 		n := next{Return: defaultReturn}
@@ -81,6 +82,18 @@ func (h *Handler) accountSession(w http.ResponseWriter, r *http.Request) (*stora
 		return nil, nil, false
 	}
 	return sess, user, true
+}
+
+// secondStepMissing reports whether sess lacks the second step its user
+// has (or must have, by role) and could do: such a session is the password
+// (or an upstream) only, not yet a sign-in to the account.
+func (h *Handler) secondStepMissing(ctx context.Context, sess *storage.Session, user *storage.User) (bool, error) {
+	f, err := h.userFactors(ctx, user.ID)
+	if err != nil {
+		return false, err
+	}
+	want := h.requiredACR(user, f, nil, nil)
+	return want != "" && f.canReach(want) && !authn.Satisfies(authn.ACRFor(sess.AMR), []string{want}), nil
 }
 
 // flowValues are where a page's continuation is: the form of a POST, else
@@ -339,7 +352,7 @@ func (h *Handler) getRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	v := &view{
 		Title:         "Save your recovery codes",
 		RecoveryCodes: s.Codes,
-		RecoveryText:  "data:text/plain;charset=utf-8," + url.PathEscape(text),
+		RecoveryText:  template.URL("data:text/plain;charset=utf-8," + url.PathEscape(text)), // text is percent-escaped: nothing in it ends the URL or the attribute
 		Link:          link,
 		UserEmail:     user.Email,
 	}

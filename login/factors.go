@@ -324,6 +324,7 @@ func (h *Handler) postFactor(w http.ResponseWriter, r *http.Request) {
 	h.log.InfoContext(ctx, "second factor accepted", "user_id", user.ID, "method", method, "session_id", sess.ID)
 	h.audit(r, storage.AuditEvent{Action: storage.AuditSignIn, Actor: user.ID, Subject: user.ID, ClientID: fc.clientID(),
 		Detail: map[string]string{"session_id": sess.ID, "second_factor": method}})
+	h.linkAfterPassword(w, r, sess, user)
 	h.finishSignIn(w, r, fc, sess, user)
 }
 

@@ -315,6 +315,7 @@ func (h *Handler) postFactorPasskey(w http.ResponseWriter, r *http.Request) {
 	}
 	h.audit(r, storage.AuditEvent{Action: storage.AuditSignIn, Actor: user.ID, Subject: user.ID, ClientID: fc.clientID(),
 		Detail: map[string]string{"session_id": sess.ID, "second_factor": "passkey"}})
+	h.linkAfterPassword(w, r, sess, user)
 	h.finishSignIn(w, r, fc, sess, user)
 }
 

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-id/gatehouse/internal/authn"
+	"github.com/gatehouse-id/gatehouse/login/upstream/githubtest"
+)
+
+// Attacks on the second factors found in review (issue 10), end to end.
+
+// TestMFARecoveryCodesDownload: "Download as text" on the recovery codes
+// page is a data: URL holding the codes. html/template replaces a data: URL
+// given as a plain string with "#ZgotmplZ", which downloads nothing.
+func TestMFARecoveryCodesDownload(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	u := ts.createUser("dora@example.com", mfaPassword)
+	b := newBrowser(t, ts.issuer)
+	signInToAccount(t, ts, b, u.Email, mfaPassword)
+	_, _, p := enrolTOTP(t, ts, b, "/account/totp")
+	codes := recoveryCodes(t, p)
+
+	list := elementNode(t, p, "recovery-codes")
+	var href string
+	for n := list.NextSibling; n != nil && href == ""; n = n.NextSibling {
+		if n.Data == "a" && attr(n, "download") != "" {
+			href = attr(n, "href")
+		}
+	}
+	const prefix = "data:text/plain;charset=utf-8,"
+	if !strings.HasPrefix(href, prefix) {
+		t.Fatalf("the download link is %q, want a %s URL", href, prefix)
+	}
+	text, err := url.PathUnescape(strings.TrimPrefix(href, prefix))
+	if err != nil {
+		t.Fatalf("download link %q: %v", href, err)
+	}
+	for _, c := range codes {
+		if !strings.Contains(text, c+"\n") {
+			t.Errorf("the downloaded text lacks code %s:\n%s", c, text)
+		}
+	}
+	if !strings.Contains(text, u.Email) {
+		t.Errorf("the downloaded text does not name the account:\n%s", text)
+	}
+}
+
+// TestMFAUpstreamLinkWaitsForSecondFactor: an upstream identity whose
+// verified email matches an account is linked after that account's
+// password. For a user with a second factor the password alone is not a
+// sign-in, so it must not add a way in either: someone who has only the
+// password (and an upstream account with the user's address) would leave a
+// door that outlives a password change. The link waits for the second
+// step, and is made once the step is done.
+func TestMFAUpstreamLinkWaitsForSecondFactor(t *testing.T) {
+	gh := githubtest.New(t, ghClientID, ghClientSecret)
+	gh.AddUser(octocat(77, "mo", "mo@example.com", true))
+	gh.SetApprover("mo")
+	ts := startServer(t, "sqlite", githubVars(gh, nil))
+	r := newRP(t, ts, ts.createClient("--name", "App", "--redirect-uri", "http://127.0.0.1:9/cb"))
+	u, secret := userWithTOTP(t, ts, "mo@example.com")
+
+	// The attacker: GitHub, then the password, then stops at the code.
+	b := newBrowser(t, ts.issuer)
+	_, p := r.signInPage(b)
+	got := b.viaGitHub(p)
+	if got.status != http.StatusOK || !strings.Contains(got.body, "sign in with your password to link GitHub") {
+		t.Fatalf("GitHub with the address of an account: status %d\n%s", got.status, got.body)
+	}
+	p = b.submit(got, map[string]string{"email": u.Email, "password": mfaPassword})
+	expectFactorPage(t, p)
+	if l := ts.users()[u.Email].Linked; len(l) != 0 {
+		t.Fatalf("linked after the password alone, before the second step: %+v", l)
+	}
+	// GitHub alone does not sign in (no link), and would still need the code.
+	b2 := newBrowser(t, ts.issuer)
+	_, p2 := r.signInPage(b2)
+	if g := b2.viaGitHub(p2); g.location != nil || !strings.Contains(g.body, "sign in with your password to link GitHub") {
+		t.Fatalf("GitHub after the abandoned link: status %d location %v\n%s", g.status, g.location, g.body)
+	}
+
+	// The user: the same steps, then the code: now it is linked.
+	b3 := newBrowser(t, ts.issuer)
+	ar, p := r.signInPage(b3)
+	p = b3.submit(b3.viaGitHub(p), map[string]string{"email": u.Email, "password": mfaPassword})
+	expectFactorPage(t, p)
+	tok := r.exchange(ar, r.codeFrom(ar, b3.submitCode(p, ts.freshTOTPCode(secret))))
+	expectACR(t, tok, authn.ACRMFA, "pwd", "otp", "mfa")
+	if l := ts.users()[u.Email].Linked; len(l) != 1 || l[0].Subject != "77" {
+		t.Fatalf("after the password and the code: links %+v, want GitHub 77", l)
+	}
+}
