@@ -26,7 +26,16 @@ const (
 	sealTOTPSetup      = "totp-setup"
 	sealRecoveryShow   = "recovery-show"
 	enrolTTL           = 10 * time.Minute
+	// reauthCookie marks a re-authentication in a session (reauthMark).
+	reauthCookie = "gatehouse_reauth"
+	sealReauth   = "reauth"
 )
+
+// reauthMark is the sealed content of reauthCookie: the session that
+// re-authenticated; its expiry is the end of the window.
+type reauthMark struct {
+	SessionID string `json:"s"`
+}
 
 // totpSetup is the secret being enrolled, sealed in totpSetupCookie until
 // the user confirms it with a code: nothing is stored before that.
@@ -109,7 +118,7 @@ func flowValues(r *http.Request) url.Values {
 // recentAuthWindow to re-enter the password (or use a passkey), then back
 // to ret. It reports whether the caller may go on.
 func (h *Handler) needRecent(w http.ResponseWriter, r *http.Request, sess *storage.Session, ret string) bool {
-	if h.recentlyAuthenticated(sess) {
+	if h.recentlyAuthenticated(r, sess) {
 		return true
 	}
 	http.Redirect(w, r, reauthURL(ret), http.StatusSeeOther)
@@ -486,8 +495,12 @@ func (h *Handler) postReauth(w http.ResponseWriter, r *http.Request) {
 		h.renderReauth(w, r, status, user, ret, v)
 		return
 	}
-	if err := h.store.UpdateSessionAuth(r.Context(), sess.ID, authn.AddFactor(sess.AMR, authn.AMRPassword), h.now()); err != nil {
+	if err := h.addSessionFactor(r.Context(), sess, authn.AMRPassword); err != nil {
 		h.internalError(w, r, "update session", err)
+		return
+	}
+	if err := h.markReauthenticated(w, sess); err != nil {
+		h.internalError(w, r, "seal re-authentication", err)
 		return
 	}
 	if ret == "" {

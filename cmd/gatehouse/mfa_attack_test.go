@@ -5,6 +5,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/internal/authn"
 	"github.com/gatehouse-id/gatehouse/login/upstream/githubtest"
@@ -91,5 +94,56 @@ func TestMFAUpstreamLinkWaitsForSecondFactor(t *testing.T) {
 	expectACR(t, tok, authn.ACRMFA, "pwd", "otp", "mfa")
 	if l := ts.users()[u.Email].Linked; len(l) != 1 || l[0].Subject != "77" {
 		t.Fatalf("after the password and the code: links %+v, want GitHub 77", l)
+	}
+}
+
+// TestMFAReauthDoesNotRefreshTheSecondFactor: "Confirm it's you" takes the
+// password alone (or a passkey) and opens the 5-minute window for account
+// changes. It must not make an old second factor look fresh to apps: an
+// app asking for two factors within the last 5 minutes (max_age=300,
+// acr_values=mfa) would otherwise get a code for a session whose code was
+// typed hours ago — whoever holds the session cookie and the password
+// passes a fresh two-factor check without the second factor.
+func TestMFAReauthDoesNotRefreshTheSecondFactor(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	r := newRP(t, ts, ts.createClient("--name", "App", "--redirect-uri", redirectA))
+	u, secret := userWithTOTP(t, ts, "ria@example.com")
+
+	b := newBrowser(t, ts.issuer)
+	ar, p := r.passwordStep(b, u.Email, mfaPassword)
+	signedIn := ts.clock.now()
+	tok := r.exchange(ar, r.codeFrom(ar, b.submitCode(p, ts.freshTOTPCode(secret))))
+	expectACR(t, tok, authn.ACRMFA, "pwd", "otp", "mfa")
+
+	ts.clock.advance(2 * time.Hour)
+	p = b.get(ts.issuer + "/account/reauth?return=%2Faccount")
+	if p = b.submit(p, map[string]string{"password": mfaPassword}); p.url.Path != "/account" || p.status != http.StatusOK {
+		t.Fatalf("re-authentication: %s status %d", p.url, p.status)
+	}
+	// The window for account changes is open.
+	if p := b.get(ts.issuer + "/account/totp"); p.url.Path != "/account/totp" || p.status != http.StatusOK {
+		t.Fatalf("setup right after re-authentication: %s status %d", p.url, p.status)
+	}
+
+	fresh := []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("max_age", "300"), oauth2.SetAuthURLParam("acr_values", authn.ACRMFA)}
+	ar = r.authURL(fresh...)
+	p = b.get(ar.url)
+	if p.location != nil {
+		q := p.location.Query()
+		if q.Get("code") != "" {
+			tok := r.exchange(ar, q.Get("code"))
+			t.Fatalf("max_age=300 with acr mfa, 2 hours after the code and right after a password re-authentication: a code, auth_time %v amr %v acr %v",
+				tok.claims["auth_time"], tok.claims["amr"], tok.claims["acr"])
+		}
+		t.Fatalf("max_age=300: redirected to %v", p.location)
+	}
+	if !strings.Contains(p.body, `name="password"`) {
+		t.Fatalf("max_age=300 after 2 hours: want the sign-in form, got %s status %d", p.url, p.status)
+	}
+	// A session's auth_time is still its sign-in's.
+	ar = r.authURL()
+	tok = r.exchange(ar, r.codeFrom(ar, b.get(ar.url)))
+	if at, _ := tok.claims["auth_time"].(float64); int64(at) > signedIn.Unix()+5 {
+		t.Errorf("auth_time after a re-authentication = %v, want the sign-in's %d", tok.claims["auth_time"], signedIn.Unix())
 	}
 }
