@@ -303,6 +303,12 @@ func (h *Handler) postFactor(w http.ResponseWriter, r *http.Request) {
 		h.renderFactor(w, r, http.StatusBadRequest, fc, user, f, v)
 		return
 	case checkLocked, checkLockedNow:
+		if res.outcome == checkLockedNow {
+			// The password was right and the codes wrong: the user is
+			// told at each lock, since the lock alone only slows a
+			// guesser down.
+			h.mailer.SecondStepLocked(ctx, user.Email, user.Name, h.cfg.LockoutThreshold, h.cfg.LockoutDuration)
+		}
 		v.Error = msgFactorLockedFn + " " + strings.Replace(res.msg, "Your account has been temporarily locked due to too many failed sign-in attempts.", "The second step is locked.", 1)
 		h.renderFactor(w, r, res.status, fc, user, f, v)
 		return

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/internal/authn"
+	"github.com/gatehouse-id/gatehouse/login/mail/mailtest"
 	"github.com/gatehouse-id/gatehouse/login/upstream/githubtest"
 )
 
@@ -145,5 +146,35 @@ func TestMFAReauthDoesNotRefreshTheSecondFactor(t *testing.T) {
 	tok = r.exchange(ar, r.codeFrom(ar, b.get(ar.url)))
 	if at, _ := tok.claims["auth_time"].(float64); int64(at) > signedIn.Unix()+5 {
 		t.Errorf("auth_time after a re-authentication = %v, want the sign-in's %d", tok.claims["auth_time"], signedIn.Unix())
+	}
+}
+
+// TestMFALockIsMailed: a lock of the second step means someone entered
+// the password and then five wrong codes. The lock alone does not stop a
+// patient guesser — it lifts after the lockout duration and five more
+// guesses follow, 480 a day, about a 40% chance over a year of hitting one
+// of the three codes accepted at a time — so the user is told at each lock,
+// and can end it by changing the password (which ends every session).
+func TestMFALockIsMailed(t *testing.T) {
+	smtp := mailtest.NewServer(t)
+	ts := startServer(t, "sqlite", map[string]string{"SMTP_URL": smtp.URL()})
+	r := newRP(t, ts, ts.createClient("--name", "App", "--redirect-uri", redirectA))
+	u, secret := userWithTOTP(t, ts, "lena@example.com")
+
+	b := newBrowser(t, ts.issuer)
+	_, p := r.passwordStep(b, u.Email, mfaPassword)
+	wrong := ts.wrongTOTPCode(secret)
+	for range 5 {
+		p = b.submitCode(p, wrong)
+	}
+	expectRefused(t, p, http.StatusForbidden, wantStepLocked)
+	m := waitMailSubject(t, smtp, u.Email, "Wrong codes were entered after your password", "someone has your password")
+	for _, want := range []string{"5 wrong codes", "Forgot password", "15 minutes"} {
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("the lock mail does not say %q:\n%s", want, m.Text)
+		}
+	}
+	if strings.Contains(m.Text, wrong) || strings.Contains(m.HTML, wrong) {
+		t.Errorf("the lock mail shows the code that was tried")
 	}
 }
