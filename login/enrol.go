@@ -187,7 +187,13 @@ func (h *Handler) getTOTPSetup(w http.ResponseWriter, r *http.Request) {
 	if !ok || !h.needRecent(w, r, sess, r.URL.RequestURI()) {
 		return
 	}
-	key, err := mfa.NewTOTPKey(h.cfg.ProductName, user.Email)
+	// The app lists the entry under the product name; a colon would split
+	// the otpauth:// label ("issuer:account") in the wrong place.
+	issuer := strings.TrimSpace(strings.ReplaceAll(h.cfg.ProductName, ":", ""))
+	if issuer == "" {
+		issuer = "Gatehouse"
+	}
+	key, err := mfa.NewTOTPKey(issuer, user.Email)
 	if err != nil {
 		h.internalError(w, r, "new TOTP key", err)
 		return

@@ -215,3 +215,16 @@ func errorText(body string) string {
 	}
 	return ""
 }
+
+// TestTOTPSetupWithColonInProductName: the otpauth:// label is
+// "issuer:account", so the product name may not carry a colon into it;
+// a GATEHOUSE_PRODUCT_NAME such as "Acme: Sign-in" must not turn every
+// authenticator-app setup into a 500.
+func TestTOTPSetupWithColonInProductName(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.ProductName = "Acme: Sign-in" })
+	c := e.accountBrowser(e.alice.Email, alicePassword)
+	res := e.get(c, "/account/totp")
+	if res.Status != http.StatusOK || !strings.Contains(res.Body, "otpauth://totp/") {
+		t.Fatalf("authenticator app setup: %d\n%s", res.Status, res.Body)
+	}
+}
