@@ -379,6 +379,13 @@ func TestPasskeyAttacks(t *testing.T) {
 		if cred, err := e.store.GetWebAuthnCredential(e.ctx, ka.id); err != nil || cred.UserID != e.alice.ID {
 			t.Fatalf("Alice's credential after the attempt: %+v %v", cred, err)
 		}
+		// Removing Alice's passkey by its ID from Bob's account: nothing.
+		if res := e.post(c, "/account/passkeys/remove", url.Values{"csrf": {e.csrfOf(c)}, "id": {b64.EncodeToString(ka.id)}}); res.Status != http.StatusSeeOther || res.Location() != "/account" {
+			t.Errorf("removing Alice's passkey from Bob's account: %d %q", res.Status, res.Location())
+		}
+		if _, err := e.store.GetWebAuthnCredential(e.ctx, ka.id); err != nil {
+			t.Fatalf("Alice's passkey after Bob removed it by ID: %v", err)
+		}
 		// A name with markup is text on the account page and in the mail.
 		name := `<img src=x onerror=alert(1)>`
 		if res := e.register(c, e.newPasskey(), name); res.Status != http.StatusSeeOther {
