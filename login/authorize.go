@@ -239,7 +239,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 	h.metrics.signIn(outcomeSuccess)
 	h.log.InfoContext(ctx, "signed in", "user_id", user.ID, "client_id", clientID, "session_id", sess.ID)
 	h.audit(r, storage.AuditEvent{Action: storage.AuditSignIn, Actor: user.ID, Subject: user.ID, ClientID: clientID, Detail: map[string]string{"session_id": sess.ID}})
-	h.linkAfterPassword(w, r, user)
+	h.linkAfterPassword(w, r, sess, user)
 	h.finishSignIn(w, r, fc, sess, user)
 }
 

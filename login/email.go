@@ -26,6 +26,7 @@ type mailer interface {
 	FactorRemoved(ctx context.Context, to, name, factor string)
 	RecoveryCodeUsed(ctx context.Context, to, name string, remaining int)
 	MFAReset(ctx context.Context, to, name string)
+	SecondStepLocked(ctx context.Context, to, name string, failures int, lockedFor time.Duration)
 }
 
 func newMailer(cfg *Config, log *slog.Logger) mailer {

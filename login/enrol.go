@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -25,7 +26,16 @@ const (
 	sealTOTPSetup      = "totp-setup"
 	sealRecoveryShow   = "recovery-show"
 	enrolTTL           = 10 * time.Minute
+	// reauthCookie marks a re-authentication in a session (reauthMark).
+	reauthCookie = "gatehouse_reauth"
+	sealReauth   = "reauth"
 )
+
+// reauthMark is the sealed content of reauthCookie: the session that
+// re-authenticated; its expiry is the end of the window.
+type reauthMark struct {
+	SessionID string `json:"s"`
+}
 
 // totpSetup is the secret being enrolled, sealed in totpSetupCookie until
 // the user confirms it with a code: nothing is stored before that.
@@ -65,12 +75,12 @@ func (h *Handler) accountSession(w http.ResponseWriter, r *http.Request) (*stora
 		http.Redirect(w, r, accountLogin, http.StatusSeeOther)
 		return nil, nil, false
 	}
-	f, err := h.userFactors(r.Context(), user.ID)
+	short, err := h.secondStepMissing(r.Context(), sess, user)
 	if err != nil {
 		h.internalError(w, r, "load second factors", err, "user_id", user.ID)
 		return nil, nil, false
 	}
-	if want := h.requiredACR(user, f, nil, nil); want != "" && f.canReach(want) && !authn.Satisfies(authn.ACRFor(sess.AMR), []string{want}) {
+	if short {
 		// Within a pending sign-in (the setup page an app's acr_values
 		// led to), the second step continues that sign-in.
 		n := next{Return: defaultReturn}
@@ -81,6 +91,18 @@ func (h *Handler) accountSession(w http.ResponseWriter, r *http.Request) (*stora
 		return nil, nil, false
 	}
 	return sess, user, true
+}
+
+// secondStepMissing reports whether sess lacks the second step its user
+// has (or must have, by role) and could do: such a session is the password
+// (or an upstream) only, not yet a sign-in to the account.
+func (h *Handler) secondStepMissing(ctx context.Context, sess *storage.Session, user *storage.User) (bool, error) {
+	f, err := h.userFactors(ctx, user.ID)
+	if err != nil {
+		return false, err
+	}
+	want := h.requiredACR(user, f, nil, nil)
+	return want != "" && f.canReach(want) && !authn.Satisfies(authn.ACRFor(sess.AMR), []string{want}), nil
 }
 
 // flowValues are where a page's continuation is: the form of a POST, else
@@ -96,7 +118,7 @@ func flowValues(r *http.Request) url.Values {
 // recentAuthWindow to re-enter the password (or use a passkey), then back
 // to ret. It reports whether the caller may go on.
 func (h *Handler) needRecent(w http.ResponseWriter, r *http.Request, sess *storage.Session, ret string) bool {
-	if h.recentlyAuthenticated(sess) {
+	if h.recentlyAuthenticated(r, sess) {
 		return true
 	}
 	http.Redirect(w, r, reauthURL(ret), http.StatusSeeOther)
@@ -165,7 +187,13 @@ func (h *Handler) getTOTPSetup(w http.ResponseWriter, r *http.Request) {
 	if !ok || !h.needRecent(w, r, sess, r.URL.RequestURI()) {
 		return
 	}
-	key, err := mfa.NewTOTPKey(h.cfg.ProductName, user.Email)
+	// The app lists the entry under the product name; a colon would split
+	// the otpauth:// label ("issuer:account") in the wrong place.
+	issuer := strings.TrimSpace(strings.ReplaceAll(h.cfg.ProductName, ":", ""))
+	if issuer == "" {
+		issuer = "Gatehouse"
+	}
+	key, err := mfa.NewTOTPKey(issuer, user.Email)
 	if err != nil {
 		h.internalError(w, r, "new TOTP key", err)
 		return
@@ -339,7 +367,7 @@ func (h *Handler) getRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	v := &view{
 		Title:         "Save your recovery codes",
 		RecoveryCodes: s.Codes,
-		RecoveryText:  "data:text/plain;charset=utf-8," + url.PathEscape(text),
+		RecoveryText:  template.URL("data:text/plain;charset=utf-8," + url.PathEscape(text)), // text is percent-escaped: nothing in it ends the URL or the attribute
 		Link:          link,
 		UserEmail:     user.Email,
 	}
@@ -473,8 +501,12 @@ func (h *Handler) postReauth(w http.ResponseWriter, r *http.Request) {
 		h.renderReauth(w, r, status, user, ret, v)
 		return
 	}
-	if err := h.store.UpdateSessionAuth(r.Context(), sess.ID, authn.AddFactor(sess.AMR, authn.AMRPassword), h.now()); err != nil {
+	if err := h.addSessionFactor(r.Context(), sess, authn.AMRPassword); err != nil {
 		h.internalError(w, r, "update session", err)
+		return
+	}
+	if err := h.markReauthenticated(w, sess); err != nil {
+		h.internalError(w, r, "seal re-authentication", err)
 		return
 	}
 	if ret == "" {

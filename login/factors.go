@@ -309,6 +309,12 @@ func (h *Handler) postFactor(w http.ResponseWriter, r *http.Request) {
 		h.renderFactor(w, r, http.StatusBadRequest, fc, user, f, v)
 		return
 	case checkLocked, checkLockedNow:
+		if res.outcome == checkLockedNow {
+			// The password was right and the codes wrong: the user is
+			// told at each lock, since the lock alone only slows a
+			// guesser down.
+			h.mailer.SecondStepLocked(ctx, user.Email, user.Name, h.cfg.LockoutThreshold, h.cfg.LockoutDuration)
+		}
 		v.Error = msgFactorLockedFn + " " + strings.Replace(res.msg, "Your account has been temporarily locked due to too many failed sign-in attempts.", "The second step is locked.", 1)
 		h.renderFactor(w, r, res.status, fc, user, f, v)
 		return
@@ -330,12 +336,13 @@ func (h *Handler) postFactor(w http.ResponseWriter, r *http.Request) {
 	h.log.InfoContext(ctx, "second factor accepted", "user_id", user.ID, "method", method, "session_id", sess.ID)
 	h.audit(r, storage.AuditEvent{Action: storage.AuditSignIn, Actor: user.ID, Subject: user.ID, ClientID: fc.clientID(),
 		Detail: map[string]string{"session_id": sess.ID, "second_factor": method}})
+	h.linkAfterPassword(w, r, sess, user)
 	h.finishSignIn(w, r, fc, sess, user)
 }
 
 // addSessionFactor records in the session that its user also proved m
-// (an authenticator code, a passkey) now. auth_time stays the first
-// factor's: max_age still measures from the sign-in.
+// (an authenticator code, a passkey, a password re-entered) now. auth_time
+// stays the first factor's: max_age still measures from the sign-in.
 func (h *Handler) addSessionFactor(ctx context.Context, sess *storage.Session, m ...string) error {
 	amr := authn.AddFactor(sess.AMR, m...)
 	if err := h.store.UpdateSessionAuth(ctx, sess.ID, amr, sess.AuthTime); err != nil {
@@ -345,10 +352,31 @@ func (h *Handler) addSessionFactor(ctx context.Context, sess *storage.Session, m
 	return nil
 }
 
-// recentlyAuthenticated reports whether the session's last authentication
-// is recent enough to change factors.
-func (h *Handler) recentlyAuthenticated(sess *storage.Session) bool {
-	return h.now().Sub(sess.AuthTime) <= recentAuthWindow
+// recentlyAuthenticated reports whether the session's sign-in, or a
+// re-authentication in it ("Confirm it's you", markReauthenticated), is
+// recent enough to change factors.
+func (h *Handler) recentlyAuthenticated(r *http.Request, sess *storage.Session) bool {
+	if h.now().Sub(sess.AuthTime) <= recentAuthWindow {
+		return true
+	}
+	c, err := r.Cookie(h.cookieName(reauthCookie))
+	var m reauthMark
+	return err == nil && h.factorSealer.open(sealReauth, c.Value, h.now(), &m) == nil && m.SessionID == sess.ID
+}
+
+// markReauthenticated opens the window for account changes after a
+// re-authentication. It does not move the session's auth_time: the check
+// was one factor, and apps read auth_time with amr (max_age=300 with
+// acr_values=mfa means both factors within 5 minutes), so a password typed
+// now beside a code typed hours ago must not look like a fresh sign-in.
+// The mark is a cookie sealed to the session, lasting the window.
+func (h *Handler) markReauthenticated(w http.ResponseWriter, sess *storage.Session) error {
+	sealed, err := h.factorSealer.seal(sealReauth, reauthMark{SessionID: sess.ID}, h.now().Add(recentAuthWindow))
+	if err != nil {
+		return err
+	}
+	h.setCookie(w, reauthCookie, sealed, recentAuthWindow)
+	return nil
 }
 
 // reauthURL is the page that re-checks the password, then returns to ret.

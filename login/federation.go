@@ -562,24 +562,38 @@ func (h *Handler) askPasswordToLink(w http.ResponseWriter, r *http.Request, fc *
 
 // linkAfterPassword links the identity waiting in this browser's
 // PendingLinkCookie once user proved the password of the account it was
-// found for. Called after every successful password sign-in.
-func (h *Handler) linkAfterPassword(w http.ResponseWriter, r *http.Request, user *storage.User) {
+// found for, in sess. Called after every successful password sign-in, and
+// after the second step.
+func (h *Handler) linkAfterPassword(w http.ResponseWriter, r *http.Request, sess *storage.Session, user *storage.User) {
 	ctx := r.Context()
 	c, err := r.Cookie(h.cookieName(PendingLinkCookie))
 	if err != nil {
 		return
 	}
-	h.setCookie(w, PendingLinkCookie, "", 0)
 	var pl pendingLink
 	if h.sealer.open(sealPendingLink, c.Value, h.now(), &pl) != nil {
+		h.setCookie(w, PendingLinkCookie, "", 0)
 		return
 	}
 	if pl.UserID != user.ID {
 		// Signed in to another account than the one the upstream's email
 		// matched: that is not the consent the message asked for.
+		h.setCookie(w, PendingLinkCookie, "", 0)
 		h.log.InfoContext(ctx, "pending upstream link dropped: signed in to another account", "upstream", pl.Upstream, "user_id", user.ID)
 		return
 	}
+	// A link is a new way in, like a factor: for a user whose sign-in
+	// needs a second step, the password alone does not add one (whoever
+	// has only the password would leave a door that outlives a password
+	// change). The identity keeps waiting in its cookie until the second
+	// step is done in this session.
+	if short, err := h.secondStepMissing(ctx, sess, user); err != nil || short {
+		if err != nil {
+			h.log.ErrorContext(ctx, "pending upstream link: load second factors", "user_id", user.ID, "err", err)
+		}
+		return
+	}
+	h.setCookie(w, PendingLinkCookie, "", 0)
 	if ok, err := h.linkIdentity(ctx, r, user, pl.Upstream, pl.Subject, pl.Email, "password"); ok && err == nil {
 		h.mailer.FactorAdded(ctx, user.Email, user.Name, "a connection to "+h.cfg.Upstreams.Name(pl.Upstream)+" (you can now sign in with it)")
 	}

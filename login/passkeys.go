@@ -315,6 +315,7 @@ func (h *Handler) postFactorPasskey(w http.ResponseWriter, r *http.Request) {
 	}
 	h.audit(r, storage.AuditEvent{Action: storage.AuditSignIn, Actor: user.ID, Subject: user.ID, ClientID: fc.clientID(),
 		Detail: map[string]string{"session_id": sess.ID, "second_factor": "passkey"}})
+	h.linkAfterPassword(w, r, sess, user)
 	h.finishSignIn(w, r, fc, sess, user)
 }
 
@@ -360,8 +361,12 @@ func (h *Handler) postReauthPasskey(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.store.UpdateSessionAuth(r.Context(), sess.ID, authn.AddFactor(sess.AMR, mfa.PasskeyAMR(cred, uv)...), h.now()); err != nil {
+	if err := h.addSessionFactor(r.Context(), sess, mfa.PasskeyAMR(cred, uv)...); err != nil {
 		h.internalError(w, r, "update session", err)
+		return
+	}
+	if err := h.markReauthenticated(w, sess); err != nil {
+		h.internalError(w, r, "seal re-authentication", err)
 		return
 	}
 	if ret == "" {
@@ -381,7 +386,7 @@ func (h *Handler) postPasskeyRegisterBegin(w http.ResponseWriter, r *http.Reques
 		jsonAnswer(w, http.StatusUnauthorized, map[string]string{"error": "You are signed out. Sign in again."})
 		return
 	}
-	if !h.recentlyAuthenticated(sess) {
+	if !h.recentlyAuthenticated(r, sess) {
 		ret := "/account"
 		if id := r.PostForm.Get("authRequestID"); id != "" {
 			ret = next{AuthRequestID: id}.url("/account/security/setup")

@@ -80,8 +80,11 @@ type view struct {
 	TOTPSecret    string
 	TOTPURI       string
 	RecoveryCodes []string
-	RecoveryText  string // the download: a data: URL
-	Method        string
+	// RecoveryText is the download, a data: URL built by getRecoveryCodes
+	// from escaped text: typed as a URL, or html/template would replace
+	// its data: scheme with "#ZgotmplZ".
+	RecoveryText template.URL
+	Method       string
 	// Message pages.
 	Message  string
 	Link     string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/textproto"
+	"strconv"
 	"sync"
 	"time"
 
@@ -200,6 +201,27 @@ func (m *Mailer) MFAReset(ctx context.Context, to, name string) {
 
 // when is the time a notice states: the time it was asked for, not the time
 // a worker renders it (which may be later, after retries).
+// SecondStepLocked tells the user that their password was entered and
+// then failures wrong codes in a row, which locked the second step for
+// lockedFor: someone may have their password. It names no code.
+func (m *Mailer) SecondStepLocked(ctx context.Context, to, name string, failures int, lockedFor time.Duration) {
+	m.enqueue(ctx, kindSecondStepLocked, to, name, templateData{Remaining: max(failures, 0), LockedFor: inWords(lockedFor), When: m.when()})
+}
+
+// inWords says a lockout duration: "15 minutes", "1 hour", "90 minutes".
+func inWords(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		if d == time.Hour {
+			return "1 hour"
+		}
+		return strconv.Itoa(int(d/time.Hour)) + " hours"
+	case d <= time.Minute:
+		return "1 minute"
+	}
+	return strconv.Itoa(int((d+time.Minute-1)/time.Minute)) + " minutes"
+}
+
 func (m *Mailer) when() string {
 	return m.now().UTC().Format(whenLayout)
 }

@@ -117,6 +117,14 @@ func TestMailerMessages(t *testing.T) {
 			},
 		},
 		{
+			to: "locked@example.com", subject: "Wrong codes were entered after your password",
+			send: func(to string) { m.SecondStepLocked(ctx, to, "Ada Lovelace", 5, 15*time.Minute) },
+			want: []string{
+				"entered the password of your Acme ID account", "then 5 wrong codes in a row",
+				"locked for 15 minutes", "Time: " + testWhen, "someone has your password", "Forgot password",
+			},
+		},
+		{
 			to: "mfareset@example.com", subject: "Your two-factor sign-in was reset",
 			send: func(to string) { m.MFAReset(ctx, to, "Ada Lovelace") },
 			want: []string{
@@ -630,5 +638,17 @@ func TestMailerConcurrentUse(t *testing.T) {
 	wg2.Wait()
 	if err := m2.Close(waitCtx(t)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The lockout duration in the lock notice is said in words.
+func TestInWords(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		15 * time.Minute: "15 minutes", time.Hour: "1 hour", 2 * time.Hour: "2 hours",
+		90 * time.Minute: "90 minutes", 30 * time.Second: "1 minute", 61 * time.Second: "2 minutes",
+	} {
+		if got := inWords(d); got != want {
+			t.Errorf("inWords(%v) = %q, want %q", d, got, want)
+		}
 	}
 }

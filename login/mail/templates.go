@@ -37,11 +37,13 @@ var (
 	kindFactorRemoved     = &kind{name: "factor_removed", subject: "A sign-in method was removed from your account"}
 	kindRecoveryCodeUsed  = &kind{name: "recovery_code_used", subject: "A recovery code was used to sign in"}
 	kindMFAReset          = &kind{name: "mfa_reset", subject: "Your two-factor sign-in was reset"}
+	kindSecondStepLocked  = &kind{name: "second_step_locked", subject: "Wrong codes were entered after your password"}
 
 	kinds = []*kind{
 		kindVerifyEmail, kindResetPassword, kindPasswordChanged,
 		kindConfirmNewEmail, kindEmailChangeNotice, kindAccountDeleted,
 		kindFactorAdded, kindFactorRemoved, kindRecoveryCodeUsed, kindMFAReset,
+		kindSecondStepLocked,
 	}
 )
 
@@ -67,7 +69,8 @@ type templateData struct {
 	NewEmail    string
 	Factor      string // the sign-in method added or removed, as a phrase
 	When        string // when the event happened, formatted in UTC
-	Remaining   int    // unused recovery codes
+	Remaining   int    // unused recovery codes; wrong codes in a row (second_step_locked)
+	LockedFor   string // how long the second step is locked, in words
 }
 
 // render fills in k's templates.

@@ -436,6 +436,12 @@ func (w *WebAuthn) BeginLogin(u User) (options, state []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("webauthn: begin login: %w", err)
 	}
+	// The browser gets the allow list (in options); the state does not
+	// keep it. The state travels in a cookie, and u's credential IDs (up
+	// to 1023 bytes each) would take it past the 4 KiB browsers keep for a
+	// user with many passkeys, who could then never use one. FinishLogin
+	// accepts only a credential of u, which is what the list says.
+	sd.AllowedCredentialIDs = nil
 	return w.encodeLogin(kindLogin, assertion, sd)
 }
 
@@ -467,6 +473,9 @@ func (w *WebAuthn) FinishLogin(u User, state, response []byte) (cred *storage.We
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
 	if err != nil {
 		return nil, false, invalid(err)
+	}
+	if u.credential(parsed.RawID) == nil {
+		return nil, false, ErrUnknownCredential
 	}
 	if _, err := w.wa.ValidateLogin(u, *sd, parsed); err != nil {
 		return nil, false, invalid(err)
