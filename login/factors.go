@@ -329,7 +329,8 @@ func (h *Handler) postFactor(w http.ResponseWriter, r *http.Request) {
 			Detail: map[string]string{"remaining": strconv.Itoa(remaining)}})
 		h.mailer.RecoveryCodeUsed(ctx, user.Email, user.Name, remaining)
 	}
-	if err := h.addSessionFactor(ctx, sess, proved); err != nil {
+	sess, err = h.secondStepSession(ctx, w, sess, proved)
+	if err != nil {
 		h.internalError(w, r, "second factor: update session", err, "user_id", user.ID)
 		return
 	}

@@ -309,7 +309,8 @@ func (h *Handler) postFactorPasskey(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.addSessionFactor(ctx, sess, mfa.PasskeyAMR(cred, uv)...); err != nil {
+	sess, err = h.secondStepSession(ctx, w, sess, mfa.PasskeyAMR(cred, uv)...)
+	if err != nil {
 		h.internalError(w, r, "second factor: update session", err)
 		return
 	}

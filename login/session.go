@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/authn"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -140,4 +141,42 @@ func (h *Handler) cookieName(base string) string {
 		return "__Host-" + base
 	}
 	return base
+}
+
+// secondStepSession replaces sess, whose user has just proved a second
+// factor m, with a new session (a new cookie value and ID) that records it:
+// a session cookie planted before the second step — by someone who knew the
+// password — must not become the victim's two-factor session. The sign-in
+// time and absolute expiry stay those of sess.
+func (h *Handler) secondStepSession(ctx context.Context, w http.ResponseWriter, sess *storage.Session, m ...string) (*storage.Session, error) {
+	now := h.now()
+	token := randomToken(32)
+	s := &storage.Session{
+		ID:         randomToken(16),
+		TokenHash:  hashToken(token),
+		UserID:     sess.UserID,
+		AuthTime:   sess.AuthTime,
+		AMR:        authn.AddFactor(sess.AMR, m...),
+		IDP:        sess.IDP,
+		CreatedAt:  now,
+		LastSeenAt: now,
+		ExpiresAt:  sess.ExpiresAt,
+	}
+	s.IdleExpiresAt = h.idleExpiry(now, s.ExpiresAt)
+	if err := h.store.CreateSession(ctx, s); err != nil {
+		return nil, err
+	}
+	if err := h.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     h.cookieName(SessionCookie),
+		Value:    token,
+		Path:     "/",
+		MaxAge:   max(int(s.ExpiresAt.Sub(now)/time.Second), 1),
+		HttpOnly: true,
+		Secure:   h.secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+	return s, nil
 }

@@ -44,3 +44,39 @@ func TestFactorFormsRefuseCSRF(t *testing.T) {
 		t.Fatal("another browser got the QR code")
 	}
 }
+
+// The second step replaces the session cookie: a session cookie someone
+// planted after typing the password (knowing it, in the victim's browser)
+// is dead once the victim gives the second factor, instead of becoming a
+// two-factor session the planter holds too.
+func TestSecondStepRenewsSession(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	r := newRP(t, ts, ts.createClient("--name", "App", "--redirect-uri", redirectA))
+	u, secret := userWithTOTP(t, ts, "renew@example.com")
+	b := newBrowser(t, ts.issuer)
+	ar, p := r.passwordStep(b, u.Email, mfaPassword)
+	expectFactorPage(t, p)
+	before := sessionCookie(t, b, ts.issuer)
+	r.codeFrom(ar, b.submitCode(p, ts.freshTOTPCode(secret)))
+	after := sessionCookie(t, b, ts.issuer)
+	if after == "" || after == before {
+		t.Fatalf("session cookie not replaced by the second step")
+	}
+	planted := newBrowser(t, ts.issuer)
+	u2, _ := url.Parse(ts.issuer)
+	planted.client.Jar.SetCookies(u2, []*http.Cookie{{Name: "gatehouse_session", Value: before, Path: "/"}})
+	if p := planted.get(ts.issuer + "/account"); p.url.Path == "/account" && p.status == http.StatusOK {
+		t.Fatal("the pre-second-step cookie still opens the account page")
+	}
+}
+
+func sessionCookie(t *testing.T, b *browser, issuer string) string {
+	t.Helper()
+	u, _ := url.Parse(issuer)
+	for _, c := range b.client.Jar.Cookies(u) {
+		if c.Name == "gatehouse_session" {
+			return c.Value
+		}
+	}
+	return ""
+}
