@@ -8,11 +8,15 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
 	"image/png"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/boombuler/barcode/qr"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 )
@@ -88,9 +92,9 @@ func (k *TOTPKey) QRPNG(size int) ([]byte, error) {
 			return nil, fmt.Errorf("totp: the key URI is not an otpauth://totp/ URI (%v)", err)
 		}
 	}
-	img, err := key.Image(size, size)
+	img, err := qrImage(key.URL(), size)
 	if err != nil {
-		return nil, fmt.Errorf("totp: render QR code: %w", err)
+		return nil, err
 	}
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
@@ -222,4 +226,37 @@ func (b *SecretBox) Open(sealed []byte, userID string) ([]byte, error) {
 
 func secretBoxAD(userID string) []byte {
 	return []byte(secretBoxLabel + userID)
+}
+
+// quietZone is the white margin around a QR code, in modules: the QR
+// specification asks for 4, and scanners (phones, zxing) fail to find the
+// finder patterns without it.
+const quietZone = 4
+
+// qrImage draws uri as a size×size QR code with whole-pixel modules and the
+// quiet zone, centred on white. (pquerna/otp's Key.Image scales the bare
+// code to the size, with fractional modules and no margin, which some
+// scanners cannot read.)
+func qrImage(uri string, size int) (image.Image, error) {
+	code, err := qr.Encode(uri, qr.M, qr.Auto)
+	if err != nil {
+		return nil, fmt.Errorf("totp: render QR code: %w", err)
+	}
+	n := code.Bounds().Dx()
+	px := size / (n + 2*quietZone)
+	if px < 1 {
+		return nil, fmt.Errorf("totp: QR size %d too small for a %d-module code", size, n)
+	}
+	img := image.NewGray(image.Rect(0, 0, size, size))
+	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+	off := (size - n*px) / 2
+	for y := 0; y < n; y++ {
+		for x := 0; x < n; x++ {
+			if code.At(x, y) == color.Black {
+				r := image.Rect(off+x*px, off+y*px, off+(x+1)*px, off+(y+1)*px)
+				draw.Draw(img, r, image.Black, image.Point{}, draw.Src)
+			}
+		}
+	}
+	return img, nil
 }
