@@ -91,8 +91,19 @@ type Client struct {
 	// client may ask access tokens for; the first is the audience of its
 	// tokens when a request names none.
 	Resources []string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// BackchannelLogoutURI is where logout tokens are POSTed when a session
+	// the client received tokens in ends (OpenID Connect Back-Channel
+	// Logout 1.0); "" means the client registered none.
+	BackchannelLogoutURI string
+	// BackchannelLogoutSessionRequired: the client wants "sid" in its
+	// logout tokens.
+	BackchannelLogoutSessionRequired bool
+	// OfflineSurvivesLogout: refresh tokens granted with offline_access to
+	// this client survive the end of the SSO session they were issued in
+	// (OIDC Core §11); otherwise every grant of a session ends with it.
+	OfflineSurvivesLogout bool
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
 }
 
 // AuthRequest is a validated /authorize request. While the user signs in it
@@ -540,11 +551,15 @@ type Store interface {
 	// Audit trail (audit.go).
 	AuditLog
 
+	// Back-channel logout outbox (logout.go).
+	LogoutOutbox
+
 	// Maintenance.
 	// DeleteExpired removes expired auth requests, sessions, grants, refresh tokens,
 	// deny-list entries, one-time tokens, used markers, login-attempt rows whose
-	// lock has expired and that were last touched over a day ago, and retired keys
-	// past RemoveAfter. It returns rows removed.
+	// lock has expired and that were last touched over a day ago, retired keys
+	// past RemoveAfter, and logout deliveries delivered or given up more than
+	// LogoutDeliveryRetention ago. It returns rows removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// WithLock runs fn while holding a named cross-process lock, if it can get it
 	// without waiting; ran is false when another process holds it.

@@ -8,13 +8,14 @@ import (
 
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, app_type,
 	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at, resources,
-	require_mfa`
+	require_mfa, backchannel_logout_uri, backchannel_logout_session_required, offline_survives_logout`
 
 func scanClient(row rowScanner) (*storage.Client, error) {
 	var c storage.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.RedirectURIs, &c.PostLogoutRedirectURIs,
 		&c.AppType, &c.AuthMethod, &c.GrantTypes, &c.AccessTokenFormat, &c.RequireConsent,
-		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.Resources, &c.RequireMFA)
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.Resources, &c.RequireMFA,
+		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.OfflineSurvivesLogout)
 	if err != nil {
 		return nil, err
 	}
@@ -24,10 +25,11 @@ func scanClient(row rowScanner) (*storage.Client, error) {
 // CreateClient inserts c; ErrConflict if its ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		c.ID, c.Name, optBytes(c.SecretHash), list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), c.AppType,
 		c.AuthMethod, list(c.GrantTypes), c.AccessTokenFormat, c.RequireConsent, c.CreatedAt, c.UpdatedAt,
-		list(c.Resources), c.RequireMFA)
+		list(c.Resources), c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
+		c.OfflineSurvivesLogout)
 	return wrapErr("postgres: create client", err)
 }
 
@@ -59,15 +61,16 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	return execOne(ctx, s.pool, "postgres: update client", `UPDATE clients SET name = $1, secret_hash = $2,
 		redirect_uris = $3, post_logout_redirect_uris = $4, app_type = $5, auth_method = $6, grant_types = $7,
-		access_token_format = $8, require_consent = $9, updated_at = $10, resources = $11, require_mfa = $12
-		WHERE id = $13`,
+		access_token_format = $8, require_consent = $9, updated_at = $10, resources = $11, require_mfa = $12,
+		backchannel_logout_uri = $13, backchannel_logout_session_required = $14, offline_survives_logout = $15
+		WHERE id = $16`,
 		c.Name, optBytes(c.SecretHash), list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), c.AppType,
 		c.AuthMethod, list(c.GrantTypes), c.AccessTokenFormat, c.RequireConsent, c.UpdatedAt, list(c.Resources),
-		c.RequireMFA, c.ID)
+		c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, c.ID)
 }
 
 // DeleteClient deletes the client; the schema cascades to its auth requests,
-// grants (and their refresh tokens) and consents.
+// grants (and their refresh tokens), consents and logout deliveries.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return execOne(ctx, s.pool, "postgres: delete client", `DELETE FROM clients WHERE id = $1`, id)
 }

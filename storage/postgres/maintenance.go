@@ -5,15 +5,18 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // loginAttemptRetention is how long an unlocked login-attempt row outlives the
 // last attempt it counted.
 const loginAttemptRetention = 24 * time.Hour
 
-// DeleteExpired removes rows whose expiry is at or before now, and unlocked
-// login-attempt rows idle for over loginAttemptRetention, and returns how many
-// it removed.
+// DeleteExpired removes rows whose expiry is at or before now, unlocked
+// login-attempt rows idle for over loginAttemptRetention, and logout
+// deliveries finished over storage.LogoutDeliveryRetention ago, and returns
+// how many it removed.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	const what = "postgres: delete expired"
 	// Child rows go before the parents that would otherwise cascade them
@@ -35,6 +38,11 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		{`DELETE FROM used_markers WHERE expires_at <= $1`, atNow},
 		{`DELETE FROM login_attempts WHERE (locked_until IS NULL OR locked_until <= $1) AND updated_at < $2`,
 			[]any{now, cutoff}},
+		// Finished deliveries kept for the record. A delivery finishes after
+		// it is created, so created_at < $1 removes nothing more and lets the
+		// sweep use the created_at index.
+		{`DELETE FROM logout_deliveries WHERE created_at < $1 AND (delivered_at < $1 OR gave_up_at < $1)`,
+			[]any{now.Add(-storage.LogoutDeliveryRetention)}},
 	}
 	var total int64
 	err := s.inTx(ctx, what, func(tx pgx.Tx) error {

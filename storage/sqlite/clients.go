@@ -8,13 +8,14 @@ import (
 
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, app_type,
 	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at, resources,
-	require_mfa`
+	require_mfa, backchannel_logout_uri, backchannel_logout_session_required, offline_survives_logout`
 
 func scanClient(row rowScanner) (*storage.Client, error) {
 	var c storage.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
 		&c.AppType, &c.AuthMethod, listCol{&c.GrantTypes}, &c.AccessTokenFormat, &c.RequireConsent,
-		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, listCol{&c.Resources}, &c.RequireMFA)
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, listCol{&c.Resources}, &c.RequireMFA,
+		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.OfflineSurvivesLogout)
 	if err != nil {
 		return nil, err
 	}
@@ -44,10 +45,10 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 		return wrapErr(what, err)
 	}
 	_, err = s.q.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType,
 		c.AuthMethod, grantTypes, c.AccessTokenFormat, c.RequireConsent, millis(c.CreatedAt), millis(c.UpdatedAt), resources,
-		c.RequireMFA)
+		c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout)
 	return wrapErr(what, err)
 }
 
@@ -84,14 +85,16 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	}
 	return execOne(ctx, s.q, what, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, app_type = ?, auth_method = ?, grant_types = ?,
-		access_token_format = ?, require_consent = ?, updated_at = ?, resources = ?, require_mfa = ?
+		access_token_format = ?, require_consent = ?, updated_at = ?, resources = ?, require_mfa = ?,
+		backchannel_logout_uri = ?, backchannel_logout_session_required = ?, offline_survives_logout = ?
 		WHERE id = ?`,
 		c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType, c.AuthMethod, grantTypes,
-		c.AccessTokenFormat, c.RequireConsent, millis(c.UpdatedAt), resources, c.RequireMFA, c.ID)
+		c.AccessTokenFormat, c.RequireConsent, millis(c.UpdatedAt), resources, c.RequireMFA,
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, c.ID)
 }
 
 // DeleteClient deletes the client; the schema cascades to its auth requests,
-// grants (and their refresh tokens) and consents.
+// grants (and their refresh tokens), consents and logout deliveries.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return execOne(ctx, s.q, "sqlite: delete client", `DELETE FROM clients WHERE id = ?`, id)
 }

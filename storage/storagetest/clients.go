@@ -18,6 +18,7 @@ func clientTests() []namedTest {
 		{"List", testClientList},
 		{"UpdateReplacesAllFields", testClientUpdate},
 		{"RequireMFARoundTrip", testClientRequireMFA},
+		{"BackchannelLogoutRoundTrip", testClientBackchannelLogout},
 		{"Delete", testClientDelete},
 	}
 }
@@ -38,6 +39,7 @@ func testClientPublic(t *testing.T, s storage.Store) {
 	want.AppType, want.AuthMethod, want.AccessTokenFormat = storage.AppTypeNative, storage.AuthMethodNone, storage.AccessTokenOpaque
 	want.PostLogoutRedirectURIs, want.Resources = nil, nil
 	want.RequireConsent, want.RequireMFA = false, false
+	want.BackchannelLogoutURI, want.BackchannelLogoutSessionRequired, want.OfflineSurvivesLogout = "", false, false
 	mustNot(t, "create client", s.CreateClient(ctx, want))
 	got, err := s.GetClient(ctx, "native")
 	mustNot(t, "get client", err)
@@ -102,8 +104,12 @@ func testClientUpdate(t *testing.T, s storage.Store) {
 		RequireConsent:         false,
 		RequireMFA:             false,
 		Resources:              []string{"https://other.example/api"},
-		CreatedAt:              at(time.Hour), // must be ignored
-		UpdatedAt:              at(time.Minute),
+		BackchannelLogoutURI:   "http://127.0.0.1:9000/logout",
+		// Flipped from newClient's, so each must be written.
+		BackchannelLogoutSessionRequired: false,
+		OfflineSurvivesLogout:            false,
+		CreatedAt:                        at(time.Hour), // must be ignored
+		UpdatedAt:                        at(time.Minute),
 	}
 	mustNot(t, "update client", s.UpdateClient(ctx, update))
 
@@ -113,9 +119,10 @@ func testClientUpdate(t *testing.T, s storage.Store) {
 	mustNot(t, "get client", err)
 	assertEqual(t, "after UpdateClient", got, &want)
 
-	// Back to a public client without resources: the secret and the
-	// resources must go, not linger.
+	// Back to a public client without resources or a back-channel logout
+	// URI: the secret, the resources and the URI must go, not linger.
 	update.SecretHash, update.AuthMethod, update.Resources = nil, storage.AuthMethodNone, nil
+	update.BackchannelLogoutURI = ""
 	mustNot(t, "update client to public", s.UpdateClient(ctx, update))
 	got, err = s.GetClient(ctx, "c1")
 	mustNot(t, "get client", err)
@@ -124,6 +131,9 @@ func testClientUpdate(t *testing.T, s storage.Store) {
 	}
 	if len(got.Resources) != 0 {
 		t.Errorf("Resources after clearing them: %q", got.Resources)
+	}
+	if got.BackchannelLogoutURI != "" {
+		t.Errorf("BackchannelLogoutURI after clearing it: %q", got.BackchannelLogoutURI)
 	}
 }
 
@@ -164,4 +174,49 @@ func testClientDelete(t *testing.T, s storage.Store) {
 	assertErrorIs(t, "GetClient after delete", err, storage.ErrNotFound)
 	_, err = s.GetClient(ctx, "c2")
 	mustNot(t, "other client survives", err)
+}
+
+// The back-channel logout registration and OfflineSurvivesLogout are read
+// back as written, each independently and both ways, by Get, List and
+// Update: a lost URI means apps never hear of a sign-out, a lost flag keeps
+// or ends refresh tokens against the client's registration.
+func testClientBackchannelLogout(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	c := newClient("c1")
+	c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout = "", false, false
+	mustNot(t, "create client", s.CreateClient(ctx, c))
+	steps := []struct {
+		uri              string
+		session, offline bool
+	}{
+		{"", false, false},
+		{"https://rp.example/bc?tenant=1", true, false},
+		{"https://rp.example/bc?tenant=1", false, true},
+		{"http://127.0.0.1:8080/api/backchannel-logout", true, true},
+		{"", false, false},
+	}
+	for i, step := range steps {
+		if i > 0 {
+			c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout = step.uri, step.session, step.offline
+			mustNot(t, "update client", s.UpdateClient(ctx, c))
+		}
+		check := func(what string, got *storage.Client) {
+			t.Helper()
+			if got.BackchannelLogoutURI != step.uri || got.BackchannelLogoutSessionRequired != step.session ||
+				got.OfflineSurvivesLogout != step.offline {
+				t.Errorf("step %d, %s: URI %q, session required %t, offline survives %t; want %q, %t, %t", i, what,
+					got.BackchannelLogoutURI, got.BackchannelLogoutSessionRequired, got.OfflineSurvivesLogout,
+					step.uri, step.session, step.offline)
+			}
+		}
+		got, err := s.GetClient(ctx, "c1")
+		mustNot(t, "get client", err)
+		check("GetClient", got)
+		list, err := s.ListClients(ctx)
+		mustNot(t, "list clients", err)
+		if len(list) != 1 {
+			t.Fatalf("ListClients returned %d clients, want 1", len(list))
+		}
+		check("ListClients", &list[0])
+	}
 }

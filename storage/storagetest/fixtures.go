@@ -49,8 +49,12 @@ func newClient(id string) *storage.Client {
 		RequireConsent:         true,
 		RequireMFA:             true,
 		Resources:              []string{"https://api." + id + ".example/", "https://files.example/v1"},
-		CreatedAt:              at(-2 * time.Hour),
-		UpdatedAt:              at(-time.Hour),
+		BackchannelLogoutURI:   "https://" + id + ".example/backchannel-logout",
+		// Both flags on, so a backend that drops one fails the round trip.
+		BackchannelLogoutSessionRequired: true,
+		OfflineSurvivesLogout:            true,
+		CreatedAt:                        at(-2 * time.Hour),
+		UpdatedAt:                        at(-time.Hour),
 	}
 }
 

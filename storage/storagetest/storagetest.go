@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"TOTP", totpTests()},
 		{"RecoveryCodes", recoveryCodeTests()},
 		{"MFA", []namedTest{{"DeleteMFA", testDeleteMFA}}},
+		{"LogoutDeliveries", logoutDeliveryTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
