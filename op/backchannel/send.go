@@ -2,6 +2,7 @@ package backchannel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -138,8 +139,14 @@ func Send(ctx context.Context, client *http.Client, uri, token string) Result {
 	req.Header.Set("User-Agent", userAgent)
 	resp, err := client.Do(req)
 	if err != nil {
-		// *url.Error names the URI, never the body, so the token stays out
-		// of the error text.
+		// The error never contains the body (the token). *url.Error adds
+		// the whole URI, whose query may hold something the receiver
+		// treats as a secret; the error text goes to logs and the outbox,
+		// which name the client instead.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = fmt.Errorf("%s: %w", ue.Op, ue.Err)
+		}
 		return Result{Outcome: Retry, Err: err}
 	}
 	// The body means nothing; read a bounded amount so a short answer's

@@ -134,9 +134,12 @@ func TestSendTransportFailuresAreRetried(t *testing.T) {
 		}
 		addr := ln.Addr().String()
 		ln.Close()
-		res := Send(t.Context(), NewHTTPClient(2*time.Second), "http://"+addr+"/bcl", testToken)
+		res := Send(t.Context(), NewHTTPClient(2*time.Second), "http://"+addr+"/bcl?key=q-secret", testToken)
 		if res.Outcome != Retry || res.Err == nil {
-			t.Errorf("outcome %v err %v, want Retry with an error", res.Outcome, res.Err)
+			t.Fatalf("outcome %v err %v, want Retry with an error", res.Outcome, res.Err)
+		}
+		if strings.Contains(res.Err.Error(), "q-secret") {
+			t.Errorf("the error names the URI's query: %v", res.Err)
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {

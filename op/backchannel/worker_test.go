@@ -161,7 +161,7 @@ func TestWorkerRetriesUntilDelivered(t *testing.T) {
 func TestWorkerGivesUpWhenRetriesEnd(t *testing.T) {
 	rcv := newScripted(t, 503)
 	e := newTestEnv(t, WorkerConfig{})
-	d := delivery("d1", rcv.srv.URL+"/bcl?secret=s3")
+	d := delivery("d1", rcv.srv.URL+"/bcl?key=q-secret")
 	d.ExpiresAt = t0.Add(time.Minute)
 	e.outbox.add(d)
 	// Attempts at +0, +10 s, +30 s; the next would be at +70 s, after
@@ -183,7 +183,7 @@ func TestWorkerGivesUpWhenRetriesEnd(t *testing.T) {
 	if e.metrics.get(GiveUp) != 1 || e.metrics.get(Retry) != 2 {
 		t.Errorf("metrics %v", e.metrics.n)
 	}
-	if strings.Contains(e.logs.String(), "token-d1") || strings.Contains(e.logs.String(), "s3") {
+	if strings.Contains(e.logs.String(), "token-d1") || strings.Contains(e.logs.String(), "q-secret") {
 		t.Errorf("the logs contain the token or the URI's query:\n%s", e.logs)
 	}
 	var gaveUp, warned int
@@ -279,7 +279,7 @@ func TestWorkerConcurrentRunsSendEachOnce(t *testing.T) {
 func TestWorkerBoundsConcurrency(t *testing.T) {
 	const limit = 3
 	var inflight, peak atomic.Int32
-	arrived := make(chan struct{}, 16)
+	arrived := make(chan struct{}, 16) // never blocks: 10 requests
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cur := inflight.Add(1)
@@ -294,16 +294,27 @@ func TestWorkerBoundsConcurrency(t *testing.T) {
 	for i := range 10 {
 		e.outbox.add(delivery(fmt.Sprint("d", i), srv.URL))
 	}
+	extra := make(chan bool, 1)
 	go func() {
 		for range limit {
 			<-arrived
 		}
-		close(release) // the first wave is in; let everything through
-		for range 10 - limit {
-			<-arrived
+		// The first wave is in and held. Watch a while for a request beyond
+		// the limit: with the bound in place none can come, so the window
+		// only decides how surely a broken bound is caught, never whether
+		// a correct one passes.
+		select {
+		case <-arrived:
+			extra <- true
+		case <-time.After(200 * time.Millisecond):
+			extra <- false
 		}
+		close(release)
 	}()
 	e.runOnce(t, 10, 0)
+	if <-extra {
+		t.Errorf("a request beyond the limit of %d arrived while %d were in flight", limit, limit)
+	}
 	if p := peak.Load(); p > limit {
 		t.Errorf("%d requests at once, limit %d", p, limit)
 	}
