@@ -87,6 +87,9 @@ func (f *recordingFlow) Complete(ctx context.Context, pending *storage.AuthReque
 	return f.store.CreateAuthRequest(ctx, &ar)
 }
 
+// SessionEnded: package op queues back-channel logout; nothing here.
+func (f *recordingFlow) SessionEnded(context.Context, *storage.Session, string) {}
+
 // StartedHere: package op checks a cookie set by /authorize; here a test
 // marks requests as foreign instead.
 func (f *recordingFlow) StartedHere(_ *http.Request, id string) bool {

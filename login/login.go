@@ -57,6 +57,10 @@ type Flow interface {
 	// request opened in another browser must not be completed there: whoever
 	// started it would then collect the code for the other browser's user.
 	StartedHere(r *http.Request, authRequestID string) bool
+	// SessionEnded tells the apps that took part in sess that it ended
+	// (back-channel logout), without waiting on them; reason says why
+	// ("logout", …). It never fails the caller.
+	SessionEnded(ctx context.Context, sess *storage.Session, reason string)
 }
 
 // Config configures the UI. Zero values get the documented defaults.

@@ -59,6 +59,7 @@ func (h *Handler) postLogout(w http.ResponseWriter, r *http.Request) {
 			h.internalError(w, r, "sign-out: delete session", err, "session_id", sess.ID)
 			return
 		}
+		h.flow.SessionEnded(ctx, sess, "logout")
 		h.log.InfoContext(ctx, "signed out", "user_id", sess.UserID, "session_id", sess.ID)
 		h.audit(r, storage.AuditEvent{Action: storage.AuditSessionEnded, Actor: sess.UserID, Subject: sess.UserID, Detail: map[string]string{"session_id": sess.ID, "via": "sign_out"}})
 	}

@@ -63,6 +63,8 @@ func (p *Provider) discoveryJSON() []byte {
 			ClaimsParameterSupported:                  false,
 			RequestParameterSupported:                 false,
 			RequestURIParameterSupported:              false,
+			BackChannelLogoutSupported:                true,
+			BackChannelLogoutSessionSupported:         true,
 		},
 		AuthorizationResponseIssParameterSupported: true,
 	}

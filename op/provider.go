@@ -21,6 +21,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/gatehouse-id/gatehouse/internal/authn"
+	"github.com/gatehouse-id/gatehouse/op/backchannel"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -120,6 +121,10 @@ type Provider struct {
 	// pages renders the pages a person may see (errors, the home page) in
 	// the sign-in UI's look; nil uses a plain built-in page (SetPages).
 	pages PageRenderer
+
+	// Back-channel logout (logout.go).
+	logoutMinter *backchannel.Minter
+	logoutWorker *backchannel.Worker
 }
 
 // SetPages hands the provider the sign-in UI's page renderer. The UI is
@@ -153,6 +158,15 @@ func New(cfg Config, store storage.Store, km *keys.Manager) (*Provider, error) {
 		clients:  make(map[string]cachedClient),
 		requests: requests,
 	}
+	p.logoutMinter = backchannel.NewMinter(cfg.Issuer, km, p.now, 0)
+	p.logoutWorker = backchannel.NewWorker(outboxAdapter{store}, backchannel.WorkerConfig{
+		Minter: p.logoutMinter,
+		Logger: cfg.Logger.With("component", "backchannel-logout"),
+		Now:    p.now,
+		Guard: func(ctx context.Context, fn func(ctx context.Context) error) (bool, error) {
+			return store.WithLock(ctx, "backchannel-logout", fn)
+		},
+	})
 	zcfg := &zop.Config{
 		CryptoKey:             cfg.CryptoKey,
 		CryptoKeyId:           "gh1",

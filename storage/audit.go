@@ -68,6 +68,7 @@ const (
 	AuditMFAReset            = "mfa_reset"
 	AuditClientCreated       = "client_created"
 	AuditClientDeleted       = "client_deleted"
+	AuditClientUpdated       = "client_updated"
 	AuditClientSecretRotated = "client_secret_rotated"
 	AuditKeysRotated         = "keys_rotated"
 )

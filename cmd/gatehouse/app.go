@@ -253,6 +253,7 @@ func (a *app) serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	defer stopBG()
 	go a.keys.Run(bg, 30*time.Second)
 	go a.cleanup(bg, 10*time.Minute)
+	go a.provider.RunLogoutDeliveries(bg, 5*time.Second)
 
 	srv := &http.Server{
 		Handler: a.handler,

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-id/gatehouse/op/backchannel"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -24,6 +26,7 @@ type clientJSON struct {
 	AccessToken            string   `json:"access_token,omitempty"`
 	RequireConsent         bool     `json:"require_consent,omitempty"`
 	RequireMFA             bool     `json:"require_mfa,omitempty"`
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
 	Resources              []string `json:"resources,omitempty"`
 }
 
@@ -31,7 +34,7 @@ func toClientJSON(c *storage.Client) clientJSON {
 	return clientJSON{
 		ClientID: c.ID, Name: c.Name, Type: c.AppType, AuthMethod: c.AuthMethod, GrantTypes: c.GrantTypes,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA,
+		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		Resources: c.Resources,
 	}
 }
@@ -47,6 +50,7 @@ func clientsCmd(e *env) *cobra.Command {
 	return group("clients", "Manage OAuth clients (relying parties)",
 		withSettings(clientsCreateCmd(e), scopeStore),
 		withSettings(clientsListCmd(e), scopeStore),
+		withSettings(clientsUpdateCmd(e), scopeStore),
 		withSettings(clientsRotateCmd(e), scopeStore),
 		withSettings(clientsDeleteCmd(e), scopeStore))
 }
@@ -103,6 +107,9 @@ func clientsCreateCmd(e *env) *cobra.Command {
 	f.StringVar(&spec.AccessToken, "access-token", "opaque", "access token format: opaque or jwt")
 	f.BoolVar(&spec.RequireConsent, "require-consent", false, "ask users for consent (third-party client)")
 	f.BoolVar(&spec.RequireMFA, "require-mfa", false, "every sign-in into this client needs two factors; users without one enrol first")
+	f.StringVar(&spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "where Gatehouse POSTs logout tokens when a session the client took part in ends (https, or http on loopback)")
+	f.BoolVar(&spec.BackchannelLogoutSessionRequired, "backchannel-logout-session-required", false, "the client needs sid in logout tokens")
+	f.BoolVar(&spec.OfflineSurvivesLogout, "offline-survives-logout", false, "refresh tokens granted with offline_access survive the end of the SSO session")
 	f.StringSliceVar(&spec.Resources, "resource", nil, "RFC 8707 resource (API) URI its access tokens may be for; the first is the default audience (repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -199,4 +206,73 @@ func clientsDeleteCmd(e *env) *cobra.Command {
 			})
 		},
 	}
+}
+
+// clientsUpdateCmd changes the settings given on the command line and
+// leaves the others as they are; the result is checked like a new client.
+func clientsUpdateCmd(e *env) *cobra.Command {
+	var bcURI string
+	var bcSession, offline, requireMFA, requireConsent bool
+	cmd := &cobra.Command{
+		Use:   "update CLIENT_ID",
+		Short: "Change a client's back-channel logout, offline-token and sign-in settings",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := cmd.Flags()
+			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
+				cl, err := c.store.GetClient(ctx, args[0])
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("no client with id %q", args[0])
+				} else if err != nil {
+					return fmt.Errorf("load client: %w", err)
+				}
+				changed := map[string]string{}
+				if f.Changed("backchannel-logout-uri") {
+					if bcURI != "" {
+						if err := backchannel.ValidateURI(bcURI); err != nil {
+							return fmt.Errorf("back-channel logout URI %q: %w", bcURI, err)
+						}
+					}
+					cl.BackchannelLogoutURI = bcURI
+					changed["backchannel_logout_uri"] = bcURI
+				}
+				if f.Changed("backchannel-logout-session-required") {
+					cl.BackchannelLogoutSessionRequired = bcSession
+					changed["backchannel_logout_session_required"] = strconv.FormatBool(bcSession)
+				}
+				if f.Changed("offline-survives-logout") {
+					cl.OfflineSurvivesLogout = offline
+					changed["offline_survives_logout"] = strconv.FormatBool(offline)
+				}
+				if f.Changed("require-mfa") {
+					cl.RequireMFA = requireMFA
+					changed["require_mfa"] = strconv.FormatBool(requireMFA)
+				}
+				if f.Changed("require-consent") {
+					cl.RequireConsent = requireConsent
+					changed["require_consent"] = strconv.FormatBool(requireConsent)
+				}
+				if len(changed) == 0 {
+					return errors.New("nothing to change: give at least one setting (see --help)")
+				}
+				if cl.BackchannelLogoutSessionRequired && cl.BackchannelLogoutURI == "" {
+					return errors.New("--backchannel-logout-session-required needs a back-channel logout URI")
+				}
+				cl.UpdatedAt = e.now().UTC()
+				if err := c.store.UpdateClient(ctx, cl); err != nil {
+					return fmt.Errorf("update client: %w", err)
+				}
+				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditClientUpdated, Subject: cl.ID, ClientID: cl.ID, Detail: changed})
+				fmt.Fprintf(e.stdout, "updated client %s\n", cl.ID)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&bcURI, "backchannel-logout-uri", "", "where logout tokens are POSTed (https, or http on loopback); empty removes it")
+	f.BoolVar(&bcSession, "backchannel-logout-session-required", false, "the client needs sid in logout tokens")
+	f.BoolVar(&offline, "offline-survives-logout", false, "refresh tokens granted with offline_access survive the end of the SSO session")
+	f.BoolVar(&requireMFA, "require-mfa", false, "every sign-in into this client needs two factors")
+	f.BoolVar(&requireConsent, "require-consent", false, "ask users for consent")
+	return cmd
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/op/backchannel"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -31,6 +32,11 @@ type clientSpec struct {
 	RequireConsent         bool     `json:"require_consent"`
 	RequireMFA             bool     `json:"require_mfa"`
 	Resources              []string `json:"resources"`
+	// Back-channel logout (OIDC Back-Channel Logout 1.0) and what an SSO
+	// session's end does to this client's offline tokens.
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
+	OfflineSurvivesLogout            bool   `json:"offline_survives_logout"`
 	// Clients file only: the secret in clear, or its SHA-256 in hex.
 	Secret       string `json:"secret"`
 	SecretSHA256 string `json:"secret_sha256"`
@@ -53,6 +59,8 @@ func (s clientSpec) toClient(now time.Time) (*storage.Client, error) {
 		ID: s.ID, Name: strings.TrimSpace(s.Name), CreatedAt: now, UpdatedAt: now,
 		RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		RequireConsent: s.RequireConsent, RequireMFA: s.RequireMFA, Resources: s.Resources,
+		BackchannelLogoutURI: s.BackchannelLogoutURI, BackchannelLogoutSessionRequired: s.BackchannelLogoutSessionRequired,
+		OfflineSurvivesLogout: s.OfflineSurvivesLogout,
 	}
 	if c.ID == "" {
 		c.ID = newClientID()
@@ -113,6 +121,13 @@ func (s clientSpec) toClient(now time.Time) (*storage.Client, error) {
 		if err := checkResource(u); err != nil {
 			return nil, fmt.Errorf("resource %q: %w", u, err)
 		}
+	}
+	if c.BackchannelLogoutURI != "" {
+		if err := backchannel.ValidateURI(c.BackchannelLogoutURI); err != nil {
+			return nil, fmt.Errorf("back-channel logout URI %q: %w", c.BackchannelLogoutURI, err)
+		}
+	} else if c.BackchannelLogoutSessionRequired {
+		return nil, errors.New("backchannel-logout-session-required needs a back-channel logout URI")
 	}
 	switch s.AccessToken {
 	case "", storage.AccessTokenOpaque:

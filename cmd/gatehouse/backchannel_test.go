@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v4"
+)
+
+// logoutReceiver is an app's back-channel logout endpoint: it verifies each
+// logout token the way an RP must (signature against the issuer's JWKS with
+// go-oidc's key set, typ, iss, aud, iat/exp, events, sub/sid, no nonce) and
+// hands the claims to the test.
+type logoutReceiver struct {
+	srv    *httptest.Server
+	tokens chan map[string]any
+	errs   chan string
+}
+
+func newLogoutReceiver(t *testing.T, issuer, clientID string) *logoutReceiver {
+	t.Helper()
+	lr := &logoutReceiver{tokens: make(chan map[string]any, 8), errs: make(chan string, 8)}
+	keySet := oidc.NewRemoteKeySet(context.Background(), issuer+"/keys")
+	lr.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fail := func(msg string) {
+			lr.errs <- msg
+			http.Error(w, msg, http.StatusBadRequest)
+		}
+		if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			fail("not a form POST")
+			return
+		}
+		raw := r.PostFormValue("logout_token")
+		jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+		if err != nil || len(jws.Signatures) != 1 || jws.Signatures[0].Protected.ExtraHeaders["typ"] != "logout+jwt" {
+			fail("not a logout+jwt")
+			return
+		}
+		payload, err := keySet.VerifySignature(r.Context(), raw)
+		if err != nil {
+			fail("signature: " + err.Error())
+			return
+		}
+		var c map[string]any
+		if err := json.Unmarshal(payload, &c); err != nil {
+			fail("claims")
+			return
+		}
+		now := float64(time.Now().Unix())
+		events, _ := c["events"].(map[string]any)
+		_, hasEvent := events["http://schemas.openid.net/event/backchannel-logout"]
+		iat, _ := c["iat"].(float64)
+		exp, _ := c["exp"].(float64)
+		switch {
+		case c["iss"] != issuer:
+			fail("iss")
+		case c["aud"] != clientID && !audContains(c["aud"], clientID):
+			fail("aud")
+		case !hasEvent:
+			fail("events")
+		case c["nonce"] != nil:
+			fail("nonce present")
+		case c["sub"] == nil || c["sid"] == nil || c["jti"] == nil:
+			fail("sub/sid/jti")
+		case iat > now+60 || exp < now || exp-iat > 600:
+			fail("iat/exp")
+		default:
+			lr.tokens <- c
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	t.Cleanup(lr.srv.Close)
+	return lr
+}
+
+func audContains(aud any, id string) bool {
+	list, _ := aud.([]any)
+	for _, a := range list {
+		if a == id {
+			return true
+		}
+	}
+	return false
+}
+
+// next waits (bounded) for the next verified logout token.
+func (lr *logoutReceiver) next(t *testing.T) map[string]any {
+	t.Helper()
+	select {
+	case c := <-lr.tokens:
+		return c
+	case msg := <-lr.errs:
+		t.Fatalf("receiver refused a logout token: %s", msg)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no logout token arrived")
+	}
+	return nil
+}
+
+// Signing out on Gatehouse's sign-out page sends every app that took part
+// in the session (and registered a back-channel logout URI) a logout token
+// for that session; an app that was not part of it gets nothing.
+func TestBackchannelLogoutOnSignOut(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			ts := startServer(t, backend, nil)
+			// The receiver needs the client ID; register, then point the
+			// client at the receiver through the clients file.
+			a := ts.createClient("--name", "A", "--redirect-uri", "http://127.0.0.1:9/a")
+			other := ts.createClient("--name", "Other", "--redirect-uri", "http://127.0.0.1:9/o")
+			ra := newLogoutReceiver(t, ts.issuer, a.ClientID)
+			ro := newLogoutReceiver(t, ts.issuer, other.ClientID)
+			setBackchannel(t, ts, a.ClientID, ra.srv.URL+"/backchannel-logout")
+			setBackchannel(t, ts, other.ClientID, ro.srv.URL+"/backchannel-logout")
+
+			var d struct {
+				BC    bool `json:"backchannel_logout_supported"`
+				BCSid bool `json:"backchannel_logout_session_supported"`
+			}
+			getJSONInto(t, ts.issuer+"/.well-known/openid-configuration", &d)
+			if !d.BC || !d.BCSid {
+				t.Fatalf("discovery: %+v", d)
+			}
+
+			u := ts.createUser("bc@example.com", "Bc-Passw0rd-1")
+			r := newRP(t, ts, a)
+			b := newBrowser(t, ts.issuer)
+			tok := r.exchange(r.signIn(b, "bc@example.com", "Bc-Passw0rd-1"))
+			sid, _ := tok.claims["sid"].(string)
+
+			page := b.get(ts.issuer + "/logout")
+			done := b.submit(page, nil)
+			if done.status != http.StatusOK {
+				t.Fatalf("sign-out: status %d", done.status)
+			}
+			c := ra.next(t)
+			if c["sub"] != u.ID || c["sid"] != sid {
+				t.Fatalf("logout token sub %v sid %v, want %s %s", c["sub"], c["sid"], u.ID, sid)
+			}
+			select {
+			case c := <-ro.tokens:
+				t.Fatalf("an app not in the session got a logout token: %v", c)
+			default:
+			}
+			out := ts.cli("", "logout-deliveries", "list", "--json")
+			if !strings.Contains(out, `"delivered"`) || !strings.Contains(out, a.ClientID) {
+				t.Fatalf("logout-deliveries list: %s", out)
+			}
+		})
+	}
+}
+
+// setBackchannel registers uri as client id's back-channel logout URI.
+func setBackchannel(t *testing.T, ts *testServer, id, uri string) {
+	t.Helper()
+	ts.cli("", "clients", "update", id, "--backchannel-logout-uri", uri, "--backchannel-logout-session-required")
+	_ = url.URL{}
+}

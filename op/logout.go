@@ -1,0 +1,109 @@
+package op
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/op/backchannel"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Back-channel logout (OpenID Connect Back-Channel Logout 1.0): when an SSO
+// session ends, every client that received tokens in it and registered a
+// back-channel logout URI gets a logout token. The deliveries go through
+// the store's outbox (durable: a crash or restart loses none) and are sent
+// by a backchannel.Worker run by the instance holding the background lock;
+// the page that ended the session never waits on a client.
+
+// deliveryWindow is how long a delivery is retried before it is given up.
+const deliveryWindow = 24 * time.Hour
+
+// SessionEnded implements login.Flow: it queues a logout token for each
+// client of sess with a back-channel logout URI. reason says what ended
+// the session ("logout", "password_changed", …). A failure is logged, never
+// returned: signing out must not fail because a notification could not be
+// queued.
+func (p *Provider) SessionEnded(ctx context.Context, sess *storage.Session, reason string) {
+	if err := p.queueLogout(ctx, sess, reason); err != nil {
+		p.log.ErrorContext(ctx, "back-channel logout not queued", "session_id", sess.ID, "user_id", sess.UserID, "err", err)
+	}
+}
+
+func (p *Provider) queueLogout(ctx context.Context, sess *storage.Session, reason string) error {
+	ids, err := p.store.ClientsOfSession(ctx, sess.ID)
+	if err != nil {
+		return fmt.Errorf("clients of session: %w", err)
+	}
+	now := p.now()
+	var ds []storage.LogoutDelivery
+	for _, id := range ids {
+		c, err := p.store.GetClient(ctx, id)
+		if err != nil {
+			continue // deleted since: nobody to tell
+		}
+		if c.BackchannelLogoutURI == "" {
+			continue
+		}
+		// The stored token is the first attempt's; the worker mints a
+		// fresh one for each retry (a logout token lives 2 minutes).
+		token, _, err := p.logoutMinter.Mint(c.ID, sess.UserID, sess.ID, c.BackchannelLogoutSessionRequired)
+		if err != nil {
+			return fmt.Errorf("mint logout token for %s: %w", c.ID, err)
+		}
+		ds = append(ds, storage.LogoutDelivery{
+			ID: rand.Text(), ClientID: c.ID, URI: c.BackchannelLogoutURI, Token: token,
+			UserID: sess.UserID, SessionID: sess.ID, Reason: reason,
+			CreatedAt: now, NextAttemptAt: now, ExpiresAt: now.Add(deliveryWindow),
+		})
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	if err := p.store.EnqueueLogoutDeliveries(ctx, ds); err != nil {
+		return fmt.Errorf("queue logout deliveries: %w", err)
+	}
+	p.log.InfoContext(ctx, "back-channel logout queued", "session_id", sess.ID, "clients", len(ds), "reason", reason)
+	if p.logoutWorker != nil {
+		p.logoutWorker.Wake()
+	}
+	return nil
+}
+
+// RunLogoutDeliveries sends queued logout tokens until ctx ends, every
+// interval and whenever a session ends, under the store's background lock
+// (one instance sends).
+func (p *Provider) RunLogoutDeliveries(ctx context.Context, every time.Duration) {
+	p.logoutWorker.Run(ctx, every)
+}
+
+// outboxAdapter is the store's outbox as backchannel.Worker sees it.
+type outboxAdapter struct{ store storage.Store }
+
+func (o outboxAdapter) Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]backchannel.Delivery, error) {
+	ds, err := o.store.ClaimLogoutDeliveries(ctx, now, limit, lease)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]backchannel.Delivery, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, backchannel.Delivery{
+			ID: d.ID, ClientID: d.ClientID, URI: d.URI, Token: d.Token, Subject: d.UserID, SessionID: d.SessionID,
+			Attempts: d.Attempts, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt,
+		})
+	}
+	return out, nil
+}
+
+func (o outboxAdapter) Complete(ctx context.Context, id string, at time.Time, status int) error {
+	return o.store.CompleteLogoutDelivery(ctx, id, at, status)
+}
+
+func (o outboxAdapter) Retry(ctx context.Context, id string, at time.Time, status int, errText string, next time.Time) error {
+	return o.store.RetryLogoutDelivery(ctx, id, at, status, errText, next)
+}
+
+func (o outboxAdapter) GiveUp(ctx context.Context, id string, at time.Time, status int, errText string) error {
+	return o.store.GiveUpLogoutDelivery(ctx, id, at, status, errText)
+}
