@@ -38,7 +38,7 @@ func newLogoutReceiver(t *testing.T, issuer, clientID string) *logoutReceiver {
 			return
 		}
 		raw := r.PostFormValue("logout_token")
-		jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+		jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 		if err != nil || len(jws.Signatures) != 1 || jws.Signatures[0].Protected.ExtraHeaders["typ"] != "logout+jwt" {
 			fail("not a logout+jwt")
 			return
