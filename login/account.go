@@ -157,6 +157,7 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	// The Store deletes sessions per user only, so this browser's session
 	// goes too and is replaced by a new one: the user stays signed in here.
+	h.endSessions(ctx, user.ID, "password_changed")
 	if err := h.store.DeleteSessionsByUser(ctx, user.ID); err != nil {
 		h.internalError(w, r, "account: delete sessions", err, "user_id", user.ID)
 		return
@@ -286,6 +287,7 @@ func (h *Handler) postDeleteAccount(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "account: revoke grants", err, "user_id", user.ID)
 		return
 	}
+	h.endSessions(ctx, user.ID, "account_deleted")
 	if err := h.store.DeleteUser(ctx, user.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		h.internalError(w, r, "account: delete user", err, "user_id", user.ID)
 		return

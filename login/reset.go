@@ -179,6 +179,7 @@ func (h *Handler) postReset(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "reset: cancel pending links", err, "user_id", user.ID)
 		return
 	}
+	h.endSessions(ctx, user.ID, "password_reset")
 	if err := h.store.DeleteSessionsByUser(ctx, user.ID); err != nil {
 		h.internalError(w, r, "reset: delete sessions", err, "user_id", user.ID)
 		return

@@ -180,3 +180,17 @@ func (h *Handler) secondStepSession(ctx context.Context, w http.ResponseWriter, 
 	})
 	return s, nil
 }
+
+// endSessions tells the apps of every session of the user that it is
+// ending (back-channel logout), before the caller deletes them. A failure
+// to list them is logged: the change the user asked for goes ahead.
+func (h *Handler) endSessions(ctx context.Context, userID, reason string) {
+	list, err := h.store.ListSessionsByUser(ctx, userID)
+	if err != nil {
+		h.log.ErrorContext(ctx, "back-channel logout: list sessions", "user_id", userID, "err", err)
+		return
+	}
+	for i := range list {
+		h.flow.SessionEnded(ctx, &list[i], reason)
+	}
+}

@@ -402,6 +402,9 @@ type Store interface {
 	// a code in flight (redeemed ones stay, so a replay is still recognised).
 	DeleteSession(ctx context.Context, id string) error
 	DeleteSessionsByUser(ctx context.Context, userID string) error
+	// ListSessionsByUser returns the user's sessions (expired ones too),
+	// newest first; empty for none.
+	ListSessionsByUser(ctx context.Context, userID string) ([]Session, error)
 	// UpdateSessionAuth replaces the session's AMR and AuthTime (a second
 	// factor added to a signed-in session, or a fresh authentication).
 	// ErrNotFound for an unknown session.

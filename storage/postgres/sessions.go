@@ -78,3 +78,22 @@ func (s *Store) UpdateSessionAuth(ctx context.Context, id string, amr []string, 
 	return execOne(ctx, s.pool, "postgres: update session auth",
 		`UPDATE sessions SET amr = $1, auth_time = $2 WHERE id = $3`, list(amr), authTime, id)
 }
+
+// ListSessionsByUser returns the user's sessions, newest first.
+func (s *Store) ListSessionsByUser(ctx context.Context, userID string) ([]storage.Session, error) {
+	const what = "postgres: list sessions by user"
+	rows, err := s.pool.Query(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id DESC`, userID)
+	if err != nil {
+		return nil, wrapErr(what, err)
+	}
+	defer rows.Close()
+	var out []storage.Session
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, wrapErr(what, err)
+		}
+		out = append(out, *sess)
+	}
+	return out, wrapErr(what, rows.Err())
+}

@@ -87,3 +87,22 @@ func (s *Store) UpdateSessionAuth(ctx context.Context, id string, amr []string, 
 	}
 	return execOne(ctx, s.q, what, `UPDATE sessions SET amr = ?, auth_time = ? WHERE id = ?`, list, millis(authTime), id)
 }
+
+// ListSessionsByUser returns the user's sessions, newest first.
+func (s *Store) ListSessionsByUser(ctx context.Context, userID string) ([]storage.Session, error) {
+	const what = "sqlite: list sessions by user"
+	rows, err := s.q.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE user_id = ? ORDER BY created_at DESC, id DESC`, userID)
+	if err != nil {
+		return nil, wrapErr(what, err)
+	}
+	defer rows.Close()
+	var out []storage.Session
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, wrapErr(what, err)
+		}
+		out = append(out, *sess)
+	}
+	return out, wrapErr(what, rows.Err())
+}

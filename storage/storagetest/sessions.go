@@ -18,6 +18,7 @@ func sessionTests() []namedTest {
 		{"DeleteByUser", testSessionDeleteByUser},
 		{"DeleteStopsCodesInFlight", testSessionDeleteStopsCodes},
 		{"UpdateAuth", testSessionUpdateAuth},
+		{"ListByUser", testSessionListByUser},
 	}
 }
 
@@ -181,4 +182,27 @@ func testSessionUpdateAuth(t *testing.T, s storage.Store) {
 	mustNot(t, "get bob's session", err)
 	assertEqual(t, "another session", got, bobs)
 	assertErrorIs(t, "UpdateSessionAuth(nope)", s.UpdateSessionAuth(ctx, "nope", []string{"pwd"}, t0()), storage.ErrNotFound)
+}
+
+// The user's sessions, newest first, every field; other users' stay out.
+func testSessionListByUser(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sd := seedStore(t, s)
+	newer := newSession("alice-2", "alice")
+	newer.CreatedAt = at(time.Minute)
+	mustNot(t, "create alice's second session", s.CreateSession(ctx, newer))
+	mustNot(t, "create bob's session", s.CreateSession(ctx, newSession("bob-1", "bob")))
+	list, err := s.ListSessionsByUser(ctx, "alice")
+	mustNot(t, "ListSessionsByUser", err)
+	if len(list) != 2 || list[0].ID != newer.ID || list[1].ID != sd.aliceSession.ID {
+		t.Fatalf("alice's sessions: %+v", list)
+	}
+	if list[0].IDP != newer.IDP || len(list[0].AMR) != len(newer.AMR) || list[0].CreatedAt.Sub(newer.CreatedAt).Abs() >= time.Millisecond {
+		t.Fatalf("session fields: %+v, want %+v", list[0], *newer)
+	}
+	none, err := s.ListSessionsByUser(ctx, "nobody")
+	mustNot(t, "ListSessionsByUser(nobody)", err)
+	if len(none) != 0 {
+		t.Fatalf("sessions of an unknown user: %+v", none)
+	}
 }
