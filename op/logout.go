@@ -32,14 +32,29 @@ func (p *Provider) SessionEnded(ctx context.Context, sess *storage.Session, reas
 }
 
 func (p *Provider) queueLogout(ctx context.Context, sess *storage.Session, reason string) error {
-	ids, err := p.store.ClientsOfSession(ctx, sess.ID)
-	if err != nil {
-		return fmt.Errorf("clients of session: %w", err)
+	n, err := QueueSessionLogout(ctx, p.store, p.logoutMinter, p.now(), sess, reason)
+	if err != nil || n == 0 {
+		return err
 	}
-	now := p.now()
+	p.log.InfoContext(ctx, "back-channel logout queued", "session_id", sess.ID, "clients", n, "reason", reason)
+	if p.logoutWorker != nil {
+		p.logoutWorker.Wake()
+	}
+	return nil
+}
+
+// QueueSessionLogout queues a logout token for each client of sess with a
+// back-channel logout URI and returns how many. The server's worker sends
+// them; commands that end sessions (gatehouse users …) call this too, and a
+// running server picks the deliveries up within seconds.
+func QueueSessionLogout(ctx context.Context, store storage.Store, minter *backchannel.Minter, now time.Time, sess *storage.Session, reason string) (int, error) {
+	ids, err := store.ClientsOfSession(ctx, sess.ID)
+	if err != nil {
+		return 0, fmt.Errorf("clients of session: %w", err)
+	}
 	var ds []storage.LogoutDelivery
 	for _, id := range ids {
-		c, err := p.store.GetClient(ctx, id)
+		c, err := store.GetClient(ctx, id)
 		if err != nil {
 			continue // deleted since: nobody to tell
 		}
@@ -48,9 +63,9 @@ func (p *Provider) queueLogout(ctx context.Context, sess *storage.Session, reaso
 		}
 		// The stored token is the first attempt's; the worker mints a
 		// fresh one for each retry (a logout token lives 2 minutes).
-		token, _, err := p.logoutMinter.Mint(c.ID, sess.UserID, sess.ID, c.BackchannelLogoutSessionRequired)
+		token, _, err := minter.Mint(c.ID, sess.UserID, sess.ID, c.BackchannelLogoutSessionRequired)
 		if err != nil {
-			return fmt.Errorf("mint logout token for %s: %w", c.ID, err)
+			return 0, fmt.Errorf("mint logout token for %s: %w", c.ID, err)
 		}
 		ds = append(ds, storage.LogoutDelivery{
 			ID: rand.Text(), ClientID: c.ID, URI: c.BackchannelLogoutURI, Token: token,
@@ -59,16 +74,12 @@ func (p *Provider) queueLogout(ctx context.Context, sess *storage.Session, reaso
 		})
 	}
 	if len(ds) == 0 {
-		return nil
+		return 0, nil
 	}
-	if err := p.store.EnqueueLogoutDeliveries(ctx, ds); err != nil {
-		return fmt.Errorf("queue logout deliveries: %w", err)
+	if err := store.EnqueueLogoutDeliveries(ctx, ds); err != nil {
+		return 0, fmt.Errorf("queue logout deliveries: %w", err)
 	}
-	p.log.InfoContext(ctx, "back-channel logout queued", "session_id", sess.ID, "clients", len(ds), "reason", reason)
-	if p.logoutWorker != nil {
-		p.logoutWorker.Wake()
-	}
-	return nil
+	return len(ds), nil
 }
 
 // RunLogoutDeliveries sends queued logout tokens until ctx ends, every

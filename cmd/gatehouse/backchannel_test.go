@@ -188,3 +188,21 @@ func TestBackchannelLogoutOnPasswordChange(t *testing.T) {
 		t.Fatalf("logout token sub %v sid %v, want %s %v", c["sub"], c["sid"], u.ID, tok.claims["sid"])
 	}
 }
+
+// An admin's `users set-password` ends the user's sessions from the command
+// line: the deliveries are queued in the store and the running server sends
+// them.
+func TestBackchannelLogoutFromCLI(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	a := ts.createClient("--name", "A", "--redirect-uri", "http://127.0.0.1:9/a")
+	ra := newLogoutReceiver(t, ts.issuer, a.ClientID)
+	setBackchannel(t, ts, a.ClientID, ra.srv.URL+"/bc")
+	u := ts.createUser("cli@example.com", "Cli-Passw0rd-1")
+	r := newRP(t, ts, a)
+	tok := r.exchange(r.signIn(newBrowser(t, ts.issuer), "cli@example.com", "Cli-Passw0rd-1"))
+	ts.cli("Cli-Passw0rd-2-new\n", "users", "set-password", "cli@example.com", "--password-stdin")
+	c := ra.next(t)
+	if c["sub"] != u.ID || c["sid"] != tok.claims["sid"] {
+		t.Fatalf("logout token sub %v sid %v, want %s %v", c["sub"], c["sid"], u.ID, tok.claims["sid"])
+	}
+}

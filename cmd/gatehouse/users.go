@@ -17,6 +17,8 @@ import (
 	"github.com/gatehouse-id/gatehouse/login"
 	loginmail "github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/login/policy"
+	"github.com/gatehouse-id/gatehouse/op"
+	"github.com/gatehouse-id/gatehouse/op/backchannel"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -280,8 +282,8 @@ func usersSetPasswordCmd(e *env) *cobra.Command {
 				if err := c.store.RevokeGrantsByUser(ctx, u.ID, now); err != nil {
 					return fmt.Errorf("revoke tokens: %w", err)
 				}
-				if err := c.store.DeleteSessionsByUser(ctx, u.ID); err != nil {
-					return fmt.Errorf("end sessions: %w", err)
+				if err := endUserSessions(ctx, cfg, c, u.ID, "admin_password_set", now); err != nil {
+					return err
 				}
 				c.audit(ctx, now, storage.AuditEvent{Action: storage.AuditUserPasswordSet, Subject: u.ID})
 				fmt.Fprintf(e.stdout, "password changed for %s; their sessions and refresh tokens were revoked\n", u.Email)
@@ -431,8 +433,8 @@ func usersResetMFACmd(e *env) *cobra.Command {
 				if err := c.store.RevokeGrantsByUser(ctx, u.ID, now); err != nil {
 					return fmt.Errorf("revoke tokens: %w", err)
 				}
-				if err := c.store.DeleteSessionsByUser(ctx, u.ID); err != nil {
-					return fmt.Errorf("end sessions: %w", err)
+				if err := endUserSessions(ctx, cfg, c, u.ID, "mfa_reset", now); err != nil {
+					return err
 				}
 				c.audit(ctx, now, storage.AuditEvent{Action: storage.AuditMFAReset, Subject: u.ID, Detail: map[string]string{
 					"passkeys": strconv.Itoa(len(passkeys)), "totp": strconv.FormatBool(hasTOTP), "recovery_codes": strconv.Itoa(codes),
@@ -468,6 +470,25 @@ func sendCLIMail(ctx context.Context, cfg *config, c *core, send func(m *loginma
 	defer cancel()
 	if err := m.Close(cctx); err != nil {
 		return fmt.Errorf("mail the user: %w", err)
+	}
+	return nil
+}
+
+// endUserSessions queues back-channel logout for each of the user's sessions
+// (a running server sends them), then deletes the sessions.
+func endUserSessions(ctx context.Context, cfg *config, c *core, userID, reason string, now time.Time) error {
+	list, err := c.store.ListSessionsByUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("list sessions: %w", err)
+	}
+	minter := backchannel.NewMinter(cfg.Issuer, c.keys, func() time.Time { return now }, 0)
+	for i := range list {
+		if _, err := op.QueueSessionLogout(ctx, c.store, minter, now, &list[i], reason); err != nil {
+			c.log.ErrorContext(ctx, "back-channel logout not queued", "session_id", list[i].ID, "err", err)
+		}
+	}
+	if err := c.store.DeleteSessionsByUser(ctx, userID); err != nil {
+		return fmt.Errorf("end sessions: %w", err)
 	}
 	return nil
 }
