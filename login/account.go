@@ -147,19 +147,14 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "account: update password", err, "user_id", user.ID)
 		return
 	}
-	if err := h.store.RevokeGrantsByUser(ctx, user.ID, now); err != nil {
-		h.internalError(w, r, "account: revoke grants", err, "user_id", user.ID)
-		return
-	}
 	if err := h.cancelPendingLinks(ctx, user.ID); err != nil {
 		h.internalError(w, r, "account: cancel pending links", err, "user_id", user.ID)
 		return
 	}
-	// The Store deletes sessions per user only, so this browser's session
-	// goes too and is replaced by a new one: the user stays signed in here.
-	h.endSessions(ctx, user.ID, "password_changed")
-	if err := h.store.DeleteSessionsByUser(ctx, user.ID); err != nil {
-		h.internalError(w, r, "account: delete sessions", err, "user_id", user.ID)
+	// Every session ends, this browser's too, which gets a new one: the
+	// user stays signed in here and nowhere else.
+	if _, err := h.flow.EndUserSessions(ctx, user.ID, "password_changed"); err != nil {
+		h.internalError(w, r, "account: end sessions", err, "user_id", user.ID)
 		return
 	}
 	if _, err := h.startSession(ctx, w, r, user, []string{amrPassword}, ""); err != nil {
@@ -283,11 +278,12 @@ func (h *Handler) postDeleteAccount(w http.ResponseWriter, r *http.Request) {
 		h.renderAccount(w, r, status, user, v)
 		return
 	}
-	if err := h.store.RevokeGrantsByUser(ctx, user.ID, h.now()); err != nil {
-		h.internalError(w, r, "account: revoke grants", err, "user_id", user.ID)
+	// Sessions end first, while the grants that say which apps to tell
+	// still exist.
+	if _, err := h.flow.EndUserSessions(ctx, user.ID, "account_deleted"); err != nil {
+		h.internalError(w, r, "account: end sessions", err, "user_id", user.ID)
 		return
 	}
-	h.endSessions(ctx, user.ID, "account_deleted")
 	if err := h.store.DeleteUser(ctx, user.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		h.internalError(w, r, "account: delete user", err, "user_id", user.ID)
 		return

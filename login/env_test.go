@@ -3,6 +3,7 @@ package login
 import (
 	"context"
 	"errors"
+	"github.com/gatehouse-id/gatehouse/op"
 	"io"
 	"log/slog"
 	"net/http"
@@ -87,8 +88,20 @@ func (f *recordingFlow) Complete(ctx context.Context, pending *storage.AuthReque
 	return f.store.CreateAuthRequest(ctx, &ar)
 }
 
-// SessionEnded: package op queues back-channel logout; nothing here.
-func (f *recordingFlow) SessionEnded(context.Context, *storage.Session, string) {}
+// EndSession and EndUserSessions are the server's own (op.SessionEnder).
+// No client here registers a back-channel logout URI, so it mints nothing
+// and needs no signing key.
+func (f *recordingFlow) EndSession(ctx context.Context, sess *storage.Session, reason string) (bool, error) {
+	return f.ender().EndSession(ctx, sess, reason)
+}
+
+func (f *recordingFlow) EndUserSessions(ctx context.Context, userID, reason string) (int, error) {
+	return f.ender().EndUserSessions(ctx, userID, reason)
+}
+
+func (f *recordingFlow) ender() *op.SessionEnder {
+	return op.NewSessionEnder(f.store, nil, f.now, slog.New(slog.DiscardHandler), nil)
+}
 
 // StartedHere: package op checks a cookie set by /authorize; here a test
 // marks requests as foreign instead.

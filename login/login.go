@@ -57,10 +57,15 @@ type Flow interface {
 	// request opened in another browser must not be completed there: whoever
 	// started it would then collect the code for the other browser's user.
 	StartedHere(r *http.Request, authRequestID string) bool
-	// SessionEnded tells the apps that took part in sess that it ended
-	// (back-channel logout), without waiting on them; reason says why
-	// ("logout", …). It never fails the caller.
-	SessionEnded(ctx context.Context, sess *storage.Session, reason string)
+	// EndSession ends one session: its apps are told (back-channel logout,
+	// queued, never waited on), its grants revoked except offline ones a
+	// client may keep, the session deleted. reason says why ("logout", …).
+	// ended is false when the session was already gone.
+	EndSession(ctx context.Context, sess *storage.Session, reason string) (ended bool, err error)
+	// EndUserSessions ends every session of the user and revokes all of
+	// the user's grants, offline ones too (password change or reset,
+	// account deletion), and returns how many sessions ended.
+	EndUserSessions(ctx context.Context, userID, reason string) (int, error)
 }
 
 // Config configures the UI. Zero values get the documented defaults.

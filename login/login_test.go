@@ -1,6 +1,7 @@
 package login
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -248,15 +249,29 @@ func TestForcedLogin(t *testing.T) {
 		t.Fatalf("%d", res.Status)
 	}
 
-	// Signing in again for a forced login issues a new session and cookie.
+	// Signing in again for a forced login issues a new cookie; the session
+	// ID (the sid apps hold) stays, so a later sign-out still reaches the
+	// apps of the earlier sign-in.
 	id = e.authRequest("app", func(ar *storage.AuthRequest) { ar.Prompt = []string{"login"} })
 	before := e.getAuthRequest(e.authRequestCompletedBySSO())
-	ar := e.expectCompleted(e.signIn(e.client, id, "alice@example.com", alicePassword), id, e.alice)
-	if ar.SessionID == before.SessionID {
-		t.Fatal("forced sign-in reused the old session")
+	old, err := e.store.GetSession(e.ctx, before.SessionID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := e.store.GetSession(e.ctx, before.SessionID); !errors.Is(err, storage.ErrNotFound) {
-		t.Fatalf("old session still there: %v", err)
+	e.clock.Advance(time.Minute)
+	ar := e.expectCompleted(e.signIn(e.client, id, "alice@example.com", alicePassword), id, e.alice)
+	if ar.SessionID != before.SessionID {
+		t.Fatalf("forced sign-in changed the session ID %s to %s", before.SessionID, ar.SessionID)
+	}
+	now, err := e.store.GetSession(e.ctx, before.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(now.TokenHash, old.TokenHash) {
+		t.Fatal("forced sign-in kept the old session cookie")
+	}
+	if !now.AuthTime.After(old.AuthTime) {
+		t.Fatalf("forced sign-in kept the sign-in time %v", old.AuthTime)
 	}
 }
 

@@ -51,17 +51,15 @@ func (h *Handler) postLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sess != nil {
-		if err := h.store.RevokeGrantsBySession(ctx, sess.ID, h.now()); err != nil {
-			h.internalError(w, r, "sign-out: revoke grants", err, "session_id", sess.ID)
+		ended, err := h.flow.EndSession(ctx, sess, "logout")
+		if err != nil {
+			h.internalError(w, r, "sign-out", err, "session_id", sess.ID)
 			return
 		}
-		if err := h.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			h.internalError(w, r, "sign-out: delete session", err, "session_id", sess.ID)
-			return
+		if ended {
+			h.log.InfoContext(ctx, "signed out", "user_id", sess.UserID, "session_id", sess.ID)
+			h.audit(r, storage.AuditEvent{Action: storage.AuditSessionEnded, Actor: sess.UserID, Subject: sess.UserID, Detail: map[string]string{"session_id": sess.ID, "via": "sign_out"}})
 		}
-		h.flow.SessionEnded(ctx, sess, "logout")
-		h.log.InfoContext(ctx, "signed out", "user_id", sess.UserID, "session_id", sess.ID)
-		h.audit(r, storage.AuditEvent{Action: storage.AuditSessionEnded, Actor: sess.UserID, Subject: sess.UserID, Detail: map[string]string{"session_id": sess.ID, "via": "sign_out"}})
 	}
 	h.clearSessionCookie(w)
 

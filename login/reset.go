@@ -170,18 +170,13 @@ func (h *Handler) postReset(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "reset: update password", err, "user_id", user.ID)
 		return
 	}
-	// Whoever knew the old password, or holds a session or token, is out.
-	if err := h.store.RevokeGrantsByUser(ctx, user.ID, now); err != nil {
-		h.internalError(w, r, "reset: revoke grants", err, "user_id", user.ID)
-		return
-	}
 	if err := h.cancelPendingLinks(ctx, user.ID); err != nil {
 		h.internalError(w, r, "reset: cancel pending links", err, "user_id", user.ID)
 		return
 	}
-	h.endSessions(ctx, user.ID, "password_reset")
-	if err := h.store.DeleteSessionsByUser(ctx, user.ID); err != nil {
-		h.internalError(w, r, "reset: delete sessions", err, "user_id", user.ID)
+	// Whoever knew the old password, or holds a session or token, is out.
+	if _, err := h.flow.EndUserSessions(ctx, user.ID, "password_reset"); err != nil {
+		h.internalError(w, r, "reset: end sessions", err, "user_id", user.ID)
 		return
 	}
 	h.clearFailures(ctx, user.Email)

@@ -80,18 +80,30 @@ func (h *Handler) idleExpiry(now, absolute time.Time) time.Time {
 // user, authenticated now by amr (through upstream idp, "" for Gatehouse's
 // own password), and sets the cookie. Registration, password reset and other
 // sign-in methods finish through here too.
+//
+// A new cookie value always (a planted cookie never becomes the signed-in
+// session). The session ID — the sid apps hold — is kept when the same user
+// signs in again (prompt=login, a fresh sign-in for max_age), so signing out
+// later still reaches the apps of the earlier sign-in; another user's
+// session in this browser ends, and its apps are told.
 func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, user *storage.User, amr []string, idp string) (*storage.Session, error) {
+	id := randomToken(16)
 	if old, err := h.sessionFromCookie(ctx, r); err != nil {
 		return nil, err
-	} else if old != nil {
+	} else if old != nil && old.UserID == user.ID {
 		if err := h.store.DeleteSession(ctx, old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+		id = old.ID
+	} else if old != nil {
+		if _, err := h.flow.EndSession(ctx, old, "replaced"); err != nil {
 			return nil, err
 		}
 	}
 	now := h.now()
 	token := randomToken(32)
 	s := &storage.Session{
-		ID:         randomToken(16),
+		ID:         id,
 		TokenHash:  hashToken(token),
 		UserID:     user.ID,
 		AuthTime:   now,
@@ -144,15 +156,16 @@ func (h *Handler) cookieName(base string) string {
 }
 
 // secondStepSession replaces sess, whose user has just proved a second
-// factor m, with a new session (a new cookie value and ID) that records it:
-// a session cookie planted before the second step — by someone who knew the
-// password — must not become the victim's two-factor session. The sign-in
-// time and absolute expiry stay those of sess.
+// factor m, with a new session (a new cookie value) that records it: a
+// session cookie planted before the second step — by someone who knew the
+// password — must not become the victim's two-factor session. The ID (the
+// sid apps of a step-up already hold), sign-in time and absolute expiry stay
+// those of sess.
 func (h *Handler) secondStepSession(ctx context.Context, w http.ResponseWriter, sess *storage.Session, m ...string) (*storage.Session, error) {
 	now := h.now()
 	token := randomToken(32)
 	s := &storage.Session{
-		ID:         randomToken(16),
+		ID:         sess.ID,
 		TokenHash:  hashToken(token),
 		UserID:     sess.UserID,
 		AuthTime:   sess.AuthTime,
@@ -163,10 +176,10 @@ func (h *Handler) secondStepSession(ctx context.Context, w http.ResponseWriter, 
 		ExpiresAt:  sess.ExpiresAt,
 	}
 	s.IdleExpiresAt = h.idleExpiry(now, s.ExpiresAt)
-	if err := h.store.CreateSession(ctx, s); err != nil {
+	if err := h.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
-	if err := h.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := h.store.CreateSession(ctx, s); err != nil {
 		return nil, err
 	}
 	http.SetCookie(w, &http.Cookie{
@@ -181,16 +194,3 @@ func (h *Handler) secondStepSession(ctx context.Context, w http.ResponseWriter, 
 	return s, nil
 }
 
-// endSessions tells the apps of every session of the user that it is
-// ending (back-channel logout), before the caller deletes them. A failure
-// to list them is logged: the change the user asked for goes ahead.
-func (h *Handler) endSessions(ctx context.Context, userID, reason string) {
-	list, err := h.store.ListSessionsByUser(ctx, userID)
-	if err != nil {
-		h.log.ErrorContext(ctx, "back-channel logout: list sessions", "user_id", userID, "err", err)
-		return
-	}
-	for i := range list {
-		h.flow.SessionEnded(ctx, &list[i], reason)
-	}
-}

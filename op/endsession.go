@@ -86,17 +86,28 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target, http.StatusFound)
 		return
 	}
+	// The hint names the session; one already ended (by another app, by
+	// expiry) makes this a no-op, not an error.
 	if sid, _ := claims.Claims["sid"].(string); sid != "" {
-		now := p.now()
-		if err := p.store.RevokeGrantsBySession(ctx, sid, now); err != nil {
-			p.failurePage(w, r, "end_session: revoke grants", err)
+		sess, err := p.store.GetSession(ctx, sid)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			p.failurePage(w, r, "end_session: load session", err)
 			return
+		case sess.UserID != claims.Subject:
+			// Cannot happen with hints we signed; refuse to act on it.
+			p.log.WarnContext(ctx, "end_session: id_token_hint sid names another user's session", "client_id", clientID)
+		default:
+			ended, err := p.sessions.EndSession(ctx, sess, "logout")
+			if err != nil {
+				p.failurePage(w, r, "end_session: end session", err)
+				return
+			}
+			if ended {
+				p.audit(ctx, storage.AuditEvent{Action: storage.AuditSessionEnded, Actor: claims.Subject, Subject: claims.Subject, ClientID: clientID, Detail: map[string]string{"session_id": sid, "via": "end_session"}})
+			}
 		}
-		if err := p.store.DeleteSession(ctx, sid); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			p.failurePage(w, r, "end_session: delete session", err)
-			return
-		}
-		p.audit(ctx, storage.AuditEvent{Action: storage.AuditSessionEnded, Actor: claims.Subject, Subject: claims.Subject, ClientID: clientID, Detail: map[string]string{"session_id": sid, "via": "end_session"}})
 	}
 	if redirectURI == "" {
 		p.page(w, r, http.StatusOK, "Signed out", "You have been signed out.", "")

@@ -20,27 +20,21 @@ import (
 // deliveryWindow is how long a delivery is retried before it is given up.
 const deliveryWindow = 24 * time.Hour
 
-// SessionEnded implements login.Flow: it queues a logout token for each
-// client of sess with a back-channel logout URI. reason says what ended
-// the session ("logout", "password_changed", …). A failure is logged, never
-// returned: signing out must not fail because a notification could not be
-// queued.
-func (p *Provider) SessionEnded(ctx context.Context, sess *storage.Session, reason string) {
-	if err := p.queueLogout(ctx, sess, reason); err != nil {
-		p.log.ErrorContext(ctx, "back-channel logout not queued", "session_id", sess.ID, "user_id", sess.UserID, "err", err)
-	}
+// EndSession implements login.Flow: it ends one session (SessionEnder.EndSession).
+func (p *Provider) EndSession(ctx context.Context, sess *storage.Session, reason string) (bool, error) {
+	return p.sessions.EndSession(ctx, sess, reason)
 }
 
-func (p *Provider) queueLogout(ctx context.Context, sess *storage.Session, reason string) error {
-	n, err := QueueSessionLogout(ctx, p.store, p.logoutMinter, p.now(), sess, reason)
-	if err != nil || n == 0 {
-		return err
-	}
-	p.log.InfoContext(ctx, "back-channel logout queued", "session_id", sess.ID, "clients", n, "reason", reason)
-	if p.logoutWorker != nil {
-		p.logoutWorker.Wake()
-	}
-	return nil
+// EndUserSessions implements login.Flow: it ends every session and grant
+// of the user (SessionEnder.EndUserSessions).
+func (p *Provider) EndUserSessions(ctx context.Context, userID, reason string) (int, error) {
+	return p.sessions.EndUserSessions(ctx, userID, reason)
+}
+
+// EndExpiredSessions ends sessions past their expiry, telling their apps;
+// the cleanup job runs it.
+func (p *Provider) EndExpiredSessions(ctx context.Context) (int, error) {
+	return p.sessions.EndExpiredSessions(ctx)
 }
 
 // QueueSessionLogout queues a logout token for each client of sess with a

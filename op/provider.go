@@ -125,6 +125,7 @@ type Provider struct {
 	// Back-channel logout (logout.go).
 	logoutMinter *backchannel.Minter
 	logoutWorker *backchannel.Worker
+	sessions     *SessionEnder
 }
 
 // SetPages hands the provider the sign-in UI's page renderer. The UI is
@@ -167,6 +168,7 @@ func New(cfg Config, store storage.Store, km *keys.Manager) (*Provider, error) {
 			return store.WithLock(ctx, "backchannel-logout", fn)
 		},
 	})
+	p.sessions = NewSessionEnder(store, p.logoutMinter, p.now, cfg.Logger, p.logoutWorker.Wake)
 	zcfg := &zop.Config{
 		CryptoKey:             cfg.CryptoKey,
 		CryptoKeyId:           "gh1",

@@ -376,7 +376,12 @@ type Store interface {
 	CreateGrantWithRefreshToken(ctx context.Context, g *Grant, t *RefreshToken) error
 	GetGrant(ctx context.Context, id string) (*Grant, error)
 	RevokeGrant(ctx context.Context, id string, now time.Time) error
+	// RevokeGrantsBySession revokes the grants issued in the session, except
+	// those whose scopes hold offline_access for a client with
+	// OfflineSurvivesLogout: offline access outlives the sign-in (OpenID
+	// Connect Core §11) when the client was allowed to keep it.
 	RevokeGrantsBySession(ctx context.Context, sessionID string, now time.Time) error
+	// RevokeGrantsByUser revokes every grant of the user, offline ones too.
 	RevokeGrantsByUser(ctx context.Context, userID string, now time.Time) error
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	GetRefreshToken(ctx context.Context, hash []byte) (*RefreshToken, error)
@@ -405,6 +410,11 @@ type Store interface {
 	// ListSessionsByUser returns the user's sessions (expired ones too),
 	// newest first; empty for none.
 	ListSessionsByUser(ctx context.Context, userID string) ([]Session, error)
+	// ListExpiredSessions returns up to limit sessions past their absolute
+	// or idle expiry at now, the earliest absolute expiry first. Expired
+	// sessions stay until ended one by one (so their apps are told);
+	// DeleteExpired does not remove them.
+	ListExpiredSessions(ctx context.Context, now time.Time, limit int) ([]Session, error)
 	// UpdateSessionAuth replaces the session's AMR and AuthTime (a second
 	// factor added to a signed-in session, or a fresh authentication).
 	// ErrNotFound for an unknown session.
@@ -558,7 +568,7 @@ type Store interface {
 	LogoutOutbox
 
 	// Maintenance.
-	// DeleteExpired removes expired auth requests, sessions, grants, refresh tokens,
+	// DeleteExpired removes expired auth requests, grants, refresh tokens,
 	// deny-list entries, one-time tokens, used markers, login-attempt rows whose
 	// lock has expired and that were last touched over a day ago, retired keys
 	// past RemoveAfter, and logout deliveries delivered or given up more than

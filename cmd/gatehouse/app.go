@@ -327,12 +327,20 @@ func (a *app) serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	return errors.Join(errs...)
 }
 
-// cleanup removes expired rows; one instance at a time does it.
+// cleanup ends expired sessions (their apps are told) and removes expired
+// rows; one instance at a time does it.
 func (a *app) cleanup(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		_, err := a.store.WithLock(ctx, "cleanup", func(ctx context.Context) error {
+			ended, err := a.provider.EndExpiredSessions(ctx)
+			if ended > 0 {
+				a.log.Debug("ended expired sessions", "sessions", ended)
+			}
+			if err != nil {
+				return err
+			}
 			n, err := a.store.DeleteExpired(ctx, a.now())
 			if err == nil && n > 0 {
 				a.log.Debug("removed expired rows", "rows", n)

@@ -71,7 +71,9 @@ func usersCmd(e *env) *cobra.Command {
 		withSettings(usersDeleteCmd(e), scopeStore),
 		withSettings(usersUnlockCmd(e), scopeStore),
 		withSettings(usersUnlinkCmd(e), scopeStore),
-		withSettings(usersResetMFACmd(e), scopeStore))
+		withSettings(usersResetMFACmd(e), scopeStore),
+		withSettings(usersSessionsCmd(e), scopeStore),
+		withSettings(usersSignOutCmd(e), scopeStore))
 }
 
 func checkEmail(raw string) (string, error) {
@@ -279,10 +281,7 @@ func usersSetPasswordCmd(e *env) *cobra.Command {
 				if err := c.store.UpdateUserPassword(ctx, u.ID, hash, now); err != nil {
 					return fmt.Errorf("set password: %w", err)
 				}
-				if err := c.store.RevokeGrantsByUser(ctx, u.ID, now); err != nil {
-					return fmt.Errorf("revoke tokens: %w", err)
-				}
-				if err := endUserSessions(ctx, cfg, c, u.ID, "admin_password_set", now); err != nil {
+				if _, err := sessionEnder(cfg, c, now).EndUserSessions(ctx, u.ID, "admin_password_set"); err != nil {
 					return err
 				}
 				c.audit(ctx, now, storage.AuditEvent{Action: storage.AuditUserPasswordSet, Subject: u.ID})
@@ -301,9 +300,14 @@ func usersDeleteCmd(e *env) *cobra.Command {
 		Short: "Delete a user, their sessions and tokens",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
+			return withCore(cmd, e, func(ctx context.Context, cfg *config, c *core) error {
 				u, err := userByEmail(ctx, c.store, args[0])
 				if err != nil {
+					return err
+				}
+				// Sessions end first, while the grants that say which apps
+				// to tell still exist.
+				if _, err := sessionEnder(cfg, c, e.now()).EndUserSessions(ctx, u.ID, "account_deleted"); err != nil {
 					return err
 				}
 				if err := c.store.DeleteUser(ctx, u.ID); err != nil {
@@ -430,10 +434,7 @@ func usersResetMFACmd(e *env) *cobra.Command {
 				if err := c.store.DeleteMFA(ctx, u.ID); err != nil {
 					return fmt.Errorf("remove second factors: %w", err)
 				}
-				if err := c.store.RevokeGrantsByUser(ctx, u.ID, now); err != nil {
-					return fmt.Errorf("revoke tokens: %w", err)
-				}
-				if err := endUserSessions(ctx, cfg, c, u.ID, "mfa_reset", now); err != nil {
+				if _, err := sessionEnder(cfg, c, now).EndUserSessions(ctx, u.ID, "mfa_reset"); err != nil {
 					return err
 				}
 				c.audit(ctx, now, storage.AuditEvent{Action: storage.AuditMFAReset, Subject: u.ID, Detail: map[string]string{
@@ -474,21 +475,10 @@ func sendCLIMail(ctx context.Context, cfg *config, c *core, send func(m *loginma
 	return nil
 }
 
-// endUserSessions queues back-channel logout for each of the user's sessions
-// (a running server sends them), then deletes the sessions.
-func endUserSessions(ctx context.Context, cfg *config, c *core, userID, reason string, now time.Time) error {
-	list, err := c.store.ListSessionsByUser(ctx, userID)
-	if err != nil {
-		return fmt.Errorf("list sessions: %w", err)
-	}
-	minter := backchannel.NewMinter(cfg.Issuer, c.keys, func() time.Time { return now }, 0)
-	for i := range list {
-		if _, err := op.QueueSessionLogout(ctx, c.store, minter, now, &list[i], reason); err != nil {
-			c.log.ErrorContext(ctx, "back-channel logout not queued", "session_id", list[i].ID, "err", err)
-		}
-	}
-	if err := c.store.DeleteSessionsByUser(ctx, userID); err != nil {
-		return fmt.Errorf("end sessions: %w", err)
-	}
-	return nil
+// sessionEnder is the server's SessionEnder for a command: the sessions it
+// ends get their logout tokens queued, and a running server sends them
+// within seconds (its delivery worker polls the outbox).
+func sessionEnder(cfg *config, c *core, now time.Time) *op.SessionEnder {
+	clock := func() time.Time { return now }
+	return op.NewSessionEnder(c.store, backchannel.NewMinter(cfg.Issuer, c.keys, clock, 0), clock, c.log, nil)
 }

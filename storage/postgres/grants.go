@@ -60,13 +60,16 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, now time.Time) error
 		`UPDATE grants SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2`, now, id)
 }
 
-// RevokeGrantsBySession revokes every grant issued in the session.
+// RevokeGrantsBySession revokes the session's grants but surviving offline
+// ones (see storage.Store).
 func (s *Store) RevokeGrantsBySession(ctx context.Context, sessionID string, now time.Time) error {
 	if sessionID == "" { // grants without a session must not match
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE grants SET revoked_at = $1
-		WHERE session_id = $2 AND revoked_at IS NULL`, now, sessionID)
+	_, err := s.pool.Exec(ctx, `UPDATE grants g SET revoked_at = $1
+		WHERE g.session_id = $2 AND g.revoked_at IS NULL
+		AND NOT ('offline_access' = ANY (g.scopes)
+			AND EXISTS (SELECT 1 FROM clients c WHERE c.id = g.client_id AND c.offline_survives_logout))`, now, sessionID)
 	return wrapErr("postgres: revoke grants by session", err)
 }
 

@@ -31,7 +31,6 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		{`DELETE FROM refresh_tokens WHERE expires_at <= $1`, atNow},
 		{`DELETE FROM grants WHERE expires_at <= $1`, atNow},
 		{`DELETE FROM auth_requests WHERE expires_at <= $1 AND (code_expires_at IS NULL OR code_expires_at <= $1)`, atNow},
-		{`DELETE FROM sessions WHERE expires_at <= $1 OR idle_expires_at <= $1`, atNow},
 		{`DELETE FROM denied_access_tokens WHERE expires_at <= $1`, atNow},
 		{`DELETE FROM signing_keys WHERE state = 'retired' AND remove_after <= $1`, atNow},
 		{`DELETE FROM one_time_tokens WHERE expires_at <= $1`, atNow},

@@ -71,13 +71,16 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, now time.Time) error
 		`UPDATE grants SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, millis(now), id)
 }
 
-// RevokeGrantsBySession revokes every grant issued in the session.
+// RevokeGrantsBySession revokes the session's grants but surviving offline
+// ones (see storage.Store).
 func (s *Store) RevokeGrantsBySession(ctx context.Context, sessionID string, now time.Time) error {
 	if sessionID == "" { // grants without a session must not match
 		return nil
 	}
 	_, err := s.q.ExecContext(ctx, `UPDATE grants SET revoked_at = ?
-		WHERE session_id = ? AND revoked_at IS NULL`, millis(now), sessionID)
+		WHERE session_id = ? AND revoked_at IS NULL
+		AND NOT (EXISTS (SELECT 1 FROM clients c WHERE c.id = grants.client_id AND c.offline_survives_logout = 1)
+			AND EXISTS (SELECT 1 FROM json_each(grants.scopes) WHERE value = 'offline_access'))`, millis(now), sessionID)
 	return wrapErr("sqlite: revoke grants by session", err)
 }
 

@@ -106,3 +106,23 @@ func (s *Store) ListSessionsByUser(ctx context.Context, userID string) ([]storag
 	}
 	return out, wrapErr(what, rows.Err())
 }
+
+// ListExpiredSessions returns up to limit sessions past either expiry.
+func (s *Store) ListExpiredSessions(ctx context.Context, now time.Time, limit int) ([]storage.Session, error) {
+	const what = "sqlite: list expired sessions"
+	rows, err := s.q.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE expires_at <= ?1 OR idle_expires_at <= ?1 ORDER BY expires_at, id LIMIT ?2`, millis(now), limit)
+	if err != nil {
+		return nil, wrapErr(what, err)
+	}
+	defer rows.Close()
+	var out []storage.Session
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, wrapErr(what, err)
+		}
+		out = append(out, *sess)
+	}
+	return out, wrapErr(what, rows.Err())
+}

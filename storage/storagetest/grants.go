@@ -70,19 +70,33 @@ func testGrantRevoke(t *testing.T, s storage.Store) {
 	assertNotRevoked(t, s, "g2")
 }
 
+// testGrantRevokeBySession: a session's grants end with it, except
+// offline_access ones of a client allowed to keep them (OfflineSurvivesLogout,
+// on in the fixtures' clients).
 func testGrantRevokeBySession(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	sd := seedStore(t, s)
+	strict := newClient("strict")
+	strict.OfflineSurvivesLogout = false
+	mustNot(t, "create strict client", s.CreateClient(ctx, strict))
 	other := newSession("alice-other-session", "alice")
 	mustNot(t, "create second session", s.CreateSession(ctx, other))
-	mustNot(t, "create g1", s.CreateGrant(ctx, newGrant("g1", "alice", "web", sd.aliceSession.ID)))
-	mustNot(t, "create g2", s.CreateGrant(ctx, newGrant("g2", "alice", "spa", sd.aliceSession.ID)))
-	mustNot(t, "create g3", s.CreateGrant(ctx, newGrant("g3", "alice", "web", other.ID)))
+	online := newGrant("g1", "alice", "web", sd.aliceSession.ID)
+	online.Scopes = []string{"openid", "email"}
+	mustNot(t, "create g1 (no offline_access)", s.CreateGrant(ctx, online))
+	mustNot(t, "create g2 (offline, client keeps it)", s.CreateGrant(ctx, newGrant("g2", "alice", "spa", sd.aliceSession.ID)))
+	mustNot(t, "create g3 (other session)", s.CreateGrant(ctx, newGrant("g3", "alice", "web", other.ID)))
+	mustNot(t, "create g4 (offline, client does not keep it)", s.CreateGrant(ctx, newGrant("g4", "alice", "strict", sd.aliceSession.ID)))
 
 	mustNot(t, "revoke by session", s.RevokeGrantsBySession(ctx, sd.aliceSession.ID, at(time.Minute)))
 	assertRevokedAt(t, s, "g1", at(time.Minute))
-	assertRevokedAt(t, s, "g2", at(time.Minute))
+	assertNotRevoked(t, s, "g2")
 	assertNotRevoked(t, s, "g3")
+	assertRevokedAt(t, s, "g4", at(time.Minute))
+
+	// A user-wide revocation takes offline grants too.
+	mustNot(t, "revoke by user", s.RevokeGrantsByUser(ctx, "alice", at(time.Hour)))
+	assertRevokedAt(t, s, "g2", at(time.Hour))
 }
 
 func testGrantRevokeByUser(t *testing.T, s storage.Store) {

@@ -19,6 +19,7 @@ func sessionTests() []namedTest {
 		{"DeleteStopsCodesInFlight", testSessionDeleteStopsCodes},
 		{"UpdateAuth", testSessionUpdateAuth},
 		{"ListByUser", testSessionListByUser},
+		{"ListExpired", testSessionListExpired},
 	}
 }
 
@@ -205,4 +206,44 @@ func testSessionListByUser(t *testing.T, s storage.Store) {
 	if len(none) != 0 {
 		t.Fatalf("sessions of an unknown user: %+v", none)
 	}
+}
+
+// Sessions past either expiry are listed, earliest absolute expiry first, up
+// to the limit; live ones never. DeleteExpired leaves them: they are ended one
+// by one so that their apps are told.
+func testSessionListExpired(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	seedStore(t, s) // alice-session: idle until at(1h), absolute at(24h)
+	now := at(2 * time.Hour)
+	idle := newSession("idle", "bob") // idle-expired at(1h) like the seed
+	idle.ExpiresAt = at(12 * time.Hour)
+	absolute := newSession("absolute", "bob")
+	absolute.ExpiresAt, absolute.IdleExpiresAt = at(90*time.Minute), at(3*time.Hour)
+	live := newSession("live", "bob")
+	live.ExpiresAt, live.IdleExpiresAt = at(48*time.Hour), at(3*time.Hour)
+	for _, sess := range []*storage.Session{idle, absolute, live} {
+		mustNot(t, "create session "+sess.ID, s.CreateSession(ctx, sess))
+	}
+	ids := func(list []storage.Session) []string {
+		var out []string
+		for _, x := range list {
+			out = append(out, x.ID)
+		}
+		return out
+	}
+	list, err := s.ListExpiredSessions(ctx, now, 10)
+	mustNot(t, "ListExpiredSessions", err)
+	assertEqual(t, "expired sessions", ids(list), []string{"absolute", "idle", "alice-session"})
+	list, err = s.ListExpiredSessions(ctx, now, 2)
+	mustNot(t, "ListExpiredSessions(limit 2)", err)
+	assertEqual(t, "expired sessions, limit 2", ids(list), []string{"absolute", "idle"})
+	list, err = s.ListExpiredSessions(ctx, at(30*time.Minute), 10)
+	mustNot(t, "ListExpiredSessions(before any expiry)", err)
+	if len(list) != 0 {
+		t.Errorf("expired sessions before any expiry: %v", ids(list))
+	}
+	_, err = s.DeleteExpired(ctx, now)
+	mustNot(t, "DeleteExpired", err)
+	_, err = s.GetSession(ctx, "idle")
+	mustNot(t, "an expired session survives DeleteExpired", err)
 }

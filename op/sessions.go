@@ -1,0 +1,135 @@
+package op
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/op/backchannel"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// SessionEnder is the one place that ends SSO sessions. Ending a session
+// means, in this order:
+//
+//  1. queue a logout token for each of its apps with a back-channel logout
+//     URI (first, so a crash after it can at worst tell an app twice, never
+//     forget to tell it; RPs treat logout as idempotent);
+//  2. revoke the tokens that end with it (see EndSession and EndUserSessions
+//     for which);
+//  3. delete the session, and the codes issued in it but not yet redeemed.
+//
+// The server (Provider), the login UI (through login.Flow) and the CLI use
+// it, so what ends at sign-out cannot differ between them.
+type SessionEnder struct {
+	store  storage.Store
+	minter *backchannel.Minter
+	now    func() time.Time
+	log    *slog.Logger
+	// queued is called after deliveries were queued (the server wakes its
+	// delivery worker); nil for none.
+	queued func()
+}
+
+// NewSessionEnder returns a SessionEnder signing logout tokens with minter.
+// queued, when not nil, is called whenever deliveries were queued.
+func NewSessionEnder(store storage.Store, minter *backchannel.Minter, now func() time.Time, log *slog.Logger, queued func()) *SessionEnder {
+	return &SessionEnder{store: store, minter: minter, now: now, log: log, queued: queued}
+}
+
+// EndSession ends one session (sign-out, RP-initiated logout, "sign out" in
+// the session list, expiry). Its grants are revoked except offline_access
+// grants of clients with OfflineSurvivesLogout (OpenID Connect Core §11);
+// the user's other sessions are untouched. reason is recorded with the
+// deliveries ("logout", "expired", …). A session that is already gone is
+// not an error and queues nothing: ended reports whether this call ended it.
+func (e *SessionEnder) EndSession(ctx context.Context, sess *storage.Session, reason string) (ended bool, err error) {
+	// The caller's copy may be stale: another path may have ended it.
+	if _, err := e.store.GetSession(ctx, sess.ID); errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("end session: %w", err)
+	}
+	e.notify(ctx, []storage.Session{*sess}, reason)
+	if err := e.store.RevokeGrantsBySession(ctx, sess.ID, e.now()); err != nil {
+		return false, fmt.Errorf("end session: revoke grants: %w", err)
+	}
+	if err := e.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return false, fmt.Errorf("end session: delete: %w", err)
+	}
+	return true, nil
+}
+
+// EndUserSessions ends every session of the user and revokes every grant,
+// offline ones too: what follows a password change or reset, a second-factor
+// reset, account deletion or an admin's sign-out, after which nothing issued
+// before may go on. It returns how many sessions ended.
+func (e *SessionEnder) EndUserSessions(ctx context.Context, userID, reason string) (int, error) {
+	list, err := e.store.ListSessionsByUser(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("end sessions: list: %w", err)
+	}
+	e.notify(ctx, list, reason)
+	if err := e.store.RevokeGrantsByUser(ctx, userID, e.now()); err != nil {
+		return 0, fmt.Errorf("end sessions: revoke grants: %w", err)
+	}
+	if err := e.store.DeleteSessionsByUser(ctx, userID); err != nil {
+		return 0, fmt.Errorf("end sessions: delete: %w", err)
+	}
+	return len(list), nil
+}
+
+// expiryBatch and expiryBatches bound one EndExpiredSessions run; the rest
+// waits for the next one.
+const (
+	expiryBatch   = 200
+	expiryBatches = 50
+)
+
+// EndExpiredSessions ends the sessions past their idle or absolute expiry,
+// as EndSession does (reason "expired"), and returns how many. The cleanup
+// job calls it under its lock: expired sessions are not swept silently.
+func (e *SessionEnder) EndExpiredSessions(ctx context.Context) (int, error) {
+	total := 0
+	for range expiryBatches {
+		list, err := e.store.ListExpiredSessions(ctx, e.now(), expiryBatch)
+		if err != nil {
+			return total, fmt.Errorf("end expired sessions: %w", err)
+		}
+		for i := range list {
+			ended, err := e.EndSession(ctx, &list[i], "expired")
+			if err != nil {
+				return total, err
+			}
+			if ended {
+				total++
+			}
+		}
+		if len(list) < expiryBatch {
+			break
+		}
+	}
+	return total, nil
+}
+
+// notify queues the logout tokens for sessions. A failure is logged, never
+// returned: a sign-out must not fail because an app could not be told.
+func (e *SessionEnder) notify(ctx context.Context, sessions []storage.Session, reason string) {
+	queued := 0
+	for i := range sessions {
+		n, err := QueueSessionLogout(ctx, e.store, e.minter, e.now(), &sessions[i], reason)
+		if err != nil {
+			e.log.ErrorContext(ctx, "back-channel logout not queued", "session_id", sessions[i].ID, "user_id", sessions[i].UserID, "reason", reason, "err", err)
+			continue
+		}
+		if n > 0 {
+			e.log.InfoContext(ctx, "back-channel logout queued", "session_id", sessions[i].ID, "clients", n, "reason", reason)
+		}
+		queued += n
+	}
+	if queued > 0 && e.queued != nil {
+		e.queued()
+	}
+}
