@@ -193,4 +193,3 @@ func (h *Handler) secondStepSession(ctx context.Context, w http.ResponseWriter, 
 	})
 	return s, nil
 }
-
