@@ -558,7 +558,7 @@ func TestLogout(t *testing.T) {
 
 	q := url.Values{"client_id": {"app"}, "post_logout_redirect_uri": {rpLogout}, "state": {"s t&x"}}
 	page := e.get(e.client, "/logout?"+q.Encode())
-	if page.Status != http.StatusOK || !strings.Contains(page.Body, "Sign out of Gatehouse?") ||
+	if page.Status != http.StatusOK || !strings.Contains(page.Body, "Sign out of all apps?") || !strings.Contains(page.Body, "asked to sign you out") ||
 		!strings.Contains(page.Body, `<button type="submit">Sign out</button>`) || !strings.Contains(page.Body, "alice@example.com") {
 		t.Fatalf("confirmation page: %d\n%s", page.Status, page.Body)
 	}
@@ -597,6 +597,12 @@ func TestLogoutRedirectsOnlyToRegisteredURIs(t *testing.T) {
 		{"post_logout_redirect_uri": {rpLogout}},
 		{},
 	} {
+		// Signed out: nothing to confirm, and nowhere unregistered to go.
+		if page := e.get(e.client, "/logout?"+q.Encode()); page.Status != http.StatusOK || page.Location() != "" || !strings.Contains(page.Body, "You are not signed in.") {
+			t.Fatalf("%v, signed out: %d %q", q, page.Status, page.Location())
+		}
+		id := e.authRequest("app")
+		e.expectCompleted(e.signIn(e.client, id, "alice@example.com", alicePassword), id, e.alice)
 		page := e.get(e.client, "/logout?"+q.Encode())
 		if page.Status != http.StatusOK {
 			t.Fatalf("%v: %d", q, page.Status)
@@ -611,6 +617,31 @@ func TestLogoutRedirectsOnlyToRegisteredURIs(t *testing.T) {
 		res := e.post(e.client, "/logout", form)
 		if res.Status != http.StatusOK || res.Location() != "" || !strings.Contains(res.Body, "You have been signed out.") {
 			t.Fatalf("%v: %d %q", q, res.Status, res.Location())
+		}
+	}
+}
+
+// Nobody signed in and a registered post_logout_redirect_uri: the browser
+// goes straight back to the app, with its state.
+func TestLogoutWhenSignedOutReturnsToTheApp(t *testing.T) {
+	e := newEnv(t)
+	q := url.Values{"client_id": {"app"}, "post_logout_redirect_uri": {rpLogout}, "state": {"st"}}
+	res := e.get(e.client, "/logout?"+q.Encode())
+	if res.Status != http.StatusFound || res.Location() != rpLogout+"?state=st" {
+		t.Fatalf("%d %q", res.Status, res.Location())
+	}
+}
+
+// logout_hint naming someone else is said on the page; naming the
+// signed-in user (by email or subject) changes nothing.
+func TestLogoutHint(t *testing.T) {
+	e := newEnv(t)
+	id := e.authRequest("app")
+	e.expectCompleted(e.signIn(e.client, id, "alice@example.com", alicePassword), id, e.alice)
+	for hint, other := range map[string]bool{"bob@example.com": true, "Alice@Example.com": false, e.alice.ID: false} {
+		page := e.get(e.client, "/logout?"+url.Values{"logout_hint": {hint}}.Encode())
+		if page.Status != http.StatusOK || strings.Contains(page.Body, "a different account") != other {
+			t.Errorf("logout_hint %q: status %d, mentions another account: %t, want %t", hint, page.Status, !other, other)
 		}
 	}
 }

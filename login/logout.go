@@ -11,7 +11,9 @@ import (
 
 // getLogout asks the user to confirm signing out. The OP's end_session
 // endpoint sends the browser here when the request did not prove the user
-// wants to leave (no valid id_token_hint).
+// wants to leave (no valid id_token_hint). With nobody signed in there is
+// nothing to confirm: the browser goes on to the app (a registered
+// post_logout_redirect_uri) or sees that it is signed out.
 func (h *Handler) getLogout(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	v := &view{
@@ -20,7 +22,8 @@ func (h *Handler) getLogout(w http.ResponseWriter, r *http.Request) {
 		PostLogoutRedirectURI: q.Get("post_logout_redirect_uri"),
 		State:                 q.Get("state"),
 	}
-	if len(v.ClientID)+len(v.PostLogoutRedirectURI)+len(v.State) > 8<<10 {
+	hint := q.Get("logout_hint")
+	if len(v.ClientID)+len(v.PostLogoutRedirectURI)+len(v.State)+len(hint) > 8<<10 {
 		h.renderError(w, r, http.StatusBadRequest, "Bad request", "This sign-out link is too long.", "")
 		return
 	}
@@ -29,17 +32,40 @@ func (h *Handler) getLogout(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "load session", err)
 		return
 	}
-	if user != nil {
-		v.SignedInAs = user.Email
-	}
 	target, err := h.postLogoutTarget(r, v.ClientID, v.PostLogoutRedirectURI, v.State)
 	if err != nil {
 		h.internalError(w, r, "load client", err, "client_id", v.ClientID)
 		return
 	}
+	if user == nil {
+		if target != "" {
+			http.Redirect(w, r, target, http.StatusFound)
+			return
+		}
+		h.renderMessage(w, r, http.StatusOK, "Signed out", "You are not signed in.", linkView{Href: "/login?return=" + url.QueryEscape(defaultReturn), Text: "Sign in"})
+		return
+	}
+	v.SignedInAs = user.Email
+	if v.ClientID != "" {
+		if c, err := h.store.GetClient(r.Context(), v.ClientID); err == nil {
+			v.ClientName = c.Name
+		}
+	}
+	// RP-Initiated Logout 1.0 logout_hint: the app says whom it means. When
+	// that is not who is signed in here, say so; the choice stays the
+	// user's (the hint is unauthenticated).
+	if hint != "" && !hintNames(hint, user) {
+		v.Lead = "The app asked to sign out a different account."
+	}
 	h.allowFormAction(w, target)
 	v.CSRF = h.csrfToken(w, r)
 	h.render(w, r, http.StatusOK, "logout", v)
+}
+
+// hintNames reports whether a logout_hint names user: by email or by the
+// subject identifier apps receive.
+func hintNames(hint string, user *storage.User) bool {
+	return NormalizeEmail(hint) == user.Email || hint == user.ID
 }
 
 // postLogout ends the browser's session and the grants issued from it.

@@ -74,7 +74,8 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	if claims == nil {
 		q := url.Values{}
-		for k, v := range map[string]string{"client_id": clientID, "post_logout_redirect_uri": redirectURI, "state": state} {
+		params := map[string]string{"client_id": clientID, "post_logout_redirect_uri": redirectURI, "state": state, "logout_hint": r.Form.Get("logout_hint")}
+		for k, v := range params {
 			if v != "" {
 				q.Set(k, v)
 			}

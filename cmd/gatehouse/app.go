@@ -327,29 +327,13 @@ func (a *app) serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	return errors.Join(errs...)
 }
 
-// cleanup ends expired sessions (their apps are told) and removes expired
-// rows; one instance at a time does it.
+// cleanup runs cleanupOnce now and every interval; one instance at a time
+// does the work.
 func (a *app) cleanup(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		_, err := a.store.WithLock(ctx, "cleanup", func(ctx context.Context) error {
-			ended, err := a.provider.EndExpiredSessions(ctx)
-			if ended > 0 {
-				a.log.Debug("ended expired sessions", "sessions", ended)
-			}
-			if err != nil {
-				return err
-			}
-			n, err := a.store.DeleteExpired(ctx, a.now())
-			if err == nil && n > 0 {
-				a.log.Debug("removed expired rows", "rows", n)
-			}
-			if err == nil {
-				err = a.expireAudit(ctx)
-			}
-			return err
-		})
+		_, err := a.store.WithLock(ctx, "cleanup", a.cleanupOnce)
 		if err != nil && ctx.Err() == nil {
 			a.log.Error("cleanup", "err", err)
 		}
@@ -359,6 +343,26 @@ func (a *app) cleanup(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// cleanupOnce ends expired sessions (their apps are told), then removes
+// expired rows and audit events past retention.
+func (a *app) cleanupOnce(ctx context.Context) error {
+	ended, err := a.provider.EndExpiredSessions(ctx)
+	if ended > 0 {
+		a.log.Debug("ended expired sessions", "sessions", ended)
+	}
+	if err != nil {
+		return err
+	}
+	n, err := a.store.DeleteExpired(ctx, a.now())
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		a.log.Debug("removed expired rows", "rows", n)
+	}
+	return a.expireAudit(ctx)
 }
 
 // close lets background account jobs finish, drains the mail queue (bounded

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
 )
 
 // logoutReceiver is an app's back-channel logout endpoint: it verifies each
@@ -22,11 +23,14 @@ type logoutReceiver struct {
 	srv    *httptest.Server
 	tokens chan map[string]any
 	errs   chan string
+	// now is the receiver's clock for iat/exp; a test that moves the
+	// server's clock sets it to the server's (before any delivery).
+	now func() time.Time
 }
 
 func newLogoutReceiver(t *testing.T, issuer, clientID string) *logoutReceiver {
 	t.Helper()
-	lr := &logoutReceiver{tokens: make(chan map[string]any, 8), errs: make(chan string, 8)}
+	lr := &logoutReceiver{tokens: make(chan map[string]any, 8), errs: make(chan string, 8), now: time.Now}
 	keySet := oidc.NewRemoteKeySet(context.Background(), issuer+"/keys")
 	lr.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fail := func(msg string) {
@@ -53,7 +57,7 @@ func newLogoutReceiver(t *testing.T, issuer, clientID string) *logoutReceiver {
 			fail("claims")
 			return
 		}
-		now := float64(time.Now().Unix())
+		now := float64(lr.now().Unix())
 		events, _ := c["events"].(map[string]any)
 		_, hasEvent := events["http://schemas.openid.net/event/backchannel-logout"]
 		iat, _ := c["iat"].(float64)
@@ -204,5 +208,73 @@ func TestBackchannelLogoutFromCLI(t *testing.T) {
 	c := ra.next(t)
 	if c["sub"] != u.ID || c["sid"] != tok.claims["sid"] {
 		t.Fatalf("logout token sub %v sid %v, want %s %v", c["sub"], c["sid"], u.ID, tok.claims["sid"])
+	}
+}
+
+// Signing in again (prompt=login) keeps the session's sid, so a sign-out
+// afterwards still reaches the app of the first sign-in; another user
+// signing in in the same browser ends the first user's session, and its app
+// is told.
+func TestBackchannelLogoutAcrossSignIns(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	a := ts.createClient("--name", "A", "--redirect-uri", "http://127.0.0.1:9/a")
+	bApp := ts.createClient("--name", "B", "--redirect-uri", "http://127.0.0.1:9/b")
+	ra := newLogoutReceiver(t, ts.issuer, a.ClientID)
+	setBackchannel(t, ts, a.ClientID, ra.srv.URL+"/bc")
+	alice := ts.createUser("alice@example.com", "Alice-Passw0rd-1")
+	ts.createUser("bob@example.com", "Bob-Passw0rd-1")
+	br := newBrowser(t, ts.issuer)
+
+	first := newRP(t, ts, a).exchange(newRP(t, ts, a).signIn(br, "alice@example.com", "Alice-Passw0rd-1"))
+	again := newRP(t, ts, bApp).exchange(newRP(t, ts, bApp).signIn(br, "alice@example.com", "Alice-Passw0rd-1", oauth2.SetAuthURLParam("prompt", "login")))
+	if again.claims["sid"] != first.claims["sid"] {
+		t.Fatalf("prompt=login changed the sid from %v to %v", first.claims["sid"], again.claims["sid"])
+	}
+	// Bob signs in in the same browser: Alice's session ends.
+	newRP(t, ts, bApp).exchange(newRP(t, ts, bApp).signIn(br, "bob@example.com", "Bob-Passw0rd-1", oauth2.SetAuthURLParam("prompt", "login")))
+	c := ra.next(t)
+	if c["sub"] != alice.ID || c["sid"] != first.claims["sid"] {
+		t.Fatalf("logout token sub %v sid %v, want Alice's %s %v", c["sub"], c["sid"], alice.ID, first.claims["sid"])
+	}
+	if _, err := newRP(t, ts, a).refresh(first.token.RefreshToken); !refusedAsInvalidGrant(err) {
+		t.Fatalf("Alice's refresh token after Bob signed in here: %v", err)
+	}
+}
+
+// RP-initiated logout with an id_token_hint for a session that has already
+// ended is a no-op: the app gets its user back with its state, no error
+// page, and nobody is told twice.
+func TestEndSessionHintForEndedSession(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	a := ts.createClient("--name", "A", "--redirect-uri", "http://127.0.0.1:9/a", "--post-logout-redirect-uri", "http://127.0.0.1:9/a/bye")
+	ra := newLogoutReceiver(t, ts.issuer, a.ClientID)
+	setBackchannel(t, ts, a.ClientID, ra.srv.URL+"/bc")
+	ts.createUser("hint@example.com", "Hint-Passw0rd-1")
+	r := newRP(t, ts, a)
+	tok := r.exchange(r.signIn(newBrowser(t, ts.issuer), "hint@example.com", "Hint-Passw0rd-1"))
+	ts.cli("", "users", "sign-out", "hint@example.com")
+	ra.next(t)
+
+	// Another browser (no cookie), as an app on another site would send it.
+	q := url.Values{"id_token_hint": {tok.raw}, "post_logout_redirect_uri": {"http://127.0.0.1:9/a/bye"}, "state": {"s1"}}
+	p := newBrowser(t, ts.issuer).get(ts.issuer + "/end_session?" + q.Encode())
+	if p.location == nil || p.location.String() != "http://127.0.0.1:9/a/bye?state=s1" {
+		t.Fatalf("end_session for an ended session: status %d location %v\n%s", p.status, p.location, p.body)
+	}
+	var ds []deliveryJSON
+	if err := json.Unmarshal([]byte(ts.cli("", "logout-deliveries", "list", "--json")), &ds); err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries: %v %+v, want exactly the admin sign-out's", err, ds)
+	}
+
+	// Without a hint, logout_hint and client_id reach the confirmation page.
+	b := newBrowser(t, ts.issuer)
+	r.exchange(r.signIn(b, "hint@example.com", "Hint-Passw0rd-1"))
+	q = url.Values{"client_id": {a.ClientID}, "logout_hint": {"someone-else@example.com"}}
+	page := b.get(ts.issuer + "/end_session?" + q.Encode())
+	for page.location != nil {
+		page = b.get(page.location.String())
+	}
+	if !strings.Contains(page.body, "Sign out of all apps?") || !strings.Contains(page.body, "a different account") || !strings.Contains(page.body, "<strong>A</strong> asked to sign you out") {
+		t.Fatalf("confirmation page:\n%s", page.body)
 	}
 }
