@@ -51,6 +51,10 @@ type Config struct {
 	// HintMaxAge bounds how old an id_token_hint may be at end_session (the SSO
 	// session's absolute lifetime); 0 means no bound.
 	HintMaxAge time.Duration
+	// SessionIdle is the SSO session's idle timeout: using a refresh token
+	// counts as activity in the session that issued it and moves its idle
+	// expiry (never its absolute one); 0 leaves sessions alone.
+	SessionIdle time.Duration
 	// AccessTokenAudience is the aud of access tokens whose request named no
 	// resource and whose client registered none; default the issuer.
 	AccessTokenAudience string
@@ -126,6 +130,8 @@ type Provider struct {
 	logoutMinter *backchannel.Minter
 	logoutWorker *backchannel.Worker
 	sessions     *SessionEnder
+	// touched throttles refresh-driven session touches (sessions.go).
+	touched sessionTouches
 }
 
 // SetPages hands the provider the sign-in UI's page renderer. The UI is

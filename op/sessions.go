@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/op/backchannel"
@@ -131,5 +132,47 @@ func (e *SessionEnder) notify(ctx context.Context, sessions []storage.Session, r
 	}
 	if queued > 0 && e.queued != nil {
 		e.queued()
+	}
+}
+
+// touchEvery throttles refresh-driven session touches to one write a minute
+// per session and instance, as the login UI does for page views.
+const touchEvery = time.Minute
+
+// maxTouched bounds the throttle's memory; it starts over when full (a few
+// more writes, never unbounded growth).
+const maxTouched = 10000
+
+// sessionTouches remembers when each session was last touched here.
+type sessionTouches struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// due reports whether sessionID should be touched at now, and if so records it.
+func (st *sessionTouches) due(sessionID string, now time.Time) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if t, ok := st.last[sessionID]; ok && now.Sub(t) < touchEvery {
+		return false
+	}
+	if st.last == nil || len(st.last) >= maxTouched {
+		st.last = make(map[string]time.Time)
+	}
+	st.last[sessionID] = now
+	return true
+}
+
+// sessionUsed records a refresh in sessionID as activity: a user busy in
+// an app that refreshes its tokens keeps the SSO session (and so the app's
+// refresh tokens, which end with it) alive, up to its absolute expiry.
+// Throttled; a failure is logged, never returned (the refresh succeeded).
+func (p *Provider) sessionUsed(ctx context.Context, sessionID string, now time.Time) {
+	if sessionID == "" || p.cfg.SessionIdle <= 0 || !p.touched.due(sessionID, now) {
+		return
+	}
+	err := p.store.TouchSession(ctx, sessionID, now, now.Add(p.cfg.SessionIdle))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) { // ended or expired: nothing to keep alive
+		p.log.WarnContext(ctx, "touch session on refresh", "session_id", sessionID, "err", err)
 	}
 }

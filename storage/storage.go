@@ -401,6 +401,10 @@ type Store interface {
 	CreateSession(ctx context.Context, s *Session) error
 	GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (*Session, error)
 	GetSession(ctx context.Context, id string) (*Session, error)
+	// TouchSession records use of a live session: last seen at lastSeen, idle
+	// expiry moved to idleExpiresAt but never past the absolute expiry.
+	// ErrNotFound for an unknown session or one already past either expiry
+	// at lastSeen: use never revives an expired session.
 	TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error
 	// DeleteSession and DeleteSessionsByUser also delete the sessions'
 	// completed auth requests whose code was not redeemed: signing out stops

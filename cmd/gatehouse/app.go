@@ -174,6 +174,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		RefreshTokenTTL:     cfg.RefreshTokenTTL,
 		RefreshReuseGrace:   cfg.RefreshReuseGrace,
 		HintMaxAge:          cfg.SessionMax,
+		SessionIdle:         cfg.SessionIdle,
 		Now:                 now,
 		Logger:              log,
 		ClientIP:            func(r *http.Request) string { return auditIP(r, trusted) },

@@ -169,3 +169,38 @@ func refusedAsInvalidGrant(err error) bool {
 	var re *oauth2.RetrieveError
 	return errors.As(err, &re) && re.ErrorCode == "invalid_grant" && re.Response.StatusCode == http.StatusBadRequest
 }
+
+// Using a refresh token is activity in the session that issued it: an app
+// busy refreshing keeps the SSO session (and with it its own refresh
+// tokens) alive past the idle timeout; once nobody uses it, it expires and
+// its apps are told.
+func TestRefreshKeepsSessionAlive(t *testing.T) {
+	const email, password = "busy@example.com", "Busy-Passw0rd-1"
+	f := newFate(t, email, password)
+	ctx := context.Background()
+	rt := f.strictTok.token.RefreshToken
+	for range 3 { // 60 h in all, past the 24 h idle timeout twice over
+		f.ts.clock.advance(20 * time.Hour)
+		tok, err := f.strict.refresh(rt)
+		if err != nil {
+			t.Fatalf("refresh: %v", err)
+		}
+		rt = tok.RefreshToken
+		if err := f.ts.app.cleanupOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.ts.app.store.GetSession(ctx, f.strictTok.claims["sid"].(string)); err != nil {
+		t.Fatalf("session of a busy app after 60 h: %v", err)
+	}
+	f.ts.clock.advance(25 * time.Hour)
+	if err := f.ts.app.cleanupOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := f.strictBC.next(t); c["sid"] != f.strictTok.claims["sid"] {
+		t.Fatalf("logout token for sid %v, want %v", c["sid"], f.strictTok.claims["sid"])
+	}
+	if _, err := f.strict.refresh(rt); !refusedAsInvalidGrant(err) {
+		t.Fatalf("refresh after the session expired: %v", err)
+	}
+}

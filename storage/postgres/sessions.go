@@ -47,7 +47,8 @@ func (s *Store) GetSession(ctx context.Context, id string) (*storage.Session, er
 // TouchSession records use of the session and moves its idle expiry.
 func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpiresAt time.Time) error {
 	return execOne(ctx, s.pool, "postgres: touch session",
-		`UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3`, lastSeen, idleExpiresAt, id)
+		`UPDATE sessions SET last_seen_at = $1, idle_expires_at = LEAST($2, expires_at)
+			WHERE id = $3 AND expires_at > $1 AND idle_expires_at > $1`, lastSeen, idleExpiresAt, id)
 }
 
 // DeleteSession deletes the session.

@@ -75,6 +75,17 @@ func testSessionTouch(t *testing.T, s storage.Store) {
 	got, err := s.GetSession(ctx, want.ID)
 	mustNot(t, "get session", err)
 	assertEqual(t, "after TouchSession", got, want)
+
+	// Never past the absolute expiry (at(24h) in the fixture).
+	mustNot(t, "touch session past its end", s.TouchSession(ctx, want.ID, at(time.Hour), at(48*time.Hour)))
+	got, err = s.GetSession(ctx, want.ID)
+	mustNot(t, "get session", err)
+	if !got.IdleExpiresAt.Equal(got.ExpiresAt) {
+		t.Errorf("idle expiry %v after touching past the absolute expiry %v", got.IdleExpiresAt, want.ExpiresAt)
+	}
+	// Never revived: idle-expired (here at the absolute end) is ended.
+	assertErrorIs(t, "touch an expired session", s.TouchSession(ctx, want.ID, at(25*time.Hour), at(49*time.Hour)), storage.ErrNotFound)
+	assertErrorIs(t, "touch an unknown session", s.TouchSession(ctx, "nope", at(time.Minute), at(time.Hour)), storage.ErrNotFound)
 }
 
 func testSessionDelete(t *testing.T, s storage.Store) {
