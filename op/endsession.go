@@ -17,8 +17,9 @@ import (
 // With a valid id_token_hint the session named by its sid claim ends even when
 // the browser sends no cookie (an RP on another site, third-party cookies
 // blocked), and the browser goes straight to a registered
-// post_logout_redirect_uri. Without a valid hint nobody has proven that the
-// user wants to leave, so the login UI asks for confirmation first.
+// post_logout_redirect_uri; the session's apps get a logout token, as after the
+// sign-out page. Without a valid hint nobody has proven that the user wants to
+// leave, so the login UI asks for confirmation first.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
@@ -92,7 +93,13 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 			p.failurePage(w, r, "end_session: revoke grants", err)
 			return
 		}
-		if err := p.store.DeleteSession(ctx, sid); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		switch err := p.store.DeleteSession(ctx, sid); {
+		case err == nil:
+			// This request ended the session: its apps are told
+			// (back-channel logout). A session that had already ended
+			// told them then.
+			p.SessionEnded(ctx, &storage.Session{ID: sid, UserID: claims.Subject}, "logout")
+		case !errors.Is(err, storage.ErrNotFound):
 			p.failurePage(w, r, "end_session: delete session", err)
 			return
 		}
