@@ -147,3 +147,18 @@ export async function startLogoutReceiver(config, { path = '/backchannel-logout'
       }),
   };
 }
+
+/**
+ * Gatehouse's record of the logout deliveries to clientId (`gatehouse
+ * logout-deliveries list --json --client`), once none is pending: each is then
+ * delivered or given up, and no attempt follows. Polls within a deadline.
+ */
+export async function settledDeliveries(gh, clientId, timeoutMs = DEFAULT_WAIT_MS) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const list = await gh.cli(['logout-deliveries', 'list', '--json', '--client', clientId]);
+    if (list.every((d) => d.state !== 'pending')) return list;
+    if (Date.now() > deadline) throw new Error(`logout deliveries to ${clientId} still pending after ${timeoutMs} ms: ${JSON.stringify(list)}`);
+    await new Promise((r) => setTimeout(r, 100)); // the next look at the outbox
+  }
+}
