@@ -7,8 +7,10 @@
 // → `gatehouse users set-role EMAIL ADMIN` → sign out (RP-initiated logout
 // ends the Gatehouse session) → sign in again with the password form →
 // /admin allowed → a second app (openid-client) signs in with no form (SSO)
-// and sees the same user → sign out of the Next app → the second app's next
-// sign-in asks for the password again. A second, short walk signs in through
+// and sees the same user → sign out of the second app (RP-initiated logout) →
+// Gatehouse sends the Next app a back-channel logout token, and the Next app's
+// next page load is signed out → the second app's next sign-in asks for the
+// password again. A second, short walk signs in through
 // an upstream identity provider: app → Gatehouse → "Continue with Corp SSO" →
 // node-oidc-provider's sign-in page → back in the app as a new, verified user.
 // A screenshot of every step goes to e2e/artifacts/.
@@ -27,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
 import { chromium } from 'playwright-core';
 
+import { settledDeliveries } from './lib/backchannel.mjs';
 import { createClient, startGatehouse } from './lib/gatehouse.mjs';
 import { freePort, prepareNextApp, startNextApp } from './lib/nextapp.mjs';
 import { UPSTREAM_NAME, startUpstream } from './lib/upstream.mjs';
@@ -44,6 +47,7 @@ const mark = (name, t0) => {
 let gh;
 let up;
 let app;
+let appClient;
 let rp;
 let browser;
 let prepared;
@@ -88,10 +92,12 @@ before(async () => {
   t0 = performance.now();
   const appPort = await freePort();
   const appURL = `http://localhost:${appPort}`;
-  const appClient = await createClient(gh, [
+  appClient = await createClient(gh, [
     '--name', 'Auth.js example',
     '--redirect-uri', `${appURL}/api/auth/callback/gatehouse`,
     '--post-logout-redirect-uri', `${appURL}/`,
+    '--backchannel-logout-uri', `${appURL}/api/backchannel-logout`,
+    '--backchannel-logout-session-required',
   ]);
   app = await startNextApp({
     port: appPort,
@@ -227,13 +233,30 @@ test('Auth.js app and an openid-client app sign in through Gatehouse in a browse
   });
   page.off('framenavigated', record);
 
-  await step('app-signed-out', async () => {
-    await page.goto(`${app.url}/dashboard`);
+  let sid; // the SSO session both apps are in
+  await step('second-app-signed-out', async () => {
+    await page.goto(`${app.url}/dashboard`); // the Next app is still signed in
+    await assertText(page.getByTestId('email'), email);
+    await page.goto(`${rp.url}/`);
     await signOutButton().click();
+    // Through Gatehouse's end_session (id_token_hint) and back.
+    await page.waitForURL((u) => u.origin === rp.url && u.pathname === '/');
+    await page.getByRole('link', { name: 'Sign in' }).waitFor();
+    sid = rp.signedOut.at(-1);
+    assert.ok(sid, 'the second app knew its session');
+  });
+
+  await step('app-signed-out-by-backchannel-logout', async () => {
+    // The Next app took no part in the sign-out. Gatehouse queued a logout
+    // token for it; once the app has accepted it, its next page load is
+    // signed out: the dashboard sends the browser home.
+    const deliveries = await settledDeliveries(gh, appClient.client_id);
+    const delivery = deliveries.find((d) => d.session_id === sid);
+    assert.equal(delivery?.state, 'delivered', JSON.stringify(deliveries));
+    assert.equal(delivery.last_status, 200);
+    await page.goto(`${app.url}/dashboard`);
     await page.waitForURL(onApp('/'));
     await page.getByTestId('status').getByText('You are not signed in.').waitFor();
-    await page.goto(`${app.url}/dashboard`);
-    await page.waitForURL(onApp('/')); // the dashboard is protected again
   });
 
   await step('sso-ended-second-app-asks-for-password', async () => {
@@ -320,13 +343,18 @@ async function assertText(locator, expected) {
  * A relying party in a few lines of node: openid-client v6 against Gatehouse,
  * authorization code + PKCE, sessions in memory, on its own localhost port.
  * GET / shows the signed-in user (or a Sign in link), /login starts the flow,
- * /callback finishes it.
+ * /callback finishes it, POST /logout signs out here and at Gatehouse
+ * (signedOut: the sids of the sessions it ended).
  */
 async function startOpenIDClientApp(gatehouse) {
   const port = await freePort();
   const url = `http://localhost:${port}`;
   const redirectUri = `${url}/callback`;
-  const client = await createClient(gatehouse, ['--name', 'openid-client app', '--redirect-uri', redirectUri]);
+  const client = await createClient(gatehouse, [
+    '--name', 'openid-client app',
+    '--redirect-uri', redirectUri,
+    '--post-logout-redirect-uri', `${url}/`,
+  ]);
   const config = await oidc.discovery(
     new URL(gatehouse.issuer),
     client.client_id,
@@ -335,7 +363,8 @@ async function startOpenIDClientApp(gatehouse) {
     { execute: [oidc.allowInsecureRequests] }, // http issuer on localhost
   );
 
-  const sessions = new Map(); // cookie value → {pending?, user?}
+  const sessions = new Map(); // cookie value → {pending?, user?, idToken?}
+  const signedOut = []; // sids of the Gatehouse sessions this app ended
   const html = (res, status, body) => {
     res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
     res.end(`<!doctype html><html lang="en"><head><title>openid-client app</title></head><body>${body}</body></html>`);
@@ -360,7 +389,8 @@ async function startOpenIDClientApp(gatehouse) {
           res,
           200,
           `<h1>openid-client app</h1><p>Signed in as <span data-testid="email">${escape(email)}</span>` +
-            ` (<span data-testid="role">${escape(role)}</span>)</p>`,
+            ` (<span data-testid="role">${escape(role)}</span>)</p>` +
+            `<form method="post" action="/logout"><button type="submit">Sign out</button></form>`,
         );
       }
       if (reqURL.pathname === '/login') {
@@ -392,7 +422,22 @@ async function startOpenIDClientApp(gatehouse) {
           idTokenExpected: true,
         });
         session.user = tokens.claims();
+        session.idToken = tokens.id_token;
         res.writeHead(302, { location: '/' });
+        return res.end();
+      }
+      if (reqURL.pathname === '/logout' && req.method === 'POST') {
+        // Out of this app, then out of Gatehouse (RP-initiated logout).
+        const { user, idToken } = session;
+        delete session.user;
+        delete session.idToken;
+        if (!idToken) {
+          res.writeHead(303, { location: '/' });
+          return res.end();
+        }
+        signedOut.push(user.sid);
+        const target = oidc.buildEndSessionUrl(config, { id_token_hint: idToken, post_logout_redirect_uri: `${url}/` });
+        res.writeHead(303, { location: target.href });
         return res.end();
       }
       html(res, 404, '<h1>Not found</h1>');
@@ -406,6 +451,7 @@ async function startOpenIDClientApp(gatehouse) {
   });
   return {
     url,
+    signedOut,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

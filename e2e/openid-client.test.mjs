@@ -13,8 +13,10 @@ import {
   createUser,
   followRedirects,
   loginViaForm,
+  signOutViaForm,
   startGatehouse,
 } from './lib/gatehouse.mjs';
+import { BACKCHANNEL_LOGOUT_EVENT, settledDeliveries, startLogoutReceiver } from './lib/backchannel.mjs';
 import { Authenticator } from './lib/totp.mjs';
 
 const PASSWORD = 'Choose-a-Passw0rd';
@@ -402,5 +404,128 @@ describe('openid-client: second factors: acr, amr, auth_time and step-up with ac
     assert.equal(claims.acr, ACR_MFA, 'a user with a factor always gives it');
     assert.deepEqual([...claims.amr].sort(), ['mfa', 'otp', 'pwd']);
     assert.ok(claims.auth_time >= stepped.auth_time);
+  });
+});
+
+describe('openid-client: back-channel logout, each logout token verified with jose', () => {
+  // Two apps, each with its own back-channel logout endpoint
+  // (lib/backchannel.mjs, which checks signature, typ, iss, aud, iat/exp,
+  // events, sub/sid, no nonce and jti). Whoever ends a session, each app that
+  // took part in it gets exactly one logout token naming it; no other app does.
+  const apps = ['A', 'B'].map((name, i) => ({
+    name,
+    redirectUri: `http://127.0.0.1:9/oc-bcl-${name}/callback`,
+    postLogoutUri: `http://127.0.0.1:9/oc-bcl-${name}/signed-out`,
+    args: i === 0 ? [] : ['--type', 'spa', '--public'],
+    auth: i === 0 ? (c) => client.ClientSecretBasic(c.client_secret) : () => client.None(),
+  }));
+  const [appA, appB] = apps;
+
+  before(async () => {
+    for (const app of apps) {
+      app.reg = await createClient(gh, [
+        '--name', `back-channel ${app.name}`,
+        '--redirect-uri', app.redirectUri,
+        '--post-logout-redirect-uri', app.postLogoutUri,
+        ...app.args,
+      ]);
+      app.config = await discover(app.reg.client_id, app.auth(app.reg));
+      // The receiver checks the audience, so it needs the client_id; the
+      // client needs the receiver's URL: register, then point it there.
+      app.receiver = await startLogoutReceiver(app.config);
+      await gh.cli(['clients', 'update', app.reg.client_id, '--backchannel-logout-uri', app.receiver.url, '--backchannel-logout-session-required']);
+    }
+  });
+  after(() => Promise.all(apps.map((app) => app.receiver?.close())));
+
+  /** The logout token app received names the session and user of idClaims (the app's own ID token). */
+  function assertLogoutTokenFor(app, logout, idClaims) {
+    assert.equal(logout.iss, gh.issuer);
+    assert.deepEqual([logout.aud].flat(), [app.reg.client_id]);
+    assert.equal(logout.sub, idClaims.sub);
+    assert.equal(logout.sub, user.id);
+    assert.equal(logout.sid, idClaims.sid);
+    assert.deepEqual(logout.events, { [BACKCHANNEL_LOGOUT_EVENT]: {} });
+    assert.ok(!('nonce' in logout));
+  }
+
+  /**
+   * Exactly one logout token for session sid reached app: the outbox records
+   * one delivery for it, delivered (so none is retried), and the receiver
+   * verified one token for it and refused none.
+   */
+  async function assertDeliveredOnce(app, sid) {
+    const list = await settledDeliveries(gh, app.reg.client_id);
+    const forSession = list.filter((d) => d.session_id === sid);
+    assert.equal(forSession.length, 1, JSON.stringify(list));
+    assert.equal(forSession[0].state, 'delivered', JSON.stringify(forSession[0]));
+    assert.equal(forSession[0].last_status, 200);
+    assert.equal(app.receiver.received.filter((c) => c.sid === sid).length, 1);
+    assert.deepEqual(app.receiver.refused, []);
+  }
+
+  it('discovery says back-channel logout with sid is supported', () => {
+    const meta = appA.config.serverMetadata();
+    assert.equal(meta.backchannel_logout_supported, true);
+    assert.equal(meta.backchannel_logout_session_supported, true);
+  });
+
+  it('RP-initiated logout with id_token_hint: both apps of the session get one logout token for it', async () => {
+    const jar = new CookieJar();
+    const { tokens: a } = await codeFlow(appA.config, appA.redirectUri, { jar });
+    const { tokens: b } = await codeFlow(appB.config, appB.redirectUri, { jar, sso: true });
+    const idA = a.claims();
+    const idB = b.claims();
+    assert.equal(idB.sid, idA.sid, 'one SSO session');
+
+    const state = client.randomState();
+    const endSession = client.buildEndSessionUrl(appA.config, {
+      id_token_hint: a.id_token,
+      post_logout_redirect_uri: appA.postLogoutUri,
+      state,
+    });
+    const back = await followRedirects(endSession, { cookieJar: jar, redirectUri: appA.postLogoutUri });
+    assert.equal(back.searchParams.get('state'), state);
+
+    const [logoutA, logoutB] = await Promise.all([appA.receiver.next(), appB.receiver.next()]);
+    assertLogoutTokenFor(appA, logoutA, idA);
+    assertLogoutTokenFor(appB, logoutB, idB);
+    assert.notEqual(logoutA.jti, logoutB.jti);
+    await assertDeliveredOnce(appA, idA.sid);
+    await assertDeliveredOnce(appB, idB.sid);
+  });
+
+  it('the sign-out page (end_session without a hint): only the app of that session is told', async () => {
+    const jar = new CookieJar();
+    const { tokens: a } = await codeFlow(appA.config, appA.redirectUri, { jar });
+    const idA = a.claims();
+    const state = client.randomState();
+    const endSession = client.buildEndSessionUrl(appA.config, { post_logout_redirect_uri: appA.postLogoutUri, state });
+    const back = await signOutViaForm(endSession, { cookieJar: jar, redirectUri: appA.postLogoutUri });
+    assert.equal(back.searchParams.get('state'), state);
+
+    assertLogoutTokenFor(appA, await appA.receiver.next(), idA);
+    await assertDeliveredOnce(appA, idA.sid);
+    // B took no part in this session: the sign-out queued nothing for it.
+    const forB = await gh.cli(['logout-deliveries', 'list', '--json', '--client', appB.reg.client_id]);
+    assert.deepEqual(forB.map((d) => d.session_id), [appB.receiver.received[0].sid]);
+    assert.equal(appB.receiver.received.length, 1);
+  });
+
+  it('the receiver is strict: an ID token of the same issuer and audience is refused', async () => {
+    const receiver = await startLogoutReceiver(appA.config);
+    try {
+      const { tokens } = await codeFlow(appA.config, appA.redirectUri, { jar: new CookieJar() });
+      const res = await fetch(receiver.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ logout_token: tokens.id_token }),
+      });
+      assert.equal(res.status, 400);
+      await assert.rejects(receiver.next(), /"typ"/);
+      assert.deepEqual(receiver.received, []);
+    } finally {
+      await receiver.close();
+    }
   });
 });

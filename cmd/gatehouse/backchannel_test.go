@@ -278,3 +278,37 @@ func TestEndSessionHintForEndedSession(t *testing.T) {
 		t.Fatalf("confirmation page:\n%s", page.body)
 	}
 }
+
+// RP-initiated logout with a valid id_token_hint ends the session without
+// the sign-out page: its apps get a logout token all the same, once. The
+// same hint sent again ends nothing and queues nothing.
+func TestBackchannelLogoutOnEndSession(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	a := ts.createClient("--name", "A", "--redirect-uri", "http://127.0.0.1:9/a")
+	ra := newLogoutReceiver(t, ts.issuer, a.ClientID)
+	setBackchannel(t, ts, a.ClientID, ra.srv.URL+"/bc")
+	u := ts.createUser("es@example.com", "Es-Passw0rd-1")
+	r := newRP(t, ts, a)
+	tok := r.exchange(r.signIn(newBrowser(t, ts.issuer), "es@example.com", "Es-Passw0rd-1"))
+
+	endSession := ts.issuer + "/end_session?" + url.Values{"id_token_hint": {tok.raw}}.Encode()
+	if p := newBrowser(t, ts.issuer).get(endSession); p.status != http.StatusOK {
+		t.Fatalf("end_session: status %d", p.status)
+	}
+	c := ra.next(t)
+	if c["sub"] != u.ID || c["sid"] != tok.claims["sid"] {
+		t.Fatalf("logout token sub %v sid %v, want %s %v", c["sub"], c["sid"], u.ID, tok.claims["sid"])
+	}
+	if p := newBrowser(t, ts.issuer).get(endSession); p.status != http.StatusOK {
+		t.Fatalf("end_session again: status %d", p.status)
+	}
+	var list []struct {
+		SessionID string `json:"session_id"`
+	}
+	if err := json.Unmarshal([]byte(ts.cli("", "logout-deliveries", "list", "--json", "--client", a.ClientID)), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].SessionID != tok.claims["sid"] {
+		t.Fatalf("deliveries after two end_session requests: %+v", list)
+	}
+}

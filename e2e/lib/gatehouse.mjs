@@ -515,6 +515,31 @@ export function followRedirects(url, { cookieJar, redirectUri } = {}) {
   });
 }
 
+/**
+ * Follows an end_session request without an id_token_hint: Gatehouse shows
+ * its sign-out page, the walk confirms it once, and returns the URL Gatehouse
+ * then leaves for (the post_logout_redirect_uri, with state).
+ */
+export function signOutViaForm(url, { cookieJar, redirectUri } = {}) {
+  let confirmed = false;
+  return walk(url, {
+    jar: cookieJar ?? new CookieJar(),
+    stopAt: redirectUri,
+    onPage: ({ url: at, status, html, forms }) => {
+      const form = forms.find((f) => f.method === 'post' && new URL(f.action, at).pathname === '/logout');
+      if (!form || confirmed || status !== 200) {
+        throw new UnexpectedPageError(`expected the sign-out page once, got (HTTP ${status}) at ${at}: ${pageSummary(html)}`, {
+          url: at,
+          status,
+          html,
+        });
+      }
+      confirmed = true;
+      return { action: form.action, fields: form.hidden };
+    },
+  });
+}
+
 /** base64url of the left half of SHA-256(token): the at_hash of an RS256/ES256 ID token. */
 export async function atHash(token) {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)));

@@ -1,5 +1,6 @@
 import NextAuth from "next-auth";
 import "next-auth/jwt"; // the JWT type augmented below
+import { sessionEnded } from "@/ended-sessions";
 
 export const { handlers, auth, signIn, signOut } = NextAuth({
   providers: [
@@ -17,10 +18,13 @@ export const { handlers, auth, signIn, signOut } = NextAuth({
       if (profile) {
         token.role = profile.role as string;
         token.email_verified = profile.email_verified === true;
+        token.sid = profile.sid as string; // Gatehouse's session, which logout tokens name
       }
       if (account?.id_token) {
         token.id_token = account.id_token; // for sign-out at Gatehouse (id_token_hint)
       }
+      // Signed out at Gatehouse (app/api/backchannel-logout): no session here either.
+      if (sessionEnded(token.sid)) return null;
       return token;
     },
     session({ session, token }) {
@@ -43,5 +47,6 @@ declare module "next-auth/jwt" {
     role?: string;
     email_verified?: boolean;
     id_token?: string;
+    sid?: string;
   }
 }
