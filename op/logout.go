@@ -37,10 +37,17 @@ func (p *Provider) queueLogout(ctx context.Context, sess *storage.Session, reaso
 		return err
 	}
 	p.log.InfoContext(ctx, "back-channel logout queued", "session_id", sess.ID, "clients", n, "reason", reason)
+	p.WakeLogoutDeliveries()
+	return nil
+}
+
+// WakeLogoutDeliveries makes the running sender (RunLogoutDeliveries) start
+// a round now instead of at its next tick: the deliveries due by then go out
+// at once. It never blocks; a session ending here does it by itself.
+func (p *Provider) WakeLogoutDeliveries() {
 	if p.logoutWorker != nil {
 		p.logoutWorker.Wake()
 	}
-	return nil
 }
 
 // QueueSessionLogout queues a logout token for each client of sess with a
