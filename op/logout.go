@@ -37,6 +37,15 @@ func (p *Provider) EndExpiredSessions(ctx context.Context) (int, error) {
 	return p.sessions.EndExpiredSessions(ctx)
 }
 
+// WakeLogoutDeliveries makes the running sender (RunLogoutDeliveries) start
+// a round now instead of at its next tick: the deliveries due by then go out
+// at once. It never blocks; a session ending here does it by itself.
+func (p *Provider) WakeLogoutDeliveries() {
+	if p.logoutWorker != nil {
+		p.logoutWorker.Wake()
+	}
+}
+
 // QueueSessionLogout queues a logout token for each client of sess with a
 // back-channel logout URI and returns how many. The server's worker sends
 // them; commands that end sessions (gatehouse users …) call this too, and a

@@ -67,7 +67,8 @@ type Config struct {
 	// ClientIP is the client's address for the audit trail (cmd passes the
 	// login UI's trusted-proxy rule); nil means the TCP peer.
 	ClientIP func(*http.Request) string
-	// Metrics counts issued tokens and refresh reuse; nil counts nothing.
+	// Metrics counts issued tokens, refresh reuse and back-channel logout
+	// deliveries; nil counts nothing.
 	Metrics *Metrics
 }
 
@@ -167,9 +168,10 @@ func New(cfg Config, store storage.Store, km *keys.Manager) (*Provider, error) {
 	}
 	p.logoutMinter = backchannel.NewMinter(cfg.Issuer, km, p.now, 0)
 	p.logoutWorker = backchannel.NewWorker(outboxAdapter{store}, backchannel.WorkerConfig{
-		Minter: p.logoutMinter,
-		Logger: cfg.Logger.With("component", "backchannel-logout"),
-		Now:    p.now,
+		Minter:  p.logoutMinter,
+		Logger:  cfg.Logger, // the worker adds component=backchannel-logout
+		Metrics: logoutMetrics{cfg.Metrics},
+		Now:     p.now,
 		Guard: func(ctx context.Context, fn func(ctx context.Context) error) (bool, error) {
 			return store.WithLock(ctx, "backchannel-logout", fn)
 		},

@@ -101,6 +101,12 @@ type LogoutOutbox interface {
 	// ListLogoutDeliveries returns the deliveries f selects, newest first
 	// (CreatedAt, then ID, descending). An unknown State is an error.
 	ListLogoutDeliveries(ctx context.Context, f LogoutDeliveryFilter) ([]LogoutDelivery, error)
+	// CountPendingLogoutDeliveries counts the pending deliveries (neither
+	// delivered nor given up, due or not), stopping at limit: the answer is
+	// min(pending, limit). The bound keeps the cost of a count asked at
+	// every metrics scrape fixed however far the outbox has grown; limit
+	// must be positive.
+	CountPendingLogoutDeliveries(ctx context.Context, limit int) (int, error)
 	// ClientsOfSession returns the distinct IDs of the clients that received
 	// a grant in the session (Grant.SessionID), revoked or not, in ascending
 	// byte order; empty for none or an empty sessionID.

@@ -127,7 +127,8 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	// registry built here.
 	opMetrics, loginMetrics, mailMetrics, hashMetrics, reqMetrics :=
 		op.NewMetrics(), login.NewMetrics(), mail.NewMetrics(), password.NewMetrics(), newHTTPMetrics()
-	collected := []prometheus.Collector{opMetrics, loginMetrics, mailMetrics, hashMetrics, reqMetrics}
+	collected := []prometheus.Collector{opMetrics, loginMetrics, mailMetrics, hashMetrics, reqMetrics,
+		op.NewLogoutBacklog(c.store)}
 	if s, ok := c.store.(interface{ Collector() prometheus.Collector }); ok {
 		collected = append(collected, s.Collector())
 	}

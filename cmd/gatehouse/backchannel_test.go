@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,15 +21,26 @@ import (
 // logoutReceiver is an app's back-channel logout endpoint: it verifies each
 // logout token the way an RP must (signature against the issuer's JWKS with
 // go-oidc's key set, typ, iss, aud, iat/exp, events, sub/sid, no nonce) and
-// hands the claims to the test.
+// hands the claims to the test. It can play an app that is down: while
+// unavailable is positive, each POST is answered 503 (and counts it down)
+// before anything is checked.
 type logoutReceiver struct {
 	srv    *httptest.Server
 	tokens chan map[string]any
 	errs   chan string
-	// now is the receiver's clock for iat/exp; a test that moves the
-	// server's clock sets it to the server's (before any delivery).
+	// unavailable is how many more POSTs get 503; receiverDown for an app
+	// down until the test says otherwise.
+	unavailable atomic.Int64
+	// now is the receiver's clock for iat/exp: time.Now, or the server's
+	// test clock when the test moves it (set before the first POST).
 	now func() time.Time
+
+	mu  sync.Mutex
+	raw []string // every logout_token POSTed, answered or not
 }
+
+// receiverDown makes a logoutReceiver answer 503 for as long as any test runs.
+const receiverDown = math.MaxInt64
 
 func newLogoutReceiver(t *testing.T, issuer, clientID string) *logoutReceiver {
 	t.Helper()
@@ -42,6 +56,13 @@ func newLogoutReceiver(t *testing.T, issuer, clientID string) *logoutReceiver {
 			return
 		}
 		raw := r.PostFormValue("logout_token")
+		lr.mu.Lock()
+		lr.raw = append(lr.raw, raw)
+		lr.mu.Unlock()
+		if lr.refuse() {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
 		jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 		if err != nil || len(jws.Signatures) != 1 || jws.Signatures[0].Protected.ExtraHeaders["typ"] != "logout+jwt" {
 			fail("not a logout+jwt")
@@ -94,18 +115,55 @@ func audContains(aud any, id string) bool {
 	return false
 }
 
+// refuse says whether this POST is answered 503, counting it down.
+func (lr *logoutReceiver) refuse() bool {
+	for {
+		n := lr.unavailable.Load()
+		if n <= 0 {
+			return false
+		}
+		if n == receiverDown || lr.unavailable.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
+
+// posted returns every logout token POSTed so far, in order.
+func (lr *logoutReceiver) posted() []string {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	return append([]string(nil), lr.raw...)
+}
+
 // next waits (bounded) for the next verified logout token.
 func (lr *logoutReceiver) next(t *testing.T) map[string]any {
+	t.Helper()
+	return lr.nextWithin(t, 20*time.Second)
+}
+
+// nextWithin is next with its own bound, for a delivery that first waits
+// out a retry's backoff in real time.
+func (lr *logoutReceiver) nextWithin(t *testing.T, d time.Duration) map[string]any {
 	t.Helper()
 	select {
 	case c := <-lr.tokens:
 		return c
 	case msg := <-lr.errs:
 		t.Fatalf("receiver refused a logout token: %s", msg)
-	case <-time.After(20 * time.Second):
+	case <-time.After(d):
 		t.Fatal("no logout token arrived")
 	}
 	return nil
+}
+
+// noMoreTokens fails t if a logout token was accepted and not yet taken.
+func (lr *logoutReceiver) noMoreTokens(t *testing.T) {
+	t.Helper()
+	select {
+	case c := <-lr.tokens:
+		t.Errorf("another logout token was accepted: %v", c)
+	default:
+	}
 }
 
 // Signing out on Gatehouse's sign-out page sends every app that took part
@@ -134,16 +192,7 @@ func TestBackchannelLogoutOnSignOut(t *testing.T) {
 			}
 
 			u := ts.createUser("bc@example.com", "Bc-Passw0rd-1")
-			r := newRP(t, ts, a)
-			b := newBrowser(t, ts.issuer)
-			tok := r.exchange(r.signIn(b, "bc@example.com", "Bc-Passw0rd-1"))
-			sid, _ := tok.claims["sid"].(string)
-
-			page := b.get(ts.issuer + "/logout")
-			done := b.submit(page, nil)
-			if done.status != http.StatusOK {
-				t.Fatalf("sign-out: status %d", done.status)
-			}
+			sid := signInAndOut(t, ts, a, "bc@example.com", "Bc-Passw0rd-1")
 			c := ra.next(t)
 			if c["sub"] != u.ID || c["sid"] != sid {
 				t.Fatalf("logout token sub %v sid %v, want %s %s", c["sub"], c["sid"], u.ID, sid)
@@ -161,6 +210,23 @@ func TestBackchannelLogoutOnSignOut(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signInAndOut signs email in to client c in a new browser (a new session),
+// then out on Gatehouse's sign-out page, and returns the session's sid.
+func signInAndOut(t *testing.T, ts *testServer, c createdClient, email, password string) string {
+	t.Helper()
+	r := newRP(t, ts, c)
+	b := newBrowser(t, ts.issuer)
+	tok := r.exchange(r.signIn(b, email, password))
+	sid, _ := tok.claims["sid"].(string)
+	if sid == "" {
+		t.Fatalf("ID token without sid: %v", tok.claims)
+	}
+	if done := b.submit(b.get(ts.issuer+"/logout"), nil); done.status != http.StatusOK {
+		t.Fatalf("sign-out: status %d", done.status)
+	}
+	return sid
 }
 
 // setBackchannel registers uri as client id's back-channel logout URI.

@@ -49,16 +49,31 @@ var backends = []string{"sqlite", "postgres"}
 
 func startServer(t testing.TB, backend string, extra map[string]string) *testServer {
 	t.Helper()
+	return startServerLogging(t, backend, extra, nil)
+}
+
+// startServerLogging is startServer whose log also goes to logw, for a test
+// that reads what the server logged.
+func startServerLogging(t testing.TB, backend string, extra map[string]string, logw io.Writer) *testServer {
+	t.Helper()
 	ln := listenLoopback(t)
 	vars := serverVars(t, "http://"+ln.Addr().String(), nil)
-	if backend == "postgres" {
-		vars["DATABASE_URL"] = pgtest.URL(t)
-		vars["GATEHOUSE_SECRET"] = "test-secret-0123456789-0123456789-abcdef"
-	}
+	useBackend(t, backend, vars)
 	for k, v := range extra {
 		vars[k] = v
 	}
-	return startServerOn(t, ln, vars, nil)
+	return startServerOn(t, ln, vars, logw)
+}
+
+// useBackend points vars at a new PostgreSQL database when backend is
+// "postgres" (with the master secret such a store needs); "sqlite" keeps the
+// data directory's file.
+func useBackend(t testing.TB, backend string, vars map[string]string) {
+	t.Helper()
+	if backend == "postgres" {
+		vars["DATABASE_URL"] = pgtest.URL(t)
+		vars["GATEHOUSE_SECRET"] = testSecret
+	}
 }
 
 func (ts *testServer) getenv(k string) string { return ts.env[k] }

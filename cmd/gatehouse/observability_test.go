@@ -209,6 +209,12 @@ func TestMetrics(t *testing.T) {
 				{series{"gatehouse_tokens_issued_total", l("grant_type", "refresh_token", "kind", "refresh")}, 1},
 				{series{"gatehouse_tokens_issued_total", l("kind", "access_jwt")}, 0},
 				{series{"gatehouse_refresh_token_reuse_total", nil}, 1},
+				// No app here has a back-channel logout URI: the series are
+				// there, at zero (backchannel_retry_test.go moves them).
+				{series{"gatehouse_backchannel_logout_deliveries_total", l("outcome", "delivered")}, 0},
+				{series{"gatehouse_backchannel_logout_deliveries_total", l("outcome", "retry")}, 0},
+				{series{"gatehouse_backchannel_logout_deliveries_total", l("outcome", "given_up")}, 0},
+				{series{"gatehouse_backchannel_logout_pending", nil}, 0},
 				{series{"gatehouse_http_requests_total", l("route", "/oauth/token", "method", "POST", "code", "200")}, 2},
 				{series{"gatehouse_http_requests_total", l("route", "/oauth/token", "method", "POST", "code", "400")}, 1},
 				{series{"gatehouse_http_requests_total", l("route", "/login", "method", "POST")}, 7},

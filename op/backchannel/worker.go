@@ -291,7 +291,12 @@ func (w *Worker) deliver(ctx, sendCtx context.Context, d Delivery) (Outcome, err
 	// it would send a delivered token again.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
+	// Never the token: these lines name the delivery, the client and the
+	// session, which is what an operator looking for a user's logout needs.
 	log := w.log.With("client_id", d.ClientID, "delivery_id", d.ID, "host", host(d.URI), "attempt", d.Attempts+1)
+	if d.SessionID != "" {
+		log = log.With("session_id", d.SessionID)
+	}
 	if res.Status != 0 {
 		log = log.With("status", res.Status)
 	}

@@ -163,6 +163,7 @@ func TestWorkerGivesUpWhenRetriesEnd(t *testing.T) {
 	e := newTestEnv(t, WorkerConfig{})
 	d := delivery("d1", rcv.srv.URL+"/bcl?key=q-secret")
 	d.ExpiresAt = t0.Add(time.Minute)
+	d.SessionID = "sid-1"
 	e.outbox.add(d)
 	// Attempts at +0, +10 s, +30 s; the next would be at +70 s, after
 	// ExpiresAt, so the third failure gives up.
@@ -188,8 +189,8 @@ func TestWorkerGivesUpWhenRetriesEnd(t *testing.T) {
 	}
 	var gaveUp, warned int
 	for _, l := range e.logLines(t) {
-		if l["delivery_id"] != "d1" || l["client_id"] != "client-d1" {
-			t.Errorf("log line without the delivery and client: %v", l)
+		if l["delivery_id"] != "d1" || l["client_id"] != "client-d1" || l["session_id"] != "sid-1" {
+			t.Errorf("log line without the delivery, client and session: %v", l)
 		}
 		switch l["level"] {
 		case "WARN":

@@ -199,6 +199,20 @@ func (s *Store) ListLogoutDeliveries(ctx context.Context, f storage.LogoutDelive
 	return scanLogoutDeliveries(rows, what)
 }
 
+// CountPendingLogoutDeliveries counts pending deliveries up to limit. The
+// inner query can walk the partial index of pending rows (the claim's) and
+// stops at limit.
+func (s *Store) CountPendingLogoutDeliveries(ctx context.Context, limit int) (int, error) {
+	const what = "postgres: count pending logout deliveries"
+	if limit <= 0 {
+		return 0, fmt.Errorf("%s: limit %d must be positive", what, limit)
+	}
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM logout_deliveries
+		WHERE `+pendingDelivery+` LIMIT $1) AS pending`, limit).Scan(&n)
+	return n, wrapErr(what, err)
+}
+
 // ClientsOfSession returns the clients granted tokens in the session, in
 // byte order (COLLATE "C", as SQLite orders).
 func (s *Store) ClientsOfSession(ctx context.Context, sessionID string) ([]string, error) {

@@ -188,6 +188,20 @@ func (s *Store) ListLogoutDeliveries(ctx context.Context, f storage.LogoutDelive
 	return scanLogoutDeliveries(rows, what)
 }
 
+// CountPendingLogoutDeliveries counts pending deliveries up to limit. The
+// inner query walks the partial index of pending rows (the claim's) and
+// stops at limit.
+func (s *Store) CountPendingLogoutDeliveries(ctx context.Context, limit int) (int, error) {
+	const what = "sqlite: count pending logout deliveries"
+	if limit <= 0 {
+		return 0, fmt.Errorf("%s: limit %d must be positive", what, limit)
+	}
+	var n int
+	err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM logout_deliveries
+		WHERE `+pendingDelivery+` LIMIT ?)`, limit).Scan(&n)
+	return n, wrapErr(what, err)
+}
+
 // ClientsOfSession returns the clients granted tokens in the session.
 func (s *Store) ClientsOfSession(ctx context.Context, sessionID string) ([]string, error) {
 	const what = "sqlite: clients of session"

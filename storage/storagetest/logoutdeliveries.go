@@ -25,6 +25,7 @@ func logoutDeliveryTests() []namedTest {
 		{"NotFound", testLogoutDeliveryNotFound},
 		{"ListFiltersAndOrder", testLogoutDeliveryList},
 		{"ListDefaultLimit", testLogoutDeliveryListDefaultLimit},
+		{"CountPending", testLogoutDeliveryCountPending},
 		{"ClientsOfSession", testClientsOfSession},
 		{"DeleteExpired", testLogoutDeliveryDeleteExpired},
 		{"ClientCascadesUserDoesNot", testLogoutDeliveryDeletes},
@@ -459,6 +460,45 @@ func testLogoutDeliveryList(t *testing.T, s storage.Store) {
 	}
 	if _, err := s.ListLogoutDeliveries(ctx, storage.LogoutDeliveryFilter{State: "lost"}); err == nil {
 		t.Error("ListLogoutDeliveries accepted an unknown state")
+	}
+}
+
+// The pending count includes due and waiting deliveries, not delivered or
+// given-up ones, follows each outcome, and stops at its limit.
+func testLogoutDeliveryCountPending(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	seedStore(t, s)
+	count := func(what string, limit, want int) {
+		t.Helper()
+		n, err := s.CountPendingLogoutDeliveries(ctx, limit)
+		mustNot(t, what, err)
+		if n != want {
+			t.Errorf("%s: %d pending, want %d", what, n, want)
+		}
+	}
+	count("empty outbox", 10, 0)
+	waiting := newLogoutDelivery("waiting", "web", "alice", t0())
+	waiting.NextAttemptAt = at(time.Hour) // not due yet: pending all the same
+	delivered := newLogoutDelivery("delivered", "web", "bob", t0())
+	delivered.DeliveredAt = ptrTo(at(time.Second))
+	gaveUp := newLogoutDelivery("gave-up", "spa", "bob", t0())
+	gaveUp.GaveUpAt = ptrTo(at(time.Second))
+	mustNot(t, "enqueue", s.EnqueueLogoutDeliveries(ctx, []storage.LogoutDelivery{
+		newLogoutDelivery("due-1", "web", "alice", t0()), newLogoutDelivery("due-2", "spa", "alice", t0()),
+		waiting, delivered, gaveUp,
+	}))
+	count("due and waiting", 10, 3)
+	count("at the limit", 3, 3)
+	count("past the limit", 2, 2)
+	mustNot(t, "complete", s.CompleteLogoutDelivery(ctx, "due-1", at(time.Second), 200))
+	mustNot(t, "retry", s.RetryLogoutDelivery(ctx, "due-2", at(time.Second), 503, "HTTP status 503", at(time.Minute)))
+	count("after delivering one and retrying one", 10, 2)
+	mustNot(t, "give up", s.GiveUpLogoutDelivery(ctx, "due-2", at(time.Minute), 503, "retries ended"))
+	count("after giving one up", 10, 1)
+	for _, limit := range []int{0, -1} {
+		if _, err := s.CountPendingLogoutDeliveries(ctx, limit); err == nil {
+			t.Errorf("CountPendingLogoutDeliveries accepted limit %d", limit)
+		}
 	}
 }
 
