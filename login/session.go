@@ -87,23 +87,10 @@ func (h *Handler) idleExpiry(now, absolute time.Time) time.Time {
 // later still reaches the apps of the earlier sign-in; another user's
 // session in this browser ends, and its apps are told.
 func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, user *storage.User, amr []string, idp string) (*storage.Session, error) {
-	id := randomToken(16)
-	if old, err := h.sessionFromCookie(ctx, r); err != nil {
-		return nil, err
-	} else if old != nil && old.UserID == user.ID {
-		if err := h.store.DeleteSession(ctx, old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, err
-		}
-		id = old.ID
-	} else if old != nil {
-		if _, err := h.flow.EndSession(ctx, old, "replaced"); err != nil {
-			return nil, err
-		}
-	}
 	now := h.now()
 	token := randomToken(32)
 	s := &storage.Session{
-		ID:         id,
+		ID:         randomToken(16),
 		TokenHash:  hashToken(token),
 		UserID:     user.ID,
 		AuthTime:   now,
@@ -114,8 +101,37 @@ func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, r *ht
 		ExpiresAt:  now.Add(h.cfg.SessionMax),
 	}
 	s.IdleExpiresAt = h.idleExpiry(now, s.ExpiresAt)
-	if err := h.store.CreateSession(ctx, s); err != nil {
+	old, err := h.sessionFromCookie(ctx, r)
+	if err != nil {
 		return nil, err
+	}
+	renewed := false
+	if old != nil && old.UserID == user.ID {
+		// Renewed in place: the sid stays and codes in flight survive. An
+		// expired one (ErrNotFound) is ended below like any other.
+		s.ID, s.CreatedAt = old.ID, old.CreatedAt
+		switch err := h.store.RenewSession(ctx, s, now); {
+		case err == nil:
+			renewed = true
+		case errors.Is(err, storage.ErrNotFound):
+			s.ID, s.CreatedAt = randomToken(16), now
+		default:
+			return nil, err
+		}
+	}
+	if old != nil && !renewed {
+		reason := "replaced"
+		if old.UserID == user.ID {
+			reason = "expired"
+		}
+		if _, err := h.flow.EndSession(ctx, old, reason); err != nil {
+			return nil, err
+		}
+	}
+	if !renewed {
+		if err := h.store.CreateSession(ctx, s); err != nil {
+			return nil, err
+		}
 	}
 	// The cookie lives as long as the session can (SessionMax), so the
 	// browser keeps it across restarts; the server enforces the idle and
@@ -171,15 +187,14 @@ func (h *Handler) secondStepSession(ctx context.Context, w http.ResponseWriter, 
 		AuthTime:   sess.AuthTime,
 		AMR:        authn.AddFactor(sess.AMR, m...),
 		IDP:        sess.IDP,
-		CreatedAt:  now,
 		LastSeenAt: now,
 		ExpiresAt:  sess.ExpiresAt,
 	}
 	s.IdleExpiresAt = h.idleExpiry(now, s.ExpiresAt)
-	if err := h.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, err
-	}
-	if err := h.store.CreateSession(ctx, s); err != nil {
+	s.CreatedAt = sess.CreatedAt
+	// In place: the session ended meanwhile (ErrNotFound) is an error, the
+	// user signs in again.
+	if err := h.store.RenewSession(ctx, s, now); err != nil {
 		return nil, err
 	}
 	http.SetCookie(w, &http.Cookie{

@@ -1,10 +1,13 @@
 package op
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
@@ -31,7 +34,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	state := r.Form.Get("state")
 
 	var claims *oidc.IDTokenClaims
-	if hint != "" {
+	if hint != "" && isIDTokenShaped(hint) {
 		c, err := zop.VerifyIDTokenHint[*oidc.IDTokenClaims](ctx, hint, p.zp.IDTokenHintVerifier(ctx))
 		if err == nil || errors.As(err, &zop.IDTokenHintExpiredError{}) {
 			claims = c
@@ -126,4 +129,27 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// isIDTokenShaped reports whether the JWS header of a hint allows it to be an
+// ID token: typ absent or "JWT", as Gatehouse's ID tokens have. Logout
+// tokens (logout+jwt) and access tokens (at+jwt) are signed by the same key,
+// and zitadel's hint verifier does not look at typ; neither may name a
+// session to end without asking.
+func isIDTokenShaped(raw string) bool {
+	head, _, ok := strings.Cut(raw, ".")
+	if !ok {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return false
+	}
+	var h struct {
+		Typ *string `json:"typ"`
+	}
+	if json.Unmarshal(b, &h) != nil {
+		return false
+	}
+	return h.Typ == nil || strings.EqualFold(*h.Typ, "JWT")
 }

@@ -179,7 +179,7 @@ func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 		case err != nil:
 			return "", "", time.Time{}, fmt.Errorf("rotate refresh token: %w", err)
 		}
-		s.p.sessionUsed(ctx, r.grant.SessionID, now)
+		s.p.sessionUsed(ctx, r.grant.SessionID, r.grant.ClientID, now)
 		return s.p.newAccessToken(r.grant.ID, r.grant.ClientID, r.scopes, r.audience, now, exp), successor, exp, nil
 	default:
 		return "", "", time.Time{}, oidc.ErrServerError().WithParent(fmt.Errorf("unsupported token request %T", req))

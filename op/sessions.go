@@ -47,11 +47,21 @@ func NewSessionEnder(store storage.Store, minter *backchannel.Minter, now func()
 // deliveries ("logout", "expired", …). A session that is already gone is
 // not an error and queues nothing: ended reports whether this call ended it.
 func (e *SessionEnder) EndSession(ctx context.Context, sess *storage.Session, reason string) (ended bool, err error) {
-	// The caller's copy may be stale: another path may have ended it.
-	if _, err := e.store.GetSession(ctx, sess.ID); errors.Is(err, storage.ErrNotFound) {
+	return e.endSession(ctx, sess.ID, reason, nil)
+}
+
+// endSession ends session id if it still exists and, when due is not nil,
+// due says its current row should still end (the caller's copy may be
+// stale: another path may have ended it, or a sign-in renewed it).
+func (e *SessionEnder) endSession(ctx context.Context, id, reason string, due func(*storage.Session) bool) (bool, error) {
+	sess, err := e.store.GetSession(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	} else if err != nil {
 		return false, fmt.Errorf("end session: %w", err)
+	}
+	if due != nil && !due(sess) {
+		return false, nil
 	}
 	e.notify(ctx, []storage.Session{*sess}, reason)
 	if err := e.store.RevokeGrantsBySession(ctx, sess.ID, e.now()); err != nil {
@@ -99,8 +109,12 @@ func (e *SessionEnder) EndExpiredSessions(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, fmt.Errorf("end expired sessions: %w", err)
 		}
+		// A session renewed by a sign-in since it was listed is live
+		// again: ending it now would sign out the user who just signed in.
+		now := e.now()
+		expired := func(s *storage.Session) bool { return !now.Before(s.ExpiresAt) || !now.Before(s.IdleExpiresAt) }
 		for i := range list {
-			ended, err := e.EndSession(ctx, &list[i], "expired")
+			ended, err := e.endSession(ctx, list[i].ID, "expired", expired)
 			if err != nil {
 				return total, err
 			}
@@ -165,10 +179,19 @@ func (st *sessionTouches) due(sessionID string, now time.Time) bool {
 
 // sessionUsed records a refresh in sessionID as activity: a user busy in
 // an app that refreshes its tokens keeps the SSO session (and so the app's
-// refresh tokens, which end with it) alive, up to its absolute expiry.
-// Throttled; a failure is logged, never returned (the refresh succeeded).
-func (p *Provider) sessionUsed(ctx context.Context, sessionID string, now time.Time) {
-	if sessionID == "" || p.cfg.SessionIdle <= 0 || !p.touched.due(sessionID, now) {
+// refresh tokens, which end with it) alive, up to its absolute expiry. A
+// client allowed to keep offline access past sign-out refreshes for work
+// done without the user, which is no sign of the user, so its refreshes do
+// not count. Throttled; a failure is logged, never returned (the refresh
+// succeeded).
+func (p *Provider) sessionUsed(ctx context.Context, sessionID, clientID string, now time.Time) {
+	if sessionID == "" || p.cfg.SessionIdle <= 0 {
+		return
+	}
+	if c, err := p.client(ctx, clientID); err != nil || c.c.OfflineSurvivesLogout {
+		return
+	}
+	if !p.touched.due(sessionID, now) {
 		return
 	}
 	err := p.store.TouchSession(ctx, sessionID, now, now.Add(p.cfg.SessionIdle))

@@ -401,6 +401,15 @@ type Store interface {
 	CreateSession(ctx context.Context, s *Session) error
 	GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (*Session, error)
 	GetSession(ctx context.Context, id string) (*Session, error)
+	// RenewSession replaces, in place, the live session s.ID of s.UserID with
+	// s: a new cookie (TokenHash), sign-in (AuthTime, AMR, IDP) and expiries;
+	// ID and CreatedAt stay, and so do the codes and grants issued in it. A
+	// re-sign-in by the same user keeps the sid its apps hold this way.
+	// ErrNotFound when there is no such session, it is another user's, or it
+	// is past either expiry at now (an expired session is ended, never
+	// renewed). One statement: concurrent renewals and an ending cannot
+	// interleave into a lost sign-out or a duplicate.
+	RenewSession(ctx context.Context, s *Session, now time.Time) error
 	// TouchSession records use of a live session: last seen at lastSeen, idle
 	// expiry moved to idleExpiresAt but never past the absolute expiry.
 	// ErrNotFound for an unknown session or one already past either expiry

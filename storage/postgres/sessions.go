@@ -30,6 +30,15 @@ func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error 
 	return wrapErr("postgres: create session", err)
 }
 
+// RenewSession replaces the live session's cookie, sign-in and expiries.
+func (s *Store) RenewSession(ctx context.Context, sess *storage.Session, now time.Time) error {
+	return execOne(ctx, s.pool, "postgres: renew session", `UPDATE sessions SET token_hash = $1, auth_time = $2, amr = $3, idp = $4,
+		last_seen_at = $5, expires_at = $6, idle_expires_at = $7
+		WHERE id = $8 AND user_id = $9 AND expires_at > $10 AND idle_expires_at > $10`,
+		sess.TokenHash, sess.AuthTime, list(sess.AMR), sess.IDP, sess.LastSeenAt, sess.ExpiresAt,
+		sess.IdleExpiresAt, sess.ID, sess.UserID, now)
+}
+
 // GetSessionByTokenHash returns the session whose cookie hashes to tokenHash.
 // Expiry is the caller's check.
 func (s *Store) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (*storage.Session, error) {

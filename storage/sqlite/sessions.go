@@ -34,6 +34,20 @@ func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error 
 	return wrapErr(what, err)
 }
 
+// RenewSession replaces the live session's cookie, sign-in and expiries.
+func (s *Store) RenewSession(ctx context.Context, sess *storage.Session, now time.Time) error {
+	const what = "sqlite: renew session"
+	amr, err := jsonList(sess.AMR)
+	if err != nil {
+		return wrapErr(what, err)
+	}
+	return execOne(ctx, s.q, what, `UPDATE sessions SET token_hash = ?1, auth_time = ?2, amr = ?3, idp = ?4,
+		last_seen_at = ?5, expires_at = ?6, idle_expires_at = ?7
+		WHERE id = ?8 AND user_id = ?9 AND expires_at > ?10 AND idle_expires_at > ?10`,
+		sess.TokenHash, millis(sess.AuthTime), amr, sess.IDP, millis(sess.LastSeenAt), millis(sess.ExpiresAt),
+		millis(sess.IdleExpiresAt), sess.ID, sess.UserID, millis(now))
+}
+
 // GetSessionByTokenHash returns the session whose cookie hashes to tokenHash.
 // Expiry is the caller's check.
 func (s *Store) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (*storage.Session, error) {

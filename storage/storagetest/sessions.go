@@ -20,6 +20,7 @@ func sessionTests() []namedTest {
 		{"UpdateAuth", testSessionUpdateAuth},
 		{"ListByUser", testSessionListByUser},
 		{"ListExpired", testSessionListExpired},
+		{"Renew", testSessionRenew},
 	}
 }
 
@@ -257,4 +258,36 @@ func testSessionListExpired(t *testing.T, s storage.Store) {
 	mustNot(t, "DeleteExpired", err)
 	_, err = s.GetSession(ctx, "idle")
 	mustNot(t, "an expired session survives DeleteExpired", err)
+}
+
+// RenewSession replaces a live session in place (same ID and CreatedAt, and
+// the codes in flight survive); another user's, an expired or an unknown
+// session is not found.
+func testSessionRenew(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sd := seedStore(t, s) // alice-session: idle until at(1h), absolute at(24h)
+	ar := newAuthRequest("ar-in-flight", "web")
+	ar.SessionID, ar.UserID = sd.aliceSession.ID, "alice"
+	mustNot(t, "create a completed request of the session", s.CreateAuthRequest(ctx, ar))
+
+	renewed := *sd.aliceSession
+	renewed.TokenHash = hash("a new cookie")
+	renewed.AuthTime, renewed.AMR, renewed.IDP = at(30*time.Minute), []string{"pwd"}, ""
+	renewed.LastSeenAt, renewed.ExpiresAt, renewed.IdleExpiresAt = at(30*time.Minute), at(48*time.Hour), at(3*time.Hour)
+	mustNot(t, "renew", s.RenewSession(ctx, &renewed, at(30*time.Minute)))
+	got, err := s.GetSession(ctx, renewed.ID)
+	mustNot(t, "get renewed session", err)
+	assertEqual(t, "renewed session", got, &renewed)
+	_, err = s.GetSessionByTokenHash(ctx, sd.aliceSession.TokenHash)
+	assertErrorIs(t, "the old cookie after renewal", err, storage.ErrNotFound)
+	_, err = s.GetAuthRequest(ctx, ar.ID)
+	mustNot(t, "a code in flight survives renewal", err)
+
+	other := renewed
+	other.UserID = "bob"
+	assertErrorIs(t, "renew as another user", s.RenewSession(ctx, &other, at(time.Hour)), storage.ErrNotFound)
+	assertErrorIs(t, "renew an idle-expired session", s.RenewSession(ctx, &renewed, at(3*time.Hour)), storage.ErrNotFound)
+	unknown := renewed
+	unknown.ID = "nope"
+	assertErrorIs(t, "renew an unknown session", s.RenewSession(ctx, &unknown, at(time.Hour)), storage.ErrNotFound)
 }
