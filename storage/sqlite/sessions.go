@@ -8,29 +8,31 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const sessionColumns = `id, token_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, idle_expires_at, idp`
+const sessionColumns = `id, token_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, idle_expires_at, idp, user_agent, ip`
 
 func scanSession(row rowScanner) (*storage.Session, error) {
 	var s storage.Session
 	err := row.Scan(&s.ID, &s.TokenHash, &s.UserID, timeCol{&s.AuthTime}, listCol{&s.AMR},
-		timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.ExpiresAt}, timeCol{&s.IdleExpiresAt}, &s.IDP)
+		timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.ExpiresAt}, timeCol{&s.IdleExpiresAt}, &s.IDP, &s.UserAgent, &s.IP)
 	if err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
-// CreateSession inserts sess; ErrConflict if its ID or token hash is taken.
+// CreateSession inserts sess, cleaned (storage.Session.Clean); ErrConflict
+// if its ID or token hash is taken.
 func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
 	const what = "sqlite: create session"
+	sess.Clean()
 	amr, err := jsonList(sess.AMR)
 	if err != nil {
 		return wrapErr(what, err)
 	}
 	_, err = s.q.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		sess.ID, sess.TokenHash, sess.UserID, millis(sess.AuthTime), amr, millis(sess.CreatedAt),
-		millis(sess.LastSeenAt), millis(sess.ExpiresAt), millis(sess.IdleExpiresAt), sess.IDP)
+		millis(sess.LastSeenAt), millis(sess.ExpiresAt), millis(sess.IdleExpiresAt), sess.IDP, sess.UserAgent, sess.IP)
 	return wrapErr(what, err)
 }
 

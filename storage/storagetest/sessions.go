@@ -2,6 +2,8 @@ package storagetest
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ func sessionTests() []namedTest {
 		{"UpdateAuth", testSessionUpdateAuth},
 		{"ListByUser", testSessionListByUser},
 		{"ListExpired", testSessionListExpired},
+		{"UserAgentCleaned", testSessionUserAgentCleaned},
 	}
 }
 
@@ -198,7 +201,7 @@ func testSessionListByUser(t *testing.T, s storage.Store) {
 	if len(list) != 2 || list[0].ID != newer.ID || list[1].ID != sd.aliceSession.ID {
 		t.Fatalf("alice's sessions: %+v", list)
 	}
-	if list[0].IDP != newer.IDP || len(list[0].AMR) != len(newer.AMR) || list[0].CreatedAt.Sub(newer.CreatedAt).Abs() >= time.Millisecond {
+	if list[0].IDP != newer.IDP || list[0].UserAgent != newer.UserAgent || list[0].IP != newer.IP || len(list[0].AMR) != len(newer.AMR) || list[0].CreatedAt.Sub(newer.CreatedAt).Abs() >= time.Millisecond {
 		t.Fatalf("session fields: %+v, want %+v", list[0], *newer)
 	}
 	none, err := s.ListSessionsByUser(ctx, "nobody")
@@ -246,4 +249,28 @@ func testSessionListExpired(t *testing.T, s storage.Store) {
 	mustNot(t, "DeleteExpired", err)
 	_, err = s.GetSession(ctx, "idle")
 	mustNot(t, "an expired session survives DeleteExpired", err)
+}
+
+// Whatever User-Agent a browser sends, the session is stored (PostgreSQL
+// refuses invalid UTF-8) with a user agent of valid UTF-8, without control
+// characters, at most storage.MaxSessionUserAgent bytes cut on a character
+// boundary.
+func testSessionUserAgentCleaned(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	seedStore(t, s)
+	for i, c := range []struct{ sent, want string }{
+		{"Mozilla/5.0\x00 (X11;\n Linux)\xff", "Mozilla/5.0 (X11; Linux)\uFFFD"},
+		// "é" would take bytes 512 and 513: it goes whole.
+		{strings.Repeat("a", storage.MaxSessionUserAgent-1) + "é" + strings.Repeat("b", 100), strings.Repeat("a", storage.MaxSessionUserAgent-1)},
+		{strings.Repeat("c", storage.MaxSessionUserAgent), strings.Repeat("c", storage.MaxSessionUserAgent)},
+	} {
+		sess := newSession(fmt.Sprintf("ua-%d", i), "bob")
+		sess.UserAgent = c.sent
+		mustNot(t, "create session", s.CreateSession(ctx, sess))
+		got, err := s.GetSession(ctx, sess.ID)
+		mustNot(t, "get session", err)
+		if got.UserAgent != c.want {
+			t.Errorf("user agent %d stored as %q (%d bytes), want %q", i, got.UserAgent, len(got.UserAgent), c.want)
+		}
+	}
 }
