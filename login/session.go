@@ -46,7 +46,7 @@ func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage
 		return nil, nil, err
 	}
 	now := h.now()
-	if !now.Before(s.ExpiresAt) || !now.Before(s.IdleExpiresAt) {
+	if !s.Live(now) {
 		return nil, nil, nil
 	}
 	u, err := h.store.GetUser(ctx, s.UserID)
@@ -112,6 +112,10 @@ func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, r *ht
 		CreatedAt:  now,
 		LastSeenAt: now,
 		ExpiresAt:  now.Add(h.cfg.SessionMax),
+		// Where it was signed in from, for the session list; the store
+		// cleans and clips the user agent.
+		UserAgent: r.UserAgent(),
+		IP:        h.clientAddr(r),
 	}
 	s.IdleExpiresAt = h.idleExpiry(now, s.ExpiresAt)
 	if err := h.store.CreateSession(ctx, s); err != nil {
@@ -159,8 +163,8 @@ func (h *Handler) cookieName(base string) string {
 // factor m, with a new session (a new cookie value) that records it: a
 // session cookie planted before the second step — by someone who knew the
 // password — must not become the victim's two-factor session. The ID (the
-// sid apps of a step-up already hold), sign-in time and absolute expiry stay
-// those of sess.
+// sid apps of a step-up already hold), sign-in time, absolute expiry and
+// where it was signed in from stay those of sess.
 func (h *Handler) secondStepSession(ctx context.Context, w http.ResponseWriter, sess *storage.Session, m ...string) (*storage.Session, error) {
 	now := h.now()
 	token := randomToken(32)
@@ -174,6 +178,8 @@ func (h *Handler) secondStepSession(ctx context.Context, w http.ResponseWriter, 
 		CreatedAt:  now,
 		LastSeenAt: now,
 		ExpiresAt:  sess.ExpiresAt,
+		UserAgent:  sess.UserAgent,
+		IP:         sess.IP,
 	}
 	s.IdleExpiresAt = h.idleExpiry(now, s.ExpiresAt)
 	if err := h.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
