@@ -22,19 +22,29 @@ func hashToken(v string) []byte {
 // sessionFromCookie returns the stored session the browser's cookie names, in
 // whatever state it is (expired included), or nil.
 func (h *Handler) sessionFromCookie(ctx context.Context, r *http.Request) (*storage.Session, error) {
-	c, err := r.Cookie(h.cookieName(SessionCookie))
-	if err != nil {
+	th := h.cookieTokenHash(r)
+	if th == nil {
 		return nil, nil
 	}
-	raw, err := b64.DecodeString(c.Value)
-	if err != nil || len(raw) != 32 {
-		return nil, nil
-	}
-	s, err := h.store.GetSessionByTokenHash(ctx, hashToken(c.Value))
+	s, err := h.store.GetSessionByTokenHash(ctx, th)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	}
 	return s, err
+}
+
+// cookieTokenHash is the stored form (Session.TokenHash) of the browser's
+// session cookie, or nil when it has no well-formed one.
+func (h *Handler) cookieTokenHash(r *http.Request) []byte {
+	c, err := r.Cookie(h.cookieName(SessionCookie))
+	if err != nil {
+		return nil
+	}
+	raw, err := b64.DecodeString(c.Value)
+	if err != nil || len(raw) != 32 {
+		return nil
+	}
+	return hashToken(c.Value)
 }
 
 // currentSession returns the browser's live session and its user, or nils
