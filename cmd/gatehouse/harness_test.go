@@ -129,6 +129,9 @@ type browser struct {
 	t      *testing.T
 	client *http.Client
 	issuer string
+	// userAgent, when set, is the User-Agent header of every request (Go's
+	// client repeats it on the redirects it follows).
+	userAgent string
 }
 
 func newBrowser(t *testing.T, issuer string) *browser {
@@ -161,6 +164,9 @@ type page struct {
 
 func (b *browser) do(req *http.Request) *page {
 	b.t.Helper()
+	if b.userAgent != "" {
+		req.Header.Set("User-Agent", b.userAgent)
+	}
 	resp, err := b.client.Do(req)
 	if err != nil {
 		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
