@@ -1,11 +1,13 @@
 package login
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -45,8 +47,9 @@ func (a SessionApp) Label() string {
 	return a.ClientID
 }
 
-// SessionApps lists the apps that received tokens in the session, by
-// client ID. The account page and `gatehouse users sessions` both use it.
+// SessionApps lists the apps that received tokens in the session, by name
+// (then client ID). The account page and `gatehouse users sessions` both
+// use it.
 func SessionApps(ctx context.Context, st storage.Store, sessionID string) ([]SessionApp, error) {
 	ids, err := st.ClientsOfSession(ctx, sessionID)
 	if err != nil {
@@ -64,6 +67,9 @@ func SessionApps(ctx context.Context, st storage.Store, sessionID string) ([]Ses
 		}
 		apps = append(apps, a)
 	}
+	slices.SortFunc(apps, func(a, b SessionApp) int {
+		return cmp.Or(strings.Compare(a.Label(), b.Label()), strings.Compare(a.ClientID, b.ClientID))
+	})
 	return apps, nil
 }
 

@@ -129,9 +129,9 @@ type browser struct {
 	t      *testing.T
 	client *http.Client
 	issuer string
-	// userAgent, when set, is the User-Agent header of every request (Go's
-	// client repeats it on the redirects it follows).
-	userAgent string
+	// header is added to every request (a User-Agent, an X-Forwarded-For);
+	// Go's client repeats it on the redirects it follows.
+	header http.Header
 }
 
 func newBrowser(t *testing.T, issuer string) *browser {
@@ -164,8 +164,8 @@ type page struct {
 
 func (b *browser) do(req *http.Request) *page {
 	b.t.Helper()
-	if b.userAgent != "" {
-		req.Header.Set("User-Agent", b.userAgent)
+	for k, v := range b.header {
+		req.Header[k] = v
 	}
 	resp, err := b.client.Do(req)
 	if err != nil {

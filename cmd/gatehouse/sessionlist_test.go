@@ -21,7 +21,7 @@ const (
 // newBrowserAs is a browser that sends userAgent.
 func newBrowserAs(t *testing.T, issuer, userAgent string) *browser {
 	b := newBrowser(t, issuer)
-	b.userAgent = userAgent
+	b.header = http.Header{"User-Agent": {userAgent}}
 	return b
 }
 
