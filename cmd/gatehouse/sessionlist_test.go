@@ -138,6 +138,12 @@ func TestSessionListSignOut(t *testing.T) {
 					t.Errorf("users sessions: %+v", s)
 				}
 			}
+			table := ts.cli("", "users", "sessions", "list@example.com")
+			for _, want := range []string{sid1 + "\tactive\tdevice=" + devChromeMac + "\tip=127.0.0.1\t", sid2 + "\tactive\tdevice=" + devFirefoxWin + "\tip=127.0.0.1\t"} {
+				if !strings.Contains(table, want) {
+					t.Errorf("users sessions lacks %q:\n%s", want, table)
+				}
+			}
 			others := ts.userSessions("other@example.com")
 			if len(others) != 1 || others[0].Device != devSafariIPhone {
 				t.Fatalf("other's sessions: %+v", others)
