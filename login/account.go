@@ -35,6 +35,8 @@ var accountNotices = map[string]string{
 	"passkey-removed":  "Passkey removed.",
 	"codes-replaced":   "New recovery codes created; the old ones no longer work.",
 	"disconnected":     "Disconnected. It can no longer be used to sign in to this account.",
+	"session-ended":    "Signed out of that session. That device will have to sign in again.",
+	"sessions-ended":   "Signed out of every other session. Other devices will have to sign in again.",
 }
 
 var accountLogin = next{Return: defaultReturn}.loginURL()
@@ -62,6 +64,10 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, status i
 	}
 	if err := h.accountFactors(r.Context(), user, v); err != nil {
 		h.internalError(w, r, "account page: second factors", err)
+		return
+	}
+	if err := h.accountSessions(r, user, v); err != nil {
+		h.internalError(w, r, "account page: sessions", err)
 		return
 	}
 	h.render(w, r, status, "account", v)

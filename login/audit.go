@@ -22,7 +22,7 @@ const auditTimeout = 5 * time.Second
 // not the answer (docs/design.md).
 func (h *Handler) audit(r *http.Request, ev storage.AuditEvent) {
 	ev.Time = h.now()
-	ev.IP = auditIP(r, h)
+	ev.IP = h.clientAddr(r)
 	ev.UserAgent = storage.ClipUserAgent(r.UserAgent())
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditTimeout)
 	defer cancel()
@@ -54,9 +54,10 @@ func (h *Handler) anonymousAuditAllowed(ctx context.Context) bool {
 	return err != nil || ok
 }
 
-// auditIP is the client's full address ("" when the peer is not an IP
-// address: a Unix socket, a test pipe).
-func auditIP(r *http.Request, h *Handler) string {
+// clientAddr is the client's full address, as the audit trail and the
+// session list keep it ("" when the peer is not an IP address: a Unix
+// socket, a test pipe). Rate limits key on clientIP instead.
+func (h *Handler) clientAddr(r *http.Request) string {
 	if a := ratelimit.ClientIP(r, h.cfg.TrustedProxies); a.IsValid() {
 		return a.String()
 	}

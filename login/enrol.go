@@ -142,7 +142,7 @@ func (h *Handler) accountFactors(ctx context.Context, user *storage.User, v *vie
 			pv.Name = "Passkey"
 		}
 		if !c.LastUsedAt.IsZero() {
-			pv.LastUsed = c.LastUsedAt.UTC().Format("2 Jan 2006 15:04 UTC")
+			pv.LastUsed = c.LastUsedAt.UTC().Format(timeFormat)
 		}
 		if c.BackupEligible {
 			pv.Kind = "synced"

@@ -751,7 +751,7 @@ func (h *Handler) accountUpstreams(ctx context.Context, user *storage.User, link
 	for _, l := range links {
 		lv := linkedView{Upstream: l.Upstream, Name: h.cfg.Upstreams.Name(l.Upstream), Email: l.Email, LastUsed: "never"}
 		if !l.LastUsedAt.IsZero() {
-			lv.LastUsed = l.LastUsedAt.UTC().Format("2 Jan 2006 15:04 UTC")
+			lv.LastUsed = l.LastUsedAt.UTC().Format(timeFormat)
 		}
 		v.Linked = append(v.Linked, lv)
 		linked[l.Upstream] = true

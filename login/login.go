@@ -380,6 +380,8 @@ func (h *Handler) routes() chi.Router {
 		r.Post("/account/email", h.postChangeEmail)
 		r.Post("/account/delete", h.postDeleteAccount)
 		r.Post("/account/upstreams/unlink", h.postUnlink)
+		r.Post("/account/sessions/end", h.postEndSession)
+		r.Post("/account/sessions/end-others", h.postEndOtherSessions)
 		r.Post("/login/factor", h.postFactor)
 		r.Post("/account/totp", h.postTOTPSetup)
 		r.Post("/account/totp/remove", h.postTOTPRemove)

@@ -65,6 +65,11 @@ type view struct {
 	HasPassword bool
 	Linked      []linkedView     // linked upstream identities
 	Connect     []upstreamButton // upstreams not linked yet
+	// The session list: the shown sessions, how many more are not shown,
+	// and how many besides this browser's there are in all.
+	Sessions      []sessionView
+	MoreSessions  int
+	OtherSessions int
 	// Upstream sign-in buttons (sign-in and registration pages).
 	Upstreams []upstreamButton
 
@@ -91,6 +96,10 @@ type view struct {
 	LinkText string
 	Links    []linkView
 }
+
+// timeFormat is how the account page shows a moment (times are UTC: the
+// page has no script to learn the browser's zone).
+const timeFormat = "2 Jan 2006 15:04 UTC"
 
 type fieldRef struct {
 	V  *view

@@ -22,19 +22,29 @@ func hashToken(v string) []byte {
 // sessionFromCookie returns the stored session the browser's cookie names, in
 // whatever state it is (expired included), or nil.
 func (h *Handler) sessionFromCookie(ctx context.Context, r *http.Request) (*storage.Session, error) {
-	c, err := r.Cookie(h.cookieName(SessionCookie))
-	if err != nil {
+	th := h.cookieTokenHash(r)
+	if th == nil {
 		return nil, nil
 	}
-	raw, err := b64.DecodeString(c.Value)
-	if err != nil || len(raw) != 32 {
-		return nil, nil
-	}
-	s, err := h.store.GetSessionByTokenHash(ctx, hashToken(c.Value))
+	s, err := h.store.GetSessionByTokenHash(ctx, th)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	}
 	return s, err
+}
+
+// cookieTokenHash is the stored form (Session.TokenHash) of the browser's
+// session cookie, or nil when it has no well-formed one.
+func (h *Handler) cookieTokenHash(r *http.Request) []byte {
+	c, err := r.Cookie(h.cookieName(SessionCookie))
+	if err != nil {
+		return nil
+	}
+	raw, err := b64.DecodeString(c.Value)
+	if err != nil || len(raw) != 32 {
+		return nil
+	}
+	return hashToken(c.Value)
 }
 
 // currentSession returns the browser's live session and its user, or nils
@@ -46,7 +56,7 @@ func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage
 		return nil, nil, err
 	}
 	now := h.now()
-	if !now.Before(s.ExpiresAt) || !now.Before(s.IdleExpiresAt) {
+	if !s.Live(now) {
 		return nil, nil, nil
 	}
 	u, err := h.store.GetUser(ctx, s.UserID)
@@ -99,6 +109,10 @@ func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, r *ht
 		CreatedAt:  now,
 		LastSeenAt: now,
 		ExpiresAt:  now.Add(h.cfg.SessionMax),
+		// Where it was signed in from, for the session list; the store
+		// cleans and clips the user agent.
+		UserAgent: r.UserAgent(),
+		IP:        h.clientAddr(r),
 	}
 	s.IdleExpiresAt = h.idleExpiry(now, s.ExpiresAt)
 	old, err := h.sessionFromCookie(ctx, r)
@@ -175,8 +189,8 @@ func (h *Handler) cookieName(base string) string {
 // factor m, with a new session (a new cookie value) that records it: a
 // session cookie planted before the second step — by someone who knew the
 // password — must not become the victim's two-factor session. The ID (the
-// sid apps of a step-up already hold), sign-in time and absolute expiry stay
-// those of sess.
+// sid apps of a step-up already hold), sign-in time, absolute expiry and
+// where it was signed in from stay those of sess.
 func (h *Handler) secondStepSession(ctx context.Context, w http.ResponseWriter, sess *storage.Session, m ...string) (*storage.Session, error) {
 	now := h.now()
 	token := randomToken(32)
@@ -189,6 +203,8 @@ func (h *Handler) secondStepSession(ctx context.Context, w http.ResponseWriter, 
 		IDP:        sess.IDP,
 		LastSeenAt: now,
 		ExpiresAt:  sess.ExpiresAt,
+		UserAgent:  sess.UserAgent,
+		IP:         sess.IP,
 	}
 	s.IdleExpiresAt = h.idleExpiry(now, s.ExpiresAt)
 	s.CreatedAt = sess.CreatedAt

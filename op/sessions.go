@@ -112,7 +112,7 @@ func (e *SessionEnder) EndExpiredSessions(ctx context.Context) (int, error) {
 		// A session renewed by a sign-in since it was listed is live
 		// again: ending it now would sign out the user who just signed in.
 		now := e.now()
-		expired := func(s *storage.Session) bool { return !now.Before(s.ExpiresAt) || !now.Before(s.IdleExpiresAt) }
+		expired := func(s *storage.Session) bool { return !s.Live(now) }
 		for i := range list {
 			ended, err := e.endSession(ctx, list[i].ID, "expired", expired)
 			if err != nil {

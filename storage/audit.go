@@ -106,15 +106,21 @@ const MaxAuditUserAgent = 256
 // attacker's events out of the trail), no control characters, and at most
 // MaxAuditUserAgent bytes, cut on a rune boundary.
 func ClipUserAgent(ua string) string {
-	ua = cleanText(ua)
-	if len(ua) <= MaxAuditUserAgent {
-		return ua
+	return clipText(ua, MaxAuditUserAgent)
+}
+
+// clipText cleans s (cleanText) and cuts it to at most n bytes on a rune
+// boundary.
+func clipText(s string, n int) string {
+	s = cleanText(s)
+	if len(s) <= n {
+		return s
 	}
-	ua = ua[:MaxAuditUserAgent]
-	for len(ua) > 0 && !utf8.ValidString(ua) {
-		ua = ua[:len(ua)-1]
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
 	}
-	return ua
+	return s
 }
 
 // cleanText replaces invalid UTF-8 and drops control characters.

@@ -212,6 +212,32 @@ type Session struct {
 	// signed in through for this session ("github", "corp"); "" means
 	// Gatehouse's own password.
 	IDP string
+	// UserAgent and IP are where the session was signed in from: the
+	// browser's User-Agent header (cut by Clean to MaxSessionUserAgent
+	// bytes) and the client's address; "" when unknown. The account page's
+	// session list shows them so a user can tell their devices apart.
+	UserAgent string
+	IP        string
+}
+
+// MaxSessionUserAgent bounds the User-Agent kept with a session: enough
+// for any real browser's, while the header is the client's to choose.
+const MaxSessionUserAgent = 512
+
+// Clean makes the client-sent fields of s storable whatever a browser
+// sent: valid UTF-8 without control characters (PostgreSQL refuses invalid
+// UTF-8, which would make the sign-in fail), the user agent clipped to
+// MaxSessionUserAgent bytes on a rune boundary. Backends call it in
+// CreateSession, so no caller can forget.
+func (s *Session) Clean() {
+	s.UserAgent = clipText(s.UserAgent, MaxSessionUserAgent)
+	s.IP = cleanText(s.IP)
+}
+
+// Live reports whether s is still usable at now: before both its absolute
+// and its idle expiry.
+func (s *Session) Live(now time.Time) bool {
+	return now.Before(s.ExpiresAt) && now.Before(s.IdleExpiresAt)
 }
 
 // Consent records the scopes a user granted a client that asks for consent.
@@ -398,11 +424,14 @@ type Store interface {
 	IsAccessTokenDenied(ctx context.Context, tokenID string) (bool, error)
 
 	// SSO sessions.
+	// CreateSession stores s after s.Clean(): what is read back is the
+	// cleaned user agent.
 	CreateSession(ctx context.Context, s *Session) error
 	GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (*Session, error)
 	GetSession(ctx context.Context, id string) (*Session, error)
 	// RenewSession replaces, in place, the live session s.ID of s.UserID with
-	// s: a new cookie (TokenHash), sign-in (AuthTime, AMR, IDP) and expiries;
+	// s: a new cookie (TokenHash), sign-in (AuthTime, AMR, IDP), device
+	// (UserAgent, IP, cleaned as by CreateSession) and expiries;
 	// ID and CreatedAt stay, and so do the codes and grants issued in it. A
 	// re-sign-in by the same user keeps the sid its apps hold this way.
 	// ErrNotFound when there is no such session, it is another user's, or it

@@ -144,6 +144,9 @@ type browser struct {
 	t      *testing.T
 	client *http.Client
 	issuer string
+	// header is added to every request (a User-Agent, an X-Forwarded-For);
+	// Go's client repeats it on the redirects it follows.
+	header http.Header
 }
 
 func newBrowser(t *testing.T, issuer string) *browser {
@@ -176,6 +179,9 @@ type page struct {
 
 func (b *browser) do(req *http.Request) *page {
 	b.t.Helper()
+	for k, v := range b.header {
+		req.Header[k] = v
+	}
 	resp, err := b.client.Do(req)
 	if err != nil {
 		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)

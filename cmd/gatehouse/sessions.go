@@ -9,27 +9,26 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-id/gatehouse/login"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // sessionJSON is a session as `users sessions --json` prints it: never the
 // cookie's hash.
 type sessionJSON struct {
-	ID            string       `json:"id"`
-	CreatedAt     time.Time    `json:"created_at"`
-	LastSeenAt    time.Time    `json:"last_seen_at"`
-	IdleExpiresAt time.Time    `json:"idle_expires_at"`
-	ExpiresAt     time.Time    `json:"expires_at"`
-	Expired       bool         `json:"expired"`
-	AuthTime      time.Time    `json:"auth_time"`
-	AMR           []string     `json:"amr"`
-	Upstream      string       `json:"upstream,omitempty"`
-	Apps          []sessionApp `json:"apps"`
-}
-
-type sessionApp struct {
-	ClientID string `json:"client_id"`
-	Name     string `json:"name,omitempty"`
+	ID            string             `json:"id"`
+	CreatedAt     time.Time          `json:"created_at"`
+	LastSeenAt    time.Time          `json:"last_seen_at"`
+	IdleExpiresAt time.Time          `json:"idle_expires_at"`
+	ExpiresAt     time.Time          `json:"expires_at"`
+	Expired       bool               `json:"expired"`
+	AuthTime      time.Time          `json:"auth_time"`
+	AMR           []string           `json:"amr"`
+	Upstream      string             `json:"upstream,omitempty"`
+	Device        string             `json:"device"`
+	IP            string             `json:"ip"`
+	UserAgent     string             `json:"user_agent"`
+	Apps          []login.SessionApp `json:"apps"`
 }
 
 // usersSessionsCmd lists where a user is signed in, with the apps that
@@ -53,15 +52,15 @@ func usersSessionsCmd(e *env) *cobra.Command {
 				now := e.now()
 				out := make([]sessionJSON, 0, len(list))
 				for _, s := range list {
-					apps, err := sessionApps(ctx, c.store, s.ID)
+					apps, err := login.SessionApps(ctx, c.store, s.ID)
 					if err != nil {
 						return err
 					}
 					out = append(out, sessionJSON{
 						ID: s.ID, CreatedAt: s.CreatedAt.UTC(), LastSeenAt: s.LastSeenAt.UTC(),
 						IdleExpiresAt: s.IdleExpiresAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
-						Expired:  !now.Before(s.ExpiresAt) || !now.Before(s.IdleExpiresAt),
-						AuthTime: s.AuthTime.UTC(), AMR: s.AMR, Upstream: s.IDP, Apps: apps,
+						Expired: !s.Live(now), AuthTime: s.AuthTime.UTC(), AMR: s.AMR, Upstream: s.IDP,
+						Device: login.DeviceName(s.UserAgent), IP: s.IP, UserAgent: s.UserAgent, Apps: apps,
 					})
 				}
 				if asJSON {
@@ -79,8 +78,8 @@ func usersSessionsCmd(e *env) *cobra.Command {
 					if s.Expired {
 						state = "expired"
 					}
-					fmt.Fprintf(e.stdout, "%s\t%s\tcreated=%s\tlast_seen=%s\tamr=%s\tapps=%s\n", s.ID, state,
-						s.CreatedAt.Format(time.RFC3339), s.LastSeenAt.Format(time.RFC3339), strings.Join(s.AMR, ","), strings.Join(ids, ","))
+					fmt.Fprintf(e.stdout, "%s\t%s\tdevice=%s\tip=%s\tcreated=%s\tlast_seen=%s\tamr=%s\tapps=%s\n", s.ID, state,
+						s.Device, s.IP, s.CreatedAt.Format(time.RFC3339), s.LastSeenAt.Format(time.RFC3339), strings.Join(s.AMR, ","), strings.Join(ids, ","))
 				}
 				return nil
 			})
@@ -88,23 +87,6 @@ func usersSessionsCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-// sessionApps names the clients that received tokens in the session.
-func sessionApps(ctx context.Context, st storage.Store, sessionID string) ([]sessionApp, error) {
-	ids, err := st.ClientsOfSession(ctx, sessionID)
-	if err != nil {
-		return nil, fmt.Errorf("apps of session: %w", err)
-	}
-	apps := make([]sessionApp, 0, len(ids))
-	for _, id := range ids {
-		a := sessionApp{ClientID: id}
-		if c, err := st.GetClient(ctx, id); err == nil {
-			a.Name = c.Name
-		}
-		apps = append(apps, a)
-	}
-	return apps, nil
 }
 
 // usersSignOutCmd ends a user's sessions for an admin. Without --session it

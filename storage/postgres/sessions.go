@@ -9,34 +9,37 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const sessionColumns = `id, token_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, idle_expires_at, idp`
+const sessionColumns = `id, token_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, idle_expires_at, idp, user_agent, ip`
 
 func scanSession(row rowScanner) (*storage.Session, error) {
 	var s storage.Session
 	err := row.Scan(&s.ID, &s.TokenHash, &s.UserID, timeCol{&s.AuthTime}, &s.AMR,
-		timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.ExpiresAt}, timeCol{&s.IdleExpiresAt}, &s.IDP)
+		timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.ExpiresAt}, timeCol{&s.IdleExpiresAt}, &s.IDP, &s.UserAgent, &s.IP)
 	if err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
-// CreateSession inserts sess; ErrConflict if its ID or token hash is taken.
+// CreateSession inserts sess, cleaned (storage.Session.Clean); ErrConflict
+// if its ID or token hash is taken.
 func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
+	sess.Clean()
 	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		sess.ID, sess.TokenHash, sess.UserID, sess.AuthTime, list(sess.AMR), sess.CreatedAt,
-		sess.LastSeenAt, sess.ExpiresAt, sess.IdleExpiresAt, sess.IDP)
+		sess.LastSeenAt, sess.ExpiresAt, sess.IdleExpiresAt, sess.IDP, sess.UserAgent, sess.IP)
 	return wrapErr("postgres: create session", err)
 }
 
 // RenewSession replaces the live session's cookie, sign-in and expiries.
 func (s *Store) RenewSession(ctx context.Context, sess *storage.Session, now time.Time) error {
+	sess.Clean()
 	return execOne(ctx, s.pool, "postgres: renew session", `UPDATE sessions SET token_hash = $1, auth_time = $2, amr = $3, idp = $4,
-		last_seen_at = $5, expires_at = $6, idle_expires_at = $7
+		last_seen_at = $5, expires_at = $6, idle_expires_at = $7, user_agent = $11, ip = $12
 		WHERE id = $8 AND user_id = $9 AND expires_at > $10 AND idle_expires_at > $10`,
 		sess.TokenHash, sess.AuthTime, list(sess.AMR), sess.IDP, sess.LastSeenAt, sess.ExpiresAt,
-		sess.IdleExpiresAt, sess.ID, sess.UserID, now)
+		sess.IdleExpiresAt, sess.ID, sess.UserID, now, sess.UserAgent, sess.IP)
 }
 
 // GetSessionByTokenHash returns the session whose cookie hashes to tokenHash.

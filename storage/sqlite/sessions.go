@@ -8,44 +8,47 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const sessionColumns = `id, token_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, idle_expires_at, idp`
+const sessionColumns = `id, token_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, idle_expires_at, idp, user_agent, ip`
 
 func scanSession(row rowScanner) (*storage.Session, error) {
 	var s storage.Session
 	err := row.Scan(&s.ID, &s.TokenHash, &s.UserID, timeCol{&s.AuthTime}, listCol{&s.AMR},
-		timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.ExpiresAt}, timeCol{&s.IdleExpiresAt}, &s.IDP)
+		timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.ExpiresAt}, timeCol{&s.IdleExpiresAt}, &s.IDP, &s.UserAgent, &s.IP)
 	if err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
-// CreateSession inserts sess; ErrConflict if its ID or token hash is taken.
+// CreateSession inserts sess, cleaned (storage.Session.Clean); ErrConflict
+// if its ID or token hash is taken.
 func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
 	const what = "sqlite: create session"
+	sess.Clean()
 	amr, err := jsonList(sess.AMR)
 	if err != nil {
 		return wrapErr(what, err)
 	}
 	_, err = s.q.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		sess.ID, sess.TokenHash, sess.UserID, millis(sess.AuthTime), amr, millis(sess.CreatedAt),
-		millis(sess.LastSeenAt), millis(sess.ExpiresAt), millis(sess.IdleExpiresAt), sess.IDP)
+		millis(sess.LastSeenAt), millis(sess.ExpiresAt), millis(sess.IdleExpiresAt), sess.IDP, sess.UserAgent, sess.IP)
 	return wrapErr(what, err)
 }
 
 // RenewSession replaces the live session's cookie, sign-in and expiries.
 func (s *Store) RenewSession(ctx context.Context, sess *storage.Session, now time.Time) error {
 	const what = "sqlite: renew session"
+	sess.Clean()
 	amr, err := jsonList(sess.AMR)
 	if err != nil {
 		return wrapErr(what, err)
 	}
 	return execOne(ctx, s.q, what, `UPDATE sessions SET token_hash = ?1, auth_time = ?2, amr = ?3, idp = ?4,
-		last_seen_at = ?5, expires_at = ?6, idle_expires_at = ?7
+		last_seen_at = ?5, expires_at = ?6, idle_expires_at = ?7, user_agent = ?11, ip = ?12
 		WHERE id = ?8 AND user_id = ?9 AND expires_at > ?10 AND idle_expires_at > ?10`,
 		sess.TokenHash, millis(sess.AuthTime), amr, sess.IDP, millis(sess.LastSeenAt), millis(sess.ExpiresAt),
-		millis(sess.IdleExpiresAt), sess.ID, sess.UserID, millis(now))
+		millis(sess.IdleExpiresAt), sess.ID, sess.UserID, millis(now), sess.UserAgent, sess.IP)
 }
 
 // GetSessionByTokenHash returns the session whose cookie hashes to tokenHash.

@@ -119,6 +119,8 @@ func newSession(id, userID string) *storage.Session {
 		ExpiresAt:     at(24 * time.Hour),
 		IdleExpiresAt: at(time.Hour),
 		IDP:           "corp",
+		UserAgent:     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15 " + id,
+		IP:            "2001:db8::7",
 	}
 }
 

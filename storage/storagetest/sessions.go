@@ -2,6 +2,8 @@ package storagetest
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +23,7 @@ func sessionTests() []namedTest {
 		{"ListByUser", testSessionListByUser},
 		{"ListExpired", testSessionListExpired},
 		{"Renew", testSessionRenew},
+		{"UserAgentCleaned", testSessionUserAgentCleaned},
 	}
 }
 
@@ -210,7 +213,7 @@ func testSessionListByUser(t *testing.T, s storage.Store) {
 	if len(list) != 2 || list[0].ID != newer.ID || list[1].ID != sd.aliceSession.ID {
 		t.Fatalf("alice's sessions: %+v", list)
 	}
-	if list[0].IDP != newer.IDP || len(list[0].AMR) != len(newer.AMR) || list[0].CreatedAt.Sub(newer.CreatedAt).Abs() >= time.Millisecond {
+	if list[0].IDP != newer.IDP || list[0].UserAgent != newer.UserAgent || list[0].IP != newer.IP || len(list[0].AMR) != len(newer.AMR) || list[0].CreatedAt.Sub(newer.CreatedAt).Abs() >= time.Millisecond {
 		t.Fatalf("session fields: %+v, want %+v", list[0], *newer)
 	}
 	none, err := s.ListSessionsByUser(ctx, "nobody")
@@ -274,6 +277,7 @@ func testSessionRenew(t *testing.T, s storage.Store) {
 	renewed.TokenHash = hash("a new cookie")
 	renewed.AuthTime, renewed.AMR, renewed.IDP = at(30*time.Minute), []string{"pwd"}, ""
 	renewed.LastSeenAt, renewed.ExpiresAt, renewed.IdleExpiresAt = at(30*time.Minute), at(48*time.Hour), at(3*time.Hour)
+	renewed.UserAgent, renewed.IP = "Renewed/1.0 (another browser)", "203.0.113.9"
 	mustNot(t, "renew", s.RenewSession(ctx, &renewed, at(30*time.Minute)))
 	got, err := s.GetSession(ctx, renewed.ID)
 	mustNot(t, "get renewed session", err)
@@ -290,4 +294,28 @@ func testSessionRenew(t *testing.T, s storage.Store) {
 	unknown := renewed
 	unknown.ID = "nope"
 	assertErrorIs(t, "renew an unknown session", s.RenewSession(ctx, &unknown, at(time.Hour)), storage.ErrNotFound)
+}
+
+// Whatever User-Agent a browser sends, the session is stored (PostgreSQL
+// refuses invalid UTF-8) with a user agent of valid UTF-8, without control
+// characters, at most storage.MaxSessionUserAgent bytes cut on a character
+// boundary.
+func testSessionUserAgentCleaned(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	seedStore(t, s)
+	for i, c := range []struct{ sent, want string }{
+		{"Mozilla/5.0\x00 (X11;\n Linux)\xff", "Mozilla/5.0 (X11; Linux)\uFFFD"},
+		// "é" would take bytes 512 and 513: it goes whole.
+		{strings.Repeat("a", storage.MaxSessionUserAgent-1) + "é" + strings.Repeat("b", 100), strings.Repeat("a", storage.MaxSessionUserAgent-1)},
+		{strings.Repeat("c", storage.MaxSessionUserAgent), strings.Repeat("c", storage.MaxSessionUserAgent)},
+	} {
+		sess := newSession(fmt.Sprintf("ua-%d", i), "bob")
+		sess.UserAgent = c.sent
+		mustNot(t, "create session", s.CreateSession(ctx, sess))
+		got, err := s.GetSession(ctx, sess.ID)
+		mustNot(t, "get session", err)
+		if got.UserAgent != c.want {
+			t.Errorf("user agent %d stored as %q (%d bytes), want %q", i, got.UserAgent, len(got.UserAgent), c.want)
+		}
+	}
 }
