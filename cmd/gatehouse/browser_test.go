@@ -210,7 +210,7 @@ func TestBrowserWalk(t *testing.T) {
 
 	// 7. Sign out at Gatehouse itself: without an ID token hint it asks first.
 	resp = w.open(iss + "/end_session")
-	w.expectPage(resp, http.StatusOK, iss+"/logout", "Sign out of Gatehouse?")
+	w.expectPage(resp, http.StatusOK, iss+"/logout", "Sign out of all apps?")
 	w.expectText(".lead", "You are signed in as "+email)
 	w.shot("sign-out")
 	resp = w.press("Sign out")
