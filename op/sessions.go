@@ -70,6 +70,12 @@ func (e *SessionEnder) endSession(ctx context.Context, id, reason string, due fu
 	if err := e.store.DeleteSession(ctx, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return false, fmt.Errorf("end session: delete: %w", err)
 	}
+	// A code redeemed just before the delete may have created its grant
+	// after the first revocation; the delete stops any later code, so this
+	// second pass leaves no live grant of the ended session behind.
+	if err := e.store.RevokeGrantsBySession(ctx, sess.ID, e.now()); err != nil {
+		return false, fmt.Errorf("end session: revoke grants: %w", err)
+	}
 	return true, nil
 }
 
