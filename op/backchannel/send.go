@@ -40,7 +40,9 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	// Half the budget to connect: an address that drops packets shows in
+	// the dial, and the rest of the budget is for a receiver that answers.
+	dialer := &net.Dialer{Timeout: timeout / 2, KeepAlive: 30 * time.Second}
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{

@@ -121,10 +121,11 @@ type WorkerConfig struct {
 // share one Outbox: the Outbox's leases keep them from sending a delivery
 // twice.
 type Worker struct {
-	outbox Outbox
-	cfg    WorkerConfig
-	log    *slog.Logger
-	wake   chan struct{}
+	outbox  Outbox
+	cfg     WorkerConfig
+	log     *slog.Logger
+	wake    chan struct{}
+	breaker breaker // per host; see breaker.go
 }
 
 // NewWorker returns a Worker for outbox.
@@ -279,7 +280,15 @@ func (w *Worker) runOnce(ctx context.Context) (claimed, sent, failed int, err er
 // deliver makes one attempt at d and records its outcome, which it returns
 // (0 when nothing was recorded).
 func (w *Worker) deliver(ctx, sendCtx context.Context, d Delivery) (Outcome, error) {
-	res := w.attempt(sendCtx, d)
+	h := host(d.URI)
+	if !w.breaker.allow(h, w.cfg.Now()) {
+		return w.deferred(ctx, d, h)
+	}
+	res, sent := w.attempt(sendCtx, d)
+	if sent && sendCtx.Err() == nil && w.breaker.report(h, res.Status != 0 || res.Outcome == Delivered, w.cfg.Now()) {
+		w.log.WarnContext(ctx, "back-channel logout receiver not answering: pausing deliveries to it",
+			"host", h, "until", w.breaker.pausedUntil(h))
+	}
 	if res.Outcome != Delivered && sendCtx.Err() != nil {
 		// Stopped, or out of time: not the receiver's failure. Recording
 		// nothing leaves the delivery to its lease, without counting an
@@ -330,18 +339,42 @@ func (w *Worker) deliver(ctx, sendCtx context.Context, d Delivery) (Outcome, err
 	return outcome, nil
 }
 
+// deferred handles d while its host's breaker is open: nothing is sent or
+// recorded (the lease brings it back after the pause), unless its retries
+// have ended, when it is given up like any other.
+func (w *Worker) deferred(ctx context.Context, d Delivery, h string) (Outcome, error) {
+	at := w.cfg.Now()
+	if at.Before(d.ExpiresAt) {
+		return 0, nil
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	errText := fmt.Sprintf("receiver %s not answering (retries ended at %s)", h, d.ExpiresAt.UTC().Format(time.RFC3339))
+	err := w.outbox.GiveUp(rctx, d.ID, at, 0, errText)
+	w.log.ErrorContext(ctx, "back-channel logout delivery given up: retries ended", "client_id", d.ClientID, "delivery_id", d.ID,
+		"session_id", d.SessionID, "host", h, "err", "receiver not answering")
+	if m := w.cfg.Metrics; m != nil {
+		m.Observe(d.ClientID, GiveUp)
+	}
+	if err != nil {
+		return GiveUp, fmt.Errorf("backchannel: record given_up of delivery %s: %w", d.ID, err)
+	}
+	return GiveUp, nil
+}
+
 // attempt sends d once: a freshly minted token when the Worker can mint one
-// for d, else the stored one.
-func (w *Worker) attempt(ctx context.Context, d Delivery) Result {
+// for d, else the stored one. sent is false when nothing went out (no token
+// could be minted), which says nothing about the receiver.
+func (w *Worker) attempt(ctx context.Context, d Delivery) (res Result, sent bool) {
 	token := d.Token
 	if w.cfg.Minter != nil && d.Subject != "" {
 		var err error
 		if token, _, err = w.cfg.Minter.Mint(d.ClientID, d.Subject, d.SessionID, false); err != nil {
 			// No signing key loaded yet, most likely: try again later.
-			return Result{Outcome: Retry, Err: fmt.Errorf("mint logout token: %w", err)}
+			return Result{Outcome: Retry, Err: fmt.Errorf("mint logout token: %w", err)}, false
 		}
 	}
-	return Send(ctx, w.cfg.Client, d.URI, token)
+	return Send(ctx, w.cfg.Client, d.URI, token), true
 }
 
 // backoff is the wait after a delivery's (failed+1)-th failure:

@@ -459,3 +459,122 @@ func TestRunDrainsAndWakes(t *testing.T) {
 		t.Fatal("Run did not return after its context ended")
 	}
 }
+
+// silent is a receiver that accepts connections and closes them without an
+// answer (as a crashed or black-holed app looks to the sender), counting
+// them; healthy makes it answer 200 from then on.
+type silent struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	conns   int
+	healthy bool
+}
+
+func newSilent(t *testing.T) *silent {
+	s := &silent{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.conns++
+		healthy := s.healthy
+		s.mu.Unlock()
+		if healthy {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *silent) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
+}
+
+func (s *silent) heal() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.healthy = true
+}
+
+// A receiver that does not answer is paused after three failures in a row:
+// its other deliveries wait (unsent, unrecorded) while another app's go out;
+// after the pause one probe goes, and once the receiver answers again
+// everything waiting is sent.
+func TestWorkerPausesAHostThatDoesNotAnswer(t *testing.T) {
+	dead := newSilent(t)
+	ok := newScripted(t, 200)
+	e := newTestEnv(t, WorkerConfig{Concurrency: 1, Client: NewHTTPClient(2 * time.Second)})
+	for _, id := range []string{"d1", "d2", "d3", "d4", "d5"} {
+		e.outbox.add(delivery(id, dead.srv.URL))
+	}
+	e.outbox.add(delivery("other", ok.srv.URL))
+
+	e.runOnce(t, 1, 3) // d1–d3 fail without an answer, d4 and d5 wait, "other" is delivered
+	if n := dead.count(); n != 3 {
+		t.Fatalf("the silent receiver was tried %d times, want 3 before the pause", n)
+	}
+	untouched := 0 // the sending order within a batch is not fixed: which two wait is not either
+	for _, id := range []string{"d1", "d2", "d3", "d4", "d5"} {
+		if r := e.outbox.get(id); r.d.Attempts == 0 && len(r.recorded) == 0 {
+			untouched++
+		}
+	}
+	if untouched != 2 {
+		t.Fatalf("%d deliveries to the silent receiver untouched during the pause, want 2", untouched)
+	}
+	if r := e.outbox.get("other"); r.state != stateDone {
+		t.Fatalf("another app's delivery waited behind the silent one: %s", r.state)
+	}
+	var paused int
+	for _, l := range e.logLines(t) {
+		if l["msg"] == "back-channel logout receiver not answering: pausing deliveries to it" {
+			paused++
+		}
+	}
+	if paused != 1 {
+		t.Errorf("%d pause log lines, want 1", paused)
+	}
+
+	e.clock.Advance(2 * time.Minute) // past the 30 s pause and every lease
+	e.runOnce(t, 0, 1)               // one probe, which fails: the pause doubles
+	if n := dead.count(); n != 4 {
+		t.Fatalf("after the pause the receiver was tried %d times in all, want 4 (one probe)", n)
+	}
+
+	dead.heal()
+	e.clock.Advance(2 * time.Minute) // past the doubled pause
+	e.runOnce(t, 5, 0)               // the probe answers: all five go out
+	for _, id := range []string{"d1", "d2", "d3", "d4", "d5"} {
+		if r := e.outbox.get(id); r.state != stateDone {
+			t.Errorf("%s after the receiver recovered: %s", id, r.state)
+		}
+	}
+}
+
+// A delivery still waiting on a paused host when its retries end is given
+// up, not left to wait forever.
+func TestWorkerGivesUpDeferredDeliveriesWhenRetriesEnd(t *testing.T) {
+	dead := newSilent(t)
+	e := newTestEnv(t, WorkerConfig{Concurrency: 1, Client: NewHTTPClient(2 * time.Second)})
+	for _, id := range []string{"d1", "d2", "d3"} {
+		e.outbox.add(delivery(id, dead.srv.URL))
+	}
+	e.runOnce(t, 0, 3) // the breaker opens
+	late := delivery("late", dead.srv.URL)
+	late.ExpiresAt = t0.Add(time.Second)
+	e.outbox.add(late)
+	e.clock.Advance(2 * time.Second) // "late" is past its window while its host is paused
+	e.runOnce(t, 0, 1)
+	if r := e.outbox.get("late"); r.state != stateGaveUp || !strings.Contains(r.lastErr, "not answering") {
+		t.Fatalf("late: %s %q", r.state, r.lastErr)
+	}
+	if n := dead.count(); n != 3 {
+		t.Errorf("receiver tried %d times, want 3", n)
+	}
+}
