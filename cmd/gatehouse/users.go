@@ -233,11 +233,12 @@ func usersSetRoleCmd(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := c.store.UpdateUserRole(ctx, u.ID, args[1], e.now()); err != nil {
+				from := u.Role
+				u.Role, u.UpdatedAt = args[1], e.now()
+				if err := c.store.UpdateUser(ctx, u); err != nil {
 					return fmt.Errorf("set role: %w", err)
 				}
-				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditUserRoleChanged, Subject: u.ID, Detail: map[string]string{"from": u.Role, "to": args[1]}})
-				u.Role = args[1]
+				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditUserRoleChanged, Subject: u.ID, Detail: map[string]string{"from": from, "to": args[1]}})
 				if asJSON {
 					return printJSON(e.stdout, toUserJSON(u))
 				}
