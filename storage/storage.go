@@ -396,7 +396,6 @@ type Store interface {
 	CreateUser(ctx context.Context, u *User) error
 	GetUser(ctx context.Context, id string) (*User, error)
 	GetUserByEmail(ctx context.Context, email string) (*User, error)
-	ListUsers(ctx context.Context) ([]User, error)
 	// SearchUsers returns up to q.Limit users matching q, ordered by
 	// (Email, ID) byte by byte; empty (no error) when none match.
 	SearchUsers(ctx context.Context, q UserQuery) ([]User, error)

@@ -46,11 +46,6 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (*storage.User
 	return u, wrapErr("postgres: get user by email", err)
 }
 
-// ListUsers returns every user ordered by email.
-func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
-	return s.queryUsers(ctx, "postgres: list users", `SELECT `+userColumns+` FROM users ORDER BY email, id`)
-}
-
 // SearchUsers returns a page of users ordered by (email, id) in byte order
 // (COLLATE "C", served by users_email_c_idx), the order SQLite gives, so
 // both backends page alike whatever the database's collation.

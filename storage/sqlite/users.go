@@ -45,11 +45,6 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (*storage.User
 	return u, wrapErr("sqlite: get user by email", err)
 }
 
-// ListUsers returns every user ordered by email.
-func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
-	return s.queryUsers(ctx, "sqlite: list users", `SELECT `+userColumns+` FROM users ORDER BY email, id`)
-}
-
 // SearchUsers returns a page of users ordered by (email, id). SQLite
 // compares text byte by byte (BINARY) and lower() folds ASCII letters only.
 // One constant query text for every filter, so it is prepared once.
