@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -20,6 +21,9 @@ const (
 	msgRequestMissing     = "This sign-in link is incomplete. Go back to the application and start again."
 	msgBusy               = "We are handling a lot of sign-ins right now. Please try again in a moment."
 	msgUnverified         = "Please verify your email address before signing in."
+	// msgDisabled is shown only after the credential was proved (see
+	// refuseDisabled): "disabled", not why, and where to turn.
+	msgDisabled = "This account has been disabled. Please contact your administrator."
 )
 
 // maxEmailInput is the longest submitted address worth looking at.
@@ -218,6 +222,9 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusBadRequest, fc, email, msgInvalidCredentials)
 		return
 	}
+	if h.refuseDisabled(w, r, fc, user, email, nil, func() { h.metrics.signIn(outcomeDisabled) }) {
+		return
+	}
 	if h.cfg.RequireVerifiedEmail && !user.EmailVerified {
 		h.metrics.signIn(outcomeUnverified)
 		h.log.InfoContext(ctx, "sign-in refused: email not verified", "user_id", user.ID)
@@ -241,6 +248,26 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 	h.audit(r, storage.AuditEvent{Action: storage.AuditSignIn, Actor: user.ID, Subject: user.ID, ClientID: clientID, Detail: map[string]string{"session_id": sess.ID}})
 	h.linkAfterPassword(w, r, sess, user)
 	h.finishSignIn(w, r, fc, sess, user)
+}
+
+// refuseDisabled answers a sign-in to a disabled account and reports
+// whether it did. It runs only once the credential was proved (the right
+// password, a valid passkey, a linked upstream identity): a wrong password
+// for a disabled account gets "Invalid email or password." in the same
+// time as any other, so only someone who could have signed in learns that
+// the account is disabled, which is less than signing in would have told
+// them (docs/design.md, "Disabled accounts"). count records the outcome.
+func (h *Handler) refuseDisabled(w http.ResponseWriter, r *http.Request, fc *flowContext, user *storage.User, email string, detail map[string]string, count func()) bool {
+	if !user.Disabled() {
+		return false
+	}
+	count()
+	h.log.InfoContext(r.Context(), "sign-in refused: account disabled", "user_id", user.ID)
+	d := map[string]string{"reason": "disabled"}
+	maps.Copy(d, detail)
+	h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: user.ID, Subject: user.ID, ClientID: fc.clientID(), Detail: d})
+	h.renderLogin(w, r, http.StatusForbidden, fc, email, msgDisabled)
+	return true
 }
 
 // checkPassword returns the user when pw is their password, nil when the

@@ -515,8 +515,11 @@ func (h *Handler) signInWithIdentity(w http.ResponseWriter, r *http.Request, fc 
 // upstreamSession signs user in through cfg and continues to the app.
 func (h *Handler) upstreamSession(w http.ResponseWriter, r *http.Request, fc *flowContext, cfg upstream.Config, ident *upstream.Identity, user *storage.User) {
 	ctx := r.Context()
+	// Gatehouse's own record decides, as for a password sign-in.
+	if h.refuseDisabled(w, r, fc, user, user.Email, map[string]string{"upstream": cfg.ID}, func() { h.metrics.upstreamSignIn(cfg.ID, outcomeDisabled) }) {
+		return
+	}
 	if h.cfg.RequireVerifiedEmail && !user.EmailVerified {
-		// Gatehouse's own record decides, as for a password sign-in.
 		h.metrics.upstreamSignIn(cfg.ID, outcomeUnverified)
 		h.audit(r, storage.AuditEvent{Action: storage.AuditSignInFailed, Actor: user.ID, Subject: user.ID, ClientID: fc.clientID(),
 			Detail: map[string]string{"reason": "email_not_verified", "upstream": cfg.ID}})

@@ -26,6 +26,7 @@ const (
 	outcomeInvalid     = "invalid"      // unknown email or wrong password
 	outcomeLocked      = "locked"       // refused: the address is locked
 	outcomeUnverified  = "unverified"   // right password, email not verified (when required)
+	outcomeDisabled    = "disabled"     // right password (or passkey, upstream), account disabled by an admin
 	outcomeRateLimited = "rate_limited" // refused by a rate limit (or the limiter was down)
 
 	// Upstream sign-ins also end in these (besides success, unverified,
@@ -40,7 +41,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_signins_total",
-			Help: "Password sign-in attempts by outcome: success, invalid, locked, unverified, rate_limited.",
+			Help: "Password sign-in attempts by outcome: success, invalid, locked, unverified, disabled, rate_limited.",
 		}, []string{"outcome"}),
 		lockouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatehouse_lockouts_total",
@@ -56,10 +57,10 @@ func NewMetrics() *Metrics {
 		}),
 		upstreams: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_upstream_signins_total",
-			Help: "Sign-ins through upstream identity providers by upstream and outcome: success, unverified, no_account, link_pending, refused, rate_limited, upstream_denied, upstream_unavailable, upstream_invalid, upstream_not_allowed.",
+			Help: "Sign-ins through upstream identity providers by upstream and outcome: success, unverified, disabled, no_account, link_pending, refused, rate_limited, upstream_denied, upstream_unavailable, upstream_invalid, upstream_not_allowed.",
 		}, []string{"upstream", "outcome"}),
 	}
-	for _, o := range []string{outcomeSuccess, outcomeInvalid, outcomeLocked, outcomeUnverified, outcomeRateLimited} {
+	for _, o := range []string{outcomeSuccess, outcomeInvalid, outcomeLocked, outcomeUnverified, outcomeDisabled, outcomeRateLimited} {
 		m.signIns.WithLabelValues(o)
 	}
 	return m

@@ -202,6 +202,9 @@ func (h *Handler) postPasskeySignIn(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusForbidden, fc, "", msgPasskeyClone)
 		return
 	}
+	if h.refuseDisabled(w, r, fc, user, user.Email, map[string]string{"method": "passkey"}, func() { h.metrics.signIn(outcomeDisabled) }) {
+		return
+	}
 	if h.cfg.RequireVerifiedEmail && !user.EmailVerified {
 		h.renderLogin(w, r, http.StatusForbidden, fc, user.Email, msgUnverified,
 			linkView{Href: fc.next.url("/verify-email/resend"), Text: "Send a new verification link"})

@@ -48,8 +48,9 @@ func (h *Handler) cookieTokenHash(r *http.Request) []byte {
 }
 
 // currentSession returns the browser's live session and its user, or nils
-// when there is none (no cookie, unknown, expired, user deleted). An error is
-// a store failure. Using the session moves its idle expiry forward.
+// when there is none (no cookie, unknown, expired, user deleted or
+// disabled). An error is a store failure. Using the session moves its idle
+// expiry forward.
 func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage.Session, *storage.User, error) {
 	s, err := h.sessionFromCookie(ctx, r)
 	if err != nil || s == nil {
@@ -65,6 +66,11 @@ func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if u.Disabled() {
+		// Disabling ends the user's sessions; one started by a sign-in
+		// that passed its checks just before is signed out here.
+		return nil, nil, nil
 	}
 	if now.Sub(s.LastSeenAt) >= touchEvery {
 		idle := h.idleExpiry(now, s.ExpiresAt)

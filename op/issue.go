@@ -35,6 +35,17 @@ type tokenRequest interface {
 // (for c_hash), presented the refresh token being rotated.
 func (p *Provider) issueTokens(ctx context.Context, req tokenRequest, c *client, aud []string, code, presented string) (*oidc.AccessTokenResponse, error) {
 	s := opStorage{p}
+	// A user's tokens need a user who may still have them: checked before
+	// anything is spent, so a refresh for a disabled account rotates
+	// nothing. The ID token and a JWT access token read the user again for
+	// their claims; an opaque token without openid would not, hence here.
+	if _, ok := req.(zop.IDTokenRequest); ok {
+		if _, err := p.activeUser(ctx, req.GetSubject()); errors.Is(err, storage.ErrNotFound) {
+			return nil, errUserGone()
+		} else if err != nil {
+			return nil, fmt.Errorf("load user: %w", err)
+		}
+	}
 	var tokenID, refresh string
 	var exp time.Time
 	var err error
@@ -168,9 +179,9 @@ func (p *Provider) signAccessToken(ctx context.Context, req tokenRequest, tokenI
 		Scope: strings.Join(req.GetScopes(), " "),
 	}
 	if idr, ok := req.(zop.IDTokenRequest); ok { // a user's token
-		u, err := p.store.GetUser(ctx, req.GetSubject())
+		u, err := p.activeUser(ctx, req.GetSubject())
 		if errors.Is(err, storage.ErrNotFound) {
-			return "", oidc.ErrInvalidGrant().WithDescription("the user no longer exists")
+			return "", errUserGone()
 		}
 		if err != nil {
 			return "", fmt.Errorf("load user: %w", err)
@@ -185,6 +196,13 @@ func (p *Provider) signAccessToken(ctx context.Context, req tokenRequest, tokenI
 		return "", err
 	}
 	return p.sign(payload, "at+jwt")
+}
+
+// errUserGone refuses a code or refresh token whose user was deleted or
+// disabled since it was issued: invalid_grant, the answer to a grant that
+// no longer holds (RFC 6749 §5.2), which makes an app sign the user out.
+func errUserGone() *oidc.Error {
+	return oidc.ErrInvalidGrant().WithDescription("the user account is no longer active")
 }
 
 func audienceClaim(aud []string) any {

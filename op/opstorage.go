@@ -300,10 +300,10 @@ func (s opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string
 
 // SetUserinfoFromRequest fills the ID token's user claims.
 func (s opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req zop.IDTokenRequest, scopes []string) error {
-	u, err := s.p.store.GetUser(ctx, req.GetSubject())
+	u, err := s.p.activeUser(ctx, req.GetSubject())
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return oidc.ErrInvalidGrant().WithDescription("the user no longer exists")
+			return errUserGone()
 		}
 		return fmt.Errorf("load user: %w", err)
 	}

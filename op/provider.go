@@ -253,6 +253,22 @@ func (p *Provider) newAccessToken(grantID, clientID string, scopes, audience []s
 // errTokenInactive is returned for expired, revoked or unknown access tokens.
 var errTokenInactive = errors.New("access token is not active")
 
+// activeUser loads the user tokens are issued for or read about. A disabled
+// account is storage.ErrNotFound like a deleted one: it gets no tokens, no
+// refresh, no userinfo and no active introspection, whatever grant it still
+// holds (disabling ends its grants too; this covers a code or refresh in
+// flight at that moment).
+func (p *Provider) activeUser(ctx context.Context, id string) (*storage.User, error) {
+	u, err := p.store.GetUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled() {
+		return nil, fmt.Errorf("user %s is disabled: %w", id, storage.ErrNotFound)
+	}
+	return u, nil
+}
+
 // validAccessToken decodes the token ID of a decrypted or verified access
 // token and checks it is live: not expired, not on the deny-list, its grant not
 // revoked. These are reads only; nothing is written per token.
@@ -293,7 +309,7 @@ func (p *Provider) userInfoFor(ctx context.Context, ui *oidc.UserInfo, at *acces
 	if g == nil {
 		return errTokenInactive // client_credentials tokens have no user
 	}
-	u, err := p.store.GetUser(ctx, g.UserID)
+	u, err := p.activeUser(ctx, g.UserID)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return errTokenInactive
@@ -323,7 +339,7 @@ func (p *Provider) introspectionFor(ctx context.Context, resp *oidc.Introspectio
 	if g == nil {
 		return nil
 	}
-	u, err := p.store.GetUser(ctx, g.UserID)
+	u, err := p.activeUser(ctx, g.UserID)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return errTokenInactive

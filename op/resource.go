@@ -219,7 +219,7 @@ func (p *Provider) introspectRefreshToken(ctx context.Context, resp *oidc.Intros
 	if g.RevokedAt != nil || g.ClientID != callerID {
 		return false, nil
 	}
-	u, err := p.store.GetUser(ctx, g.UserID)
+	u, err := p.activeUser(ctx, g.UserID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	}

@@ -16,7 +16,9 @@ type AuditEvent struct {
 	ID     string
 	Time   time.Time
 	Action string // one of the Audit… constants
-	// Actor is who did it: a user ID, ActorCLI or ActorSystem.
+	// Actor is who did it: a user ID, ActorCLI, ActorSystem, ActorAnonymous
+	// or, for a client acting for itself through the admin API,
+	// "client:" and its ID.
 	Actor string
 	// Subject is whom or what it concerns: a user ID, a client ID, a key ID,
 	// or for a failed sign-in on an unknown address a keyed hash of it.
@@ -60,11 +62,15 @@ const (
 	AuditFactorRemoved    = "factor_removed"
 	AuditRecoveryCodeUsed = "recovery_code_used"
 
-	AuditUserCreated         = "user_created"
-	AuditUserRoleChanged     = "user_role_changed"
-	AuditUserPasswordSet     = "user_password_set"
-	AuditUserDeleted         = "user_deleted"
-	AuditUserUnlocked        = "user_unlocked"
+	AuditUserCreated     = "user_created"
+	AuditUserRoleChanged = "user_role_changed"
+	AuditUserPasswordSet = "user_password_set"
+	AuditUserDeleted     = "user_deleted"
+	AuditUserUnlocked    = "user_unlocked"
+	AuditUserDisabled    = "user_disabled" // Detail: sessions ended
+	AuditUserEnabled     = "user_enabled"
+	// An admin marked the address verified or not (Detail: to).
+	AuditUserVerifiedChanged = "user_email_verified_changed"
 	AuditMFAReset            = "mfa_reset"
 	AuditClientCreated       = "client_created"
 	AuditClientDeleted       = "client_deleted"

@@ -47,8 +47,33 @@ type User struct {
 	EmailVerified bool
 	// PasswordHash is a self-describing hash string ($argon2id$…, $2a$/$2b$/$2y$…).
 	PasswordHash string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// DisabledAt is when an admin disabled the account; nil while it may
+	// sign in. A disabled account cannot sign in, use a session, refresh
+	// or read userinfo.
+	DisabledAt *time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	// Version counts the changes of the row: CreateUser stores 1 (and sets
+	// it on the caller's User), every update adds one. UpdateUser changes
+	// the row only while it still has the version the caller read.
+	Version int64
+}
+
+// Disabled reports whether an admin has disabled the account.
+func (u *User) Disabled() bool { return u.DisabledAt != nil }
+
+// UserQuery selects a page of users for SearchUsers, in the order of their
+// (Email, ID) compared byte by byte.
+type UserQuery struct {
+	// Search, when not empty, keeps the users whose email starts with it
+	// or whose name contains it, ignoring the case of ASCII letters (and,
+	// on PostgreSQL, of every letter). Callers normalise it.
+	Search string
+	// AfterEmail and AfterID continue a listing after the user with this
+	// (email, id): the last one of the previous page. Empty: from the start.
+	AfterEmail, AfterID string
+	// Limit is the most users returned; it must be positive.
+	Limit int
 }
 
 // Client application types.
@@ -104,6 +129,9 @@ type Client struct {
 	OfflineSurvivesLogout bool
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
+	// Version counts the changes of the row, as User.Version does:
+	// CreateClient stores 1, UpdateClient adds one.
+	Version int64
 }
 
 // AuthRequest is a validated /authorize request. While the user signs in it
@@ -361,22 +389,41 @@ type TOTPFactor struct {
 // concurrent use by many goroutines and by several processes sharing one database.
 type Store interface {
 	// Users. Email lookups are exact on the normalised (lower-case) address.
-	CreateUser(ctx context.Context, u *User) error // ErrConflict on duplicate email
+	// Every method that changes a user adds one to its Version.
+	//
+	// CreateUser stores u with Version 1 and sets u.Version; ErrConflict on
+	// a duplicate email or ID.
+	CreateUser(ctx context.Context, u *User) error
 	GetUser(ctx context.Context, id string) (*User, error)
 	GetUserByEmail(ctx context.Context, email string) (*User, error)
-	ListUsers(ctx context.Context) ([]User, error)
+	// SearchUsers returns up to q.Limit users matching q, ordered by
+	// (Email, ID) byte by byte; empty (no error) when none match.
+	SearchUsers(ctx context.Context, q UserQuery) ([]User, error)
+	// UpdateUser replaces the name, role, email_verified, password hash
+	// and DisabledAt of user u.ID, and sets UpdatedAt, if the stored
+	// Version is still u.Version (compare-and-set, one statement); then
+	// u.Version is the new version. ErrConflict when the version differs
+	// (someone changed the user since it was read), ErrNotFound when there
+	// is no such user. The email changes only through UpdateUserEmail.
+	UpdateUser(ctx context.Context, u *User) error
 	UpdateUserPassword(ctx context.Context, id, passwordHash string, now time.Time) error
-	UpdateUserRole(ctx context.Context, id, role string, now time.Time) error
 	SetUserEmailVerified(ctx context.Context, id string, verified bool, now time.Time) error
 	// DeleteUser also removes the user's sessions, grants, consents, linked
 	// identities, passkeys, WebAuthn user handle, TOTP and recovery codes.
 	DeleteUser(ctx context.Context, id string) error
 
 	// Clients.
-	CreateClient(ctx context.Context, c *Client) error // ErrConflict on duplicate ID
+	//
+	// CreateClient stores c with Version 1 and sets c.Version; ErrConflict
+	// on a duplicate ID.
+	CreateClient(ctx context.Context, c *Client) error
 	GetClient(ctx context.Context, id string) (*Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
-	UpdateClient(ctx context.Context, c *Client) error // replaces every field but ID and CreatedAt
+	// UpdateClient replaces every field but ID and CreatedAt and adds one
+	// to the version, which it sets in c.Version. When c.Version is not 0
+	// it is a compare-and-set: ErrConflict unless the stored version is
+	// still c.Version. ErrNotFound when there is no such client.
+	UpdateClient(ctx context.Context, c *Client) error
 	DeleteClient(ctx context.Context, id string) error
 
 	// Auth requests and codes.
@@ -478,6 +525,9 @@ type Store interface {
 	// sign-in calls ClearLoginFailures, which also lifts a lock this attempt set.
 	RegisterLoginAttempt(ctx context.Context, key string, now time.Time, threshold int, lockFor time.Duration) (LoginAttempt, error)
 	ClearLoginFailures(ctx context.Context, key string) error // also `users unlock`
+	// LoginLocks returns, for those of keys that are locked at now, when
+	// their lock ends; keys without a lock are absent. It changes nothing.
+	LoginLocks(ctx context.Context, keys []string, now time.Time) (map[string]time.Time, error)
 
 	// One-time tokens.
 	// CreateOneTimeToken stores t and deletes the user's earlier tokens of the

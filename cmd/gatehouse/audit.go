@@ -35,16 +35,6 @@ func auditIP(r *http.Request, trusted []netip.Prefix) string {
 	return ""
 }
 
-// audit records what a CLI command did, with actor "cli". The command's
-// change has been made by then: a store that cannot take the event costs a
-// warning, not the command (docs/design.md).
-func (c *core) audit(ctx context.Context, now time.Time, ev storage.AuditEvent) {
-	ev.Time, ev.Actor = now.UTC(), storage.ActorCLI
-	if err := c.store.AppendAudit(ctx, &ev); err != nil {
-		c.log.Error("audit event not recorded", "action", ev.Action, "actor", ev.Actor, "subject", ev.Subject, "client_id", ev.ClientID, "ip", ev.IP, "detail", ev.Detail, "err", err)
-	}
-}
-
 // expireAudit deletes audit events older than GATEHOUSE_AUDIT_RETENTION
 // (none when it is 0); part of the cleanup pass.
 func (a *app) expireAudit(ctx context.Context) error {

@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse-id/gatehouse/op/backchannel"
-	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 )
+
+// The clients commands are a front end of the admin service (package
+// admin), which validates, stores and audits.
 
 // clientJSON is a client as `clients … --json` prints it.
 type clientJSON struct {
@@ -30,9 +31,9 @@ type clientJSON struct {
 	Resources              []string `json:"resources,omitempty"`
 }
 
-func toClientJSON(c *storage.Client) clientJSON {
+func toClientJSON(c *admin.Client) clientJSON {
 	return clientJSON{
-		ClientID: c.ID, Name: c.Name, Type: c.AppType, AuthMethod: c.AuthMethod, GrantTypes: c.GrantTypes,
+		ClientID: c.ID, Name: c.Name, Type: c.Type, AuthMethod: c.AuthMethod, GrantTypes: c.GrantTypes,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		Resources: c.Resources,
@@ -55,43 +56,37 @@ func clientsCmd(e *env) *cobra.Command {
 		withSettings(clientsDeleteCmd(e), scopeStore))
 }
 
+// printSecret prints a client with the secret it has just been given,
+// which is shown only now.
+func printSecret(e *env, asJSON bool, c *admin.Client, secret, note string) error {
+	if asJSON {
+		return printJSON(e.stdout, struct {
+			ClientID     string   `json:"client_id"`
+			ClientSecret string   `json:"client_secret,omitempty"`
+			RedirectURIs []string `json:"redirect_uris"`
+		}{c.ID, secret, nonNil(c.RedirectURIs)})
+	}
+	fmt.Fprintf(e.stdout, "client_id:     %s\n", c.ID)
+	if secret != "" {
+		fmt.Fprintf(e.stdout, "client_secret: %s\n(%s)\n", secret, note)
+	}
+	return nil
+}
+
 func clientsCreateCmd(e *env) *cobra.Command {
-	var spec clientSpec
+	var spec admin.ClientSpec
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Register a client; prints its secret once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
-				cl, err := spec.toClient(e.now())
+			return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
+				c, secret, err := svc.CreateClient(ctx, admin.CLI, spec)
 				if err != nil {
 					return err
 				}
-				var secret string
-				if cl.AuthMethod != storage.AuthMethodNone {
-					secret = newClientSecret()
-					cl.SecretHash = hashSecret(secret)
-				}
-				if err := c.store.CreateClient(ctx, cl); err != nil {
-					if errors.Is(err, storage.ErrConflict) {
-						return fmt.Errorf("a client with id %q already exists", cl.ID)
-					}
-					return fmt.Errorf("create client: %w", err)
-				}
-				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditClientCreated, Subject: cl.ID, ClientID: cl.ID})
-				if asJSON {
-					return printJSON(e.stdout, struct {
-						ClientID     string   `json:"client_id"`
-						ClientSecret string   `json:"client_secret,omitempty"`
-						RedirectURIs []string `json:"redirect_uris"`
-					}{cl.ID, secret, nonNil(cl.RedirectURIs)})
-				}
-				fmt.Fprintf(e.stdout, "client_id:     %s\n", cl.ID)
-				if secret != "" {
-					fmt.Fprintf(e.stdout, "client_secret: %s\n(shown only now; store it safely)\n", secret)
-				}
-				return nil
+				return printSecret(e, asJSON, c, secret, "shown only now; store it safely")
 			})
 		},
 	}
@@ -122,10 +117,10 @@ func clientsListCmd(e *env) *cobra.Command {
 		Short: "List clients",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
-				list, err := c.store.ListClients(ctx)
+			return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
+				list, err := svc.ListClients(ctx, admin.CLI)
 				if err != nil {
-					return fmt.Errorf("list clients: %w", err)
+					return err
 				}
 				out := make([]clientJSON, 0, len(list))
 				for i := range list {
@@ -153,33 +148,12 @@ func clientsRotateCmd(e *env) *cobra.Command {
 		Short: "Replace a client's secret; prints the new one once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
-				cl, err := c.store.GetClient(ctx, args[0])
+			return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
+				c, secret, err := svc.RotateSecret(ctx, admin.CLI, args[0], "")
 				if err != nil {
-					if errors.Is(err, storage.ErrNotFound) {
-						return fmt.Errorf("no client with id %q", args[0])
-					}
-					return fmt.Errorf("load client: %w", err)
+					return err
 				}
-				if cl.AuthMethod == storage.AuthMethodNone {
-					return fmt.Errorf("client %q is public and has no secret", cl.ID)
-				}
-				secret := newClientSecret()
-				cl.SecretHash = hashSecret(secret)
-				cl.UpdatedAt = e.now()
-				if err := c.store.UpdateClient(ctx, cl); err != nil {
-					return fmt.Errorf("update client: %w", err)
-				}
-				c.audit(ctx, cl.UpdatedAt, storage.AuditEvent{Action: storage.AuditClientSecretRotated, Subject: cl.ID, ClientID: cl.ID})
-				if asJSON {
-					return printJSON(e.stdout, struct {
-						ClientID     string   `json:"client_id"`
-						ClientSecret string   `json:"client_secret"`
-						RedirectURIs []string `json:"redirect_uris"`
-					}{cl.ID, secret, nonNil(cl.RedirectURIs)})
-				}
-				fmt.Fprintf(e.stdout, "client_id:     %s\nclient_secret: %s\n(shown only now; the old secret no longer works)\n", cl.ID, secret)
-				return nil
+				return printSecret(e, asJSON, c, secret, "shown only now; the old secret no longer works")
 			})
 		},
 	}
@@ -193,14 +167,10 @@ func clientsDeleteCmd(e *env) *cobra.Command {
 		Short: "Delete a client",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
-				if err := c.store.DeleteClient(ctx, args[0]); err != nil {
-					if errors.Is(err, storage.ErrNotFound) {
-						return fmt.Errorf("no client with id %q", args[0])
-					}
-					return fmt.Errorf("delete client: %w", err)
+			return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
+				if err := svc.DeleteClient(ctx, admin.CLI, args[0], ""); err != nil {
+					return err
 				}
-				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditClientDeleted, Subject: args[0], ClientID: args[0]})
 				fmt.Fprintf(e.stdout, "deleted client %s\n", args[0])
 				return nil
 			})
@@ -211,64 +181,70 @@ func clientsDeleteCmd(e *env) *cobra.Command {
 // clientsUpdateCmd changes the settings given on the command line and
 // leaves the others as they are; the result is checked like a new client.
 func clientsUpdateCmd(e *env) *cobra.Command {
-	var bcURI string
+	var name, bcURI, accessToken string
+	var redirects, postLogout, resources, grants []string
 	var bcSession, offline, requireMFA, requireConsent bool
 	cmd := &cobra.Command{
 		Use:   "update CLIENT_ID",
-		Short: "Change a client's back-channel logout, offline-token and sign-in settings",
+		Short: "Change a client's redirect URIs, back-channel logout, offline-token and sign-in settings",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
-				cl, err := c.store.GetClient(ctx, args[0])
-				if errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("no client with id %q", args[0])
-				} else if err != nil {
-					return fmt.Errorf("load client: %w", err)
+			var u admin.ClientUpdate
+			given := func(flag string) bool { return f.Changed(flag) }
+			if given("name") {
+				u.Name = &name
+			}
+			if given("redirect-uri") {
+				u.RedirectURIs = &redirects
+			}
+			if given("post-logout-redirect-uri") {
+				u.PostLogoutRedirectURIs = &postLogout
+			}
+			if given("resource") {
+				u.Resources = &resources
+			}
+			if given("grant-types") {
+				u.GrantTypes = &grants
+			}
+			if given("access-token") {
+				u.AccessTokenFormat = &accessToken
+			}
+			if given("backchannel-logout-uri") {
+				u.BackchannelLogoutURI = &bcURI
+			}
+			if given("backchannel-logout-session-required") {
+				u.BackchannelLogoutSessionRequired = &bcSession
+			}
+			if given("offline-survives-logout") {
+				u.OfflineSurvivesLogout = &offline
+			}
+			if given("require-mfa") {
+				u.RequireMFA = &requireMFA
+			}
+			if given("require-consent") {
+				u.RequireConsent = &requireConsent
+			}
+			if u == (admin.ClientUpdate{}) {
+				return errors.New("nothing to change: give at least one setting (see --help)")
+			}
+			return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
+				c, err := svc.UpdateClient(ctx, admin.CLI, args[0], u, "")
+				if err != nil {
+					return err
 				}
-				changed := map[string]string{}
-				if f.Changed("backchannel-logout-uri") {
-					if bcURI != "" {
-						if err := backchannel.ValidateURI(bcURI); err != nil {
-							return fmt.Errorf("back-channel logout URI %q: %w", bcURI, err)
-						}
-					}
-					cl.BackchannelLogoutURI = bcURI
-					changed["backchannel_logout_uri"] = bcURI
-				}
-				if f.Changed("backchannel-logout-session-required") {
-					cl.BackchannelLogoutSessionRequired = bcSession
-					changed["backchannel_logout_session_required"] = strconv.FormatBool(bcSession)
-				}
-				if f.Changed("offline-survives-logout") {
-					cl.OfflineSurvivesLogout = offline
-					changed["offline_survives_logout"] = strconv.FormatBool(offline)
-				}
-				if f.Changed("require-mfa") {
-					cl.RequireMFA = requireMFA
-					changed["require_mfa"] = strconv.FormatBool(requireMFA)
-				}
-				if f.Changed("require-consent") {
-					cl.RequireConsent = requireConsent
-					changed["require_consent"] = strconv.FormatBool(requireConsent)
-				}
-				if len(changed) == 0 {
-					return errors.New("nothing to change: give at least one setting (see --help)")
-				}
-				if cl.BackchannelLogoutSessionRequired && cl.BackchannelLogoutURI == "" {
-					return errors.New("--backchannel-logout-session-required needs a back-channel logout URI")
-				}
-				cl.UpdatedAt = e.now().UTC()
-				if err := c.store.UpdateClient(ctx, cl); err != nil {
-					return fmt.Errorf("update client: %w", err)
-				}
-				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditClientUpdated, Subject: cl.ID, ClientID: cl.ID, Detail: changed})
-				fmt.Fprintf(e.stdout, "updated client %s\n", cl.ID)
+				fmt.Fprintf(e.stdout, "updated client %s\n", c.ID)
 				return nil
 			})
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "display name (shown on the consent page)")
+	f.StringSliceVar(&redirects, "redirect-uri", nil, "redirect URI (repeatable; the list replaces the registered one)")
+	f.StringSliceVar(&postLogout, "post-logout-redirect-uri", nil, "post-logout redirect URI (repeatable; replaces the list)")
+	f.StringSliceVar(&resources, "resource", nil, "RFC 8707 resource URI (repeatable; replaces the list)")
+	f.StringSliceVar(&grants, "grant-types", nil, "authorization_code, refresh_token, client_credentials (replaces the list)")
+	f.StringVar(&accessToken, "access-token", "", "access token format: opaque or jwt")
 	f.StringVar(&bcURI, "backchannel-logout-uri", "", "where logout tokens are POSTed (https, or http on loopback); empty removes it")
 	f.BoolVar(&bcSession, "backchannel-logout-session-required", false, "the client needs sid in logout tokens")
 	f.BoolVar(&offline, "offline-survives-logout", false, "refresh tokens granted with offline_access survive the end of the SSO session")

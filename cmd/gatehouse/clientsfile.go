@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -22,7 +23,16 @@ import (
 // Each client is created or updated to match at start. Clients not in the
 // file are left alone.
 type clientsFile struct {
-	Clients []clientSpec `json:"clients"`
+	Clients []fileClient `json:"clients"`
+}
+
+// fileClient is a client in the file: what any client has (validated by
+// the admin service's rules) and its secret, which only the file may give.
+type fileClient struct {
+	admin.ClientSpec
+	// The secret in clear, or its SHA-256 in hex.
+	Secret       string `json:"secret"`
+	SecretSHA256 string `json:"secret_sha256"`
 }
 
 func applyClientsFile(ctx context.Context, st storage.Store, path string, now time.Time) error {
@@ -76,7 +86,7 @@ func parseClientsFile(b []byte, now time.Time) ([]*storage.Client, error) {
 			return nil, fmt.Errorf("client %q appears twice", spec.ID)
 		}
 		seen[spec.ID] = true
-		c, err := spec.toClient(now)
+		c, err := spec.Client(now)
 		if err != nil {
 			return nil, fmt.Errorf("client %q: %w", spec.ID, err)
 		}
@@ -91,7 +101,7 @@ func parseClientsFile(b []byte, now time.Time) ([]*storage.Client, error) {
 			if len(spec.Secret) < 16 {
 				return nil, fmt.Errorf("client %q: secret must be at least 16 characters", spec.ID)
 			}
-			c.SecretHash = hashSecret(spec.Secret)
+			c.SecretHash = admin.HashClientSecret(spec.Secret)
 		case spec.SecretSHA256 != "":
 			h, err := hex.DecodeString(spec.SecretSHA256)
 			if err != nil || len(h) != 32 {

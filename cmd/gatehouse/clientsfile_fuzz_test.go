@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -23,7 +24,7 @@ func FuzzClientsFile(f *testing.F) {
 	for _, s := range []string{
 		`{"clients":[{"id":"shop","name":"Shop","secret":"a-long-random-secret-at-least-16-characters","redirect_uris":["https://shop.example.com/cb"],"post_logout_redirect_uris":["https://shop.example.com/"]},{"id":"spa","type":"spa","public":true,"redirect_uris":["https://app.example.com/callback"]}]}`,
 		`{"clients":[{"id":"cli","type":"native","public":true,"redirect_uris":["http://127.0.0.1/cb","com.example.app:/oauth"],"access_token":"jwt","require_consent":true}]}`,
-		`{"clients":[{"id":"svc","grant_types":["client_credentials"],"secret_sha256":"` + hex.EncodeToString(hashSecret("0123456789abcdef")) + `"}]}`,
+		`{"clients":[{"id":"svc","grant_types":["client_credentials"],"secret_sha256":"` + hex.EncodeToString(admin.HashClientSecret("0123456789abcdef")) + `"}]}`,
 		`{"clients":[{"id":"app","auth_method":"client_secret_post","secret":"0123456789abcdef","name":"  App  ","redirect_uris":["http://localhost:3000/cb"]}]}`,
 		`{"clients":[{"id":"admin","secret":"0123456789abcdef","redirect_uris":["https://admin.example/cb"],"require_mfa":true,"resources":["https://api.example/"]}]}`,
 		`{"clients":[]}`, `{}`, `null`, `[]`, ``, `{"clients":null}`,
@@ -67,7 +68,7 @@ func FuzzClientsFile(f *testing.F) {
 			t.Fatalf("accepted %q, which is not one JSON document", b)
 		}
 		seen := map[string]bool{}
-		specs := make([]clientSpec, 0, len(clients))
+		specs := make([]fileClient, 0, len(clients))
 		for _, c := range clients {
 			checkClient(t, c, now)
 			if seen[c.ID] {
@@ -96,7 +97,7 @@ func FuzzClientsFile(f *testing.F) {
 func checkClient(t *testing.T, c *storage.Client, now time.Time) {
 	t.Helper()
 	switch {
-	case !clientIDPattern.MatchString(c.ID):
+	case !validClientID.MatchString(c.ID):
 		t.Fatalf("client id %q", c.ID)
 	case c.Name == "" || !c.CreatedAt.Equal(now) || !c.UpdatedAt.Equal(now):
 		t.Fatalf("client %q: name %q, times %v %v", c.ID, c.Name, c.CreatedAt, c.UpdatedAt)
@@ -109,7 +110,7 @@ func checkClient(t *testing.T, c *storage.Client, now time.Time) {
 	}
 	switch c.AuthMethod {
 	case storage.AuthMethodNone:
-		if c.SecretHash != nil || slices.Contains(c.GrantTypes, grantClientCredentials) {
+		if c.SecretHash != nil || slices.Contains(c.GrantTypes, admin.GrantClientCredentials) {
 			t.Fatalf("public client %q: secret %x, grants %v", c.ID, c.SecretHash, c.GrantTypes)
 		}
 	case storage.AuthMethodBasic, storage.AuthMethodPost:
@@ -120,28 +121,31 @@ func checkClient(t *testing.T, c *storage.Client, now time.Time) {
 		t.Fatalf("client %q: auth method %q", c.ID, c.AuthMethod)
 	}
 	for _, g := range c.GrantTypes {
-		if g != grantCode && g != grantRefresh && g != grantClientCredentials {
+		if g != admin.GrantAuthorizationCode && g != admin.GrantRefreshToken && g != admin.GrantClientCredentials {
 			t.Fatalf("client %q: grant %q", c.ID, g)
 		}
 	}
-	if slices.Contains(c.GrantTypes, grantCode) && len(c.RedirectURIs) == 0 {
+	if slices.Contains(c.GrantTypes, admin.GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
 		t.Fatalf("client %q: code grant without a redirect URI", c.ID)
 	}
 	for _, u := range append(slices.Clone(c.RedirectURIs), c.PostLogoutRedirectURIs...) {
-		if err := checkRedirectURI(u, c.AppType); err != nil {
+		if err := admin.CheckRedirectURI(u, c.AppType); err != nil {
 			t.Fatalf("client %q: redirect URI %q: %v", c.ID, u, err)
 		}
 	}
 }
 
+// validClientID is the client ID rule, restated as the fuzz test's oracle.
+var validClientID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
 // specOf writes a client back as the clients file describes it, the secret as
 // its hash.
-func specOf(c *storage.Client) clientSpec {
-	s := clientSpec{
+func specOf(c *storage.Client) fileClient {
+	s := fileClient{ClientSpec: admin.ClientSpec{
 		ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		Type: c.AppType, GrantTypes: c.GrantTypes, AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent,
 		RequireMFA: c.RequireMFA, Resources: c.Resources,
-	}
+	}}
 	if c.AuthMethod == storage.AuthMethodNone {
 		s.Public = true
 	} else {

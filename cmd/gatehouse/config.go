@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/login/mfa"
 	"github.com/gatehouse-id/gatehouse/login/ratelimit"
@@ -370,7 +371,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		return nil, errors.New("GATEHOUSE_SESSION_IDLE (--session-idle): must not exceed GATEHOUSE_SESSION_MAX")
 	}
 	for _, role := range c.MFARequiredRoles {
-		if !rolePattern.MatchString(role) {
+		if !admin.ValidRole(role) {
 			return nil, fmt.Errorf("GATEHOUSE_MFA_REQUIRED_ROLES (--mfa-required-roles): %q is not a role (upper case, such as ADMIN)", role)
 		}
 	}

@@ -3,38 +3,98 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 )
 
 func keysCmd(e *env) *cobra.Command {
+	return group("keys", "Manage signing keys",
+		withSettings(keysListCmd(e), scopeStore),
+		withSettings(keysRotateCmd(e), scopeStore|scopeKeys))
+}
+
+// keyJSON is a signing key as `keys list --json` prints it: no key material.
+type keyJSON struct {
+	ID          string     `json:"kid"`
+	Algorithm   string     `json:"alg"`
+	State       string     `json:"state"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ActivatedAt *time.Time `json:"activated_at,omitempty"`
+	RetiredAt   *time.Time `json:"retired_at,omitempty"`
+	RemoveAfter *time.Time `json:"remove_after,omitempty"`
+}
+
+func keysListCmd(e *env) *cobra.Command {
 	var asJSON bool
-	rotate := &cobra.Command{
-		Use:   "rotate",
-		Short: "Promote the next signing key now and publish a new next key",
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the signing keys: active, next (published, not yet signing) and retired ones still published",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
-				before := c.keys.Active().ID
-				if err := c.keys.Rotate(ctx); err != nil {
-					return fmt.Errorf("rotate keys: %w", err)
+			return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
+				list, err := svc.ListKeys(ctx, admin.CLI)
+				if err != nil {
+					return err
 				}
-				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditKeysRotated, Subject: c.keys.Active().ID, Detail: map[string]string{"retired": before}})
+				out := make([]keyJSON, 0, len(list))
+				for _, k := range list {
+					out = append(out, keyJSON{ID: k.ID, Algorithm: k.Algorithm, State: k.State, CreatedAt: k.CreatedAt.UTC(),
+						ActivatedAt: utcPtr(k.ActivatedAt), RetiredAt: utcPtr(k.RetiredAt), RemoveAfter: utcPtr(k.RemoveAfter)})
+				}
 				if asJSON {
-					return printJSON(e.stdout, struct {
-						Active   string `json:"active_kid"`
-						Previous string `json:"previous_kid"`
-					}{c.keys.Active().ID, before})
+					return printJSON(e.stdout, out)
 				}
-				fmt.Fprintf(e.stdout, "active signing key: %s (was %s); running servers switch within 30 s\n", c.keys.Active().ID, before)
+				for _, k := range out {
+					removed := "-"
+					if k.RemoveAfter != nil {
+						removed = k.RemoveAfter.Format(time.RFC3339)
+					}
+					fmt.Fprintf(e.stdout, "%s\t%s\t%s\tcreated=%s\tremove_after=%s\n", k.ID, k.Algorithm, k.State, k.CreatedAt.Format(time.RFC3339), removed)
+				}
 				return nil
 			})
 		},
 	}
-	rotate.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return group("keys", "Manage signing keys", withSettings(rotate, scopeStore|scopeKeys))
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func keysRotateCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "rotate",
+		Short: "Promote the next signing key now and publish a new next key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
+				active, previous, err := svc.RotateKeys(ctx, admin.CLI)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(e.stdout, struct {
+						Active   string `json:"active_kid"`
+						Previous string `json:"previous_kid"`
+					}{active, previous})
+				}
+				fmt.Fprintf(e.stdout, "active signing key: %s (was %s); running servers switch within 30 s\n", active, previous)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }
 
 func migrateCmd(e *env) *cobra.Command {

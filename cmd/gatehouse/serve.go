@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -156,10 +157,10 @@ func bootstrapDemoClient(ctx context.Context, st storage.Store, cfg *config, out
 	if len(existing) > 0 || !demoClientWanted(cfg) {
 		return nil
 	}
-	c, err := clientSpec{
+	c, err := admin.ClientSpec{
 		ID: demoClientID, Name: "Gatehouse demo app", RedirectURIs: demoRedirectURIs,
 		PostLogoutRedirectURIs: []string{"http://localhost:3000", "http://localhost:3000/"},
-	}.toClient(now)
+	}.Client(now)
 	if err != nil {
 		return err
 	}
@@ -173,7 +174,7 @@ func bootstrapDemoClient(ctx context.Context, st storage.Store, cfg *config, out
 	if cfg.SMTPURL != "" {
 		mailLine = "Mail is sent over SMTP (" + smtpHost(cfg.SMTPURL) + ")."
 	}
-	secret := newClientSecret()
+	secret := admin.NewClientSecret()
 	if _, err := fmt.Fprintf(out, `
 Gatehouse is ready. A demo client was created (the secret is shown only now):
 
@@ -191,7 +192,7 @@ Create a user to sign in with:
 `, cfg.Issuer, c.ID, secret, demoRedirectURIs[0], mailLine); err != nil {
 		return fmt.Errorf("show the demo client's secret: %w (get one later with: %s)", err, rotateDemoHint)
 	}
-	c.SecretHash = hashSecret(secret)
+	c.SecretHash = admin.HashClientSecret(secret)
 	c.UpdatedAt = now
 	if err := st.UpdateClient(ctx, c); err != nil {
 		return fmt.Errorf("store the demo client's secret: %w (get a working one with: %s)", err, rotateDemoHint)

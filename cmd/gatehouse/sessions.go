@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/login"
-	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // sessionJSON is a session as `users sessions --json` prints it: never the
@@ -40,27 +39,18 @@ func usersSessionsCmd(e *env) *cobra.Command {
 		Short: "List a user's sign-in sessions and the apps used in each",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
-				u, err := userByEmail(ctx, c.store, args[0])
+			return withUser(cmd, e, args[0], func(ctx context.Context, svc *admin.Service, u *admin.User) error {
+				list, err := svc.Sessions(ctx, admin.CLI, u.ID)
 				if err != nil {
 					return err
 				}
-				list, err := c.store.ListSessionsByUser(ctx, u.ID)
-				if err != nil {
-					return fmt.Errorf("list sessions: %w", err)
-				}
-				now := e.now()
 				out := make([]sessionJSON, 0, len(list))
 				for _, s := range list {
-					apps, err := login.SessionApps(ctx, c.store, s.ID)
-					if err != nil {
-						return err
-					}
 					out = append(out, sessionJSON{
 						ID: s.ID, CreatedAt: s.CreatedAt.UTC(), LastSeenAt: s.LastSeenAt.UTC(),
 						IdleExpiresAt: s.IdleExpiresAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
-						Expired: !s.Live(now), AuthTime: s.AuthTime.UTC(), AMR: s.AMR, Upstream: s.IDP,
-						Device: login.DeviceName(s.UserAgent), IP: s.IP, UserAgent: s.UserAgent, Apps: apps,
+						Expired: s.Expired, AuthTime: s.AuthTime.UTC(), AMR: s.AMR, Upstream: s.Upstream,
+						Device: s.Device, IP: s.IP, UserAgent: s.UserAgent, Apps: s.Apps,
 					})
 				}
 				if asJSON {
@@ -100,36 +90,16 @@ func usersSignOutCmd(e *env) *cobra.Command {
 		Short: "End a user's sessions (all, or one with --session) and tell their apps (back-channel logout)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCore(cmd, e, func(ctx context.Context, cfg *config, c *core) error {
-				u, err := userByEmail(ctx, c.store, args[0])
+			return withUser(cmd, e, args[0], func(ctx context.Context, svc *admin.Service, u *admin.User) error {
+				n, err := svc.SignOut(ctx, admin.CLI, u.ID, sessionID)
 				if err != nil {
 					return err
 				}
-				now := e.now()
-				ender := sessionEnder(cfg, c, now)
 				if sessionID == "" {
-					n, err := ender.EndUserSessions(ctx, u.ID, "admin_sign_out")
-					if err != nil {
-						return err
-					}
-					c.audit(ctx, now, storage.AuditEvent{Action: storage.AuditSessionEnded, Subject: u.ID, Detail: map[string]string{"via": "admin", "sessions": fmt.Sprint(n)}})
 					fmt.Fprintf(e.stdout, "signed %s out of %d sessions; their refresh tokens were revoked, offline ones too\n", u.Email, n)
-					return nil
+				} else {
+					fmt.Fprintf(e.stdout, "ended session %s of %s\n", sessionID, u.Email)
 				}
-				s, err := c.store.GetSession(ctx, sessionID)
-				// Another user's session is "not found" here: an admin
-				// names the user, and the ID must be one of theirs.
-				if errors.Is(err, storage.ErrNotFound) || (err == nil && s.UserID != u.ID) {
-					return fmt.Errorf("%s has no session %s", u.Email, sessionID)
-				}
-				if err != nil {
-					return fmt.Errorf("load session: %w", err)
-				}
-				if _, err := ender.EndSession(ctx, s, "admin_sign_out"); err != nil {
-					return err
-				}
-				c.audit(ctx, now, storage.AuditEvent{Action: storage.AuditSessionEnded, Subject: u.ID, Detail: map[string]string{"via": "admin", "session_id": s.ID}})
-				fmt.Fprintf(e.stdout, "ended session %s of %s\n", s.ID, u.Email)
 				return nil
 			})
 		},

@@ -67,6 +67,9 @@ func TestTokenFateAtSessionEnd(t *testing.T) {
 		{"password set by an admin", func(t *testing.T, f *fate) {
 			f.ts.cli("Fate-Passw0rd-3-new\n", "users", "set-password", email, "--password-stdin")
 		}, "admin_password_set", false, true},
+		{"user disabled", func(t *testing.T, f *fate) {
+			f.ts.cli("", "users", "disable", email)
+		}, "user_disabled", false, true},
 		{"second factors reset", func(t *testing.T, f *fate) {
 			f.ts.cli("", "users", "reset-mfa", email)
 		}, "mfa_reset", false, true},

@@ -4,34 +4,35 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/mail"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/login"
 	loginmail "github.com/gatehouse-id/gatehouse/login/mail"
-	"github.com/gatehouse-id/gatehouse/login/policy"
-	"github.com/gatehouse-id/gatehouse/op"
-	"github.com/gatehouse-id/gatehouse/op/backchannel"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
+// The users commands are a front end of the admin service (package admin),
+// which checks, changes, ends sessions and audits; they name users by
+// email and print what it returns.
+
 // userJSON is a user as `users … --json` prints it.
 type userJSON struct {
-	ID            string `json:"id"`
-	Email         string `json:"email"`
-	Name          string `json:"name,omitempty"`
-	Role          string `json:"role"`
-	EmailVerified bool   `json:"email_verified"`
-	HasPassword   bool   `json:"has_password"`
-	// Linked are the upstream identities (users list only).
-	Linked []linkedJSON `json:"linked_identities,omitempty"`
+	ID            string       `json:"id"`
+	Email         string       `json:"email"`
+	Name          string       `json:"name,omitempty"`
+	Role          string       `json:"role"`
+	EmailVerified bool         `json:"email_verified"`
+	HasPassword   bool         `json:"has_password"`
+	Disabled      bool         `json:"disabled"`
+	DisabledAt    *time.Time   `json:"disabled_at,omitempty"`
+	Locked        bool         `json:"locked"`
+	LockedUntil   *time.Time   `json:"locked_until,omitempty"`
+	CreatedAt     time.Time    `json:"created_at"`
+	Linked        []linkedJSON `json:"linked_identities,omitempty"`
 }
 
 type linkedJSON struct {
@@ -42,8 +43,19 @@ type linkedJSON struct {
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
-func toUserJSON(u *storage.User) userJSON {
-	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, EmailVerified: u.EmailVerified, HasPassword: u.PasswordHash != ""}
+func toUserJSON(u *admin.User) userJSON {
+	j := userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, EmailVerified: u.EmailVerified,
+		HasPassword: u.HasPassword, Disabled: u.Disabled(), Locked: u.Locked(), CreatedAt: u.CreatedAt.UTC(),
+		Linked: toLinkedJSON(u.Linked)}
+	if u.DisabledAt != nil {
+		t := u.DisabledAt.UTC()
+		j.DisabledAt = &t
+	}
+	if u.Locked() {
+		t := u.LockedUntil.UTC()
+		j.LockedUntil = &t
+	}
+	return j
 }
 
 func toLinkedJSON(links []storage.LinkedIdentity) []linkedJSON {
@@ -59,14 +71,15 @@ func toLinkedJSON(links []storage.LinkedIdentity) []linkedJSON {
 	return out
 }
 
-// rolePattern: roles are upper-case names (USER, ADMIN, BILLING_ADMIN).
-var rolePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,31}$`)
-
 func usersCmd(e *env) *cobra.Command {
 	return group("users", "Manage users",
 		withSettings(usersCreateCmd(e), scopeStore|scopePasswords),
 		withSettings(usersListCmd(e), scopeStore),
+		withSettings(usersGetCmd(e), scopeStore),
 		withSettings(usersSetRoleCmd(e), scopeStore),
+		withSettings(usersVerifyCmd(e), scopeStore),
+		withSettings(usersDisableCmd(e), scopeStore),
+		withSettings(usersEnableCmd(e), scopeStore),
 		withSettings(usersSetPasswordCmd(e), scopeStore|scopePasswords),
 		withSettings(usersDeleteCmd(e), scopeStore),
 		withSettings(usersUnlockCmd(e), scopeStore),
@@ -76,28 +89,34 @@ func usersCmd(e *env) *cobra.Command {
 		withSettings(usersSignOutCmd(e), scopeStore))
 }
 
-func checkEmail(raw string) (string, error) {
-	email := login.NormalizeEmail(raw)
-	a, err := mail.ParseAddress(email)
-	if err != nil || a.Address != email || a.Name != "" {
-		return "", fmt.Errorf("%q is not a valid email address", raw)
-	}
-	return email, nil
+// withAdmin runs fn with the admin service on the command's store.
+func withAdmin(cmd *cobra.Command, e *env, fn func(ctx context.Context, svc *admin.Service) error) error {
+	return withCore(cmd, e, func(ctx context.Context, cfg *config, c *core) error {
+		svc, err := adminService(cfg, c, e, nil)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, svc)
+	})
 }
 
-// checkPassword applies the configured password policy, the same one the
-// registration and reset pages apply.
-func checkPassword(cfg *config, pw string) error {
-	p := policy.Password{
-		MinLength: cfg.PasswordMinLength, RequireUpper: cfg.PasswordUpper,
-		RequireDigit: cfg.PasswordDigit, CheckCommon: cfg.PasswordCommon,
+// withUser runs fn for the user with the address EMAIL, with the service.
+func withUser(cmd *cobra.Command, e *env, email string, fn func(ctx context.Context, svc *admin.Service, u *admin.User) error) error {
+	return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
+		u, err := svc.UserByEmail(ctx, admin.CLI, email)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, svc, u)
+	})
+}
+
+// printUser prints u as JSON or as one line of what changed (line).
+func printUser(e *env, asJSON bool, u *admin.User, line string, args ...any) error {
+	if asJSON {
+		return printJSON(e.stdout, toUserJSON(u))
 	}
-	if cfg.PasswordHasher == "bcrypt" {
-		p.MaxBytes = policy.BcryptMaxBytes
-	}
-	if v := p.Check(pw); len(v) > 0 {
-		return errors.New(v[0].Message)
-	}
+	fmt.Fprintf(e.stdout, line+"\n", args...)
 	return nil
 }
 
@@ -109,94 +128,125 @@ func usersCreateCmd(e *env) *cobra.Command {
 		Short: "Create a user (password read from stdin)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			addr, err := checkEmail(email)
-			if err != nil {
-				return err
-			}
-			if !rolePattern.MatchString(role) {
-				return fmt.Errorf("role %q: use an upper-case name such as USER or ADMIN", role)
-			}
-			if utf8.RuneCountInString(name) < 1 {
-				return errors.New("--name is required")
-			}
 			pw, err := passwordFromStdin(e, pwStdin)
 			if err != nil {
 				return err
 			}
-			return withCore(cmd, e, func(ctx context.Context, cfg *config, c *core) error {
-				if err := checkPassword(cfg, pw); err != nil {
-					return err
-				}
-				hasher, err := newHasher(cfg, nil)
+			return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
+				u, err := svc.CreateUser(ctx, admin.CLI, admin.NewUser{Email: email, Name: name, Role: role, EmailVerified: !unverified, Password: pw})
 				if err != nil {
 					return err
 				}
-				hash, err := hasher.Hash(ctx, pw)
-				if err != nil {
-					return fmt.Errorf("hash password: %w", err)
-				}
-				now := e.now().UTC()
-				u := &storage.User{
-					ID: newUserID(), Email: addr, Name: name, Role: role, EmailVerified: !unverified,
-					PasswordHash: hash, CreatedAt: now, UpdatedAt: now,
-				}
-				if err := c.store.CreateUser(ctx, u); err != nil {
-					if errors.Is(err, storage.ErrConflict) {
-						return fmt.Errorf("a user with email %s already exists", addr)
-					}
-					return fmt.Errorf("create user: %w", err)
-				}
-				c.audit(ctx, now, storage.AuditEvent{Action: storage.AuditUserCreated, Subject: u.ID, Detail: map[string]string{"role": u.Role}})
-				if asJSON {
-					return printJSON(e.stdout, toUserJSON(u))
-				}
-				fmt.Fprintf(e.stdout, "created user %s (%s, role %s)\n", u.Email, u.ID, u.Role)
-				return nil
+				return printUser(e, asJSON, u, "created user %s (%s, role %s)", u.Email, u.ID, u.Role)
 			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&email, "email", "", "email address")
 	f.StringVar(&name, "name", "", "display name")
-	f.StringVar(&role, "role", "USER", "role (upper case)")
+	f.StringVar(&role, "role", admin.DefaultRole, "role (upper case)")
 	f.BoolVar(&unverified, "unverified", false, "leave the email address unverified")
 	f.BoolVar(&pwStdin, "password-stdin", false, "read the password from stdin")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 
+// usersListCmd lists users by email. Without --limit or --cursor it lists
+// every user (page by page); with them, one page, and says on stderr how
+// to get the next.
 func usersListCmd(e *env) *cobra.Command {
+	var search, cursor string
+	var limit int
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List users",
+		Short: "List users (all, or a page with --limit / --cursor)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
-				list, err := c.store.ListUsers(ctx)
-				if err != nil {
-					return fmt.Errorf("list users: %w", err)
-				}
-				out := make([]userJSON, 0, len(list))
-				for i := range list {
-					u := toUserJSON(&list[i])
-					links, err := c.store.ListLinkedIdentities(ctx, u.ID)
+			all := !cmd.Flags().Changed("limit") && cursor == ""
+			if all {
+				limit = admin.MaxPageSize
+			}
+			return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
+				var out []userJSON
+				q := admin.UserQuery{Search: search, Limit: limit, Cursor: cursor}
+				for {
+					page, err := svc.ListUsers(ctx, admin.CLI, q)
 					if err != nil {
-						return fmt.Errorf("list linked identities: %w", err)
+						return err
 					}
-					u.Linked = toLinkedJSON(links)
-					out = append(out, u)
+					for i := range page.Items {
+						out = append(out, toUserJSON(&page.Items[i]))
+					}
+					if page.NextCursor == "" {
+						break
+					}
+					if !all {
+						fmt.Fprintf(e.stderr, "more users: continue with --cursor %s\n", page.NextCursor)
+						break
+					}
+					q.Cursor = page.NextCursor
 				}
 				if asJSON {
-					return printJSON(e.stdout, out)
+					return printJSON(e.stdout, nonNilUsers(out))
 				}
 				for _, u := range out {
 					linked := make([]string, 0, len(u.Linked))
 					for _, l := range u.Linked {
 						linked = append(linked, l.Upstream)
 					}
-					fmt.Fprintf(e.stdout, "%s\t%s\t%s\tverified=%t\tpassword=%t\tlinked=%s\n",
-						u.ID, u.Email, u.Role, u.EmailVerified, u.HasPassword, strings.Join(linked, ","))
+					fmt.Fprintf(e.stdout, "%s\t%s\t%s\tverified=%t\tpassword=%t\tlinked=%s\tdisabled=%t\tlocked=%t\n",
+						u.ID, u.Email, u.Role, u.EmailVerified, u.HasPassword, strings.Join(linked, ","), u.Disabled, u.Locked)
+				}
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&search, "search", "", "only users whose email starts with this or whose name contains it")
+	f.IntVar(&limit, "limit", admin.DefaultPageSize, fmt.Sprintf("at most this many users (1–%d); the rest with --cursor", admin.MaxPageSize))
+	f.StringVar(&cursor, "cursor", "", "continue a listing where the previous page ended")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func nonNilUsers(l []userJSON) []userJSON {
+	if l == nil {
+		return []userJSON{}
+	}
+	return l
+}
+
+func usersGetCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "get EMAIL",
+		Short: "Show a user: role, verified, disabled, locked, linked accounts",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withUser(cmd, e, args[0], func(_ context.Context, _ *admin.Service, u *admin.User) error {
+				if asJSON {
+					return printJSON(e.stdout, toUserJSON(u))
+				}
+				j := toUserJSON(u)
+				linked := make([]string, 0, len(j.Linked))
+				for _, l := range j.Linked {
+					linked = append(linked, l.Upstream+":"+l.Subject)
+				}
+				lines := [][2]string{
+					{"id", j.ID}, {"email", j.Email}, {"name", j.Name}, {"role", j.Role},
+					{"email_verified", fmt.Sprint(j.EmailVerified)}, {"has_password", fmt.Sprint(j.HasPassword)},
+					{"disabled", fmt.Sprint(j.Disabled)}, {"locked", fmt.Sprint(j.Locked)},
+					{"created_at", j.CreatedAt.Format(time.RFC3339)}, {"linked", strings.Join(linked, " ")},
+				}
+				if j.DisabledAt != nil {
+					lines = append(lines, [2]string{"disabled_at", j.DisabledAt.Format(time.RFC3339)})
+				}
+				if j.LockedUntil != nil {
+					lines = append(lines, [2]string{"locked_until", j.LockedUntil.Format(time.RFC3339)})
+				}
+				for _, l := range lines {
+					fmt.Fprintf(e.stdout, "%-15s %s\n", l[0]+":", l[1])
 				}
 				return nil
 			})
@@ -206,18 +256,6 @@ func usersListCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-// userByEmail loads a user for the commands that take EMAIL.
-func userByEmail(ctx context.Context, st storage.Store, raw string) (*storage.User, error) {
-	u, err := st.GetUserByEmail(ctx, login.NormalizeEmail(raw))
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("no user with email %s", login.NormalizeEmail(raw))
-		}
-		return nil, fmt.Errorf("load user: %w", err)
-	}
-	return u, nil
-}
-
 func usersSetRoleCmd(e *env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -225,24 +263,77 @@ func usersSetRoleCmd(e *env) *cobra.Command {
 		Short: "Change a user's role (effective in the next token)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !rolePattern.MatchString(args[1]) {
-				return fmt.Errorf("role %q: use an upper-case name such as USER or ADMIN", args[1])
-			}
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
-				u, err := userByEmail(ctx, c.store, args[0])
+			return withUser(cmd, e, args[0], func(ctx context.Context, svc *admin.Service, u *admin.User) error {
+				u, err := svc.SetRole(ctx, admin.CLI, u.ID, args[1], "")
 				if err != nil {
 					return err
 				}
-				if err := c.store.UpdateUserRole(ctx, u.ID, args[1], e.now()); err != nil {
-					return fmt.Errorf("set role: %w", err)
+				return printUser(e, asJSON, u, "%s now has role %s", u.Email, u.Role)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func usersVerifyCmd(e *env) *cobra.Command {
+	var unverified, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify EMAIL",
+		Short: "Mark a user's email address verified (or, with --unverified, not)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withUser(cmd, e, args[0], func(ctx context.Context, svc *admin.Service, u *admin.User) error {
+				u, err := svc.SetEmailVerified(ctx, admin.CLI, u.ID, !unverified, "")
+				if err != nil {
+					return err
 				}
-				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditUserRoleChanged, Subject: u.ID, Detail: map[string]string{"from": u.Role, "to": args[1]}})
-				u.Role = args[1]
-				if asJSON {
-					return printJSON(e.stdout, toUserJSON(u))
+				state := "verified"
+				if !u.EmailVerified {
+					state = "unverified"
 				}
-				fmt.Fprintf(e.stdout, "%s now has role %s\n", u.Email, u.Role)
-				return nil
+				return printUser(e, asJSON, u, "the address %s is now %s", u.Email, state)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&unverified, "unverified", false, "mark the address not verified")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func usersDisableCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "disable EMAIL",
+		Short: "Stop a user from signing in; ends their sessions and refresh tokens (their apps are told)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withUser(cmd, e, args[0], func(ctx context.Context, svc *admin.Service, u *admin.User) error {
+				u, n, err := svc.Disable(ctx, admin.CLI, u.ID, "")
+				if err != nil {
+					return err
+				}
+				return printUser(e, asJSON, u, "disabled %s: %d sessions ended, refresh tokens revoked", u.Email, n)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func usersEnableCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "enable EMAIL",
+		Short: "Let a disabled user sign in again (what disabling ended stays ended)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withUser(cmd, e, args[0], func(ctx context.Context, svc *admin.Service, u *admin.User) error {
+				u, err := svc.Enable(ctx, admin.CLI, u.ID, "")
+				if err != nil {
+					return err
+				}
+				return printUser(e, asJSON, u, "enabled %s: they can sign in again", u.Email)
 			})
 		},
 	}
@@ -261,30 +352,10 @@ func usersSetPasswordCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withCore(cmd, e, func(ctx context.Context, cfg *config, c *core) error {
-				if err := checkPassword(cfg, pw); err != nil {
+			return withUser(cmd, e, args[0], func(ctx context.Context, svc *admin.Service, u *admin.User) error {
+				if _, _, err := svc.SetPassword(ctx, admin.CLI, u.ID, pw, ""); err != nil {
 					return err
 				}
-				u, err := userByEmail(ctx, c.store, args[0])
-				if err != nil {
-					return err
-				}
-				hasher, err := newHasher(cfg, nil)
-				if err != nil {
-					return err
-				}
-				hash, err := hasher.Hash(ctx, pw)
-				if err != nil {
-					return fmt.Errorf("hash password: %w", err)
-				}
-				now := e.now()
-				if err := c.store.UpdateUserPassword(ctx, u.ID, hash, now); err != nil {
-					return fmt.Errorf("set password: %w", err)
-				}
-				if _, err := sessionEnder(cfg, c, now).EndUserSessions(ctx, u.ID, "admin_password_set"); err != nil {
-					return err
-				}
-				c.audit(ctx, now, storage.AuditEvent{Action: storage.AuditUserPasswordSet, Subject: u.ID})
 				fmt.Fprintf(e.stdout, "password changed for %s; their sessions and refresh tokens were revoked\n", u.Email)
 				return nil
 			})
@@ -300,30 +371,15 @@ func usersDeleteCmd(e *env) *cobra.Command {
 		Short: "Delete a user, their sessions and tokens",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCore(cmd, e, func(ctx context.Context, cfg *config, c *core) error {
-				u, err := userByEmail(ctx, c.store, args[0])
-				if err != nil {
+			return withUser(cmd, e, args[0], func(ctx context.Context, svc *admin.Service, u *admin.User) error {
+				if err := svc.DeleteUser(ctx, admin.CLI, u.ID, ""); err != nil {
 					return err
 				}
-				// Sessions end first, while the grants that say which apps
-				// to tell still exist.
-				if _, err := sessionEnder(cfg, c, e.now()).EndUserSessions(ctx, u.ID, "account_deleted"); err != nil {
-					return err
-				}
-				if err := c.store.DeleteUser(ctx, u.ID); err != nil {
-					return fmt.Errorf("delete user: %w", err)
-				}
-				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditUserDeleted, Subject: u.ID})
 				fmt.Fprintf(e.stdout, "deleted user %s\n", u.Email)
 				return nil
 			})
 		},
 	}
-}
-
-// newUserID returns a UUIDv7: unique, and ordered by creation in indexes.
-func newUserID() string {
-	return uuid.Must(uuid.NewV7()).String()
 }
 
 // usersUnlockCmd lifts a sign-in lock. Locks are kept per submitted email,
@@ -334,26 +390,11 @@ func usersUnlockCmd(e *env) *cobra.Command {
 		Short: "Lift a sign-in lockout and reset the failure count",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
-				email := login.NormalizeEmail(args[0])
-				if err := c.store.ClearLoginFailures(ctx, email); err != nil {
-					return fmt.Errorf("unlock: %w", err)
-				}
-				// The second step's lock too (wrong authenticator codes).
-				if u, err := c.store.GetUserByEmail(ctx, email); err == nil {
-					if err := c.store.ClearLoginFailures(ctx, login.SecondFactorLockKey(u.ID)); err != nil {
-						return fmt.Errorf("unlock second step: %w", err)
-					}
-				} else if !errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("load user: %w", err)
-				}
-				subjects, err := auditSubjects(ctx, c, email)
-				if err != nil {
+			return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
+				if err := svc.Unlock(ctx, admin.CLI, args[0]); err != nil {
 					return err
 				}
-				// The account when there is one, else the address's pseudonym.
-				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditUserUnlocked, Subject: subjects[len(subjects)-1]})
-				fmt.Fprintf(e.stdout, "sign-in unlocked for %s\n", email)
+				fmt.Fprintf(e.stdout, "sign-in unlocked for %s\n", login.NormalizeEmail(args[0]))
 				return nil
 			})
 		},
@@ -378,21 +419,13 @@ func usersUnlinkCmd(e *env) *cobra.Command {
 		Short: "Disconnect a user's account at an upstream (GitHub, an OIDC provider) from their Gatehouse account",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
-				u, err := userByEmail(ctx, c.store, args[0])
+			return withUser(cmd, e, args[0], func(ctx context.Context, svc *admin.Service, u *admin.User) error {
+				after, err := svc.UnlinkIdentity(ctx, admin.CLI, u.ID, args[1])
 				if err != nil {
 					return err
 				}
-				if err := c.store.UnlinkIdentity(ctx, u.ID, args[1]); err != nil {
-					if errors.Is(err, storage.ErrNotFound) {
-						return fmt.Errorf("%s has no link to upstream %q", u.Email, args[1])
-					}
-					return fmt.Errorf("unlink: %w", err)
-				}
-				c.audit(ctx, e.now(), storage.AuditEvent{Action: storage.AuditIdentityUnlinked, Subject: u.ID, Detail: map[string]string{"upstream": args[1]}})
 				fmt.Fprintf(e.stdout, "unlinked %s from upstream %s\n", u.Email, args[1])
-				rest, err := c.store.ListLinkedIdentities(ctx, u.ID)
-				if err == nil && len(rest) == 0 && u.PasswordHash == "" {
+				if len(after.Linked) == 0 && !after.HasPassword {
 					fmt.Fprintf(e.stderr, "note: %s now has no password and no linked upstream; they can sign in again after setting a password through \"Forgot password\"\n", u.Email)
 				}
 				return nil
@@ -401,10 +434,9 @@ func usersUnlinkCmd(e *env) *cobra.Command {
 	}
 }
 
-// usersResetMFACmd removes every second factor of a user who lost theirs.
-// Their sessions and refresh tokens end too: a session that passed a second
-// factor should not outlive it, and whoever holds the account next signs in
-// afresh (and enrols again where a factor is required).
+// usersResetMFACmd removes every second factor of a user who lost theirs
+// (the service also ends their sessions and mails them); the command waits
+// until the mail is handed to SMTP.
 func usersResetMFACmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "reset-mfa EMAIL",
@@ -412,42 +444,37 @@ func usersResetMFACmd(e *env) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withCore(cmd, e, func(ctx context.Context, cfg *config, c *core) error {
-				u, err := userByEmail(ctx, c.store, args[0])
+				m, err := cliMailer(cfg, c)
 				if err != nil {
 					return err
 				}
-				// What is removed, for the audit trail and the admin.
-				passkeys, err := c.store.ListWebAuthnCredentials(ctx, u.ID)
-				if err != nil {
-					return fmt.Errorf("list passkeys: %w", err)
+				err = resetMFA(ctx, cfg, c, e, m, args[0])
+				// The mail queued, if any, goes out before the command ends.
+				if ferr := flushCLIMail(ctx, m); err == nil {
+					err = ferr
 				}
-				_, err = c.store.GetTOTP(ctx, u.ID)
-				hasTOTP := err == nil
-				if err != nil && !errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("load authenticator app: %w", err)
-				}
-				codes, err := c.store.CountRecoveryCodes(ctx, u.ID)
-				if err != nil {
-					return fmt.Errorf("count recovery codes: %w", err)
-				}
-				now := e.now()
-				if err := c.store.DeleteMFA(ctx, u.ID); err != nil {
-					return fmt.Errorf("remove second factors: %w", err)
-				}
-				if _, err := sessionEnder(cfg, c, now).EndUserSessions(ctx, u.ID, "mfa_reset"); err != nil {
-					return err
-				}
-				c.audit(ctx, now, storage.AuditEvent{Action: storage.AuditMFAReset, Subject: u.ID, Detail: map[string]string{
-					"passkeys": strconv.Itoa(len(passkeys)), "totp": strconv.FormatBool(hasTOTP), "recovery_codes": strconv.Itoa(codes),
-				}})
-				fmt.Fprintf(e.stdout, "removed the second factors of %s (%d passkeys, authenticator app: %s, %d unused recovery codes); their sessions and refresh tokens were revoked\n",
-					u.Email, len(passkeys), yesNo(hasTOTP), codes)
-				// The user is told: a reset nobody asked for is how an
-				// account takeover through the helpdesk shows.
-				return sendCLIMail(ctx, cfg, c, func(m *loginmail.Mailer) { m.MFAReset(ctx, u.Email, u.Name) })
+				return err
 			})
 		},
 	}
+}
+
+func resetMFA(ctx context.Context, cfg *config, c *core, e *env, m *loginmail.Mailer, email string) error {
+	svc, err := adminService(cfg, c, e, m)
+	if err != nil {
+		return err
+	}
+	u, err := svc.UserByEmail(ctx, admin.CLI, email)
+	if err != nil {
+		return err
+	}
+	r, err := svc.ResetMFA(ctx, admin.CLI, u.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "removed the second factors of %s (%d passkeys, authenticator app: %s, %d unused recovery codes); their sessions and refresh tokens were revoked\n",
+		u.Email, r.Passkeys, yesNo(r.TOTP), r.RecoveryCodes)
+	return nil
 }
 
 func yesNo(b bool) string {
@@ -457,28 +484,23 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// sendCLIMail sends one message from a command with the server's mail
-// settings and waits (at most 30 s) until it was handed to SMTP, or written
-// to the log when SMTP_URL is empty.
-func sendCLIMail(ctx context.Context, cfg *config, c *core, send func(m *loginmail.Mailer)) error {
+// cliMailer is a mailer with the server's mail settings, for a command that
+// tells a user of a change.
+func cliMailer(cfg *config, c *core) (*loginmail.Mailer, error) {
 	sender, err := loginmail.NewSender(cfg.SMTPURL, cfg.MailFrom, c.log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m := loginmail.NewMailer(sender, loginmail.Config{ProductName: cfg.ProductName, Logger: c.log, LogKey: emailPseudonymKey(c.secret)})
-	send(m)
+	return loginmail.NewMailer(sender, loginmail.Config{ProductName: cfg.ProductName, Logger: c.log, LogKey: emailPseudonymKey(c.secret)}), nil
+}
+
+// flushCLIMail waits (at most 30 s) until the queued mail was handed to
+// SMTP, or written to the log when SMTP_URL is empty.
+func flushCLIMail(ctx context.Context, m *loginmail.Mailer) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := m.Close(cctx); err != nil {
 		return fmt.Errorf("mail the user: %w", err)
 	}
 	return nil
-}
-
-// sessionEnder is the server's SessionEnder for a command: the sessions it
-// ends get their logout tokens queued, and a running server sends them
-// within seconds (its delivery worker polls the outbox).
-func sessionEnder(cfg *config, c *core, now time.Time) *op.SessionEnder {
-	clock := func() time.Time { return now }
-	return op.NewSessionEnder(c.store, backchannel.NewMinter(cfg.Issuer, c.keys, clock, 0), clock, c.log, nil)
 }

@@ -57,3 +57,27 @@ func (s *Store) ClearLoginFailures(ctx context.Context, key string) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM login_attempts WHERE key = $1`, key)
 	return wrapErr("postgres: clear login failures", err)
 }
+
+// LoginLocks returns the locks among keys that still hold at now.
+func (s *Store) LoginLocks(ctx context.Context, keys []string, now time.Time) (map[string]time.Time, error) {
+	const what = "postgres: login locks"
+	out := map[string]time.Time{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT key, locked_until FROM login_attempts
+		WHERE key = ANY($1) AND locked_until > $2`, keys, now)
+	if err != nil {
+		return nil, wrapErr(what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var until time.Time
+		if err := rows.Scan(&key, timeCol{&until}); err != nil {
+			return nil, wrapErr(what, err)
+		}
+		out[key] = until
+	}
+	return out, wrapErr(what, rows.Err())
+}

@@ -2,20 +2,23 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, app_type,
 	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at, resources,
-	require_mfa, backchannel_logout_uri, backchannel_logout_session_required, offline_survives_logout`
+	require_mfa, backchannel_logout_uri, backchannel_logout_session_required, offline_survives_logout, version`
 
 func scanClient(row rowScanner) (*storage.Client, error) {
 	var c storage.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
 		&c.AppType, &c.AuthMethod, listCol{&c.GrantTypes}, &c.AccessTokenFormat, &c.RequireConsent,
 		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, listCol{&c.Resources}, &c.RequireMFA,
-		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.OfflineSurvivesLogout)
+		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.OfflineSurvivesLogout, &c.Version)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +40,7 @@ func clientLists(c *storage.Client) (redirects, postLogout, grantTypes, resource
 	return
 }
 
-// CreateClient inserts c; ErrConflict if its ID is taken.
+// CreateClient inserts c at version 1; ErrConflict if its ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	const what = "sqlite: create client"
 	redirects, postLogout, grantTypes, resources, err := clientLists(c)
@@ -45,11 +48,15 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 		return wrapErr(what, err)
 	}
 	_, err = s.q.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 		c.ID, c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType,
 		c.AuthMethod, grantTypes, c.AccessTokenFormat, c.RequireConsent, millis(c.CreatedAt), millis(c.UpdatedAt), resources,
 		c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout)
-	return wrapErr(what, err)
+	if err != nil {
+		return wrapErr(what, err)
+	}
+	c.Version = 1
+	return nil
 }
 
 // GetClient returns the client with id.
@@ -76,21 +83,37 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 	return clients, wrapErr("sqlite: list clients", rows.Err())
 }
 
-// UpdateClient replaces every field of the client c.ID except CreatedAt.
+// UpdateClient replaces every field of the client c.ID except CreatedAt,
+// if c.Version is 0 or still the stored version (compare-and-set).
 func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	const what = "sqlite: update client"
 	redirects, postLogout, grantTypes, resources, err := clientLists(c)
 	if err != nil {
 		return wrapErr(what, err)
 	}
-	return execOne(ctx, s.q, what, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
+	var version int64
+	err = s.q.QueryRowContext(ctx, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, app_type = ?, auth_method = ?, grant_types = ?,
 		access_token_format = ?, require_consent = ?, updated_at = ?, resources = ?, require_mfa = ?,
-		backchannel_logout_uri = ?, backchannel_logout_session_required = ?, offline_survives_logout = ?
-		WHERE id = ?`,
+		backchannel_logout_uri = ?, backchannel_logout_session_required = ?, offline_survives_logout = ?,
+		version = version + 1
+		WHERE id = ? AND (? = 0 OR version = ?) RETURNING version`,
 		c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType, c.AuthMethod, grantTypes,
 		c.AccessTokenFormat, c.RequireConsent, millis(c.UpdatedAt), resources, c.RequireMFA,
-		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, c.ID)
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, c.ID,
+		c.Version, c.Version).Scan(&version)
+	if errors.Is(err, sql.ErrNoRows) && c.Version != 0 {
+		// Missing, or changed since it was read: a second look tells which.
+		if _, err := s.GetClient(ctx, c.ID); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return fmt.Errorf("%s: the client was changed since it was read: %w", what, storage.ErrConflict)
+	}
+	if err != nil {
+		return wrapErr(what, err)
+	}
+	c.Version = version
+	return nil
 }
 
 // DeleteClient deletes the client; the schema cascades to its auth requests,

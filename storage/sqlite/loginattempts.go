@@ -56,3 +56,33 @@ func (s *Store) ClearLoginFailures(ctx context.Context, key string) error {
 	_, err := s.q.ExecContext(ctx, `DELETE FROM login_attempts WHERE key = ?`, key)
 	return wrapErr("sqlite: clear login failures", err)
 }
+
+// LoginLocks returns the locks among keys that still hold at now. The keys
+// travel as one JSON array, so the query text (and its prepared statement)
+// is the same for any number of them.
+func (s *Store) LoginLocks(ctx context.Context, keys []string, now time.Time) (map[string]time.Time, error) {
+	const what = "sqlite: login locks"
+	out := map[string]time.Time{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	list, err := jsonList(keys)
+	if err != nil {
+		return nil, wrapErr(what, err)
+	}
+	rows, err := s.q.QueryContext(ctx, `SELECT key, locked_until FROM login_attempts
+		WHERE key IN (SELECT value FROM json_each(?)) AND locked_until > ?`, list, millis(now))
+	if err != nil {
+		return nil, wrapErr(what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var until time.Time
+		if err := rows.Scan(&key, timeCol{&until}); err != nil {
+			return nil, wrapErr(what, err)
+		}
+		out[key] = until
+	}
+	return out, wrapErr(what, rows.Err())
+}

@@ -2,7 +2,10 @@ package storagetest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +23,7 @@ func clientTests() []namedTest {
 		{"RequireMFARoundTrip", testClientRequireMFA},
 		{"BackchannelLogoutRoundTrip", testClientBackchannelLogout},
 		{"Delete", testClientDelete},
+		{"UpdateCompareAndSet", testClientCompareAndSet},
 	}
 }
 
@@ -218,5 +222,65 @@ func testClientBackchannelLogout(t *testing.T, s storage.Store) {
 			t.Fatalf("ListClients returned %d clients, want 1", len(list))
 		}
 		check("ListClients", &list[0])
+	}
+}
+
+// testClientCompareAndSet: CreateClient starts at version 1, every update
+// adds one; an update carrying a version is refused with ErrConflict (and
+// changes nothing) unless it is still the stored one; version 0 replaces
+// unconditionally; of concurrent updates from one version exactly one wins.
+func testClientCompareAndSet(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	c := newClient("c1")
+	mustNot(t, "create client", s.CreateClient(ctx, c))
+	if c.Version != 1 {
+		t.Fatalf("CreateClient set Version %d, want 1", c.Version)
+	}
+	first, second := *c, *c
+	first.Name = "First"
+	mustNot(t, "first update", s.UpdateClient(ctx, &first))
+	if first.Version != 2 {
+		t.Errorf("Version after an update = %d, want 2", first.Version)
+	}
+	second.Name = "Second"
+	assertErrorIs(t, "update from a stale version", s.UpdateClient(ctx, &second), storage.ErrConflict)
+	got, err := s.GetClient(ctx, "c1")
+	mustNot(t, "get client", err)
+	assertEqual(t, "after the refused update", got, &first)
+
+	blind := *c
+	blind.Version, blind.Name = 0, "Blind"
+	mustNot(t, "unconditional update", s.UpdateClient(ctx, &blind))
+	if blind.Version != 3 {
+		t.Errorf("Version after an unconditional update = %d, want 3", blind.Version)
+	}
+	ghost := newClient("ghost")
+	ghost.Version = 1
+	assertErrorIs(t, "compare-and-set on a missing client", s.UpdateClient(ctx, ghost), storage.ErrNotFound)
+
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := blind
+			w.Name = fmt.Sprintf("writer %d", i)
+			errs[i] = s.UpdateClient(ctx, &w)
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, storage.ErrConflict):
+			t.Errorf("writer %d: %v, want nil or ErrConflict", i, err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d concurrent updates from one version succeeded, want exactly 1", won)
 	}
 }

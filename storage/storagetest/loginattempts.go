@@ -25,6 +25,7 @@ func loginAttemptTests() []namedTest {
 		{"KeysAreIndependent", testLoginKeysIndependent},
 		{"UnknownEmailSameAsKnown", testLoginUnknownEmail},
 		{"Parallel", testLoginParallel},
+		{"LoginLocks", testLoginLocks},
 	}
 }
 
@@ -229,4 +230,38 @@ func testLoginParallel(t *testing.T, s storage.Store) {
 	got := attempt(t, s, "victim@example.com", now.Add(time.Second))
 	assertAttempt(t, "attempt after the race", got,
 		storage.LoginAttempt{Allowed: false, Failures: threshold, LockedUntil: now.Add(lockFor)})
+}
+
+// testLoginLocks: LoginLocks reports the keys locked at now with the lock's
+// end, leaves out keys with failures but no lock, expired locks, cleared
+// and unknown keys, and changes no count.
+func testLoginLocks(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	locked := lockKey(t, s, "locked@example.com", t0())
+	attempt(t, s, "failing@example.com", t0())
+	lockKey(t, s, "cleared@example.com", t0())
+	mustNot(t, "clear", s.ClearLoginFailures(ctx, "cleared@example.com"))
+	keys := []string{"locked@example.com", "failing@example.com", "cleared@example.com", "unknown@example.com"}
+
+	got, err := s.LoginLocks(ctx, keys, at(time.Minute))
+	mustNot(t, "login locks", err)
+	if len(got) != 1 || !got["locked@example.com"].Truncate(precision).Equal(locked.LockedUntil.Truncate(precision)) {
+		t.Fatalf("LoginLocks = %v, want only locked@example.com until %v", got, locked.LockedUntil)
+	}
+	if u := got["locked@example.com"]; u.Location() != time.UTC {
+		t.Errorf("lock end in %v, want UTC", u.Location())
+	}
+	got, err = s.LoginLocks(ctx, keys, locked.LockedUntil)
+	mustNot(t, "login locks at the lock's end", err)
+	if len(got) != 0 {
+		t.Errorf("LoginLocks when the lock has ended = %v, want none", got)
+	}
+	got, err = s.LoginLocks(ctx, nil, t0())
+	mustNot(t, "login locks of no keys", err)
+	if len(got) != 0 {
+		t.Errorf("LoginLocks(nil) = %v", got)
+	}
+	// Reading changed nothing: the next attempt on the failing key is its second.
+	a := attempt(t, s, "failing@example.com", at(2*time.Minute))
+	assertAttempt(t, "attempt after LoginLocks", a, storage.LoginAttempt{Allowed: true, Failures: 2})
 }

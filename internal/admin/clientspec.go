@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"crypto/rand"
@@ -6,7 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -17,9 +17,10 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// clientSpec is a client as an administrator describes it, on the command
-// line or in the clients file.
-type clientSpec struct {
+// ClientSpec is a client as an administrator describes it: on the command
+// line, in the clients file, through the admin API. Client validates it;
+// it is the one place the rules for clients live.
+type ClientSpec struct {
 	ID                     string   `json:"id"`
 	Name                   string   `json:"name"`
 	RedirectURIs           []string `json:"redirect_uris"`
@@ -37,24 +38,23 @@ type clientSpec struct {
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
 	OfflineSurvivesLogout            bool   `json:"offline_survives_logout"`
-	// Clients file only: the secret in clear, or its SHA-256 in hex.
-	Secret       string `json:"secret"`
-	SecretSHA256 string `json:"secret_sha256"`
 }
 
 // clientIDPattern keeps IDs safe everywhere they travel (URLs, Basic auth,
 // token internals that use ':' as a separator).
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
+// Grant types a client may have.
 const (
-	grantCode              = "authorization_code"
-	grantRefresh           = "refresh_token"
-	grantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
 )
 
-// toClient validates the spec and builds the stored client. It does not set
-// the secret; callers do.
-func (s clientSpec) toClient(now time.Time) (*storage.Client, error) {
+// Client validates the spec and builds the stored client (created and
+// updated at now). It does not set the secret; callers do. A mistake is an
+// *Error (CodeInvalid) naming the field.
+func (s ClientSpec) Client(now time.Time) (*storage.Client, error) {
 	c := &storage.Client{
 		ID: s.ID, Name: strings.TrimSpace(s.Name), CreatedAt: now, UpdatedAt: now,
 		RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
@@ -66,7 +66,7 @@ func (s clientSpec) toClient(now time.Time) (*storage.Client, error) {
 		c.ID = newClientID()
 	}
 	if !clientIDPattern.MatchString(c.ID) {
-		return nil, fmt.Errorf("client id %q: use 1–128 letters, digits, '.', '_' or '-'", c.ID)
+		return nil, invalid("id", "client id %q: use 1–128 letters, digits, '.', '_' or '-'", c.ID)
 	}
 	if c.Name == "" {
 		c.Name = c.ID
@@ -76,58 +76,16 @@ func (s clientSpec) toClient(now time.Time) (*storage.Client, error) {
 		c.AppType = storage.AppTypeWeb
 	}
 	if !slices.Contains([]string{storage.AppTypeWeb, storage.AppTypeNative, storage.AppTypeSPA}, c.AppType) {
-		return nil, fmt.Errorf("type %q: use web, native or spa", s.Type)
+		return nil, invalid("type", "type %q: use web, native or spa", s.Type)
 	}
-	switch {
-	case s.Public && s.AuthMethod != "" && s.AuthMethod != storage.AuthMethodNone:
-		return nil, fmt.Errorf("auth method %q: a public client has no secret (auth method none)", s.AuthMethod)
-	case s.Public:
-		c.AuthMethod = storage.AuthMethodNone
-	case s.AuthMethod == "":
-		c.AuthMethod = storage.AuthMethodBasic
-	case s.AuthMethod == storage.AuthMethodBasic || s.AuthMethod == storage.AuthMethodPost:
-		c.AuthMethod = s.AuthMethod
-	case s.AuthMethod == storage.AuthMethodNone:
-		return nil, errors.New("auth method none: use --public")
-	default:
-		return nil, fmt.Errorf("auth method %q: use client_secret_basic or client_secret_post", s.AuthMethod)
+	if err := s.authMethod(c); err != nil {
+		return nil, err
 	}
-	c.GrantTypes = s.GrantTypes
-	if len(c.GrantTypes) == 0 {
-		c.GrantTypes = []string{grantCode, grantRefresh}
+	if err := s.grants(c); err != nil {
+		return nil, err
 	}
-	for _, g := range c.GrantTypes {
-		if !slices.Contains([]string{grantCode, grantRefresh, grantClientCredentials}, g) {
-			return nil, fmt.Errorf("grant type %q: use authorization_code, refresh_token or client_credentials", g)
-		}
-	}
-	if slices.Contains(c.GrantTypes, grantClientCredentials) && c.AuthMethod == storage.AuthMethodNone {
-		return nil, errors.New("grant type client_credentials needs a confidential client")
-	}
-	if slices.Contains(c.GrantTypes, grantCode) && len(c.RedirectURIs) == 0 {
-		return nil, errors.New("at least one redirect URI is required for the authorization_code grant")
-	}
-	for _, u := range c.RedirectURIs {
-		if err := checkRedirectURI(u, c.AppType); err != nil {
-			return nil, fmt.Errorf("redirect URI %q: %w", u, err)
-		}
-	}
-	for _, u := range c.PostLogoutRedirectURIs {
-		if err := checkRedirectURI(u, c.AppType); err != nil {
-			return nil, fmt.Errorf("post-logout redirect URI %q: %w", u, err)
-		}
-	}
-	for _, u := range c.Resources {
-		if err := checkResource(u); err != nil {
-			return nil, fmt.Errorf("resource %q: %w", u, err)
-		}
-	}
-	if c.BackchannelLogoutURI != "" {
-		if err := backchannel.ValidateURI(c.BackchannelLogoutURI); err != nil {
-			return nil, fmt.Errorf("back-channel logout URI %q: %w", c.BackchannelLogoutURI, err)
-		}
-	} else if c.BackchannelLogoutSessionRequired {
-		return nil, errors.New("backchannel-logout-session-required needs a back-channel logout URI")
+	if err := checkURIs(c); err != nil {
+		return nil, err
 	}
 	switch s.AccessToken {
 	case "", storage.AccessTokenOpaque:
@@ -135,9 +93,85 @@ func (s clientSpec) toClient(now time.Time) (*storage.Client, error) {
 	case storage.AccessTokenJWT:
 		c.AccessTokenFormat = storage.AccessTokenJWT
 	default:
-		return nil, fmt.Errorf("access token %q: use opaque or jwt", s.AccessToken)
+		return nil, invalid("access_token", "access token %q: use opaque or jwt", s.AccessToken)
 	}
 	return c, nil
+}
+
+func (s ClientSpec) authMethod(c *storage.Client) error {
+	switch {
+	case s.Public && s.AuthMethod != "" && s.AuthMethod != storage.AuthMethodNone:
+		return invalid("auth_method", "auth method %q: a public client has no secret (auth method none)", s.AuthMethod)
+	case s.Public:
+		c.AuthMethod = storage.AuthMethodNone
+	case s.AuthMethod == "":
+		c.AuthMethod = storage.AuthMethodBasic
+	case s.AuthMethod == storage.AuthMethodBasic || s.AuthMethod == storage.AuthMethodPost:
+		c.AuthMethod = s.AuthMethod
+	case s.AuthMethod == storage.AuthMethodNone:
+		return invalid("auth_method", "auth method none: use --public")
+	default:
+		return invalid("auth_method", "auth method %q: use client_secret_basic or client_secret_post", s.AuthMethod)
+	}
+	return nil
+}
+
+func (s ClientSpec) grants(c *storage.Client) error {
+	c.GrantTypes = s.GrantTypes
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
+	}
+	for _, g := range c.GrantTypes {
+		if !slices.Contains([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}, g) {
+			return invalid("grant_types", "grant type %q: use authorization_code, refresh_token or client_credentials", g)
+		}
+	}
+	if slices.Contains(c.GrantTypes, GrantClientCredentials) && c.AuthMethod == storage.AuthMethodNone {
+		return invalid("grant_types", "grant type client_credentials needs a confidential client")
+	}
+	if slices.Contains(c.GrantTypes, GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		return invalid("redirect_uris", "at least one redirect URI is required for the authorization_code grant")
+	}
+	return nil
+}
+
+// checkURIs checks every URI of c: redirects, resources, back-channel.
+func checkURIs(c *storage.Client) error {
+	for _, u := range c.RedirectURIs {
+		if err := CheckRedirectURI(u, c.AppType); err != nil {
+			return invalid("redirect_uris", "redirect URI %q: %v", u, err)
+		}
+	}
+	for _, u := range c.PostLogoutRedirectURIs {
+		if err := CheckRedirectURI(u, c.AppType); err != nil {
+			return invalid("post_logout_redirect_uris", "post-logout redirect URI %q: %v", u, err)
+		}
+	}
+	for _, u := range c.Resources {
+		if err := checkResource(u); err != nil {
+			return invalid("resources", "resource %q: %v", u, err)
+		}
+	}
+	if c.BackchannelLogoutURI != "" {
+		if err := backchannel.ValidateURI(c.BackchannelLogoutURI); err != nil {
+			return invalid("backchannel_logout_uri", "back-channel logout URI %q: %v", c.BackchannelLogoutURI, err)
+		}
+	} else if c.BackchannelLogoutSessionRequired {
+		return invalid("backchannel_logout_session_required", "backchannel-logout-session-required needs a back-channel logout URI")
+	}
+	return nil
+}
+
+// specOf describes a stored client as a spec, so an update can change some
+// fields and validate the whole like a new client.
+func specOf(c *storage.Client) ClientSpec {
+	return ClientSpec{
+		ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		Type: c.AppType, Public: c.AuthMethod == storage.AuthMethodNone, AuthMethod: c.AuthMethod,
+		GrantTypes: c.GrantTypes, AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent,
+		RequireMFA: c.RequireMFA, Resources: c.Resources, BackchannelLogoutURI: c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
+	}
 }
 
 // checkResource: an RFC 8707 resource indicator is an absolute URI without a
@@ -156,9 +190,9 @@ func checkResource(raw string) error {
 	return nil
 }
 
-// checkRedirectURI: absolute, no fragment; https, or http on a loopback host
+// CheckRedirectURI: absolute, no fragment; https, or http on a loopback host
 // (local development), or a private-use scheme for native apps (RFC 8252).
-func checkRedirectURI(raw, appType string) error {
+func CheckRedirectURI(raw, appType string) error {
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() {
 		return errors.New("must be an absolute URL")
@@ -169,7 +203,7 @@ func checkRedirectURI(raw, appType string) error {
 	// The authorization endpoint compares the string as registered and takes
 	// only a lower-case http:// or https:// for one: HTTPS://… would never match.
 	if (u.Scheme == "https" || u.Scheme == "http") && !strings.HasPrefix(raw, u.Scheme+":") {
-		return fmt.Errorf("write the scheme in lower case (%s:)", u.Scheme)
+		return errors.New("write the scheme in lower case (" + u.Scheme + ":)")
 	}
 	switch u.Scheme {
 	case "https":
@@ -188,19 +222,30 @@ func checkRedirectURI(raw, appType string) error {
 	return nil
 }
 
+func isLoopbackHost(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func newClientID() string {
 	b := make([]byte, 10)
 	_, _ = rand.Read(b)
 	return "gh-" + hex.EncodeToString(b)
 }
 
-func newClientSecret() string {
+// NewClientSecret returns a new random client secret (32 bytes, base64url).
+func NewClientSecret() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func hashSecret(secret string) []byte {
+// HashClientSecret is what the store keeps of a client secret: its SHA-256
+// (the secret is random and high-entropy; docs/design.md).
+func HashClientSecret(secret string) []byte {
 	h := sha256.Sum256([]byte(secret))
 	return h[:]
 }

@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"net"
@@ -34,7 +34,7 @@ func FuzzCheckRedirectURI(f *testing.F) {
 		if native {
 			appType = storage.AppTypeNative
 		}
-		if err := checkRedirectURI(raw, appType); err != nil {
+		if err := CheckRedirectURI(raw, appType); err != nil {
 			return
 		}
 		u, err := url.Parse(raw)

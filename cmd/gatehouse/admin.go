@@ -1,0 +1,47 @@
+package main
+
+import (
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/login/password"
+	"github.com/gatehouse-id/gatehouse/login/policy"
+	"github.com/gatehouse-id/gatehouse/op"
+	"github.com/gatehouse-id/gatehouse/op/backchannel"
+)
+
+// adminService is the admin service (package admin) for a command: the
+// users, clients and keys commands are only its front end, acting as
+// admin.CLI. It ends sessions with the server's SessionEnder on the same
+// store and keys, hashes with the configured hasher and checks the
+// configured password policy. notify mails users (reset-mfa); nil for none.
+func adminService(cfg *config, c *core, e *env, notify admin.Notifier) (*admin.Service, error) {
+	hasher, err := newHasher(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	return admin.New(admin.Config{
+		Store: c.store, Sessions: sessionEnder(cfg, c, e.now), Hasher: hasher, Policy: passwordPolicy(cfg),
+		Keys: c.keys, Notifier: notify, EmailKey: emailPseudonymKey(c.secret), Now: e.now, Logger: c.log,
+	})
+}
+
+// passwordPolicy is the configured password policy, the one the
+// registration and reset pages apply.
+func passwordPolicy(cfg *config) policy.Password {
+	p := policy.Password{
+		MinLength: cfg.PasswordMinLength, RequireUpper: cfg.PasswordUpper,
+		RequireDigit: cfg.PasswordDigit, CheckCommon: cfg.PasswordCommon,
+	}
+	if cfg.PasswordHasher == password.Bcrypt {
+		p.MaxBytes = policy.BcryptMaxBytes
+	}
+	return p
+}
+
+// sessionEnder is the server's SessionEnder for a command: the sessions it
+// ends get their logout tokens queued, and a running server sends them
+// within seconds (its delivery worker polls the outbox).
+func sessionEnder(cfg *config, c *core, now func() time.Time) *op.SessionEnder {
+	return op.NewSessionEnder(c.store, backchannel.NewMinter(cfg.Issuer, c.keys, now, 0), now, c.log, nil)
+}

@@ -1,0 +1,263 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Client is a registered client as administrators see it: whether it has a
+// secret, never the secret or its hash.
+type Client struct {
+	ID                               string
+	Name                             string
+	Type                             string // storage.AppTypeWeb, …
+	AuthMethod                       string // storage.AuthMethodBasic, …
+	HasSecret                        bool
+	GrantTypes                       []string
+	RedirectURIs                     []string
+	PostLogoutRedirectURIs           []string
+	AccessTokenFormat                string
+	RequireConsent                   bool
+	RequireMFA                       bool
+	Resources                        []string
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
+	OfflineSurvivesLogout            bool
+	CreatedAt                        time.Time
+	UpdatedAt                        time.Time
+	// Version changes with every change of the client; give it back as
+	// the expected version of an update.
+	Version string
+}
+
+func clientView(c *storage.Client) *Client {
+	return &Client{
+		ID: c.ID, Name: c.Name, Type: c.AppType, AuthMethod: c.AuthMethod, HasSecret: len(c.SecretHash) > 0,
+		GrantTypes: c.GrantTypes, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		AccessTokenFormat: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA,
+		Resources: c.Resources, BackchannelLogoutURI: c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: version(c.Version),
+	}
+}
+
+func noClient(id string) *Error { return notFound("no client with id %q", id) }
+
+// ListClients returns every client, ordered by ID.
+func (s *Service) ListClients(ctx context.Context, a Actor) ([]Client, error) {
+	if err := begin(a); err != nil {
+		return nil, err
+	}
+	list, err := s.store.ListClients(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	out := make([]Client, 0, len(list))
+	for i := range list {
+		out = append(out, *clientView(&list[i]))
+	}
+	return out, nil
+}
+
+// GetClient returns the client with id.
+func (s *Service) GetClient(ctx context.Context, a Actor, id string) (*Client, error) {
+	if err := begin(a); err != nil {
+		return nil, err
+	}
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, storeErr(err, noClient(id).Message, "load client")
+	}
+	return clientView(c), nil
+}
+
+// CreateClient registers a client. A confidential client gets a new secret,
+// returned once here: only its hash is stored.
+func (s *Service) CreateClient(ctx context.Context, a Actor, spec ClientSpec) (*Client, string, error) {
+	if err := begin(a); err != nil {
+		return nil, "", err
+	}
+	c, err := spec.Client(s.now())
+	if err != nil {
+		return nil, "", err
+	}
+	var secret string
+	if c.AuthMethod != storage.AuthMethodNone {
+		secret = NewClientSecret()
+		c.SecretHash = HashClientSecret(secret)
+	}
+	if err := s.store.CreateClient(ctx, c); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil, "", conflict("id", "a client with id %q already exists", c.ID)
+		}
+		return nil, "", fmt.Errorf("create client: %w", err)
+	}
+	s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditClientCreated, Subject: c.ID, ClientID: c.ID})
+	return clientView(c), secret, nil
+}
+
+// ClientUpdate is a change to a client: nil fields stay as they are. The
+// result is validated like a new client, by the same rules.
+type ClientUpdate struct {
+	Name                             *string
+	RedirectURIs                     *[]string
+	PostLogoutRedirectURIs           *[]string
+	GrantTypes                       *[]string
+	AccessTokenFormat                *string
+	Resources                        *[]string
+	RequireConsent                   *bool
+	RequireMFA                       *bool
+	BackchannelLogoutURI             *string
+	BackchannelLogoutSessionRequired *bool
+	OfflineSurvivesLogout            *bool
+}
+
+// apply sets the given fields of spec and returns what changed, for the
+// audit trail (lists as space-separated values).
+func (u ClientUpdate) apply(spec *ClientSpec) map[string]string {
+	changed := map[string]string{}
+	setStr := func(name string, v *string, dst *string) {
+		if v != nil && *v != *dst {
+			*dst = *v
+			changed[name] = *v
+		}
+	}
+	setList := func(name string, v *[]string, dst *[]string) {
+		if v != nil && !slices.Equal(*v, *dst) {
+			*dst = slices.Clone(*v)
+			changed[name] = strings.Join(*v, " ")
+		}
+	}
+	setBool := func(name string, v *bool, dst *bool) {
+		if v != nil && *v != *dst {
+			*dst = *v
+			changed[name] = strconv.FormatBool(*v)
+		}
+	}
+	setStr("name", u.Name, &spec.Name)
+	setList("redirect_uris", u.RedirectURIs, &spec.RedirectURIs)
+	setList("post_logout_redirect_uris", u.PostLogoutRedirectURIs, &spec.PostLogoutRedirectURIs)
+	setList("grant_types", u.GrantTypes, &spec.GrantTypes)
+	setStr("access_token", u.AccessTokenFormat, &spec.AccessToken)
+	setList("resources", u.Resources, &spec.Resources)
+	setBool("require_consent", u.RequireConsent, &spec.RequireConsent)
+	setBool("require_mfa", u.RequireMFA, &spec.RequireMFA)
+	setStr("backchannel_logout_uri", u.BackchannelLogoutURI, &spec.BackchannelLogoutURI)
+	setBool("backchannel_logout_session_required", u.BackchannelLogoutSessionRequired, &spec.BackchannelLogoutSessionRequired)
+	setBool("offline_survives_logout", u.OfflineSurvivesLogout, &spec.OfflineSurvivesLogout)
+	return changed
+}
+
+// UpdateClient changes the given settings of client id, checked like a new
+// client, and leaves the others (and the secret) as they are. An update
+// that changes nothing writes nothing and is not audited.
+func (s *Service) UpdateClient(ctx context.Context, a Actor, id string, u ClientUpdate, expected string) (*Client, error) {
+	if err := begin(a); err != nil {
+		return nil, err
+	}
+	var changed map[string]string
+	c, err := s.changeClient(ctx, id, expected, func(c *storage.Client) (bool, error) {
+		spec := specOf(c)
+		changed = u.apply(&spec)
+		if len(changed) == 0 {
+			return false, nil
+		}
+		next, err := spec.Client(s.now())
+		if err != nil {
+			return false, err
+		}
+		next.SecretHash, next.CreatedAt, next.Version = c.SecretHash, c.CreatedAt, c.Version
+		*c = *next
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(changed) > 0 {
+		s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditClientUpdated, Subject: id, ClientID: id, Detail: maps.Clone(changed)})
+	}
+	return clientView(c), nil
+}
+
+// RotateSecret gives a confidential client a new secret, returned once;
+// the old one stops working at once.
+func (s *Service) RotateSecret(ctx context.Context, a Actor, id, expected string) (*Client, string, error) {
+	if err := begin(a); err != nil {
+		return nil, "", err
+	}
+	secret := NewClientSecret()
+	c, err := s.changeClient(ctx, id, expected, func(c *storage.Client) (bool, error) {
+		if c.AuthMethod == storage.AuthMethodNone {
+			return false, conflict("", "client %q is public and has no secret", c.ID)
+		}
+		c.SecretHash = HashClientSecret(secret)
+		return true, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditClientSecretRotated, Subject: id, ClientID: id})
+	return clientView(c), secret, nil
+}
+
+// DeleteClient deletes the client with its grants and consents. The
+// expected version is checked before; a change between the check and the
+// deletion is not detected (the client is gone either way).
+func (s *Service) DeleteClient(ctx context.Context, a Actor, id, expected string) error {
+	if err := begin(a); err != nil {
+		return err
+	}
+	if expected != "" {
+		c, err := s.store.GetClient(ctx, id)
+		if err != nil {
+			return storeErr(err, noClient(id).Message, "load client")
+		}
+		if !matches(expected, c.Version) {
+			return versionMismatch("the client")
+		}
+	}
+	if err := s.store.DeleteClient(ctx, id); err != nil {
+		return storeErr(err, noClient(id).Message, "delete client")
+	}
+	s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditClientDeleted, Subject: id, ClientID: id})
+	return nil
+}
+
+// changeClient is changeUser for clients: read, check the expected
+// version, change, write with compare-and-set, retrying a lost race when
+// no version was expected.
+func (s *Service) changeClient(ctx context.Context, id, expected string, change func(c *storage.Client) (bool, error)) (*storage.Client, error) {
+	for attempt := 0; ; attempt++ {
+		c, err := s.store.GetClient(ctx, id)
+		if err != nil {
+			return nil, storeErr(err, noClient(id).Message, "load client")
+		}
+		if !matches(expected, c.Version) {
+			return nil, versionMismatch("the client")
+		}
+		changed, err := change(c)
+		if err != nil || !changed {
+			return c, err
+		}
+		c.UpdatedAt = s.now()
+		err = s.store.UpdateClient(ctx, c)
+		switch {
+		case err == nil:
+			return c, nil
+		case errors.Is(err, storage.ErrConflict) && expected == "" && attempt < maxChangeRetries:
+			continue
+		case errors.Is(err, storage.ErrConflict):
+			return nil, versionMismatch("the client")
+		default:
+			return nil, storeErr(err, noClient(id).Message, "update client")
+		}
+	}
+}
