@@ -71,17 +71,18 @@ func importFileCmd(e *env) *cobra.Command {
 	return cmd
 }
 
+// fileFormat is --format, or else the file name's extension.
 func fileFormat(path, format string) (string, error) {
-	if format == "" {
-		format = strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
-	}
-	switch format {
-	case "csv", "json":
+	if format == "csv" || format == "json" {
 		return format, nil
-	case "":
-		return "", fmt.Errorf("%s: say --format csv or --format json", path)
 	}
-	return "", fmt.Errorf("--format %q: use csv or json", format)
+	if format != "" {
+		return "", fmt.Errorf("--format %q: use csv or json", format)
+	}
+	if ext := strings.ToLower(filepath.Ext(path)); ext == ".csv" || ext == ".json" {
+		return ext[1:], nil
+	}
+	return "", fmt.Errorf("%s: say --format csv or --format json", path)
 }
 
 func openImportFile(path, format string, stdin io.Reader) (rowSource, func(), error) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/bcrypt"
 
@@ -365,5 +366,220 @@ func assertRehashed(t *testing.T, ts *testServer, id string) {
 	}
 	if !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
 		t.Errorf("%s: password hash %.10s…, want argon2id after sign-in", id, u.PasswordHash)
+	}
+}
+
+// Without --keep-ids users get new IDs (UUIDv7), and an account that
+// already exists in Gatehouse is updated, never duplicated: its own
+// password stays. A table under another name with fewer columns is read
+// for what it has, each missing column a note; no Account table is a note.
+func TestImportAuthJSNewIDsAndFewerColumns(t *testing.T) {
+	src := newAuthJSDB(t, `CREATE TABLE members (
+		"id" TEXT PRIMARY KEY, "email" TEXT NOT NULL, "emailVerified" BOOLEAN, "password" TEXT)`)
+	hash := bcryptWithPrefix(t, "Old-App-Passw0rd", "$2b$")
+	src.exec(`INSERT INTO members VALUES ('m1', 'new@example.com', true, $1), ('m2', 'Known@Example.com', true, $1), ('m3', 'nopw@example.com', NULL, NULL)`, hash)
+
+	ts := startServer(t, "sqlite", nil)
+	known := ts.createUser("known@example.com", "Gatehouse-Passw0rd1", "--unverified", "--role", "ADMIN")
+	r := newRP(t, ts, ts.createClient("--name", "App", "--redirect-uri", redirectA))
+	args := []string{"authjs", "--source-url", src.url, "--table", "members"}
+
+	rep, _ := ts.importJSON("", args...)
+	if got, want := rep.counts(), "rows=3 created=2 updated=1 unchanged=0 skipped=0 map[] github=0 locks=0 kept=1"; got != want {
+		t.Fatalf("import: %s, want %s", got, want)
+	}
+	notes := strings.Join(rep.Notes, "\n")
+	for _, n := range []string{`no column "name"`, `no column "role": new users get the role USER`, `no column "lockedUntil"`, `no column "createdAt"`, `no table "Account": no GitHub accounts linked`} {
+		if !strings.Contains(notes, n) {
+			t.Errorf("notes lack %q:\n%s", n, notes)
+		}
+	}
+	users, _ := ts.importedUsers()
+	if len(users) != 3 {
+		t.Fatalf("users: %+v", users)
+	}
+	k := users["known@example.com"]
+	if k.ID != known.ID || k.Role != "ADMIN" || !k.EmailVerified {
+		t.Errorf("the existing user: %+v, want the same ID and role, now verified", k)
+	}
+	if n := users["nopw@example.com"]; n.HasPassword || n.EmailVerified || n.Role != "USER" {
+		t.Errorf("user without password: %+v", n)
+	}
+	newID := users["new@example.com"].ID
+	if id, err := uuid.Parse(newID); err != nil || id.Version() != 7 {
+		t.Errorf("new user's ID %q is not a UUIDv7", newID)
+	}
+
+	ar, code := r.signIn(newBrowser(t, ts.issuer), "new@example.com", "Old-App-Passw0rd")
+	if tok := r.exchange(ar, code); tok.idToken.Subject != newID {
+		t.Errorf("sub %q, want the new ID %q", tok.idToken.Subject, newID)
+	}
+	// The account that existed keeps its Gatehouse password.
+	b := newBrowser(t, ts.issuer)
+	p := b.submit(b.get(r.authURL().url), map[string]string{"email": "known@example.com", "password": "Old-App-Passw0rd"})
+	if p.location != nil || !strings.Contains(p.body, "Invalid email or password.") {
+		t.Errorf("the source's password signed in to an existing account: status %d", p.status)
+	}
+	r.signIn(b, "known@example.com", "Gatehouse-Passw0rd1")
+
+	again, _ := ts.importJSON("", args...)
+	if got, want := again.counts(), "rows=3 created=0 updated=0 unchanged=3 skipped=0 map[] github=0 locks=0 kept=2"; got != want {
+		t.Errorf("second run: %s, want %s", got, want)
+	}
+}
+
+// --keep-ids refuses to merge: an ID that is another address's user, an
+// address whose user has another ID, and an ID that cannot be a sub are
+// skipped. The source is read in a read-only transaction whose statements
+// are bounded; a bad --table never reaches SQL.
+func TestImportAuthJSKeepIDsRefusesAndBounds(t *testing.T) {
+	src := newAuthJSDB(t, prismaSchema)
+	ts := startServer(t, "sqlite", nil)
+	existing := ts.createUser("existing@example.com", testPassword)
+	hash := bcryptWithPrefix(t, "Whatever-Passw0rd", "$2a$")
+	created := time.Now().UTC().Add(-time.Hour)
+	src.addUser(authjsUser{id: "plain01", email: "plain@example.com", password: hash, role: "USER", createdAt: created})
+	ts.importJSON("", "authjs", "--source-url", src.url) // plain@ gets a new ID
+	src.addUser(authjsUser{id: existing.ID, email: "someone-else@example.com", password: hash, role: "USER", createdAt: created.Add(time.Second)})
+	src.addUser(authjsUser{id: "has space", email: "space@example.com", password: hash, role: "USER", createdAt: created.Add(2 * time.Second)})
+	src.addUser(authjsUser{id: strings.Repeat("x", 256), email: "long@example.com", password: hash, role: "USER", createdAt: created.Add(3 * time.Second)})
+
+	rep, _ := ts.importJSON("", "authjs", "--source-url", src.url, "--keep-ids")
+	want := map[string]string{"plain01": "email_has_other_id", existing.ID: "id_collision", "has space": "invalid_id", strings.Repeat("x", 256): "invalid_id"}
+	if got := rep.skippedIDs(); fmt.Sprint(got) != fmt.Sprint(want) || rep.Created+rep.Updated+rep.Unchanged != 0 {
+		t.Errorf("keep-ids: %s, skipped %v; want every row skipped: %v", rep.counts(), got, want)
+	}
+	if users, _ := ts.importedUsers(); len(users) != 2 || users["existing@example.com"].ID != existing.ID {
+		t.Errorf("users after refused rows: %+v", users)
+	}
+
+	fail := func(wantErr string, args ...string) {
+		t.Helper()
+		out, errOut, code := runCLI(ts.getenv, "", append([]string{"import", "authjs", "--source-url", src.url}, args...)...)
+		if code == 0 || !strings.Contains(errOut, wantErr) {
+			t.Errorf("import %v: exit %d, stderr %q, stdout %q; want an error with %q", args, code, errOut, out, wantErr)
+		}
+	}
+	fail("--table", "--table", `User"; DROP TABLE "User"; --`)
+	fail("--account-table", "--account-table", "a.b.c")
+	fail(`no table "Users"`, "--table", "Users")
+	// A read that takes longer than the statement timeout is cancelled.
+	src.exec(`CREATE VIEW slow AS SELECT u.* FROM "User" u, LATERAL (SELECT pg_sleep(3)) s`)
+	start := time.Now()
+	fail("statement timeout", "--table", "slow", "--statement-timeout", "1s")
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("a 1s statement timeout took %s", d)
+	}
+	// Nothing in the source is written: a view whose rows would write fails.
+	src.exec(`CREATE TABLE touched (at timestamptz)`)
+	src.exec(`CREATE FUNCTION touch() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN INSERT INTO touched VALUES (now()); RETURN true; END $$`)
+	src.exec(`CREATE VIEW writing AS SELECT u.*, touch() AS t FROM "User" u`)
+	fail("read-only transaction", "--table", "writing")
+}
+
+// TestImportFile: the same users from CSV (as psql's \copy writes the User
+// table) and from JSON (stdin) end up the same; bad rows are reported by
+// source ID or position; a broken file stops with a message.
+func TestImportFile(t *testing.T) {
+	hash := bcryptWithPrefix(t, "Fay-Old-Passw0rd", "$2b$")
+	locked := time.Now().UTC().Add(time.Hour).Format("2006-01-02 15:04:05.000")
+	csvText := "id,email,name,emailVerified,password,role,lockedUntil,createdAt,githubId,failedLogins\n" +
+		"f1,Fay@Example.com,Fay,2024-03-01 10:00:00.123," + hash + ",ADMIN,,2024-01-01T00:00:00Z,4242,0\n" +
+		"f2,gus@example.com,\"Gus, Jr.\",f,,USER," + locked + ",,,3\n" +
+		"f3,hal@example.com,Hal,t," + hash + ",USER,,not-a-date,,0\n" +
+		"f4,not an email,Ivy,,,USER,,,,0\n" +
+		",jo@example.com,Jo,true," + hash + ",,,,,0\n" +
+		"f6,kay@example.com,Kay,,{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=,USER,,,,0\n"
+	jsonText := `[
+	  {"id": "f1", "email": "Fay@Example.com", "name": "Fay", "emailVerified": "2024-03-01T10:00:00.123Z", "password": "` + hash + `", "role": "ADMIN", "createdAt": "2024-01-01T00:00:00Z", "githubId": 4242},
+	  {"id": "f2", "email": "gus@example.com", "name": "Gus, Jr.", "emailVerified": null, "role": "USER", "lockedUntil": "` + strings.Replace(locked, " ", "T", 1) + `Z", "githubId": []},
+	  {"id": "f3", "email": "hal@example.com", "name": "Hal", "emailVerified": true, "password": "` + hash + `", "createdAt": "not-a-date"},
+	  {"id": "f4", "email": "not an email", "name": "Ivy"},
+	  {"email": "jo@example.com", "name": "Jo", "emailVerified": true, "password": "` + hash + `", "failedLogins": 0},
+	  {"id": "f6", "email": "kay@example.com", "name": "Kay", "password": "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g="}
+	]`
+	const wantCounts = "rows=6 created=3 updated=0 unchanged=0 skipped=3 map[invalid_email:1 invalid_value:1 unknown_hash_format:1] github=1 locks=1 kept=0"
+	wantSkipped := map[string]string{"f3": "invalid_value", "f4": "invalid_email", "f6": "unknown_hash_format"}
+
+	var listed []map[string]importedUser
+	for _, c := range []struct{ name, stdin string }{{"csv", ""}, {"json", jsonText}} {
+		ts := startServer(t, "sqlite", nil)
+		path := "-"
+		if c.stdin == "" {
+			path = tempFile(t, "users.csv", csvText)
+		}
+		args := []string{"file", path, "--format", c.name}
+		rep, _ := ts.importJSON(c.stdin, args...)
+		if rep.counts() != wantCounts || fmt.Sprint(rep.skippedIDs()) != fmt.Sprint(wantSkipped) {
+			t.Errorf("%s: %s, skipped %v; want %s, %v", c.name, rep.counts(), rep.skippedIDs(), wantCounts, wantSkipped)
+		}
+		if !strings.Contains(strings.Join(rep.Notes, "\n"), `column "failedLogins" is not read`) {
+			t.Errorf("%s: notes %q", c.name, rep.Notes)
+		}
+		users, _ := ts.importedUsers()
+		for k, u := range users {
+			u.ID = "" // new IDs: each run its own
+			users[k] = u
+		}
+		listed = append(listed, users)
+		r := newRP(t, ts, ts.createClient("--name", "App", "--redirect-uri", redirectA))
+		ar, code := r.signIn(newBrowser(t, ts.issuer), "fay@example.com", "Fay-Old-Passw0rd")
+		if tok := r.exchange(ar, code); tok.claims["role"] != "ADMIN" || tok.claims["email_verified"] != true {
+			t.Errorf("%s: fay's claims %v", c.name, tok.claims)
+		}
+		b := newBrowser(t, ts.issuer)
+		if p := b.submit(b.get(r.authURL().url), map[string]string{"email": "gus@example.com", "password": "x"}); !strings.Contains(p.body, "temporarily locked") {
+			t.Errorf("%s: gus's lock was not carried over (status %d)", c.name, p.status)
+		}
+		// The text report: counts and skipped rows by ID or position.
+		text := ts.cli(c.stdin, append([]string{"import"}, args...)...)
+		for _, want := range []string{"file: 6 rows read", "unchanged", "  f3  invalid_value", "  f6  unknown_hash_format"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s: text report lacks %q:\n%s", c.name, want, text)
+			}
+		}
+	}
+	csvUsers, jsonUsers := listed[0], listed[1]
+	if fmt.Sprint(csvUsers) != fmt.Sprint(jsonUsers) {
+		t.Errorf("CSV and JSON gave different users:\n%+v\n%+v", csvUsers, jsonUsers)
+	}
+	fay, gus, jo := csvUsers["fay@example.com"], csvUsers["gus@example.com"], csvUsers["jo@example.com"]
+	if fay.Role != "ADMIN" || !fay.EmailVerified || len(fay.Linked) != 1 || fay.Linked[0].Subject != "4242" ||
+		gus.Name != "Gus, Jr." || gus.EmailVerified || gus.HasPassword || jo.Role != "USER" || !jo.EmailVerified {
+		t.Errorf("imported users: %+v", csvUsers)
+	}
+
+	// Rows without an ID are named by position; --keep-ids refuses them.
+	ts := startServer(t, "sqlite", nil)
+	rep, _ := ts.importJSON("", "file", tempFile(t, "u.csv", csvText), "--keep-ids", "--dry-run")
+	var positions []string
+	for _, s := range rep.SkippedRows {
+		if s.SourceID == "" {
+			positions = append(positions, fmt.Sprintf("record %d: %s", s.Record, s.Reason))
+		}
+	}
+	if fmt.Sprint(positions) != "[record 5: invalid_id]" {
+		t.Errorf("rows without ID: %v", positions)
+	}
+
+	for _, c := range []struct{ name, file, want string }{
+		{"fields.csv", "id,email\nf1,a@example.com,extra\n", "wrong number of fields"},
+		{"noemail.csv", "id,name\nf1,A\n", "no email column"},
+		{"object.json", `{"email": "a@example.com"}`, "want a JSON array"},
+		{"broken.json", `[{"email": "a@example.com"}, {"email": ]`, "user object 2"},
+		{"nested.json", `[{"email": {"x": 1}}]`, ""},
+		{"users.txt", "email\n", "--format csv or --format json"},
+	} {
+		out, errOut, code := runCLI(ts.getenv, "", "import", "file", tempFile(t, c.name, c.file), "--json")
+		if c.want == "" { // a value of the wrong type is a skipped row, not a failure
+			var r importReportJSON
+			if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.SkippedByReason["invalid_value"] != 1 {
+				t.Errorf("%s: exit %d, stdout %q, stderr %q", c.name, code, out, errOut)
+			}
+			continue
+		}
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want an error with %q", c.name, code, errOut, c.want)
+		}
 	}
 }
