@@ -77,6 +77,9 @@ const (
 	AuditClientUpdated       = "client_updated"
 	AuditClientSecretRotated = "client_secret_rotated"
 	AuditKeysRotated         = "keys_rotated"
+	// One event per import run (gatehouse import), not per user (Detail:
+	// source and the counts).
+	AuditUsersImported = "users_imported"
 )
 
 // AuditFilter selects events for ListAudit. Zero fields select everything.

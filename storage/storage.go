@@ -653,6 +653,13 @@ type Store interface {
 	// is an error, never a mark every caller would share.
 	MarkUsed(ctx context.Context, key string, expiresAt, now time.Time) error
 
+	// Import from another system (import.go).
+	//
+	// ImportUsers applies users by ApplyImport's rules in one transaction:
+	// the whole batch or nothing. With opt.DryRun it rolls back, so the
+	// outcomes are what a real run would report and nothing is written.
+	ImportUsers(ctx context.Context, users []ImportUser, opt ImportOptions) ([]ImportOutcome, error)
+
 	// Audit trail (audit.go).
 	AuditLog
 

@@ -58,7 +58,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root := group("gatehouse", "Gatehouse, an OpenID Connect provider",
 		withSettings(serveCmd(e), scopeServe),
 		withSettings(migrateCmd(e), scopeServe),
-		clientsCmd(e), usersCmd(e), keysCmd(e), upstreamsCmd(e), logoutDeliveriesCmd(e),
+		clientsCmd(e), usersCmd(e), importCmd(e), keysCmd(e), upstreamsCmd(e), logoutDeliveriesCmd(e),
 		withSettings(backupCmd(e), scopeStore),
 		withNamedSettings(healthcheckCmd(e), "addr", "tls-cert"),
 		auditCmd(e), versionCmd(e))

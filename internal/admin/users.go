@@ -13,8 +13,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/gatehouse-id/gatehouse/login"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -334,7 +332,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, n NewUser) (*User, er
 	}
 	now := s.now()
 	u := &storage.User{
-		ID: uuid.Must(uuid.NewV7()).String(), Email: email, Name: name, Role: n.Role,
+		ID: NewUserID(), Email: email, Name: name, Role: n.Role,
 		EmailVerified: n.EmailVerified, PasswordHash: hash, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := s.store.CreateUser(ctx, u); err != nil {

@@ -329,6 +329,19 @@ func parseArgon2(hash string) (p argon2Params, salt, key []byte, err error) {
 	return argon2Params{memory: uint32(m), time: uint32(t), threads: uint8(th)}, salt, key, nil
 }
 
+// CheckBcrypt reports whether hash is a bcrypt hash Verify accepts ($2a$,
+// $2b$ or $2y$, a cost from 4 to 31, 53 characters of bcrypt's base64), so
+// that an import can refuse a hash up front instead of storing one nobody
+// could ever sign in with. The error wraps ErrUnsupportedHash for another
+// format and ErrMalformedHash for a broken bcrypt string.
+func CheckBcrypt(hash string) error {
+	if !strings.HasPrefix(hash, "$2") {
+		return ErrUnsupportedHash
+	}
+	_, err := parseBcrypt(hash)
+	return err
+}
+
 // parseBcrypt checks the modular-crypt shape $2a$/$2b$/$2y$ NN $ 53 chars and
 // returns the cost. $2y$ (PHP, bcryptjs) and $2b$ are the same algorithm as $2a$.
 func parseBcrypt(hash string) (int, error) {

@@ -163,6 +163,33 @@ func TestBcryptImportedPrefixes(t *testing.T) {
 	}
 }
 
+// CheckBcrypt accepts exactly what Verify can check as bcrypt, and says why
+// it refuses the rest (an import reports the reason).
+func TestCheckBcrypt(t *testing.T) {
+	base, err := bcrypt.GenerateFromPassword([]byte("Passw0rd!"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"$2a$", "$2b$", "$2y$"} {
+		if err := CheckBcrypt(prefix + string(base[4:])); err != nil {
+			t.Errorf("%s: %v", prefix, err)
+		}
+	}
+	for hash, want := range map[string]error{
+		"":                                   ErrUnsupportedHash,
+		"5f4dcc3b5aa765d61d8327deb882cf99":   ErrUnsupportedHash, // md5
+		"$argon2id$v=19$m=19456,t=2,p=1$x$y": ErrUnsupportedHash,
+		"$2x$" + string(base[4:]):            ErrUnsupportedHash,
+		"$2a$" + string(base[4:59]):          ErrMalformedHash, // one character short
+		"$2a$99" + string(base[6:]):          ErrMalformedHash,
+		"$2a$04$" + strings.Repeat("!", 53):  ErrMalformedHash,
+	} {
+		if err := CheckBcrypt(hash); !errors.Is(err, want) {
+			t.Errorf("CheckBcrypt(%q) = %v, want %v", hash, err, want)
+		}
+	}
+}
+
 // The example from PHP's password_verify documentation ($2y$, cost 7).
 func TestBcryptPHPVector(t *testing.T) {
 	h := mustNew(t, Config{Algorithm: Bcrypt, BcryptCost: 10})

@@ -22,17 +22,27 @@ func scanLinkedIdentity(row rowScanner) (*storage.LinkedIdentity, error) {
 // link of the account ErrConflict, and the foreign key an unknown user
 // ErrNotFound, without a read first that a concurrent link could race.
 func (s *Store) LinkIdentity(ctx context.Context, l *storage.LinkedIdentity) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO linked_identities (`+linkedIdentityColumns+`)
+	return linkIdentity(ctx, s.pool, "postgres: link identity", l)
+}
+
+// linkIdentity is LinkIdentity on the pool or in a transaction (an import).
+func linkIdentity(ctx context.Context, db execer, what string, l *storage.LinkedIdentity) error {
+	_, err := db.Exec(ctx, `INSERT INTO linked_identities (`+linkedIdentityColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6)`,
 		l.Upstream, l.Subject, l.UserID, l.Email, l.CreatedAt, optTime(l.LastUsedAt))
-	return wrapErr("postgres: link identity", err)
+	return wrapErr(what, err)
 }
 
 // GetLinkedIdentity returns the link of the upstream account.
 func (s *Store) GetLinkedIdentity(ctx context.Context, upstream, subject string) (*storage.LinkedIdentity, error) {
-	l, err := scanLinkedIdentity(s.pool.QueryRow(ctx, `SELECT `+linkedIdentityColumns+`
+	return getLinkedIdentity(ctx, s.pool, "postgres: get linked identity", upstream, subject)
+}
+
+// getLinkedIdentity is GetLinkedIdentity on the pool or in a transaction.
+func getLinkedIdentity(ctx context.Context, db queryRower, what, upstream, subject string) (*storage.LinkedIdentity, error) {
+	l, err := scanLinkedIdentity(db.QueryRow(ctx, `SELECT `+linkedIdentityColumns+`
 		FROM linked_identities WHERE upstream = $1 AND subject = $2`, upstream, subject))
-	return l, wrapErr("postgres: get linked identity", err)
+	return l, wrapErr(what, err)
 }
 
 // ListLinkedIdentities returns the user's links ordered by upstream, subject.

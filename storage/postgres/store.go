@@ -156,6 +156,11 @@ type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
+// queryRower is what the pool and a transaction share for one-row queries.
+type queryRower interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // execOne runs a statement that must touch exactly one row; none is ErrNotFound.
 func execOne(ctx context.Context, db execer, what, query string, args ...any) error {
 	tag, err := db.Exec(ctx, query, args...)

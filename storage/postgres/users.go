@@ -25,10 +25,15 @@ func scanUser(row rowScanner) (*storage.User, error) {
 
 // CreateUser inserts u at version 1; ErrConflict if its ID or email is taken.
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)`,
+	return createUser(ctx, s.pool, "postgres: create user", u)
+}
+
+// createUser is CreateUser on the pool or in a transaction (an import).
+func createUser(ctx context.Context, db execer, what string, u *storage.User) error {
+	_, err := db.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)`,
 		u.ID, u.Email, u.Name, u.Role, u.EmailVerified, u.PasswordHash, u.CreatedAt, u.UpdatedAt, u.DisabledAt)
 	if err != nil {
-		return wrapErr("postgres: create user", err)
+		return wrapErr(what, err)
 	}
 	u.Version = 1
 	return nil

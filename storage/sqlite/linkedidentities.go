@@ -22,17 +22,27 @@ func scanLinkedIdentity(row rowScanner) (*storage.LinkedIdentity, error) {
 // link of the account ErrConflict, and the foreign key an unknown user
 // ErrNotFound, without a read first that a concurrent link could race.
 func (s *Store) LinkIdentity(ctx context.Context, l *storage.LinkedIdentity) error {
-	_, err := s.q.ExecContext(ctx, `INSERT INTO linked_identities (`+linkedIdentityColumns+`)
+	return linkIdentity(ctx, s.q, "sqlite: link identity", l)
+}
+
+// linkIdentity is LinkIdentity outside or inside a transaction (an import).
+func linkIdentity(ctx context.Context, db execer, what string, l *storage.LinkedIdentity) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO linked_identities (`+linkedIdentityColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?)`,
 		l.Upstream, l.Subject, l.UserID, l.Email, millis(l.CreatedAt), optMillis(l.LastUsedAt))
-	return wrapErr("sqlite: link identity", err)
+	return wrapErr(what, err)
 }
 
 // GetLinkedIdentity returns the link of the upstream account.
 func (s *Store) GetLinkedIdentity(ctx context.Context, upstream, subject string) (*storage.LinkedIdentity, error) {
-	l, err := scanLinkedIdentity(s.q.QueryRowContext(ctx, `SELECT `+linkedIdentityColumns+`
+	return getLinkedIdentity(ctx, s.q, "sqlite: get linked identity", upstream, subject)
+}
+
+// getLinkedIdentity is GetLinkedIdentity outside or inside a transaction.
+func getLinkedIdentity(ctx context.Context, db queryRower, what, upstream, subject string) (*storage.LinkedIdentity, error) {
+	l, err := scanLinkedIdentity(db.QueryRowContext(ctx, `SELECT `+linkedIdentityColumns+`
 		FROM linked_identities WHERE upstream = ? AND subject = ?`, upstream, subject))
-	return l, wrapErr("sqlite: get linked identity", err)
+	return l, wrapErr(what, err)
 }
 
 // ListLinkedIdentities returns the user's links ordered by upstream, subject

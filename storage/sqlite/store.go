@@ -199,3 +199,9 @@ func execOne(ctx context.Context, db execer, what, query string, args ...any) er
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
+
+// queryRower is what the prepared statements and *sql.Tx share for one-row
+// queries.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}

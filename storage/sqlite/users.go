@@ -24,10 +24,15 @@ func scanUser(row rowScanner) (*storage.User, error) {
 
 // CreateUser inserts u at version 1; ErrConflict if its ID or email is taken.
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
-	_, err := s.q.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+	return createUser(ctx, s.q, "sqlite: create user", u)
+}
+
+// createUser is CreateUser outside or inside a transaction (an import).
+func createUser(ctx context.Context, db execer, what string, u *storage.User) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 		u.ID, u.Email, u.Name, u.Role, u.EmailVerified, u.PasswordHash, millis(u.CreatedAt), millis(u.UpdatedAt), ptrMillis(u.DisabledAt))
 	if err != nil {
-		return wrapErr("sqlite: create user", err)
+		return wrapErr(what, err)
 	}
 	u.Version = 1
 	return nil
@@ -35,14 +40,19 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 
 // GetUser returns the user with id.
 func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
-	u, err := scanUser(s.q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
-	return u, wrapErr("sqlite: get user", err)
+	return getUserBy(ctx, s.q, "sqlite: get user", "id", id)
 }
 
 // GetUserByEmail returns the user whose stored email equals email exactly.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (*storage.User, error) {
-	u, err := scanUser(s.q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, email))
-	return u, wrapErr("sqlite: get user by email", err)
+	return getUserBy(ctx, s.q, "sqlite: get user by email", "email", email)
+}
+
+// getUserBy returns the user whose column (id or email, both unique) is
+// value, outside or inside a transaction.
+func getUserBy(ctx context.Context, db queryRower, what, column, value string) (*storage.User, error) {
+	u, err := scanUser(db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE `+column+` = ?`, value))
+	return u, wrapErr(what, err)
 }
 
 // SearchUsers returns a page of users ordered by (email, id). SQLite

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RecoveryCodes", recoveryCodeTests()},
 		{"MFA", []namedTest{{"DeleteMFA", testDeleteMFA}}},
 		{"LogoutDeliveries", logoutDeliveryTests()},
+		{"Import", importTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
