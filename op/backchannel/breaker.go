@@ -25,7 +25,7 @@ const (
 )
 
 type hostState struct {
-	failures    int       // consecutive failures without an answer
+	failures    int // consecutive failures without an answer
 	pause       time.Duration
 	pausedUntil time.Time // zero: closed
 	probing     bool      // one attempt in flight while half-open
