@@ -91,3 +91,17 @@ func mustUnmarshal(t *testing.T, s string, v any) {
 		t.Fatalf("decode %q: %v", s, err)
 	}
 }
+
+// TestClientsFileAllowedScopes: allowed_scopes in the clients file reaches
+// the store and the token endpoint.
+func TestClientsFileAllowedScopes(t *testing.T) {
+	const secret = "0123456789abcdef-secret"
+	file := tempFile(t, "clients.json", `{"clients":[
+		{"id":"ops-file","secret":"`+secret+`","grant_types":["client_credentials"],"allowed_scopes":["gatehouse:admin"]}]}`)
+	ts := startServer(t, "sqlite", map[string]string{"GATEHOUSE_CLIENTS_FILE": file})
+	c, err := ts.app.store.GetClient(context.Background(), "ops-file")
+	if err != nil || !slices.Equal(c.AllowedScopes, []string{"gatehouse:admin"}) {
+		t.Fatalf("client from the file: %+v, %v", c, err)
+	}
+	ccToken(t, ts, createdClient{ClientID: "ops-file", ClientSecret: secret}, "gatehouse:admin")
+}
