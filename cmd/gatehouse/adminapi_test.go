@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -82,6 +83,15 @@ func TestAdminAPI(t *testing.T) {
 				}
 				wantProblem(t, "a forged token", apiCall(t, ts, "not-a-token", "GET", "/users", ""), 401, "invalid_token")
 				wantProblem(t, "a token without the scope", apiCall(t, ts, ccToken(t, ts, other, "api"), "GET", "/users", ""), 403, "insufficient_scope")
+				// A revoked token (the deny-list) stops at once.
+				revoked := ccToken(t, ts, ops, "gatehouse:admin")
+				if r := apiCall(t, ts, revoked, "GET", "/users", ""); r.status != 200 {
+					t.Fatalf("a fresh admin token: %d %v", r.status, r.body)
+				}
+				if status, _, _ := postForm(t, ts.issuer+"/revoke", url.Values{"token": {revoked}}, ops.ClientID, ops.ClientSecret); status != 200 {
+					t.Fatalf("revoke: %d", status)
+				}
+				wantProblem(t, "a revoked token", apiCall(t, ts, revoked, "GET", "/users", ""), 401, "invalid_token")
 			})
 
 			t.Run("list and get", func(t *testing.T) {
