@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -354,8 +356,9 @@ func (s opStorage) ValidateJWTProfileScopes(context.Context, string, []string) (
 func (s opStorage) Health(ctx context.Context) error { return s.p.store.Ping(ctx) }
 
 // clientCredentialsTokenRequest: the client acts for itself. User scopes make
-// no sense without a user and are dropped.
-func clientCredentialsTokenRequest(clientID string, scopes []string) *clientCredentialsRequest {
+// no sense without a user and are dropped; any other must be one the client
+// may ask for (allowedScope), or the request fails with invalid_scope.
+func clientCredentialsTokenRequest(c *storage.Client, scopes []string) (*clientCredentialsRequest, error) {
 	kept := slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool {
 		switch sc {
 		case oidc.ScopeOpenID, oidc.ScopeOfflineAccess, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, oidc.ScopeAddress:
@@ -363,7 +366,23 @@ func clientCredentialsTokenRequest(clientID string, scopes []string) *clientCred
 		}
 		return false
 	})
-	return &clientCredentialsRequest{clientID: clientID, scopes: kept}
+	for _, sc := range kept {
+		if !allowedScope(c, sc) {
+			return nil, zop.NewStatusError(oidc.ErrInvalidScope().WithDescription("this client may not ask for the scope %q", sc), http.StatusBadRequest)
+		}
+	}
+	return &clientCredentialsRequest{clientID: c.ID, scopes: kept}, nil
+}
+
+// allowedScope: a scope beyond the OpenID Connect ones is allowed if the
+// client lists it. A client that lists none may ask for any such scope
+// (as before allowed scopes existed) except the reserved gatehouse: ones,
+// which grant access to Gatehouse itself and must always be listed.
+func allowedScope(c *storage.Client, sc string) bool {
+	if slices.Contains(c.AllowedScopes, sc) {
+		return true
+	}
+	return len(c.AllowedScopes) == 0 && !strings.HasPrefix(sc, "gatehouse:")
 }
 
 func errInvalidClient(desc string) error {

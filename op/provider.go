@@ -250,8 +250,9 @@ func (p *Provider) newAccessToken(grantID, clientID string, scopes, audience []s
 	return t.encode()
 }
 
-// errTokenInactive is returned for expired, revoked or unknown access tokens.
-var errTokenInactive = errors.New("access token is not active")
+// ErrTokenInactive is returned for expired, revoked or unknown access tokens
+// (by VerifyAccessToken too, for callers outside the package).
+var ErrTokenInactive = errors.New("access token is not active")
 
 // activeUser loads the user tokens are issued for or read about. A disabled
 // account is storage.ErrNotFound like a deleted one: it gets no tokens, no
@@ -275,17 +276,17 @@ func (p *Provider) activeUser(ctx context.Context, id string) (*storage.User, er
 func (p *Provider) validAccessToken(ctx context.Context, tokenID string) (*accessToken, *storage.Grant, error) {
 	at, err := decodeAccessToken(tokenID)
 	if err != nil {
-		return nil, nil, errTokenInactive
+		return nil, nil, ErrTokenInactive
 	}
 	if !p.now().Before(at.expiresAt()) {
-		return nil, nil, errTokenInactive
+		return nil, nil, ErrTokenInactive
 	}
 	denied, err := p.store.IsAccessTokenDenied(ctx, at.ID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("check deny-list: %w", err)
 	}
 	if denied {
-		return nil, nil, errTokenInactive
+		return nil, nil, ErrTokenInactive
 	}
 	if at.GrantID == "" {
 		return at, nil, nil
@@ -293,12 +294,12 @@ func (p *Provider) validAccessToken(ctx context.Context, tokenID string) (*acces
 	g, err := p.store.GetGrant(ctx, at.GrantID)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, nil, errTokenInactive
+			return nil, nil, ErrTokenInactive
 		}
 		return nil, nil, fmt.Errorf("load grant: %w", err)
 	}
 	if g.RevokedAt != nil {
-		return nil, nil, errTokenInactive
+		return nil, nil, ErrTokenInactive
 	}
 	return at, g, nil
 }
@@ -307,12 +308,12 @@ func (p *Provider) validAccessToken(ctx context.Context, tokenID string) (*acces
 // (both from validAccessToken).
 func (p *Provider) userInfoFor(ctx context.Context, ui *oidc.UserInfo, at *accessToken, g *storage.Grant) error {
 	if g == nil {
-		return errTokenInactive // client_credentials tokens have no user
+		return ErrTokenInactive // client_credentials tokens have no user
 	}
 	u, err := p.activeUser(ctx, g.UserID)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return errTokenInactive
+			return ErrTokenInactive
 		}
 		return fmt.Errorf("load user: %w", err)
 	}
@@ -342,7 +343,7 @@ func (p *Provider) introspectionFor(ctx context.Context, resp *oidc.Introspectio
 	u, err := p.activeUser(ctx, g.UserID)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return errTokenInactive
+			return ErrTokenInactive
 		}
 		return fmt.Errorf("load user: %w", err)
 	}

@@ -130,7 +130,10 @@ func (s *server) refreshToken(ctx context.Context, r *zop.ClientRequest[oidc.Ref
 // for itself; VerifyClient has authenticated it and zitadel has checked the
 // grant type and refused public clients.
 func (s *server) ClientCredentialsExchange(ctx context.Context, r *zop.ClientRequest[oidc.ClientCredentialsRequest]) (*zop.Response, error) {
-	req := clientCredentialsTokenRequest(r.Client.GetID(), r.Data.Scope)
+	req, err := clientCredentialsTokenRequest(r.Client.(*client).c, r.Data.Scope)
+	if err != nil {
+		return nil, err
+	}
 	aud, err := s.p.audience(r.Client.(*client), nil, r.Form["resource"])
 	var resp *oidc.AccessTokenResponse
 	if err == nil {

@@ -96,6 +96,10 @@ const (
 	AccessTokenJWT    = "jwt"
 )
 
+// ScopeAdmin is the scope of the admin API (/admin/api/v1/): a token needs
+// it, and only a client that lists it in AllowedScopes gets it.
+const ScopeAdmin = "gatehouse:admin"
+
 // Client is a registered relying party.
 type Client struct {
 	ID   string
@@ -116,6 +120,10 @@ type Client struct {
 	// client may ask access tokens for; the first is the audience of its
 	// tokens when a request names none.
 	Resources []string
+	// AllowedScopes are the scopes beyond the OpenID Connect ones (openid,
+	// profile, email, offline_access) the client may ask for, such as
+	// ScopeAdmin; a request for any other is invalid_scope.
+	AllowedScopes []string
 	// BackchannelLogoutURI is where logout tokens are POSTed when a session
 	// the client received tokens in ends (OpenID Connect Back-Channel
 	// Logout 1.0); "" means the client registered none.

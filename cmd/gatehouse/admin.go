@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/internal/adminapi"
 	"github.com/gatehouse-id/gatehouse/login/password"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/op"
@@ -20,10 +26,37 @@ func adminService(cfg *config, c *core, e *env, notify admin.Notifier) (*admin.S
 	if err != nil {
 		return nil, err
 	}
+	return newAdminService(cfg, c, e.now, hasher, notify)
+}
+
+// newAdminService is the admin service on c's store and keys: the one
+// wiring the commands and the server's admin API share.
+func newAdminService(cfg *config, c *core, now func() time.Time, hasher admin.Hasher, notify admin.Notifier) (*admin.Service, error) {
 	return admin.New(admin.Config{
-		Store: c.store, Sessions: sessionEnder(cfg, c, e.now), Hasher: hasher, Policy: passwordPolicy(cfg),
-		Keys: c.keys, Notifier: notify, EmailKey: emailPseudonymKey(c.secret), Now: e.now, Logger: c.log,
+		Store: c.store, Sessions: sessionEnder(cfg, c, now), Hasher: hasher, Policy: passwordPolicy(cfg),
+		Keys: c.keys, Notifier: notify, EmailKey: emailPseudonymKey(c.secret), Now: now, Logger: c.log,
 	})
+}
+
+// adminAPI is the admin API (package adminapi) of the server, its tokens
+// checked by the provider.
+func adminAPI(svc *admin.Service, provider *op.Provider, clientIP func(*http.Request) string, log *slog.Logger) (*adminapi.API, error) {
+	return adminapi.New(adminapi.Config{Service: svc, Verifier: tokenVerifier{provider}, ClientIP: clientIP, Logger: log})
+}
+
+// tokenVerifier adapts op.Provider.VerifyAccessToken to adminapi.Verifier,
+// so adminapi does not import op.
+type tokenVerifier struct{ p *op.Provider }
+
+func (v tokenVerifier) Verify(ctx context.Context, token string) (*adminapi.Token, error) {
+	info, err := v.p.VerifyAccessToken(ctx, token)
+	if errors.Is(err, op.ErrTokenInactive) {
+		return nil, fmt.Errorf("%w: %w", adminapi.ErrInvalidToken, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &adminapi.Token{ClientID: info.ClientID, UserID: info.UserID, Scopes: info.Scopes, ExpiresAt: info.ExpiresAt}, nil
 }
 
 // passwordPolicy is the configured password policy, the one the

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
 
+	"github.com/gatehouse-id/gatehouse/internal/adminapi"
 	"github.com/gatehouse-id/gatehouse/internal/requestid"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/login"
@@ -231,7 +232,18 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	}, c.store, hasher, provider)
 
 	provider.SetPages(ui) // op's pages in the UI's look, with a way on
+	svc, err := newAdminService(cfg, c, now, hasher, mailer)
+	if err != nil {
+		closeLimiter()
+		return nil, err
+	}
+	api, err := adminAPI(svc, provider, func(r *http.Request) string { return auditIP(r, trusted) }, log)
+	if err != nil {
+		closeLimiter()
+		return nil, err
+	}
 	mux := http.NewServeMux()
+	mux.Handle(adminapi.Prefix+"/", api)
 	for _, pattern := range op.Patterns() {
 		mux.Handle(pattern, provider)
 	}

@@ -29,6 +29,7 @@ type clientJSON struct {
 	RequireMFA             bool     `json:"require_mfa,omitempty"`
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
 	Resources              []string `json:"resources,omitempty"`
+	AllowedScopes          []string `json:"allowed_scopes,omitempty"`
 }
 
 func toClientJSON(c *admin.Client) clientJSON {
@@ -36,7 +37,7 @@ func toClientJSON(c *admin.Client) clientJSON {
 		ClientID: c.ID, Name: c.Name, Type: c.Type, AuthMethod: c.AuthMethod, GrantTypes: c.GrantTypes,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA, BackchannelLogoutURI: c.BackchannelLogoutURI,
-		Resources: c.Resources,
+		Resources: c.Resources, AllowedScopes: c.AllowedScopes,
 	}
 }
 
@@ -106,6 +107,7 @@ func clientsCreateCmd(e *env) *cobra.Command {
 	f.BoolVar(&spec.BackchannelLogoutSessionRequired, "backchannel-logout-session-required", false, "the client needs sid in logout tokens")
 	f.BoolVar(&spec.OfflineSurvivesLogout, "offline-survives-logout", false, "refresh tokens granted with offline_access survive the end of the SSO session")
 	f.StringSliceVar(&spec.Resources, "resource", nil, "RFC 8707 resource (API) URI its access tokens may be for; the first is the default audience (repeatable)")
+	f.StringSliceVar(&spec.AllowedScopes, "allowed-scopes", nil, "scopes beyond the OpenID Connect ones it may ask for, e.g. gatehouse:admin (comma-separated or repeated)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -182,7 +184,7 @@ func clientsDeleteCmd(e *env) *cobra.Command {
 // leaves the others as they are; the result is checked like a new client.
 func clientsUpdateCmd(e *env) *cobra.Command {
 	var name, bcURI, accessToken string
-	var redirects, postLogout, resources, grants []string
+	var redirects, postLogout, resources, grants, scopes []string
 	var bcSession, offline, requireMFA, requireConsent bool
 	cmd := &cobra.Command{
 		Use:   "update CLIENT_ID",
@@ -203,6 +205,9 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 			}
 			if given("resource") {
 				u.Resources = &resources
+			}
+			if given("allowed-scopes") {
+				u.AllowedScopes = &scopes
 			}
 			if given("grant-types") {
 				u.GrantTypes = &grants
@@ -245,6 +250,7 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&resources, "resource", nil, "RFC 8707 resource URI (repeatable; replaces the list)")
 	f.StringSliceVar(&grants, "grant-types", nil, "authorization_code, refresh_token, client_credentials (replaces the list)")
 	f.StringVar(&accessToken, "access-token", "", "access token format: opaque or jwt")
+	f.StringSliceVar(&scopes, "allowed-scopes", nil, "scopes beyond the OpenID Connect ones it may ask for (replaces the list; empty removes them)")
 	f.StringVar(&bcURI, "backchannel-logout-uri", "", "where logout tokens are POSTed (https, or http on loopback); empty removes it")
 	f.BoolVar(&bcSession, "backchannel-logout-session-required", false, "the client needs sid in logout tokens")
 	f.BoolVar(&offline, "offline-survives-logout", false, "refresh tokens granted with offline_access survive the end of the SSO session")

@@ -28,6 +28,7 @@ type Client struct {
 	RequireConsent                   bool
 	RequireMFA                       bool
 	Resources                        []string
+	AllowedScopes                    []string
 	BackchannelLogoutURI             string
 	BackchannelLogoutSessionRequired bool
 	OfflineSurvivesLogout            bool
@@ -43,7 +44,7 @@ func clientView(c *storage.Client) *Client {
 		ID: c.ID, Name: c.Name, Type: c.AppType, AuthMethod: c.AuthMethod, HasSecret: len(c.SecretHash) > 0,
 		GrantTypes: c.GrantTypes, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		AccessTokenFormat: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA,
-		Resources: c.Resources, BackchannelLogoutURI: c.BackchannelLogoutURI,
+		Resources: c.Resources, AllowedScopes: c.AllowedScopes, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: version(c.Version),
 	}
@@ -113,6 +114,7 @@ type ClientUpdate struct {
 	GrantTypes                       *[]string
 	AccessTokenFormat                *string
 	Resources                        *[]string
+	AllowedScopes                    *[]string
 	RequireConsent                   *bool
 	RequireMFA                       *bool
 	BackchannelLogoutURI             *string
@@ -148,6 +150,7 @@ func (u ClientUpdate) apply(spec *ClientSpec) map[string]string {
 	setList("grant_types", u.GrantTypes, &spec.GrantTypes)
 	setStr("access_token", u.AccessTokenFormat, &spec.AccessToken)
 	setList("resources", u.Resources, &spec.Resources)
+	setList("allowed_scopes", u.AllowedScopes, &spec.AllowedScopes)
 	setBool("require_consent", u.RequireConsent, &spec.RequireConsent)
 	setBool("require_mfa", u.RequireMFA, &spec.RequireMFA)
 	setStr("backchannel_logout_uri", u.BackchannelLogoutURI, &spec.BackchannelLogoutURI)

@@ -33,6 +33,9 @@ type ClientSpec struct {
 	RequireConsent         bool     `json:"require_consent"`
 	RequireMFA             bool     `json:"require_mfa"`
 	Resources              []string `json:"resources"`
+	// AllowedScopes: scopes beyond the OpenID Connect ones the client may
+	// ask for, such as gatehouse:admin.
+	AllowedScopes []string `json:"allowed_scopes"`
 	// Back-channel logout (OIDC Back-Channel Logout 1.0) and what an SSO
 	// session's end does to this client's offline tokens.
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri"`
@@ -59,7 +62,7 @@ func (s ClientSpec) Client(now time.Time) (*storage.Client, error) {
 		ID: s.ID, Name: strings.TrimSpace(s.Name), CreatedAt: now, UpdatedAt: now,
 		RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		RequireConsent: s.RequireConsent, RequireMFA: s.RequireMFA, Resources: s.Resources,
-		BackchannelLogoutURI: s.BackchannelLogoutURI, BackchannelLogoutSessionRequired: s.BackchannelLogoutSessionRequired,
+		AllowedScopes: s.AllowedScopes, BackchannelLogoutURI: s.BackchannelLogoutURI, BackchannelLogoutSessionRequired: s.BackchannelLogoutSessionRequired,
 		OfflineSurvivesLogout: s.OfflineSurvivesLogout,
 	}
 	if c.ID == "" {
@@ -85,6 +88,9 @@ func (s ClientSpec) Client(now time.Time) (*storage.Client, error) {
 		return nil, err
 	}
 	if err := checkURIs(c); err != nil {
+		return nil, err
+	}
+	if err := checkAllowedScopes(c.AllowedScopes); err != nil {
 		return nil, err
 	}
 	switch s.AccessToken {
@@ -169,9 +175,35 @@ func specOf(c *storage.Client) ClientSpec {
 		ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		Type: c.AppType, Public: c.AuthMethod == storage.AuthMethodNone, AuthMethod: c.AuthMethod,
 		GrantTypes: c.GrantTypes, AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent,
-		RequireMFA: c.RequireMFA, Resources: c.Resources, BackchannelLogoutURI: c.BackchannelLogoutURI,
+		RequireMFA: c.RequireMFA, Resources: c.Resources, AllowedScopes: c.AllowedScopes, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
 	}
+}
+
+// oidcScopes are granted by the usual rules to every client; listing one
+// as an allowed scope would suggest otherwise, so it is refused.
+var oidcScopes = []string{"openid", "profile", "email", "offline_access", "phone", "address"}
+
+// scopeTokenPattern is RFC 6749 §3.3's scope-token: printable ASCII
+// without space, '"' or '\'.
+var scopeTokenPattern = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`)
+
+// checkAllowedScopes: each a scope token, listed once, not an OpenID
+// Connect scope; of the reserved gatehouse: names only ScopeAdmin exists.
+func checkAllowedScopes(scopes []string) error {
+	for i, sc := range scopes {
+		switch {
+		case !scopeTokenPattern.MatchString(sc):
+			return invalid("allowed_scopes", "allowed scope %q: use 1–128 printable characters without spaces, quotes or backslashes", sc)
+		case slices.Contains(oidcScopes, sc):
+			return invalid("allowed_scopes", "allowed scope %q: OpenID Connect scopes need not be listed", sc)
+		case strings.HasPrefix(sc, "gatehouse:") && sc != storage.ScopeAdmin:
+			return invalid("allowed_scopes", "allowed scope %q: the only gatehouse: scope is %s", sc, storage.ScopeAdmin)
+		case slices.Contains(scopes[:i], sc):
+			return invalid("allowed_scopes", "allowed scope %q is listed twice", sc)
+		}
+	}
+	return nil
 }
 
 // checkResource: an RFC 8707 resource indicator is an absolute URI without a

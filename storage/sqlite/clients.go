@@ -11,14 +11,14 @@ import (
 
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, app_type,
 	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at, resources,
-	require_mfa, backchannel_logout_uri, backchannel_logout_session_required, offline_survives_logout, version`
+	require_mfa, backchannel_logout_uri, backchannel_logout_session_required, offline_survives_logout, version, allowed_scopes`
 
 func scanClient(row rowScanner) (*storage.Client, error) {
 	var c storage.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
 		&c.AppType, &c.AuthMethod, listCol{&c.GrantTypes}, &c.AccessTokenFormat, &c.RequireConsent,
 		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, listCol{&c.Resources}, &c.RequireMFA,
-		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.OfflineSurvivesLogout, &c.Version)
+		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.OfflineSurvivesLogout, &c.Version, listCol{&c.AllowedScopes})
 	if err != nil {
 		return nil, err
 	}
@@ -26,7 +26,7 @@ func scanClient(row rowScanner) (*storage.Client, error) {
 }
 
 // clientLists encodes the client's list fields in column order.
-func clientLists(c *storage.Client) (redirects, postLogout, grantTypes, resources string, err error) {
+func clientLists(c *storage.Client) (redirects, postLogout, grantTypes, resources, scopes string, err error) {
 	if redirects, err = jsonList(c.RedirectURIs); err != nil {
 		return
 	}
@@ -36,22 +36,25 @@ func clientLists(c *storage.Client) (redirects, postLogout, grantTypes, resource
 	if grantTypes, err = jsonList(c.GrantTypes); err != nil {
 		return
 	}
-	resources, err = jsonList(c.Resources)
+	if resources, err = jsonList(c.Resources); err != nil {
+		return
+	}
+	scopes, err = jsonList(c.AllowedScopes)
 	return
 }
 
 // CreateClient inserts c at version 1; ErrConflict if its ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	const what = "sqlite: create client"
-	redirects, postLogout, grantTypes, resources, err := clientLists(c)
+	redirects, postLogout, grantTypes, resources, scopes, err := clientLists(c)
 	if err != nil {
 		return wrapErr(what, err)
 	}
 	_, err = s.q.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
 		c.ID, c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType,
 		c.AuthMethod, grantTypes, c.AccessTokenFormat, c.RequireConsent, millis(c.CreatedAt), millis(c.UpdatedAt), resources,
-		c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout)
+		c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, scopes)
 	if err != nil {
 		return wrapErr(what, err)
 	}
@@ -87,7 +90,7 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 // if c.Version is 0 or still the stored version (compare-and-set).
 func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	const what = "sqlite: update client"
-	redirects, postLogout, grantTypes, resources, err := clientLists(c)
+	redirects, postLogout, grantTypes, resources, scopes, err := clientLists(c)
 	if err != nil {
 		return wrapErr(what, err)
 	}
@@ -96,11 +99,11 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 		post_logout_redirect_uris = ?, app_type = ?, auth_method = ?, grant_types = ?,
 		access_token_format = ?, require_consent = ?, updated_at = ?, resources = ?, require_mfa = ?,
 		backchannel_logout_uri = ?, backchannel_logout_session_required = ?, offline_survives_logout = ?,
-		version = version + 1
+		allowed_scopes = ?, version = version + 1
 		WHERE id = ? AND (? = 0 OR version = ?) RETURNING version`,
 		c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType, c.AuthMethod, grantTypes,
 		c.AccessTokenFormat, c.RequireConsent, millis(c.UpdatedAt), resources, c.RequireMFA,
-		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, c.ID,
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, scopes, c.ID,
 		c.Version, c.Version).Scan(&version)
 	if errors.Is(err, sql.ErrNoRows) && c.Version != 0 {
 		// Missing, or changed since it was read: a second look tells which.

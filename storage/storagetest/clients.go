@@ -41,7 +41,7 @@ func testClientPublic(t *testing.T, s storage.Store) {
 	want := newClient("native")
 	want.SecretHash = nil
 	want.AppType, want.AuthMethod, want.AccessTokenFormat = storage.AppTypeNative, storage.AuthMethodNone, storage.AccessTokenOpaque
-	want.PostLogoutRedirectURIs, want.Resources = nil, nil
+	want.PostLogoutRedirectURIs, want.Resources, want.AllowedScopes = nil, nil, nil
 	want.RequireConsent, want.RequireMFA = false, false
 	want.BackchannelLogoutURI, want.BackchannelLogoutSessionRequired, want.OfflineSurvivesLogout = "", false, false
 	mustNot(t, "create client", s.CreateClient(ctx, want))
@@ -108,6 +108,7 @@ func testClientUpdate(t *testing.T, s storage.Store) {
 		RequireConsent:         false,
 		RequireMFA:             false,
 		Resources:              []string{"https://other.example/api"},
+		AllowedScopes:          []string{"reports:write"},
 		BackchannelLogoutURI:   "http://127.0.0.1:9000/logout",
 		// Flipped from newClient's, so each must be written.
 		BackchannelLogoutSessionRequired: false,
@@ -126,6 +127,7 @@ func testClientUpdate(t *testing.T, s storage.Store) {
 	// Back to a public client without resources or a back-channel logout
 	// URI: the secret, the resources and the URI must go, not linger.
 	update.SecretHash, update.AuthMethod, update.Resources = nil, storage.AuthMethodNone, nil
+	update.AllowedScopes = nil
 	update.BackchannelLogoutURI = ""
 	mustNot(t, "update client to public", s.UpdateClient(ctx, update))
 	got, err = s.GetClient(ctx, "c1")
@@ -135,6 +137,9 @@ func testClientUpdate(t *testing.T, s storage.Store) {
 	}
 	if len(got.Resources) != 0 {
 		t.Errorf("Resources after clearing them: %q", got.Resources)
+	}
+	if len(got.AllowedScopes) != 0 {
+		t.Errorf("AllowedScopes after clearing them: %q", got.AllowedScopes)
 	}
 	if got.BackchannelLogoutURI != "" {
 		t.Errorf("BackchannelLogoutURI after clearing it: %q", got.BackchannelLogoutURI)

@@ -49,6 +49,7 @@ func newClient(id string) *storage.Client {
 		RequireConsent:         true,
 		RequireMFA:             true,
 		Resources:              []string{"https://api." + id + ".example/", "https://files.example/v1"},
+		AllowedScopes:          []string{storage.ScopeAdmin, "reports:read"},
 		BackchannelLogoutURI:   "https://" + id + ".example/backchannel-logout",
 		// Both flags on, so a backend that drops one fails the round trip.
 		BackchannelLogoutSessionRequired: true,

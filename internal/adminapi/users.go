@@ -1,0 +1,241 @@
+package adminapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatehouse-id/gatehouse/internal/admin"
+)
+
+// maxBody bounds request bodies: the largest real one is a few hundred bytes.
+const maxBody = 64 << 10
+
+// userJSON is a user as the API shows it.
+type userJSON struct {
+	ID            string `json:"id"`
+	Email         string `json:"email"`
+	Name          string `json:"name"`
+	Role          string `json:"role"`
+	EmailVerified bool   `json:"email_verified"`
+	Locked        bool   `json:"locked"`
+	Disabled      bool   `json:"disabled"`
+}
+
+func toUserJSON(u *admin.User) userJSON {
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, EmailVerified: u.EmailVerified,
+		Locked: u.Locked(), Disabled: u.Disabled()}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeUser answers with the user and its version as the ETag.
+func writeUser(w http.ResponseWriter, status int, u *admin.User) {
+	w.Header().Set("ETag", etag(u.Version))
+	writeJSON(w, status, toUserJSON(u))
+}
+
+func etag(version string) string { return `"` + version + `"` }
+
+// ifMatch is the version an update expects, from If-Match (one strong
+// entity tag). It is required: without it two admins could overwrite each
+// other silently. It answers 428 or 400 itself when ok is false.
+func ifMatch(w http.ResponseWriter, r *http.Request) (version string, ok bool) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" {
+		writeProblem(w, http.StatusPreconditionRequired, "precondition_required", "Precondition required",
+			"send If-Match with the ETag of the user as read")
+		return "", false
+	}
+	if len(h) < 2 || h[0] != '"' || h[len(h)-1] != '"' || strings.Contains(h[1:len(h)-1], `"`) {
+		writeProblemField(w, http.StatusBadRequest, "invalid", "Invalid input", "If-Match must be one ETag as sent", "If-Match")
+		return "", false
+	}
+	return h[1 : len(h)-1], true
+}
+
+// decode reads a bounded JSON body into v, refusing unknown fields and
+// trailing data. It answers 400 itself when it fails.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("one JSON object only")
+	}
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeProblem(w, http.StatusRequestEntityTooLarge, "too_large", "Request too large", "the body must be at most 64 KiB")
+			return false
+		}
+		writeProblem(w, http.StatusBadRequest, "invalid_json", "Invalid JSON", "the body is not the JSON object expected: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// listUsers: GET /users?email=&q=&cursor=&limit=
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	query := admin.UserQuery{Email: q.Get("email"), Search: q.Get("q"), Cursor: q.Get("cursor")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			writeProblemField(w, http.StatusUnprocessableEntity, string(admin.CodeInvalid), "Invalid input", "limit must be a number", "limit")
+			return
+		}
+		query.Limit = n
+		if n == 0 { // 0 would mean the default to the service
+			query.Limit = -1
+		}
+	}
+	page, err := a.svc.ListUsers(r.Context(), actorOf(r), query)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	items := make([]userJSON, 0, len(page.Items))
+	for i := range page.Items {
+		items = append(items, toUserJSON(&page.Items[i]))
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Items      []userJSON `json:"items"`
+		NextCursor string     `json:"next_cursor,omitempty"`
+	}{items, page.NextCursor})
+}
+
+func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
+	u, err := a.svc.GetUser(r.Context(), actorOf(r), chi.URLParam(r, "id"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeUser(w, http.StatusOK, u)
+}
+
+// createUser: POST /users {"email","name","role","email_verified","password"}
+func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Email         string `json:"email"`
+		Name          string `json:"name"`
+		Role          string `json:"role"`
+		EmailVerified bool   `json:"email_verified"`
+		Password      string `json:"password"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	u, err := a.svc.CreateUser(r.Context(), actorOf(r), admin.NewUser{Email: body.Email, Name: body.Name,
+		Role: body.Role, EmailVerified: body.EmailVerified, Password: body.Password})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", Prefix+"/users/"+u.ID)
+	writeUser(w, http.StatusCreated, u)
+}
+
+// userPatch is the body of PATCH /users/{id}: the fields given change.
+type userPatch struct {
+	Role          *string `json:"role"`
+	EmailVerified *bool   `json:"email_verified"`
+	Disabled      *bool   `json:"disabled"`
+	Locked        *bool   `json:"locked"`
+}
+
+// patchUser applies the fields given, each through its service operation.
+// If-Match is checked by the first; each later one expects the version
+// the one before returned, so a concurrent change between them fails the
+// rest with 412 rather than being overwritten.
+func (a *API) patchUser(w http.ResponseWriter, r *http.Request) {
+	version, ok := ifMatch(w, r)
+	if !ok {
+		return
+	}
+	var p userPatch
+	if !decode(w, r, &p) {
+		return
+	}
+	if p == (userPatch{}) {
+		writeProblem(w, http.StatusUnprocessableEntity, string(admin.CodeInvalid), "Invalid input", "give at least one of role, email_verified, disabled, locked")
+		return
+	}
+	if p.Locked != nil && *p.Locked {
+		writeProblemField(w, http.StatusUnprocessableEntity, string(admin.CodeInvalid), "Invalid input", "an account can only be unlocked (locked: false)", "locked")
+		return
+	}
+	u, err := a.applyPatch(r, chi.URLParam(r, "id"), p, version)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeUser(w, http.StatusOK, u)
+}
+
+func (a *API) applyPatch(r *http.Request, id string, p userPatch, version string) (*admin.User, error) {
+	ctx, actor := r.Context(), actorOf(r)
+	// Unlocking does not change the account row (locks are kept per
+	// address), so the version is checked by reading it.
+	u, err := a.svc.GetUser(ctx, actor, id)
+	if err != nil {
+		return nil, err
+	}
+	if u.Version != version {
+		return nil, &admin.Error{Code: admin.CodeVersionMismatch, Field: "version", Message: "the user was changed since that version was read; read it again and retry"}
+	}
+	steps := []func() (*admin.User, error){}
+	if p.Role != nil {
+		steps = append(steps, func() (*admin.User, error) { return a.svc.SetRole(ctx, actor, id, *p.Role, u.Version) })
+	}
+	if p.EmailVerified != nil {
+		steps = append(steps, func() (*admin.User, error) {
+			return a.svc.SetEmailVerified(ctx, actor, id, *p.EmailVerified, u.Version)
+		})
+	}
+	if p.Disabled != nil && *p.Disabled {
+		steps = append(steps, func() (*admin.User, error) {
+			v, _, err := a.svc.Disable(ctx, actor, id, u.Version)
+			return v, err
+		})
+	}
+	if p.Disabled != nil && !*p.Disabled {
+		steps = append(steps, func() (*admin.User, error) { return a.svc.Enable(ctx, actor, id, u.Version) })
+	}
+	if p.Locked != nil {
+		steps = append(steps, func() (*admin.User, error) {
+			if err := a.svc.Unlock(ctx, actor, u.Email); err != nil {
+				return nil, err
+			}
+			return a.svc.GetUser(ctx, actor, id)
+		})
+	}
+	for _, step := range steps {
+		if u, err = step(); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+// deleteUser: DELETE /users/{id} with If-Match.
+func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
+	version, ok := ifMatch(w, r)
+	if !ok {
+		return
+	}
+	if err := a.svc.DeleteUser(r.Context(), actorOf(r), chi.URLParam(r, "id"), version); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
