@@ -26,15 +26,17 @@ func adminService(cfg *config, c *core, e *env, notify admin.Notifier) (*admin.S
 	if err != nil {
 		return nil, err
 	}
-	return newAdminService(cfg, c, e.now, hasher, notify)
+	return newAdminService(cfg, c, e.now, hasher, notify, nil)
 }
 
 // newAdminService is the admin service on c's store and keys: the one
 // wiring the commands and the server's admin API share.
-func newAdminService(cfg *config, c *core, now func() time.Time, hasher admin.Hasher, notify admin.Notifier) (*admin.Service, error) {
+// clients, the server's client cache, is nil for a command (its own
+// process has none).
+func newAdminService(cfg *config, c *core, now func() time.Time, hasher admin.Hasher, notify admin.Notifier, clients admin.ClientCache) (*admin.Service, error) {
 	return admin.New(admin.Config{
 		Store: c.store, Sessions: sessionEnder(cfg, c, now), Hasher: hasher, Policy: passwordPolicy(cfg),
-		Keys: c.keys, Notifier: notify, EmailKey: emailPseudonymKey(c.secret), Now: now, Logger: c.log,
+		Keys: c.keys, Notifier: notify, Clients: clients, EmailKey: emailPseudonymKey(c.secret), Now: now, Logger: c.log,
 	})
 }
 
@@ -78,3 +80,7 @@ func passwordPolicy(cfg *config) policy.Password {
 func sessionEnder(cfg *config, c *core, now func() time.Time) *op.SessionEnder {
 	return op.NewSessionEnder(c.store, backchannel.NewMinter(cfg.Issuer, c.keys, now, 0), now, c.log, nil)
 }
+
+// adminRole is the role whose users may use the admin console.
+// TODO(admin-token): GATEHOUSE_ADMIN_ROLE replaces it.
+const adminRole = "ADMIN"

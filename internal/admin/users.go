@@ -143,12 +143,9 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, q UserQuery) (*UserPag
 	if err := begin(a); err != nil {
 		return nil, err
 	}
-	limit := q.Limit
-	switch {
-	case limit == 0:
-		limit = DefaultPageSize
-	case limit < 0 || limit > MaxPageSize:
-		return nil, invalid("limit", "the page size must be between 1 and %d", MaxPageSize)
+	limit, err := pageSize(q.Limit)
+	if err != nil {
+		return nil, err
 	}
 	if q.Email != "" {
 		if q.Search != "" || q.Cursor != "" {
