@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Review of issue 12 (admin API, disabled users, import): attacks that
+// worked before their fixes.
+
+// A row the source never verified must not join an existing Gatehouse
+// account: anyone can sign up to the old app with someone else's address
+// (and link their own GitHub account there). Before the fix the import gave
+// the account without a password the attacker's hash, linked the attacker's
+// GitHub account and made it ADMIN.
+func TestReview12ImportUnverifiedRowDoesNotTakeOverAccount(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	// The victim signs in through an upstream: no password in Gatehouse.
+	now := time.Now().UTC()
+	if err := ts.app.store.CreateUser(context.Background(), &storage.User{ID: "victim-id", Email: "victim@example.com", Name: "Victim",
+		Role: "USER", EmailVerified: true, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("Attacker-Passw0rd"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := tempFile(t, "users.csv", "id,email,name,emailVerified,password,role,githubId\n"+
+		"evil1,Victim@Example.com,Mallory,,"+string(h)+",ADMIN,31337\n")
+
+	rep, _ := ts.importJSON("", "file", file)
+	if rep.Skipped != 1 || rep.SkippedByReason["unverified_email_of_existing_user"] != 1 {
+		t.Errorf("import of an unverified row for an existing account: %s, want it skipped", rep.counts())
+	}
+	users, _ := ts.importedUsers()
+	v := users["victim@example.com"]
+	if v.HasPassword || v.Role != "USER" || len(v.Linked) != 0 || v.Name != "Victim" {
+		t.Errorf("victim after the import: %+v, want no password, role USER, no link, own name", v)
+	}
+	r := newRP(t, ts, ts.createClient("--name", "App", "--redirect-uri", redirectA))
+	b := newBrowser(t, ts.issuer)
+	p := b.submit(b.get(r.authURL().url), map[string]string{"email": "victim@example.com", "password": "Attacker-Passw0rd"})
+	if p.location != nil || !strings.Contains(p.body, "Invalid email or password.") {
+		t.Errorf("the attacker's source password signed in to the victim's account: status %d", p.status)
+	}
+}
