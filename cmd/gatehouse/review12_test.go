@@ -50,3 +50,28 @@ func TestReview12ImportUnverifiedRowDoesNotTakeOverAccount(t *testing.T) {
 		t.Errorf("the attacker's source password signed in to the victim's account: status %d", p.status)
 	}
 }
+
+// A bcrypt hash of cost 31 is refused by the import: every sign-in attempt
+// at that account would hold a hashing slot for days. The report names the
+// row without letting its ID write escape sequences to the terminal.
+func TestReview12ImportRefusesCostlyHashAndEscapesIDs(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	h, err := bcrypt.GenerateFromPassword([]byte("Whatever-Passw0rd"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	costly := "$2b$31" + string(h[6:])
+	file := tempFile(t, "users.json", `[
+	  {"id": "slow1", "email": "slow@example.com", "password": "`+costly+`", "emailVerified": true},
+	  {"id": "\u001b]0;pwned\u0007\u001b[2J", "email": "not-an-address"}]`)
+	out := ts.cli("", "import", "file", file)
+	if !strings.Contains(strings.Join(strings.Fields(out), " "), "slow1 hash_cost_too_high") {
+		t.Errorf("a cost-31 hash was not refused:\n%s", out)
+	}
+	if strings.ContainsAny(out, "\x1b\x07") {
+		t.Errorf("the report passes the source's escape sequences to the terminal: %q", out)
+	}
+	if users, _ := ts.importedUsers(); len(users) != 0 {
+		t.Errorf("users after the import: %+v", users)
+	}
+}
