@@ -75,3 +75,22 @@ func TestReview12ImportRefusesCostlyHashAndEscapesIDs(t *testing.T) {
 		t.Errorf("users after the import: %+v", users)
 	}
 }
+
+// An admin API token must stop working once its client is deleted or no
+// longer lists gatehouse:admin (a client_credentials token has no grant to
+// revoke; before the fix it kept working until it expired).
+func TestReview12AdminTokenFollowsItsClient(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	ops := ts.createClient("--name", "ops", "--grant-types", "client_credentials", "--allowed-scopes", "gatehouse:admin")
+	tok := ccToken(t, ts, ops, "gatehouse:admin")
+	if r := apiCall(t, ts, tok, "GET", "/users", ""); r.status != 200 {
+		t.Fatalf("a fresh admin token: %d %v", r.status, r.body)
+	}
+	ts.cli("", "clients", "update", ops.ClientID, "--allowed-scopes", "")
+	wantProblem(t, "after gatehouse:admin was taken from the client", apiCall(t, ts, tok, "GET", "/users", ""), 403, "insufficient_scope")
+
+	ts.cli("", "clients", "update", ops.ClientID, "--allowed-scopes", "gatehouse:admin")
+	tok = ccToken(t, ts, ops, "gatehouse:admin")
+	ts.cli("", "clients", "delete", ops.ClientID)
+	wantProblem(t, "after the client was deleted", apiCall(t, ts, tok, "GET", "/users", ""), 401, "invalid_token")
+}
