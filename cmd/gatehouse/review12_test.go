@@ -94,3 +94,17 @@ func TestReview12AdminTokenFollowsItsClient(t *testing.T) {
 	ts.cli("", "clients", "delete", ops.ClientID)
 	wantProblem(t, "after the client was deleted", apiCall(t, ts, tok, "GET", "/users", ""), 401, "invalid_token")
 }
+
+// If-Match: "" is no ETag of any user; the service reads an empty version
+// as "no check", so before the fix it deleted without a precondition.
+func TestReview12EmptyIfMatchIsRefused(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	ops := ts.createClient("--name", "ops", "--grant-types", "client_credentials", "--allowed-scopes", "gatehouse:admin")
+	tok := ccToken(t, ts, ops, "gatehouse:admin")
+	u := ts.createUser("target@example.com", testPassword)
+	wantProblem(t, "DELETE with If-Match \"\"", apiCall(t, ts, tok, "DELETE", "/users/"+u.ID, "", "If-Match", `""`), 400, "invalid")
+	wantProblem(t, "PATCH with If-Match \"\"", apiCall(t, ts, tok, "PATCH", "/users/"+u.ID, `{"role":"ADMIN"}`, "If-Match", `""`), 400, "invalid")
+	if r := apiCall(t, ts, tok, "GET", "/users/"+u.ID, ""); r.status != 200 {
+		t.Errorf("the user after DELETE with an empty If-Match: %d %v", r.status, r.body)
+	}
+}
