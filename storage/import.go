@@ -19,6 +19,12 @@ import (
 //     as Gatehouse's, so the OIDC sub stays what the app knows). With
 //     MatchByID an ID held by another email, or an email held by another ID,
 //     skips the row: merging two accounts is a person's decision.
+//   - A row joins an account that no import created or matched before only
+//     when the source verified the address; else it is skipped. Anyone can
+//     sign up to the source app with someone else's address, and joining
+//     would give that person's Gatehouse account the source's password,
+//     GitHub link and role (the rule of upstream sign-in: only a verified
+//     address may join an account).
 //   - Name and role follow the source when it has one; "" changes nothing.
 //     A verified email is carried over; an unverified one never un-verifies.
 //   - The password hash is the source's on creation. Later it follows the
@@ -79,6 +85,9 @@ const (
 	ImportIDCollision = "id_collision"
 	// ImportEmailHasOtherID: MatchByID, and the email is a user with another ID.
 	ImportEmailHasOtherID = "email_has_other_id"
+	// ImportUnverifiedJoin: the email is an account no import gave or
+	// matched before, and the source has not verified that address.
+	ImportUnverifiedJoin = "unverified_email_of_existing_user"
 )
 
 // What ImportOutcome.Changed names.
@@ -179,6 +188,9 @@ func applyOne(ctx context.Context, tx ImportTx, u *ImportUser, now time.Time, de
 	if existing != nil {
 		if rec, err = tx.GetImportRecord(ctx, existing.ID); err != nil && !errors.Is(err, ErrNotFound) {
 			return ImportOutcome{}, err
+		}
+		if rec == nil && !u.EmailVerified {
+			return ImportOutcome{Result: ImportSkipped, Reason: ImportUnverifiedJoin}, nil
 		}
 	}
 	want := ImportRecord{SourceID: u.SourceID, ImportedAt: now}

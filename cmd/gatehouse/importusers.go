@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"io"
@@ -37,7 +38,10 @@ const (
 	skipDuplicateID    = "duplicate_id"
 	skipInvalidID      = "invalid_id"
 	skipUnknownHash    = "unknown_hash_format"
-	skipBadRole        = "bad_role"
+	// skipHashCost: a bcrypt cost above password.MaxImportBcryptCost, whose
+	// every sign-in attempt would hold a hashing slot for minutes or days.
+	skipHashCost = "hash_cost_too_high"
+	skipBadRole  = "bad_role"
 	// skipInvalidValue: a file row with a value that does not parse (a
 	// timestamp, a boolean).
 	skipInvalidValue = "invalid_value"
@@ -222,8 +226,12 @@ func (im *importer) check(r *importRow) (storage.ImportUser, string) {
 		}
 		im.seenIDs[r.ID] = true
 	}
-	if r.Password != "" && password.CheckBcrypt(r.Password) != nil {
-		return storage.ImportUser{}, skipUnknownHash
+	if r.Password != "" {
+		if err := password.CheckBcrypt(r.Password); errors.Is(err, password.ErrHashTooCostly) {
+			return storage.ImportUser{}, skipHashCost
+		} else if err != nil {
+			return storage.ImportUser{}, skipUnknownHash
+		}
 	}
 	role := strings.TrimSpace(r.Role)
 	if role != "" && !admin.ValidRole(role) {
@@ -398,7 +406,18 @@ func printSkips(w io.Writer, title string, skips []importSkip) error {
 	fmt.Fprintln(w, title)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, s := range skips {
-		fmt.Fprintf(tw, "  %s\t%s\n", (&importRow{ID: s.SourceID, Record: s.Record}).ref(), s.Reason)
+		fmt.Fprintf(tw, "  %s\t%s\n", terminalSafe((&importRow{ID: s.SourceID, Record: s.Record}).ref()), s.Reason)
 	}
 	return tw.Flush()
+}
+
+// terminalSafe is a source's text as the report prints it: as it is when
+// every character is printable, else quoted with escapes, so that a hostile
+// source cannot send escape sequences to the operator's terminal or forge
+// report lines with a newline.
+func terminalSafe(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
 }

@@ -124,8 +124,17 @@ func testImportUpdatesWhatDiffers(t *testing.T, s storage.Store) {
 
 	src := sourceUser("ignored", "member@example.com")
 	src.Links = nil
-	src.EmailVerified = false // never un-verifies
+	// A row the source has not verified does not join an account no import
+	// gave: anyone can sign up to the source with this address.
+	src.EmailVerified = false
 	out := importUsers(t, s, importOpts(t0()), src)
+	if out[0].Result != storage.ImportSkipped || out[0].Reason != storage.ImportUnverifiedJoin {
+		t.Errorf("unverified row for an existing user: %+v, want skipped (%s)", out[0], storage.ImportUnverifiedJoin)
+	}
+	assertEqual(t, "user after the unverified row", getUserByEmail(t, s, "member@example.com"), existing)
+
+	src.EmailVerified = true
+	out = importUsers(t, s, importOpts(t0()), src)
 	assertOutcome(t, "existing user", out[0], storage.ImportUpdated,
 		storage.ImportChangedName, storage.ImportChangedRole, storage.ImportChangedPassword)
 	got := getUserByEmail(t, s, "member@example.com")
@@ -137,6 +146,7 @@ func testImportUpdatesWhatDiffers(t *testing.T, s storage.Store) {
 	// The source changes the password (the old app is still running): the
 	// user's hash is still the imported one, so the new one replaces it.
 	src.PasswordHash = importHash2
+	src.EmailVerified = false // once joined, a row never un-verifies
 	out = importUsers(t, s, importOpts(at(time.Minute)), src)
 	assertOutcome(t, "password changed in the source", out[0], storage.ImportUpdated, storage.ImportChangedPassword)
 	if u := getUserByEmail(t, s, "member@example.com"); u.PasswordHash != importHash2 {
