@@ -122,6 +122,12 @@ type importReport struct {
 	// import and stays, though the source's differs.
 	PasswordsKept int `json:"passwords_kept"`
 	LocksCarried  int `json:"locks_carried"`
+	// RolesKept: users whose role was changed in Gatehouse after the last
+	// import, so the source's is not applied.
+	RolesKept int `json:"roles_kept"`
+	// AdminsGiven: users this run gave the role ADMIN (created with it or
+	// changed to it), for the operator to check.
+	AdminsGiven int `json:"admins_given"`
 	// GitHubLinked counts GitHub accounts linked by this run (upstream
 	// "github"); GitHubLinkConflicts the ones left alone because another
 	// user has them.
@@ -313,6 +319,12 @@ func (im *importer) count(r *importRow, o storage.ImportOutcome) {
 	if o.LockCarried {
 		im.report.LocksCarried++
 	}
+	if o.RoleKept {
+		im.report.RolesKept++
+	}
+	if r.Role == "ADMIN" && (o.Result == storage.ImportCreated || slices.Contains(o.Changed, storage.ImportChangedRole)) {
+		im.report.AdminsGiven++
+	}
 	im.report.GitHubLinked += len(o.Linked)
 	for range o.LinkConflicts {
 		im.report.GitHubLinkConflicts = append(im.report.GitHubLinkConflicts, importSkip{SourceID: r.ID, Record: r.Record, Reason: "github_account_linked_to_another_user"})
@@ -350,7 +362,7 @@ func (r *importReport) auditDetail(runErr error) map[string]string {
 		"source": r.Source, "keep_ids": strconv.FormatBool(r.KeepIDs), "rows": strconv.Itoa(r.Rows),
 		"created": strconv.Itoa(r.Created), "updated": strconv.Itoa(r.Updated),
 		"unchanged": strconv.Itoa(r.Unchanged), "skipped": strconv.Itoa(r.Skipped),
-		"github_linked": strconv.Itoa(r.GitHubLinked),
+		"github_linked": strconv.Itoa(r.GitHubLinked), "admins_given": strconv.Itoa(r.AdminsGiven),
 	}
 	if runErr != nil {
 		d["incomplete"] = "true"
@@ -382,6 +394,12 @@ func (r *importReport) print(w io.Writer, asJSON bool) error {
 	fmt.Fprintf(tw, "locks carried over\t%d\n", r.LocksCarried)
 	if r.PasswordsKept > 0 {
 		fmt.Fprintf(tw, "passwords kept (set in Gatehouse since)\t%d\n", r.PasswordsKept)
+	}
+	if r.RolesKept > 0 {
+		fmt.Fprintf(tw, "roles kept (changed in Gatehouse since)\t%d\n", r.RolesKept)
+	}
+	if r.AdminsGiven > 0 {
+		fmt.Fprintf(tw, "users given the role ADMIN (check them)\t%d\n", r.AdminsGiven)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -14,6 +14,7 @@ func importTests() []namedTest {
 		{"CreatesThenUnchanged", testImportCreatesThenUnchanged},
 		{"UpdatesWhatDiffers", testImportUpdatesWhatDiffers},
 		{"PasswordSetInGatehouseStays", testImportPasswordSetInGatehouseStays},
+		{"RoleSetInGatehouseStays", testImportRoleSetInGatehouseStays},
 		{"KeptIDCollisions", testImportKeptIDCollisions},
 		{"LockCarriedOnce", testImportLockCarriedOnce},
 		{"LinkConflict", testImportLinkConflict},
@@ -183,6 +184,35 @@ func testImportPasswordSetInGatehouseStays(t *testing.T, s storage.Store) {
 	}
 	if u := getUserByEmail(t, s, "moved@example.com"); u.PasswordHash[:9] != "$argon2id" {
 		t.Errorf("hash set in Gatehouse replaced by %q", u.PasswordHash)
+	}
+}
+
+// testImportRoleSetInGatehouseStays: the role follows the source while the
+// user has the role the last import gave; once an admin changed it in
+// Gatehouse (demoting an account the source still calls ADMIN), reruns
+// leave it, and a new role in the source does not override it either.
+func testImportRoleSetInGatehouseStays(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	src := sourceUser("r1", "boss@example.com")
+	src.Role = "ADMIN"
+	importUsers(t, s, importOpts(t0()), src)
+	src.Role = "EDITOR"
+	out := importUsers(t, s, importOpts(at(time.Minute)), src)
+	assertOutcome(t, "role changed in the source", out[0], storage.ImportUpdated, storage.ImportChangedRole)
+
+	u := getUserByEmail(t, s, "boss@example.com")
+	u.Role = "USER" // an admin's change in Gatehouse
+	mustNot(t, "demote", s.UpdateUser(ctx, u))
+	for _, role := range []string{"EDITOR", "ADMIN"} {
+		src.Role = role
+		out = importUsers(t, s, importOpts(at(2*time.Minute)), src)
+		assertOutcome(t, "source role "+role+" after the demotion", out[0], storage.ImportUnchanged)
+		if !out[0].RoleKept {
+			t.Errorf("source role %s: outcome %+v, want the role kept", role, out[0])
+		}
+		if got := getUserByEmail(t, s, "boss@example.com").Role; got != "USER" {
+			t.Fatalf("the import undid the demotion: role %s", got)
+		}
 	}
 }
 
