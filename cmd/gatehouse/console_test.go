@@ -19,8 +19,6 @@ import (
 // the admin's own account protected, the audit trail naming the admin,
 // and CSRF and cross-site posts refused on every form.
 
-const consolePassword = "Console-Admin-42"
-
 // consoleAdmin signs an ADMIN with an authenticator app into the console
 // in a fresh browser the way a person does: /admin sends them to sign in,
 // the password leads to the second step, the code to the console.
