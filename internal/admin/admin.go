@@ -68,8 +68,13 @@ type Config struct {
 	// EmailKey keys the pseudonym under which an address without an
 	// account appears in the audit trail (login.AuditEmailSubject).
 	EmailKey [32]byte
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// ClientChanged, when set, is told the ID of a client changed or
+	// deleted, after the change: a cache of clients in this process (the
+	// provider's) drops it, so the change holds at once rather than within
+	// the cache's lifetime.
+	ClientChanged func(id string)
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Service runs the admin operations. It is safe for concurrent use.
@@ -80,6 +85,7 @@ type Service struct {
 	policy   policy.Password
 	keys     KeyRotator
 	notifier Notifier
+	changed  func(clientID string)
 	emails   emailhash.Hasher
 	now      func() time.Time
 	log      *slog.Logger
@@ -98,7 +104,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{
 		store: cfg.Store, sessions: cfg.Sessions, hasher: cfg.Hasher, policy: cfg.Policy,
-		keys: cfg.Keys, notifier: cfg.Notifier, emails: emailhash.New(cfg.EmailKey),
+		keys: cfg.Keys, notifier: cfg.Notifier, changed: cfg.ClientChanged, emails: emailhash.New(cfg.EmailKey),
 		now: func() time.Time { return cfg.Now().UTC() }, log: cfg.Logger.With("component", "admin"),
 	}, nil
 }
