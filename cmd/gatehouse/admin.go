@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/adminapi"
 	"github.com/gatehouse-id/gatehouse/login/password"
 	"github.com/gatehouse-id/gatehouse/login/policy"
+	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/op"
 	"github.com/gatehouse-id/gatehouse/op/backchannel"
 )
@@ -26,22 +27,28 @@ func adminService(cfg *config, c *core, e *env, notify admin.Notifier) (*admin.S
 	if err != nil {
 		return nil, err
 	}
-	return newAdminService(cfg, c, e.now, hasher, notify)
+	return newAdminService(cfg, c, e.now, hasher, notify, nil)
 }
 
 // newAdminService is the admin service on c's store and keys: the one
-// wiring the commands and the server's admin API share.
-func newAdminService(cfg *config, c *core, now func() time.Time, hasher admin.Hasher, notify admin.Notifier) (*admin.Service, error) {
+// wiring the commands and the server's admin API share. clientChanged is
+// the server's provider.ForgetClient (nil for a command, which has no
+// cache of clients).
+func newAdminService(cfg *config, c *core, now func() time.Time, hasher admin.Hasher, notify admin.Notifier, clientChanged func(string)) (*admin.Service, error) {
 	return admin.New(admin.Config{
 		Store: c.store, Sessions: sessionEnder(cfg, c, now), Hasher: hasher, Policy: passwordPolicy(cfg),
-		Keys: c.keys, Notifier: notify, EmailKey: emailPseudonymKey(c.secret), Now: now, Logger: c.log,
+		Keys: c.keys, Notifier: notify, EmailKey: emailPseudonymKey(c.secret), ClientChanged: clientChanged,
+		Now: now, Logger: c.log,
 	})
 }
 
 // adminAPI is the admin API (package adminapi) of the server, its tokens
-// checked by the provider.
-func adminAPI(svc *admin.Service, provider *op.Provider, clientIP func(*http.Request) string, log *slog.Logger) (*adminapi.API, error) {
-	return adminapi.New(adminapi.Config{Service: svc, Verifier: tokenVerifier{provider}, ClientIP: clientIP, Logger: log})
+// checked by the provider, its requests limited by the sign-in pages'
+// limiter (memory, or Redis when REDIS_URL is set).
+func adminAPI(svc *admin.Service, provider *op.Provider, limiter ratelimit.Limiter, clientIP func(*http.Request) string,
+	now func() time.Time, log *slog.Logger) (*adminapi.API, error) {
+	return adminapi.New(adminapi.Config{Service: svc, Verifier: tokenVerifier{provider}, ClientIP: clientIP,
+		Limiter: limiter, Now: now, Logger: log})
 }
 
 // tokenVerifier adapts op.Provider.VerifyAccessToken to adminapi.Verifier,

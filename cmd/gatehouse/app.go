@@ -232,12 +232,12 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	}, c.store, hasher, provider)
 
 	provider.SetPages(ui) // op's pages in the UI's look, with a way on
-	svc, err := newAdminService(cfg, c, now, hasher, mailer)
+	svc, err := newAdminService(cfg, c, now, hasher, mailer, provider.ForgetClient)
 	if err != nil {
 		closeLimiter()
 		return nil, err
 	}
-	api, err := adminAPI(svc, provider, func(r *http.Request) string { return auditIP(r, trusted) }, log)
+	api, err := adminAPI(svc, provider, limiter, func(r *http.Request) string { return auditIP(r, trusted) }, now, log)
 	if err != nil {
 		closeLimiter()
 		return nil, err

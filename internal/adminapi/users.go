@@ -53,7 +53,7 @@ func ifMatch(w http.ResponseWriter, r *http.Request) (version string, ok bool) {
 	h := strings.TrimSpace(r.Header.Get("If-Match"))
 	if h == "" {
 		writeProblem(w, http.StatusPreconditionRequired, "precondition_required", "Precondition required",
-			"send If-Match with the ETag of the user as read")
+			"send If-Match with the ETag of the resource as read")
 		return "", false
 	}
 	if len(h) < 2 || h[0] != '"' || h[len(h)-1] != '"' || strings.Contains(h[1:len(h)-1], `"`) {
