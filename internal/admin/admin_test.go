@@ -929,6 +929,9 @@ func TestUpdateUser(t *testing.T) {
 		bad := "root"
 		_, _, err := f.svc.UpdateUser(f.ctx, admin, u.ID, UserChange{Role: &bad, Disabled: &disabled}, u.Version)
 		expectCode(t, "invalid role with disable", err, CodeInvalid, "role")
+		if _, err := f.store.GetSession(f.ctx, s1.ID); err != nil {
+			t.Fatalf("a refused UpdateUser ended a session: %v", err)
+		}
 		// Refused as a whole: a stale version (another admin set the
 		// password meanwhile, which ended the session).
 		if _, _, err := f.svc.SetPassword(f.ctx, CLI, u.ID, "Another-Passw0rd", ""); err != nil {

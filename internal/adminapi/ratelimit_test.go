@@ -31,8 +31,10 @@ func (v *fakeVerifier) Verify(_ context.Context, token string) (*Token, error) {
 
 type noSessions struct{}
 
-func (noSessions) EndSession(context.Context, *storage.Session, string) (bool, error) { return false, nil }
-func (noSessions) EndUserSessions(context.Context, string, string) (int, error)      { return 0, nil }
+func (noSessions) EndSession(context.Context, *storage.Session, string) (bool, error) {
+	return false, nil
+}
+func (noSessions) EndUserSessions(context.Context, string, string) (int, error) { return 0, nil }
 
 // failingLimiter cannot decide.
 type failingLimiter struct{}
