@@ -921,7 +921,7 @@ func TestUpdateUser(t *testing.T) {
 	forBackends(t, func(t *testing.T, f *fixture) {
 		f.app("notes")
 		u := f.createUser("uma@example.com")
-		s1, g1 := f.signedIn(u.ID, "notes")
+		s1, _ := f.signedIn(u.ID, "notes")
 		role, verified, disabled := "ADMIN", false, true
 		all := UserChange{Role: &role, EmailVerified: &verified, Disabled: &disabled}
 
@@ -937,7 +937,7 @@ func TestUpdateUser(t *testing.T) {
 		if _, _, err := f.svc.SetPassword(f.ctx, CLI, u.ID, "Another-Passw0rd", ""); err != nil {
 			t.Fatal(err)
 		}
-		s1, g1 = f.signedIn(u.ID, "notes")
+		s1, g1 := f.signedIn(u.ID, "notes")
 		_, _, err = f.svc.UpdateUser(f.ctx, admin, u.ID, all, u.Version)
 		expectCode(t, "stale UpdateUser", err, CodeVersionMismatch, "version")
 		cur, err := f.svc.GetUser(f.ctx, admin, u.ID)
