@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/adminapi"
 	"github.com/gatehouse-id/gatehouse/login/password"
 	"github.com/gatehouse-id/gatehouse/login/policy"
+	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/op"
 	"github.com/gatehouse-id/gatehouse/op/backchannel"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -43,9 +44,13 @@ func newAdminService(cfg *config, c *core, now func() time.Time, hasher admin.Ha
 }
 
 // adminAPI is the admin API (package adminapi) of the server, its tokens
-// checked by the provider and against their client in store.
-func adminAPI(svc *admin.Service, provider *op.Provider, store storage.Store, clientIP func(*http.Request) string, log *slog.Logger) (*adminapi.API, error) {
-	return adminapi.New(adminapi.Config{Service: svc, Verifier: tokenVerifier{provider, store}, ClientIP: clientIP, Logger: log})
+// checked by the provider and against their client in store, its requests
+// limited by the sign-in pages' limiter (memory, or Redis when REDIS_URL is
+// set).
+func adminAPI(svc *admin.Service, provider *op.Provider, store storage.Store, limiter ratelimit.Limiter, clientIP func(*http.Request) string,
+	now func() time.Time, log *slog.Logger) (*adminapi.API, error) {
+	return adminapi.New(adminapi.Config{Service: svc, Verifier: tokenVerifier{provider, store}, ClientIP: clientIP,
+		Limiter: limiter, Now: now, Logger: log})
 }
 
 // tokenVerifier adapts op.Provider.VerifyAccessToken to adminapi.Verifier,

@@ -238,7 +238,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		closeLimiter()
 		return nil, err
 	}
-	api, err := adminAPI(svc, provider, c.store, func(r *http.Request) string { return auditIP(r, trusted) }, log)
+	api, err := adminAPI(svc, provider, c.store, limiter, func(r *http.Request) string { return auditIP(r, trusted) }, now, log)
 	if err != nil {
 		closeLimiter()
 		return nil, err

@@ -913,3 +913,114 @@ func TestKeys(t *testing.T) {
 		}
 	})
 }
+
+// UpdateUser applies several fields in one write or none: a stale version
+// or an invalid field leaves every field (and the sessions) as they were.
+// Each changed field is audited as its single-field operation audits it.
+func TestUpdateUser(t *testing.T) {
+	forBackends(t, func(t *testing.T, f *fixture) {
+		f.app("notes")
+		u := f.createUser("uma@example.com")
+		s1, _ := f.signedIn(u.ID, "notes")
+		role, verified, disabled := "ADMIN", false, true
+		all := UserChange{Role: &role, EmailVerified: &verified, Disabled: &disabled}
+
+		// Refused as a whole: an invalid role with a valid disable.
+		bad := "root"
+		_, _, err := f.svc.UpdateUser(f.ctx, admin, u.ID, UserChange{Role: &bad, Disabled: &disabled}, u.Version)
+		expectCode(t, "invalid role with disable", err, CodeInvalid, "role")
+		if _, err := f.store.GetSession(f.ctx, s1.ID); err != nil {
+			t.Fatalf("a refused UpdateUser ended a session: %v", err)
+		}
+		// Refused as a whole: a stale version (another admin set the
+		// password meanwhile, which ended the session).
+		if _, _, err := f.svc.SetPassword(f.ctx, CLI, u.ID, "Another-Passw0rd", ""); err != nil {
+			t.Fatal(err)
+		}
+		s1, g1 := f.signedIn(u.ID, "notes")
+		_, _, err = f.svc.UpdateUser(f.ctx, admin, u.ID, all, u.Version)
+		expectCode(t, "stale UpdateUser", err, CodeVersionMismatch, "version")
+		cur, err := f.svc.GetUser(f.ctx, admin, u.ID)
+		if err != nil || cur.Role != DefaultRole || !cur.EmailVerified || cur.Disabled() {
+			t.Fatalf("a refused UpdateUser changed the user: %+v, %v", cur, err)
+		}
+		if _, err := f.store.GetSession(f.ctx, s1.ID); err != nil {
+			t.Fatalf("a refused UpdateUser ended a session: %v", err)
+		}
+		for _, action := range []string{storage.AuditUserRoleChanged, storage.AuditUserVerifiedChanged, storage.AuditUserDisabled} {
+			if n := len(f.events(u.ID, action)); n != 0 {
+				t.Errorf("%d %s events after refused updates", n, action)
+			}
+		}
+
+		// All three in one write: one new version, three events, the
+		// session ended.
+		before, err := f.store.GetUser(f.ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, n, err := f.svc.UpdateUser(f.ctx, admin, u.ID, all, cur.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Role != "ADMIN" || got.EmailVerified || !got.Disabled() || n != 1 {
+			t.Fatalf("UpdateUser: %+v, %d sessions", got, n)
+		}
+		if after, _ := f.store.GetUser(f.ctx, u.ID); after.Version != before.Version+1 {
+			t.Errorf("version %d -> %d, want one write", before.Version, after.Version)
+		}
+		f.expectEnded(s1, g1)
+		if ev := f.oneEvent(u.ID, storage.AuditUserRoleChanged, "admin-user"); ev.Detail["from"] != "USER" || ev.Detail["to"] != "ADMIN" {
+			t.Errorf("role event: %+v", ev)
+		}
+		if ev := f.oneEvent(u.ID, storage.AuditUserVerifiedChanged, "admin-user"); ev.Detail["to"] != "false" {
+			t.Errorf("verified event: %+v", ev)
+		}
+		if ev := f.oneEvent(u.ID, storage.AuditUserDisabled, "admin-user"); ev.Detail["sessions"] != "1" {
+			t.Errorf("disable event: %+v", ev)
+		}
+
+		// No fields: the version is checked, nothing written.
+		same, n, err := f.svc.UpdateUser(f.ctx, admin, u.ID, UserChange{}, got.Version)
+		if err != nil || n != 0 || same.Version != got.Version {
+			t.Fatalf("empty UpdateUser: %+v, %d, %v", same, n, err)
+		}
+		_, _, err = f.svc.UpdateUser(f.ctx, admin, u.ID, UserChange{}, u.Version)
+		expectCode(t, "empty UpdateUser with a stale version", err, CodeVersionMismatch, "version")
+
+		// Enable with a role already held: only the enable is audited.
+		enabled := false
+		back, _, err := f.svc.UpdateUser(f.ctx, CLI, u.ID, UserChange{Role: &role, Disabled: &enabled}, got.Version)
+		if err != nil || back.Disabled() || back.Role != "ADMIN" {
+			t.Fatalf("enable: %+v, %v", back, err)
+		}
+		f.oneEvent(u.ID, storage.AuditUserEnabled, storage.ActorCLI)
+		f.oneEvent(u.ID, storage.AuditUserRoleChanged, "admin-user") // still the one
+
+		// Two admins from one version, each changing two fields: one
+		// wins whole, nothing of the other shows.
+		userRole, auditor, verifiedTrue := "USER", "AUDITOR", true
+		changes := []UserChange{{Role: &userRole, EmailVerified: &verifiedTrue}, {Role: &auditor, Disabled: &disabled}}
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i := range changes {
+			wg.Go(func() { _, _, errs[i] = f.svc.UpdateUser(f.ctx, admin, u.ID, changes[i], back.Version) })
+		}
+		wg.Wait()
+		final, _ := f.svc.GetUser(f.ctx, admin, u.ID)
+		switch {
+		case errs[0] == nil && errs[1] != nil:
+			expectCode(t, "loser", errs[1], CodeVersionMismatch, "version")
+			if final.Role != "USER" || !final.EmailVerified || final.Disabled() {
+				t.Errorf("first won, but the user is %+v", final)
+			}
+		case errs[1] == nil && errs[0] != nil:
+			expectCode(t, "loser", errs[0], CodeVersionMismatch, "version")
+			if final.Role != "AUDITOR" || final.EmailVerified || !final.Disabled() {
+				t.Errorf("second won, but the user is %+v", final)
+			}
+		default:
+			t.Errorf("concurrent UpdateUser from one version: %v", errs)
+		}
+	})
+}

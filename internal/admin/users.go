@@ -410,50 +410,99 @@ func (s *Service) changeUser(ctx context.Context, id, expected string, change fu
 	}
 }
 
-// SetRole changes the user's role; it shows in their next tokens.
-func (s *Service) SetRole(ctx context.Context, a Actor, id, role, expected string) (*User, error) {
+// UserChange is a change to a user's account: nil fields stay as they are.
+type UserChange struct {
+	Role          *string
+	EmailVerified *bool
+	// Disabled true disables the account and ends the user's sessions
+	// (see Disable); false enables it again.
+	Disabled *bool
+}
+
+// UpdateUser applies every field of ch in one compare-and-set write: either
+// all of them take effect or, on a stale expected version or an invalid
+// field, none does. Each field that changed is audited as its single-field
+// operation (SetRole, SetEmailVerified, Disable, Enable) audits it; those
+// are this with one field. A change with no fields checks the expected
+// version and writes nothing. Disabling ends the user's sessions after the
+// write (the flag first, so a sign-in racing it meets one or the other) and
+// the count is returned.
+func (s *Service) UpdateUser(ctx context.Context, a Actor, id string, ch UserChange, expected string) (*User, int, error) {
 	if err := begin(a); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if err := checkRole(role); err != nil {
-		return nil, err
+	if ch.Role != nil {
+		if err := checkRole(*ch.Role); err != nil {
+			return nil, 0, err
+		}
 	}
 	before, after, err := s.changeUser(ctx, id, expected, func(u *storage.User) (bool, error) {
-		if u.Role == role {
-			return false, nil
-		}
-		u.Role = role
-		return true, nil
+		return ch.apply(u, s.now()), nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	s.auditUserChange(ctx, a, before, after)
+	n := 0
+	if ch.Disabled != nil && *ch.Disabled {
+		if n, err = s.sessions.EndUserSessions(ctx, id, "user_disabled"); err != nil {
+			// Not audited as a disable yet: running it again finishes it.
+			return nil, 0, fmt.Errorf("end the user's sessions: %w", err)
+		}
+		// Disabling a disabled user changes nothing but ends sessions
+		// again (finishing a disable whose ending failed).
+		if !before.Disabled() || n > 0 {
+			s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditUserDisabled, Subject: id, Detail: map[string]string{"sessions": strconv.Itoa(n)}})
+		}
+	}
+	v, err := s.view(ctx, after)
+	return v, n, err
+}
+
+// apply sets the fields of ch on u and reports whether anything changed.
+func (ch UserChange) apply(u *storage.User, now time.Time) bool {
+	changed := false
+	if ch.Role != nil && u.Role != *ch.Role {
+		u.Role, changed = *ch.Role, true
+	}
+	if ch.EmailVerified != nil && u.EmailVerified != *ch.EmailVerified {
+		u.EmailVerified, changed = *ch.EmailVerified, true
+	}
+	if ch.Disabled != nil && u.Disabled() != *ch.Disabled {
+		u.DisabledAt, changed = nil, true
+		if *ch.Disabled {
+			u.DisabledAt = &now
+		}
+	}
+	return changed
+}
+
+// auditUserChange records the role, verification and enabling changes
+// between before and after; a disable is recorded by UpdateUser once the
+// sessions have ended, with their count.
+func (s *Service) auditUserChange(ctx context.Context, a Actor, before, after *storage.User) {
 	if before.Role != after.Role {
-		s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditUserRoleChanged, Subject: id, Detail: map[string]string{"from": before.Role, "to": role}})
+		s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditUserRoleChanged, Subject: after.ID, Detail: map[string]string{"from": before.Role, "to": after.Role}})
 	}
-	return s.view(ctx, after)
+	if before.EmailVerified != after.EmailVerified {
+		s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditUserVerifiedChanged, Subject: after.ID,
+			Detail: map[string]string{"to": strconv.FormatBool(after.EmailVerified)}})
+	}
+	if before.Disabled() && !after.Disabled() {
+		s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditUserEnabled, Subject: after.ID})
+	}
+}
+
+// SetRole changes the user's role; it shows in their next tokens.
+func (s *Service) SetRole(ctx context.Context, a Actor, id, role, expected string) (*User, error) {
+	u, _, err := s.UpdateUser(ctx, a, id, UserChange{Role: &role}, expected)
+	return u, err
 }
 
 // SetEmailVerified marks the user's address verified or not.
 func (s *Service) SetEmailVerified(ctx context.Context, a Actor, id string, verified bool, expected string) (*User, error) {
-	if err := begin(a); err != nil {
-		return nil, err
-	}
-	before, after, err := s.changeUser(ctx, id, expected, func(u *storage.User) (bool, error) {
-		if u.EmailVerified == verified {
-			return false, nil
-		}
-		u.EmailVerified = verified
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if before.EmailVerified != after.EmailVerified {
-		s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditUserVerifiedChanged, Subject: id,
-			Detail: map[string]string{"to": strconv.FormatBool(verified)}})
-	}
-	return s.view(ctx, after)
+	u, _, err := s.UpdateUser(ctx, a, id, UserChange{EmailVerified: &verified}, expected)
+	return u, err
 }
 
 // Disable stops the user from signing in and ends every session and
@@ -463,51 +512,16 @@ func (s *Service) SetEmailVerified(ctx context.Context, a Actor, id string, veri
 // ends sessions again (finishing a disable whose ending failed). It
 // returns how many sessions ended.
 func (s *Service) Disable(ctx context.Context, a Actor, id, expected string) (*User, int, error) {
-	if err := begin(a); err != nil {
-		return nil, 0, err
-	}
-	before, after, err := s.changeUser(ctx, id, expected, func(u *storage.User) (bool, error) {
-		if u.Disabled() {
-			return false, nil
-		}
-		now := s.now()
-		u.DisabledAt = &now
-		return true, nil
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	n, err := s.sessions.EndUserSessions(ctx, id, "user_disabled")
-	if err != nil {
-		return nil, 0, fmt.Errorf("end the user's sessions: %w", err)
-	}
-	if !before.Disabled() || n > 0 {
-		s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditUserDisabled, Subject: id, Detail: map[string]string{"sessions": strconv.Itoa(n)}})
-	}
-	v, err := s.view(ctx, after)
-	return v, n, err
+	disabled := true
+	return s.UpdateUser(ctx, a, id, UserChange{Disabled: &disabled}, expected)
 }
 
 // Enable lets a disabled user sign in again. Nothing that disabling ended
 // comes back: the user signs in afresh.
 func (s *Service) Enable(ctx context.Context, a Actor, id, expected string) (*User, error) {
-	if err := begin(a); err != nil {
-		return nil, err
-	}
-	before, after, err := s.changeUser(ctx, id, expected, func(u *storage.User) (bool, error) {
-		if !u.Disabled() {
-			return false, nil
-		}
-		u.DisabledAt = nil
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if before.Disabled() {
-		s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditUserEnabled, Subject: id})
-	}
-	return s.view(ctx, after)
+	disabled := false
+	u, _, err := s.UpdateUser(ctx, a, id, UserChange{Disabled: &disabled}, expected)
+	return u, err
 }
 
 // SetPassword sets the user's password (checked against the password

@@ -4,7 +4,8 @@
 // gatehouse:admin (storage.ScopeAdmin); errors are RFC 9457 problem details
 // whose code is the admin.Error code or one of this package's.
 //
-// Imports point one way: adminapi uses admin and storage; the token check
+// Imports point one way: adminapi uses admin, storage and the rate limiter
+// of login/ratelimit (through the Config's Limiter); the token check
 // is the Verifier interface, which cmd wires to op.Provider, so this
 // package does not import op.
 package adminapi
@@ -20,6 +21,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 )
 
 // Prefix is where the API is mounted.
@@ -51,7 +53,13 @@ type Config struct {
 	// ClientIP is the request's client address for the audit trail (it
 	// knows the trusted proxies).
 	ClientIP func(*http.Request) string
-	Logger   *slog.Logger
+	// Limiter limits the API's requests (Limits): the limiter of the
+	// sign-in pages, memory or Redis. nil: no limits.
+	Limiter ratelimit.Limiter
+	Limits  Limits
+	// Now is the time for the limits; time.Now when nil.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // API serves the admin API.
@@ -60,6 +68,7 @@ type API struct {
 	verify Verifier
 	ip     func(*http.Request) string
 	log    *slog.Logger
+	limits *limits // nil: no limits
 	router chi.Router
 }
 
@@ -75,6 +84,7 @@ func New(cfg Config) (*API, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	a := &API{svc: cfg.Service, verify: cfg.Verifier, ip: cfg.ClientIP, log: cfg.Logger.With("component", "adminapi")}
+	a.limits = newLimits(a, cfg)
 	a.router = a.routes()
 	return a, nil
 }
@@ -92,12 +102,24 @@ func (a *API) routes() chi.Router {
 	r.Route(Prefix, func(r chi.Router) {
 		r.Get("/openapi.json", serveOpenAPI)
 		r.Group(func(r chi.Router) {
-			r.Use(a.authorize)
+			r.Use(a.limits.limitAuth, a.authorize, a.limits.limitCaller)
 			r.Get("/users", a.listUsers)
 			r.Post("/users", a.createUser)
 			r.Get("/users/{id}", a.getUser)
 			r.Patch("/users/{id}", a.patchUser)
 			r.Delete("/users/{id}", a.deleteUser)
+			r.Post("/users/{id}/password", a.setPassword)
+			r.Get("/users/{id}/sessions", a.listSessions)
+			r.Delete("/users/{id}/sessions", a.signOut)
+			r.Delete("/users/{id}/sessions/{sid}", a.signOut)
+			r.Get("/clients", a.listClients)
+			r.Post("/clients", a.createClient)
+			r.Get("/clients/{id}", a.getClient)
+			r.Patch("/clients/{id}", a.patchClient)
+			r.Delete("/clients/{id}", a.deleteClient)
+			r.Post("/clients/{id}/secret", a.rotateSecret)
+			r.Get("/keys", a.listKeys)
+			r.Post("/keys/rotate", a.rotateKeys)
 		})
 	})
 	return r

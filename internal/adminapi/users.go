@@ -53,7 +53,7 @@ func ifMatch(w http.ResponseWriter, r *http.Request) (version string, ok bool) {
 	h := strings.TrimSpace(r.Header.Get("If-Match"))
 	if h == "" {
 		writeProblem(w, http.StatusPreconditionRequired, "precondition_required", "Precondition required",
-			"send If-Match with the ETag of the user as read")
+			"send If-Match with the ETag of the resource as read")
 		return "", false
 	}
 	// An empty tag ("") is refused: to the service an empty version means
@@ -155,10 +155,10 @@ type userPatch struct {
 	Locked        *bool   `json:"locked"`
 }
 
-// patchUser applies the fields given, each through its service operation.
-// If-Match is checked by the first; each later one expects the version
-// the one before returned, so a concurrent change between them fails the
-// rest with 412 rather than being overwritten.
+// patchUser applies the fields given in one compare-and-set write of the
+// service (UpdateUser): all of them or, on a stale If-Match or an invalid
+// field, none. Unlocking is a step of its own after that write, since
+// sign-in locks are kept per address, not in the account's row.
 func (a *API) patchUser(w http.ResponseWriter, r *http.Request) {
 	version, ok := ifMatch(w, r)
 	if !ok {
@@ -176,57 +176,18 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request) {
 		writeProblemField(w, http.StatusUnprocessableEntity, string(admin.CodeInvalid), "Invalid input", "an account can only be unlocked (locked: false)", "locked")
 		return
 	}
-	u, err := a.applyPatch(r, chi.URLParam(r, "id"), p, version)
+	ctx, actor, id := r.Context(), actorOf(r), chi.URLParam(r, "id")
+	u, _, err := a.svc.UpdateUser(ctx, actor, id, admin.UserChange{Role: p.Role, EmailVerified: p.EmailVerified, Disabled: p.Disabled}, version)
+	if err == nil && p.Locked != nil {
+		if err = a.svc.Unlock(ctx, actor, u.Email); err == nil {
+			u, err = a.svc.GetUser(ctx, actor, id)
+		}
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	writeUser(w, http.StatusOK, u)
-}
-
-func (a *API) applyPatch(r *http.Request, id string, p userPatch, version string) (*admin.User, error) {
-	ctx, actor := r.Context(), actorOf(r)
-	// Unlocking does not change the account row (locks are kept per
-	// address), so the version is checked by reading it.
-	u, err := a.svc.GetUser(ctx, actor, id)
-	if err != nil {
-		return nil, err
-	}
-	if u.Version != version {
-		return nil, &admin.Error{Code: admin.CodeVersionMismatch, Field: "version", Message: "the user was changed since that version was read; read it again and retry"}
-	}
-	steps := []func() (*admin.User, error){}
-	if p.Role != nil {
-		steps = append(steps, func() (*admin.User, error) { return a.svc.SetRole(ctx, actor, id, *p.Role, u.Version) })
-	}
-	if p.EmailVerified != nil {
-		steps = append(steps, func() (*admin.User, error) {
-			return a.svc.SetEmailVerified(ctx, actor, id, *p.EmailVerified, u.Version)
-		})
-	}
-	if p.Disabled != nil && *p.Disabled {
-		steps = append(steps, func() (*admin.User, error) {
-			v, _, err := a.svc.Disable(ctx, actor, id, u.Version)
-			return v, err
-		})
-	}
-	if p.Disabled != nil && !*p.Disabled {
-		steps = append(steps, func() (*admin.User, error) { return a.svc.Enable(ctx, actor, id, u.Version) })
-	}
-	if p.Locked != nil {
-		steps = append(steps, func() (*admin.User, error) {
-			if err := a.svc.Unlock(ctx, actor, u.Email); err != nil {
-				return nil, err
-			}
-			return a.svc.GetUser(ctx, actor, id)
-		})
-	}
-	for _, step := range steps {
-		if u, err = step(); err != nil {
-			return nil, err
-		}
-	}
-	return u, nil
 }
 
 // deleteUser: DELETE /users/{id} with If-Match.
