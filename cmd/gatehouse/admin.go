@@ -39,9 +39,10 @@ func newAdminService(cfg *config, c *core, now func() time.Time, hasher admin.Ha
 }
 
 // adminAPI is the admin API (package adminapi) of the server, its tokens
-// checked by the provider.
-func adminAPI(svc *admin.Service, provider *op.Provider, clientIP func(*http.Request) string, log *slog.Logger) (*adminapi.API, error) {
-	return adminapi.New(adminapi.Config{Service: svc, Verifier: tokenVerifier{provider}, ClientIP: clientIP, Logger: log})
+// checked by the provider; a user's token serves while the user has
+// adminRole.
+func adminAPI(svc *admin.Service, provider *op.Provider, adminRole string, clientIP func(*http.Request) string, log *slog.Logger) (*adminapi.API, error) {
+	return adminapi.New(adminapi.Config{Service: svc, Verifier: tokenVerifier{provider}, AdminRole: adminRole, ClientIP: clientIP, Logger: log})
 }
 
 // tokenVerifier adapts op.Provider.VerifyAccessToken to adminapi.Verifier,

@@ -172,6 +172,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		RequestKey:          keys.DeriveKey(c.secret, "auth-request-sealing"),
 		AccessTokenTTL:      cfg.AccessTokenTTL,
 		AccessTokenAudience: cfg.AccessTokenAud,
+		AdminRole:           cfg.AdminRole,
 		IDTokenTTL:          cfg.IDTokenTTL,
 		RefreshTokenTTL:     cfg.RefreshTokenTTL,
 		RefreshReuseGrace:   cfg.RefreshReuseGrace,
@@ -227,6 +228,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		UpstreamSignup:          cfg.UpstreamSignup,
 		UpstreamKey:             keys.DeriveKey(c.secret, "upstream-sealing"),
 		MFARequiredRoles:        cfg.MFARequiredRoles,
+		AdminRole:               cfg.AdminRole,
 		WebAuthn:                webAuthn,
 		FactorKey:               keys.DeriveKey(c.secret, "second-factors"),
 	}, c.store, hasher, provider)
@@ -237,7 +239,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		closeLimiter()
 		return nil, err
 	}
-	api, err := adminAPI(svc, provider, func(r *http.Request) string { return auditIP(r, trusted) }, log)
+	api, err := adminAPI(svc, provider, cfg.AdminRole, func(r *http.Request) string { return auditIP(r, trusted) }, log)
 	if err != nil {
 		closeLimiter()
 		return nil, err

@@ -52,6 +52,10 @@ type Config struct {
 	// knows the trusted proxies).
 	ClientIP func(*http.Request) string
 	Logger   *slog.Logger
+	// AdminRole is the role a user's token needs besides the scope, checked
+	// on every request (a demoted user's token stops at once); default
+	// "ADMIN".
+	AdminRole string
 }
 
 // API serves the admin API.
@@ -61,6 +65,9 @@ type API struct {
 	ip     func(*http.Request) string
 	log    *slog.Logger
 	router chi.Router
+
+	// adminRole: see Config.AdminRole.
+	adminRole string
 }
 
 //go:embed openapi.json
@@ -74,7 +81,10 @@ func New(cfg Config) (*API, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{svc: cfg.Service, verify: cfg.Verifier, ip: cfg.ClientIP, log: cfg.Logger.With("component", "adminapi")}
+	if cfg.AdminRole == "" {
+		cfg.AdminRole = "ADMIN"
+	}
+	a := &API{svc: cfg.Service, verify: cfg.Verifier, adminRole: cfg.AdminRole, ip: cfg.ClientIP, log: cfg.Logger.With("component", "adminapi")}
 	a.router = a.routes()
 	return a, nil
 }
