@@ -151,6 +151,26 @@ func TestAdminScopeNeedsTwoFactors(t *testing.T) {
 	tok = withScope.exchange(withScope.signIn(newBrowser(t, ts.issuer), uma.Email, mfaPassword))
 	expectACR(t, tok, authn.ACRSingleFactor, "pwd")
 	wantAdminScope(t, "USER asking for gatehouse:admin", tok.token, false)
+
+	// The consent page lists the scope only to whom it can be granted.
+	third := newRP(t, ts, ts.createClient("--name", "Third Party", "--redirect-uri", redirectB,
+		"--allowed-scopes", "gatehouse:admin", "--require-consent"), adminScopes...)
+	for _, c := range []struct {
+		b     *browser
+		email string
+		shown bool
+	}{{b, eve.Email, true}, {newBrowser(t, ts.issuer), uma.Email, false}} {
+		p := c.b.get(third.authURL().url)
+		if p.location == nil && strings.Contains(p.body, `name="password"`) {
+			p = c.b.submit(p, map[string]string{"email": c.email, "password": mfaPassword})
+		}
+		if p.location != nil || !strings.Contains(p.body, "Third Party") || !strings.Contains(p.body, `value="allow"`) {
+			t.Fatalf("%s: want the consent page, got %s status %d location %v", c.email, p.url, p.status, p.location)
+		}
+		if got := strings.Contains(p.body, "gatehouse:admin"); got != c.shown {
+			t.Errorf("%s: consent page lists gatehouse:admin %v, want %v", c.email, got, c.shown)
+		}
+	}
 }
 
 // TestAdminRoleSetting: with GATEHOUSE_ADMIN_ROLE=IDP_ADMIN, administering
