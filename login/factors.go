@@ -338,7 +338,7 @@ func (h *Handler) postFactor(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err = h.secondStepSession(ctx, w, sess, proved)
 	if err != nil {
-		h.internalError(w, r, "second factor: update session", err, "user_id", user.ID)
+		h.secondStepFailed(w, r, fc, err, "user_id", user.ID)
 		return
 	}
 	h.log.InfoContext(ctx, "second factor accepted", "user_id", user.ID, "method", method, "session_id", sess.ID)

@@ -222,11 +222,14 @@ type Handler struct {
 	brand   brand
 	pages   *pages
 	router  chi.Router
-	bg      background
-	metrics *Metrics
-	emails  emailhash.Hasher
-	sealer  sealer
-	totpBox *mfa.SecretBox
+	// crossOrigin refuses cross-site form posts (this package's and, by
+	// Forms, the console's).
+	crossOrigin *http.CrossOriginProtection
+	bg          background
+	metrics     *Metrics
+	emails      emailhash.Hasher
+	sealer      sealer
+	totpBox     *mfa.SecretBox
 	// factorSealer seals the enrolment and passkey ceremony cookies.
 	factorSealer sealer
 	// failFloor: see Config.FailedCheckFloor.
@@ -370,6 +373,7 @@ func (h *Handler) routes() chi.Router {
 	r.Get("/upstream/{upstream}/callback", h.getUpstreamCallback)
 
 	cop := http.NewCrossOriginProtection()
+	h.crossOrigin = cop
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.log.WarnContext(r.Context(), "cross-origin form post refused", "path", r.URL.Path,
 			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))

@@ -314,7 +314,7 @@ func (h *Handler) postFactorPasskey(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err = h.secondStepSession(ctx, w, sess, mfa.PasskeyAMR(cred, uv)...)
 	if err != nil {
-		h.internalError(w, r, "second factor: update session", err)
+		h.secondStepFailed(w, r, fc, err, "user_id", user.ID)
 		return
 	}
 	h.audit(r, storage.AuditEvent{Action: storage.AuditSignIn, Actor: user.ID, Subject: user.ID, ClientID: fc.clientID(),

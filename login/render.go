@@ -30,6 +30,9 @@ type view struct {
 	LogoURL  string // set by render: "" ⇒ the bundled logo
 	BrandCSS string // set by render: URL of the generated stylesheet, or ""
 	Wide     bool   // a wider card (account page)
+	// Body is the content of the "embed" page: HTML another package
+	// rendered with its own (html/template) templates (RenderBody).
+	Body template.HTML
 
 	// Where the user is going: an authorize flow (AuthRequestID) or a
 	// same-site page after a plain sign-in (Return).

@@ -197,6 +197,18 @@ func (h *Handler) cookieName(base string) string {
 // password — must not become the victim's two-factor session. The ID (the
 // sid apps of a step-up already hold), sign-in time, absolute expiry and
 // where it was signed in from stay those of sess.
+// secondStepFailed answers a secondStepSession that failed: a session
+// that ended meanwhile (signed out in another tab, ended by an admin or by
+// expiry) sends the browser to sign in again, as a missing session does;
+// anything else is ours.
+func (h *Handler) secondStepFailed(w http.ResponseWriter, r *http.Request, fc *flowContext, err error, attrs ...any) {
+	if errors.Is(err, storage.ErrNotFound) {
+		http.Redirect(w, r, fc.next.loginURL(), http.StatusSeeOther)
+		return
+	}
+	h.internalError(w, r, "second factor: update session", err, attrs...)
+}
+
 func (h *Handler) secondStepSession(ctx context.Context, w http.ResponseWriter, sess *storage.Session, m ...string) (*storage.Session, error) {
 	now := h.now()
 	token := randomToken(32)

@@ -88,7 +88,11 @@ type AuditFilter struct {
 	// address is recorded under its account's ID once it has one and under
 	// its pseudonym before, so looking one up takes both.
 	Subjects []string
-	Since    time.Time // only events at or after Since
+	// Actions: only events of one of these actions (none: any action).
+	Actions []string
+	// Actor: only events by this actor ("": anyone).
+	Actor string
+	Since time.Time // only events at or after Since
 	// Before is the ID of the last event of the previous page: the list
 	// continues with the events older than it. An unknown ID is ErrNotFound.
 	Before string

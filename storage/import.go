@@ -19,7 +19,16 @@ import (
 //     as Gatehouse's, so the OIDC sub stays what the app knows). With
 //     MatchByID an ID held by another email, or an email held by another ID,
 //     skips the row: merging two accounts is a person's decision.
-//   - Name and role follow the source when it has one; "" changes nothing.
+//   - A row joins an account that no import created or matched before only
+//     when the source verified the address; else it is skipped. Anyone can
+//     sign up to the source app with someone else's address, and joining
+//     would give that person's Gatehouse account the source's password,
+//     GitHub link and role (the rule of upstream sign-in: only a verified
+//     address may join an account).
+//   - The name follows the source when it has one; "" changes nothing. The
+//     role likewise, but only while the user still has the role the last
+//     import gave: a role changed in Gatehouse since (an admin demoting an
+//     account the source still calls ADMIN) is newer and stays.
 //     A verified email is carried over; an unverified one never un-verifies.
 //   - The password hash is the source's on creation. Later it follows the
 //     source only while the user's hash is still the one an import gave them
@@ -79,6 +88,9 @@ const (
 	ImportIDCollision = "id_collision"
 	// ImportEmailHasOtherID: MatchByID, and the email is a user with another ID.
 	ImportEmailHasOtherID = "email_has_other_id"
+	// ImportUnverifiedJoin: the email is an account no import gave or
+	// matched before, and the source has not verified that address.
+	ImportUnverifiedJoin = "unverified_email_of_existing_user"
 )
 
 // What ImportOutcome.Changed names.
@@ -104,10 +116,15 @@ type ImportOutcome struct {
 	PasswordKept bool
 	// LockCarried: the source's lock was carried over by this run.
 	LockCarried bool
+	// RoleKept: the source's role differs from the user's, which was
+	// changed in Gatehouse after the last import and so stays.
+	RoleKept bool
 	// Linked are the links this run made; LinkConflicts the upstream
 	// accounts left alone because another user has them.
 	Linked        []ImportLink
 	LinkConflicts []ImportLink
+
+	role string // the role a created user got, for the record
 }
 
 // ImportOptions are the settings of one ImportUsers call.
@@ -131,7 +148,10 @@ type ImportRecord struct {
 	PasswordSHA256 []byte
 	// LockedUntil is the source's lock last carried over; zero for none.
 	LockedUntil time.Time
-	ImportedAt  time.Time
+	// Role is the role the import gave the user; "" in records older than
+	// the column (the role then follows the source).
+	Role       string
+	ImportedAt time.Time
 }
 
 // ImportTx is what a backend offers ApplyImport inside its transaction.
@@ -180,14 +200,18 @@ func applyOne(ctx context.Context, tx ImportTx, u *ImportUser, now time.Time, de
 		if rec, err = tx.GetImportRecord(ctx, existing.ID); err != nil && !errors.Is(err, ErrNotFound) {
 			return ImportOutcome{}, err
 		}
+		if rec == nil && !u.EmailVerified {
+			return ImportOutcome{Result: ImportSkipped, Reason: ImportUnverifiedJoin}, nil
+		}
 	}
 	want := ImportRecord{SourceID: u.SourceID, ImportedAt: now}
 	if rec != nil {
-		want.PasswordSHA256, want.LockedUntil = rec.PasswordSHA256, rec.LockedUntil
+		want.PasswordSHA256, want.LockedUntil, want.Role = rec.PasswordSHA256, rec.LockedUntil, rec.Role
 	}
 	var o ImportOutcome
 	if existing == nil {
 		o, err = createImported(ctx, tx, u, now, defaultRole)
+		want.Role = o.role
 		if u.PasswordHash != "" {
 			want.PasswordSHA256 = fingerprint(u.PasswordHash)
 		}
@@ -257,7 +281,7 @@ func createImported(ctx context.Context, tx ImportTx, u *ImportUser, now time.Ti
 	if err := tx.CreateUser(ctx, nu); err != nil {
 		return ImportOutcome{}, err
 	}
-	return ImportOutcome{Result: ImportCreated, UserID: nu.ID}, nil
+	return ImportOutcome{Result: ImportCreated, UserID: nu.ID, role: nu.Role}, nil
 }
 
 // updateImported writes what the source changed about an existing user and
@@ -269,9 +293,16 @@ func updateImported(ctx context.Context, tx ImportTx, cur *User, u *ImportUser, 
 		next.Name = u.Name
 		o.Changed = append(o.Changed, ImportChangedName)
 	}
-	if u.Role != "" && u.Role != cur.Role {
+	switch {
+	case u.Role == "":
+	case u.Role == cur.Role:
+		want.Role = u.Role
+	case rec == nil || rec.Role == "" || rec.Role == cur.Role:
 		next.Role = u.Role
+		want.Role = u.Role
 		o.Changed = append(o.Changed, ImportChangedRole)
+	default:
+		o.RoleKept = true
 	}
 	if u.EmailVerified && !cur.EmailVerified {
 		next.EmailVerified = true
@@ -349,6 +380,6 @@ func fingerprint(hash string) []byte {
 }
 
 func sameRecord(a, b *ImportRecord) bool {
-	return a.SourceID == b.SourceID && bytes.Equal(a.PasswordSHA256, b.PasswordSHA256) &&
+	return a.SourceID == b.SourceID && a.Role == b.Role && bytes.Equal(a.PasswordSHA256, b.PasswordSHA256) &&
 		a.LockedUntil.Truncate(time.Millisecond).Equal(b.LockedUntil.Truncate(time.Millisecond))
 }

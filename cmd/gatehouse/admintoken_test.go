@@ -175,29 +175,37 @@ func TestAdminScopeNeedsTwoFactors(t *testing.T) {
 
 // TestAdminRoleSetting: with GATEHOUSE_ADMIN_ROLE=IDP_ADMIN, administering
 // Gatehouse is apart from being an admin in the apps: a user with role
-// ADMIN gets no gatehouse:admin, one with IDP_ADMIN does, and the admin API
-// checks that role on every request.
+// ADMIN gets no gatehouse:admin and no console, one with IDP_ADMIN gets
+// both, and the admin API checks that role on every request.
 func TestAdminRoleSetting(t *testing.T) {
 	ts := startServer(t, "sqlite", map[string]string{"GATEHOUSE_ADMIN_ROLE": "IDP_ADMIN"})
 	r := newRP(t, ts, ts.createClient("--name", "Console", "--redirect-uri", redirectA, "--allowed-scopes", "gatehouse:admin"), adminScopes...)
-	signIn := func(email, secret string) tokens {
+	// signIn signs in with both factors and returns the tokens and the
+	// browser, whose session reached two factors.
+	signIn := func(email, secret string) (tokens, *browser) {
 		t.Helper()
 		b := newBrowser(t, ts.issuer)
 		ar, p := r.passwordStep(b, email, mfaPassword)
 		expectFactorPage(t, p)
-		return r.exchange(ar, r.codeFrom(ar, b.submitCode(p, ts.freshTOTPCode(secret))))
+		return r.exchange(ar, r.codeFrom(ar, b.submitCode(p, ts.freshTOTPCode(secret)))), b
 	}
 	ada, adaSecret := userWithTOTP(t, ts, "ada@example.com", "--role", "ADMIN")
 	ida, idaSecret := userWithTOTP(t, ts, "ida@example.com", "--role", "IDP_ADMIN")
 
-	tok := signIn(ada.Email, adaSecret)
+	tok, b := signIn(ada.Email, adaSecret)
 	wantAdminScope(t, "role ADMIN", tok.token, false)
 	wantProblem(t, "admin API with the ADMIN's token", apiCall(t, ts, tok.token.AccessToken, "GET", "/users", ""), 403, "insufficient_scope")
+	if p := b.get(ts.issuer + "/admin/users"); p.status != http.StatusForbidden {
+		t.Errorf("console for role ADMIN: status %d, want 403", p.status)
+	}
 
-	tok = signIn(ida.Email, idaSecret)
+	tok, b = signIn(ida.Email, idaSecret)
 	wantAdminScope(t, "role IDP_ADMIN", tok.token, true)
 	if got := apiCall(t, ts, tok.token.AccessToken, "GET", "/users", ""); got.status != http.StatusOK {
 		t.Fatalf("admin API with the IDP_ADMIN's token: %d %v", got.status, got.body)
+	}
+	if p := b.get(ts.issuer + "/admin/users"); p.status != http.StatusOK || p.url.Path != "/admin/users" {
+		t.Errorf("console for role IDP_ADMIN: %s status %d, want the users page", p.url, p.status)
 	}
 	ts.cli("", "users", "set-role", ida.Email, "ADMIN")
 	got := apiCall(t, ts, tok.token.AccessToken, "GET", "/users", "")

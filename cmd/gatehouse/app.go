@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/requestid"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/login"
+	"github.com/gatehouse-id/gatehouse/login/console"
 	"github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/login/password"
 	"github.com/gatehouse-id/gatehouse/login/ratelimit"
@@ -234,18 +235,26 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	}, c.store, hasher, provider)
 
 	provider.SetPages(ui) // op's pages in the UI's look, with a way on
-	svc, err := newAdminService(cfg, c, now, hasher, mailer)
+	svc, err := newAdminService(cfg, c, now, hasher, mailer, provider)
 	if err != nil {
 		closeLimiter()
 		return nil, err
 	}
-	api, err := adminAPI(svc, provider, cfg.AdminRole, func(r *http.Request) string { return auditIP(r, trusted) }, log)
+	api, err := adminAPI(svc, provider, c.store, cfg.AdminRole, func(r *http.Request) string { return auditIP(r, trusted) }, log)
+	if err != nil {
+		closeLimiter()
+		return nil, err
+	}
+	con, err := console.New(console.Config{Service: svc, Pages: ui, AdminRole: cfg.AdminRole,
+		ClientIP: func(r *http.Request) string { return auditIP(r, trusted) }, Now: now, Logger: log})
 	if err != nil {
 		closeLimiter()
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle(adminapi.Prefix+"/", api)
+	mux.Handle(console.Prefix, con)
+	mux.Handle(console.Prefix+"/", con)
 	for _, pattern := range op.Patterns() {
 		mux.Handle(pattern, provider)
 	}

@@ -14,11 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse-id/gatehouse/internal/emailhash"
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/keys"
-	"github.com/gatehouse-id/gatehouse/login"
 	"github.com/gatehouse-id/gatehouse/login/ratelimit"
-	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // emailPseudonymKey keys the pseudonym of an address (package emailhash) in
@@ -69,7 +67,7 @@ func auditCmd(e *env) *cobra.Command {
 }
 
 func auditListCmd(e *env) *cobra.Command {
-	var user, before string
+	var user, actor, action, before string
 	var since time.Duration
 	var limit int
 	var asJSON bool
@@ -88,28 +86,36 @@ func auditListCmd(e *env) *cobra.Command {
 				// A script's empty $EMAIL must not list everyone's events.
 				return errors.New("--user: give an email address (empty lists nothing; leave the flag out to list every event)")
 			}
-			return withCore(cmd, e, func(ctx context.Context, _ *config, c *core) error {
-				f := storage.AuditFilter{Limit: limit, Before: before}
+			return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
+				q := admin.AuditQuery{User: user, Actor: actor, Cursor: before}
+				if action != "" {
+					q.Actions = []string{action}
+				}
 				if since > 0 {
-					f.Since = e.now().Add(-since)
+					q.Since = e.now().Add(-since)
 				}
-				if user != "" {
-					subjects, err := auditSubjects(ctx, c, user)
-					if err != nil {
-						return err
+				// The service pages by at most admin.MaxPageSize; --limit may ask for more.
+				out := []auditJSON{}
+				for len(out) < limit {
+					q.Limit = min(limit-len(out), admin.MaxPageSize)
+					page, err := svc.Audit(ctx, admin.CLI, q)
+					var ae *admin.Error
+					if errors.As(err, &ae) && ae.Field == "cursor" {
+						return fmt.Errorf("--before %q: no such event (it may have expired)", before)
 					}
-					f.Subjects = subjects
-				}
-				list, err := c.store.ListAudit(ctx, f)
-				if errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("--before %q: no such event (it may have expired)", before)
-				}
-				if err != nil {
-					return fmt.Errorf("list audit events: %w", err)
-				}
-				out := make([]auditJSON, 0, len(list))
-				for _, ev := range list {
-					out = append(out, auditJSON(ev))
+					if errors.As(err, &ae) && ae.Field == "action" {
+						return fmt.Errorf("--action %q: not an audit action (one of %s)", action, strings.Join(admin.AuditActions(), ", "))
+					}
+					if err != nil {
+						return fmt.Errorf("list audit events: %w", err)
+					}
+					for _, ev := range page.Items {
+						out = append(out, auditJSON(ev))
+					}
+					if page.NextCursor == "" {
+						break
+					}
+					q.Cursor = page.NextCursor
 				}
 				if asJSON {
 					return printJSON(e.stdout, out)
@@ -119,28 +125,14 @@ func auditListCmd(e *env) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&user, "user", "", "only events about this email address (an account, or attempts on an address without one)")
+	f.StringVar(&user, "user", "", "only events about this email address (an account, or attempts on an address without one) or user ID")
+	f.StringVar(&actor, "actor", "", "only events by this actor: an email address, a user ID, cli, system, anonymous or client:ID")
+	f.StringVar(&action, "action", "", "only events of this action, e.g. user_role_changed")
 	f.DurationVar(&since, "since", 0, "only events of this last period, e.g. 24h (default: all)")
 	f.IntVar(&limit, "limit", 100, "at most this many events")
 	f.StringVar(&before, "before", "", "continue after the event with this ID (the last one of the previous page)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-// auditSubjects are the subjects --user EMAIL stands for: the address's
-// pseudonym (attempts while it had no account, or after the account was
-// deleted) and, when it has an account, the account's ID.
-func auditSubjects(ctx context.Context, c *core, raw string) ([]string, error) {
-	email := login.NormalizeEmail(raw)
-	subjects := []string{login.AuditEmailSubject(emailhash.New(emailPseudonymKey(c.secret)), email)}
-	u, err := c.store.GetUserByEmail(ctx, email)
-	switch {
-	case err == nil:
-		subjects = append(subjects, u.ID)
-	case !errors.Is(err, storage.ErrNotFound):
-		return nil, fmt.Errorf("load user: %w", err)
-	}
-	return subjects, nil
 }
 
 func printAuditTable(e *env, list []auditJSON) error {

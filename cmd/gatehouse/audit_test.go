@@ -186,6 +186,24 @@ func testAuditTrail(t *testing.T, ts *testServer, smtp *mailtest.Server) {
 	if _, errOut, code := runCLI(ts.getenv, "", "audit", "list", "--before", "no-such-id"); code == 0 || !strings.Contains(errOut, "no such event") {
 		t.Errorf("unknown --before: exit %d, %q", code, errOut)
 	}
+	// --action and --actor narrow as the console's filters do (one service).
+	for _, ev := range ts.auditList("--action", storage.AuditSignInFailed) {
+		if ev.Action != storage.AuditSignInFailed {
+			t.Errorf("--action sign_in_failed: event %s", ev.Action)
+		}
+	}
+	byGrace := ts.auditList("--actor", "grace@example.com")
+	if len(byGrace) == 0 {
+		t.Error("--actor grace: no events")
+	}
+	for _, ev := range byGrace {
+		if ev.Actor != user.ID {
+			t.Errorf("--actor grace: event by %s", ev.Actor)
+		}
+	}
+	if _, errOut, code := runCLI(ts.getenv, "", "audit", "list", "--action", "drop_tables"); code == 0 || !strings.Contains(errOut, "not an audit action") {
+		t.Errorf("unknown --action: exit %d, %q", code, errOut)
+	}
 	if g := findAudit(list, storage.AuditGrantRevoked); len(g) == 1 && g[0].Detail["grant_id"] == "" {
 		t.Errorf("grant_revoked names no grant: %+v", g[0])
 	}

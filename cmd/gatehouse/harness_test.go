@@ -246,10 +246,21 @@ func parseForm(t *testing.T, p *page) (string, url.Values) {
 			}
 			return
 		}
-		if inForm && n.Type == html.ElementNode && n.Data == "input" && attr(n, "name") != "" {
-			typ := attr(n, "type")
-			if typ != "submit" && typ != "checkbox" && typ != "radio" {
-				values.Set(attr(n, "name"), attr(n, "value"))
+		if inForm && n.Type == html.ElementNode && attr(n, "name") != "" {
+			switch n.Data {
+			case "input":
+				typ := attr(n, "type")
+				if (typ != "submit" && typ != "checkbox" && typ != "radio") || hasAttr(n, "checked") {
+					values.Set(attr(n, "name"), attr(n, "value"))
+				}
+			case "textarea":
+				if n.FirstChild != nil {
+					values.Set(attr(n, "name"), n.FirstChild.Data)
+				} else {
+					values.Set(attr(n, "name"), "")
+				}
+			case "select":
+				values.Set(attr(n, "name"), selectedOption(n))
 			}
 		}
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
@@ -264,6 +275,41 @@ func parseForm(t *testing.T, p *page) (string, url.Values) {
 		action = p.url.String()
 	}
 	return action, values
+}
+
+// hasAttr reports whether n has the attribute key (such as checked).
+func hasAttr(n *html.Node, key string) bool {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// selectedOption is the value a select sends: its selected option's, else
+// its first option's.
+func selectedOption(sel *html.Node) string {
+	first, chosen := "", ""
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "option" {
+			if first == "" {
+				first = attr(n, "value")
+			}
+			if chosen == "" && hasAttr(n, "selected") {
+				chosen = attr(n, "value")
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(sel)
+	if chosen != "" {
+		return chosen
+	}
+	return first
 }
 
 func attr(n *html.Node, key string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"io"
@@ -37,7 +38,10 @@ const (
 	skipDuplicateID    = "duplicate_id"
 	skipInvalidID      = "invalid_id"
 	skipUnknownHash    = "unknown_hash_format"
-	skipBadRole        = "bad_role"
+	// skipHashCost: a bcrypt cost above password.MaxImportBcryptCost, whose
+	// every sign-in attempt would hold a hashing slot for minutes or days.
+	skipHashCost = "hash_cost_too_high"
+	skipBadRole  = "bad_role"
 	// skipInvalidValue: a file row with a value that does not parse (a
 	// timestamp, a boolean).
 	skipInvalidValue = "invalid_value"
@@ -118,6 +122,12 @@ type importReport struct {
 	// import and stays, though the source's differs.
 	PasswordsKept int `json:"passwords_kept"`
 	LocksCarried  int `json:"locks_carried"`
+	// RolesKept: users whose role was changed in Gatehouse after the last
+	// import, so the source's is not applied.
+	RolesKept int `json:"roles_kept"`
+	// AdminsGiven: users this run gave the role ADMIN (created with it or
+	// changed to it), for the operator to check.
+	AdminsGiven int `json:"admins_given"`
 	// GitHubLinked counts GitHub accounts linked by this run (upstream
 	// "github"); GitHubLinkConflicts the ones left alone because another
 	// user has them.
@@ -222,8 +232,12 @@ func (im *importer) check(r *importRow) (storage.ImportUser, string) {
 		}
 		im.seenIDs[r.ID] = true
 	}
-	if r.Password != "" && password.CheckBcrypt(r.Password) != nil {
-		return storage.ImportUser{}, skipUnknownHash
+	if r.Password != "" {
+		if err := password.CheckBcrypt(r.Password); errors.Is(err, password.ErrHashTooCostly) {
+			return storage.ImportUser{}, skipHashCost
+		} else if err != nil {
+			return storage.ImportUser{}, skipUnknownHash
+		}
 	}
 	role := strings.TrimSpace(r.Role)
 	if role != "" && !admin.ValidRole(role) {
@@ -305,6 +319,12 @@ func (im *importer) count(r *importRow, o storage.ImportOutcome) {
 	if o.LockCarried {
 		im.report.LocksCarried++
 	}
+	if o.RoleKept {
+		im.report.RolesKept++
+	}
+	if r.Role == "ADMIN" && (o.Result == storage.ImportCreated || slices.Contains(o.Changed, storage.ImportChangedRole)) {
+		im.report.AdminsGiven++
+	}
 	im.report.GitHubLinked += len(o.Linked)
 	for range o.LinkConflicts {
 		im.report.GitHubLinkConflicts = append(im.report.GitHubLinkConflicts, importSkip{SourceID: r.ID, Record: r.Record, Reason: "github_account_linked_to_another_user"})
@@ -342,7 +362,7 @@ func (r *importReport) auditDetail(runErr error) map[string]string {
 		"source": r.Source, "keep_ids": strconv.FormatBool(r.KeepIDs), "rows": strconv.Itoa(r.Rows),
 		"created": strconv.Itoa(r.Created), "updated": strconv.Itoa(r.Updated),
 		"unchanged": strconv.Itoa(r.Unchanged), "skipped": strconv.Itoa(r.Skipped),
-		"github_linked": strconv.Itoa(r.GitHubLinked),
+		"github_linked": strconv.Itoa(r.GitHubLinked), "admins_given": strconv.Itoa(r.AdminsGiven),
 	}
 	if runErr != nil {
 		d["incomplete"] = "true"
@@ -375,6 +395,12 @@ func (r *importReport) print(w io.Writer, asJSON bool) error {
 	if r.PasswordsKept > 0 {
 		fmt.Fprintf(tw, "passwords kept (set in Gatehouse since)\t%d\n", r.PasswordsKept)
 	}
+	if r.RolesKept > 0 {
+		fmt.Fprintf(tw, "roles kept (changed in Gatehouse since)\t%d\n", r.RolesKept)
+	}
+	if r.AdminsGiven > 0 {
+		fmt.Fprintf(tw, "users given the role ADMIN (check them)\t%d\n", r.AdminsGiven)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -398,7 +424,18 @@ func printSkips(w io.Writer, title string, skips []importSkip) error {
 	fmt.Fprintln(w, title)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, s := range skips {
-		fmt.Fprintf(tw, "  %s\t%s\n", (&importRow{ID: s.SourceID, Record: s.Record}).ref(), s.Reason)
+		fmt.Fprintf(tw, "  %s\t%s\n", terminalSafe((&importRow{ID: s.SourceID, Record: s.Record}).ref()), s.Reason)
 	}
 	return tw.Flush()
+}
+
+// terminalSafe is a source's text as the report prints it: as it is when
+// every character is printable, else quoted with escapes, so that a hostile
+// source cannot send escape sequences to the operator's terminal or forge
+// report lines with a newline.
+func terminalSafe(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
 }

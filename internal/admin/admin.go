@@ -53,6 +53,11 @@ type Notifier interface {
 	MFAReset(ctx context.Context, to, name string)
 }
 
+// ClientCache forgets a cached client (*op.Provider).
+type ClientCache interface {
+	ForgetClient(id string)
+}
+
 // Config wires a Service. Store and Sessions are required; the others are
 // needed only by the operations that use them (Hasher and Policy for
 // passwords, Keys for keys, Notifier for the second-factor reset mail).
@@ -65,6 +70,11 @@ type Config struct {
 	Policy   policy.Password
 	Keys     KeyRotator
 	Notifier Notifier
+	// Clients, when set, is told of every change to a client, so the
+	// server's cache of clients (op.Provider) never serves a rotated
+	// secret or a deleted client; another process's changes show when
+	// its entries expire.
+	Clients ClientCache
 	// EmailKey keys the pseudonym under which an address without an
 	// account appears in the audit trail (login.AuditEmailSubject).
 	EmailKey [32]byte
@@ -80,6 +90,7 @@ type Service struct {
 	policy   policy.Password
 	keys     KeyRotator
 	notifier Notifier
+	clients  ClientCache
 	emails   emailhash.Hasher
 	now      func() time.Time
 	log      *slog.Logger
@@ -98,7 +109,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{
 		store: cfg.Store, sessions: cfg.Sessions, hasher: cfg.Hasher, policy: cfg.Policy,
-		keys: cfg.Keys, notifier: cfg.Notifier, emails: emailhash.New(cfg.EmailKey),
+		keys: cfg.Keys, notifier: cfg.Notifier, clients: cfg.Clients, emails: emailhash.New(cfg.EmailKey),
 		now: func() time.Time { return cfg.Now().UTC() }, log: cfg.Logger.With("component", "admin"),
 	}, nil
 }
@@ -165,6 +176,13 @@ func (s *Service) audit(ctx context.Context, a Actor, ev storage.AuditEvent) {
 
 // version is a row version as callers see it: an opaque string, usable as
 // an HTTP entity tag.
+// forgetClient drops client id from the server's cache after a change.
+func (s *Service) forgetClient(id string) {
+	if s.clients != nil {
+		s.clients.ForgetClient(id)
+	}
+}
+
 func version(v int64) string { return strconv.FormatInt(v, 10) }
 
 // matches reports whether the expected version ("" for none) allows an

@@ -185,6 +185,7 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id string, u Client
 		return nil, err
 	}
 	if len(changed) > 0 {
+		s.forgetClient(id)
 		s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditClientUpdated, Subject: id, ClientID: id, Detail: maps.Clone(changed)})
 	}
 	return clientView(c), nil
@@ -207,6 +208,7 @@ func (s *Service) RotateSecret(ctx context.Context, a Actor, id, expected string
 	if err != nil {
 		return nil, "", err
 	}
+	s.forgetClient(id)
 	s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditClientSecretRotated, Subject: id, ClientID: id})
 	return clientView(c), secret, nil
 }
@@ -230,6 +232,7 @@ func (s *Service) DeleteClient(ctx context.Context, a Actor, id, expected string
 	if err := s.store.DeleteClient(ctx, id); err != nil {
 		return storeErr(err, noClient(id).Message, "delete client")
 	}
+	s.forgetClient(id)
 	s.audit(ctx, a, storage.AuditEvent{Action: storage.AuditClientDeleted, Subject: id, ClientID: id})
 	return nil
 }

@@ -143,12 +143,15 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, q UserQuery) (*UserPag
 	if err := begin(a); err != nil {
 		return nil, err
 	}
-	limit := q.Limit
-	switch {
-	case limit == 0:
-		limit = DefaultPageSize
-	case limit < 0 || limit > MaxPageSize:
-		return nil, invalid("limit", "the page size must be between 1 and %d", MaxPageSize)
+	limit, err := pageSize(q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if !storable(q.Email) {
+		return nil, invalid("email", "the address contains characters that are not allowed")
+	}
+	if !storable(q.Search) {
+		return nil, invalid("search", "the search contains characters that are not allowed")
 	}
 	if q.Email != "" {
 		if q.Search != "" || q.Cursor != "" {
@@ -220,7 +223,7 @@ func decodeCursor(raw string) (email, id string, err error) {
 		return "", "", bad
 	}
 	var c cursor
-	if err := json.Unmarshal(b, &c); err != nil || c.Email == "" {
+	if err := json.Unmarshal(b, &c); err != nil || c.Email == "" || !storable(c.Email) || !storable(c.ID) {
 		return "", "", bad
 	}
 	return c.Email, c.ID, nil
@@ -272,11 +275,31 @@ func (s *Service) GetUser(ctx context.Context, a Actor, id string) (*User, error
 	if err := begin(a); err != nil {
 		return nil, err
 	}
+	u, err := s.loadUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.view(ctx, u)
+}
+
+// loadUser reads user id, "no such user" when there is none. An ID no
+// store can hold (a NUL byte, invalid UTF-8, which PostgreSQL refuses with
+// an error) is no user's either: the caller's mistake, not a store failure.
+func (s *Service) loadUser(ctx context.Context, id string) (*storage.User, error) {
+	if !storable(id) {
+		return nil, notFound("no such user")
+	}
 	u, err := s.store.GetUser(ctx, id)
 	if err != nil {
 		return nil, storeErr(err, "no such user", "load user")
 	}
-	return s.view(ctx, u)
+	return u, nil
+}
+
+// storable reports whether s is text every store keeps: valid UTF-8
+// without NUL (PostgreSQL's text refuses NUL and fails the query).
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // UserByEmail returns the user with the (normalised) address, for callers
@@ -286,6 +309,9 @@ func (s *Service) UserByEmail(ctx context.Context, a Actor, email string) (*User
 		return nil, err
 	}
 	norm := login.NormalizeEmail(email)
+	if !storable(norm) {
+		return nil, notFound("no user with email %q", norm)
+	}
 	u, err := s.store.GetUserByEmail(ctx, norm)
 	if err != nil {
 		return nil, storeErr(err, "no user with email "+norm, "load user")
@@ -357,9 +383,9 @@ const maxChangeRetries = 3
 // as written.
 func (s *Service) changeUser(ctx context.Context, id, expected string, change func(u *storage.User) (bool, error)) (before, after *storage.User, err error) {
 	for attempt := 0; ; attempt++ {
-		u, err := s.store.GetUser(ctx, id)
+		u, err := s.loadUser(ctx, id)
 		if err != nil {
-			return nil, nil, storeErr(err, "no such user", "load user")
+			return nil, nil, err
 		}
 		if !matches(expected, u.Version) {
 			return nil, nil, versionMismatch("the user")
@@ -514,9 +540,9 @@ func (s *Service) SetPassword(ctx context.Context, a Actor, id, password, expect
 // checkVersion loads user id and checks the expected version, for the
 // operations that do not update the user row itself.
 func (s *Service) checkVersion(ctx context.Context, id, expected string) (*storage.User, error) {
-	u, err := s.store.GetUser(ctx, id)
+	u, err := s.loadUser(ctx, id)
 	if err != nil {
-		return nil, storeErr(err, "no such user", "load user")
+		return nil, err
 	}
 	if !matches(expected, u.Version) {
 		return nil, versionMismatch("the user")
@@ -554,7 +580,7 @@ func (s *Service) Unlock(ctx context.Context, a Actor, email string) error {
 		return err
 	}
 	norm := login.NormalizeEmail(email)
-	if norm == "" || len(norm) > maxSearch {
+	if norm == "" || len(norm) > maxSearch || !storable(norm) {
 		return invalid("email", "give the address to unlock")
 	}
 	if err := s.store.ClearLoginFailures(ctx, norm); err != nil {

@@ -56,7 +56,9 @@ func ifMatch(w http.ResponseWriter, r *http.Request) (version string, ok bool) {
 			"send If-Match with the ETag of the user as read")
 		return "", false
 	}
-	if len(h) < 2 || h[0] != '"' || h[len(h)-1] != '"' || strings.Contains(h[1:len(h)-1], `"`) {
+	// An empty tag ("") is refused: to the service an empty version means
+	// "no check", which would turn the required precondition off.
+	if len(h) < 3 || h[0] != '"' || h[len(h)-1] != '"' || strings.Contains(h[1:len(h)-1], `"`) {
 		writeProblemField(w, http.StatusBadRequest, "invalid", "Invalid input", "If-Match must be one ETag as sent", "If-Match")
 		return "", false
 	}

@@ -329,17 +329,37 @@ func parseArgon2(hash string) (p argon2Params, salt, key []byte, err error) {
 	return argon2Params{memory: uint32(m), time: uint32(t), threads: uint8(th)}, salt, key, nil
 }
 
+// MaxImportBcryptCost is the highest bcrypt cost CheckBcrypt accepts. Each
+// step doubles the work of every sign-in to the account, and bcrypt cannot
+// be interrupted: one attempt against a cost-31 hash holds a hashing slot
+// for days, so a few attempts at such an account (by anyone who knows the
+// address) would stop password sign-in for everybody. Real apps use 10–14;
+// 16 takes a few seconds.
+const MaxImportBcryptCost = 16
+
+// ErrHashTooCostly is returned (wrapped) by CheckBcrypt for a bcrypt hash
+// whose cost is above MaxImportBcryptCost.
+var ErrHashTooCostly = errors.New("password: bcrypt cost too high")
+
 // CheckBcrypt reports whether hash is a bcrypt hash Verify accepts ($2a$,
-// $2b$ or $2y$, a cost from 4 to 31, 53 characters of bcrypt's base64), so
-// that an import can refuse a hash up front instead of storing one nobody
-// could ever sign in with. The error wraps ErrUnsupportedHash for another
-// format and ErrMalformedHash for a broken bcrypt string.
+// $2b$ or $2y$, a cost from 4 to MaxImportBcryptCost, 53 characters of
+// bcrypt's base64), so that an import can refuse a hash up front instead of
+// storing one nobody could ever sign in with, or one whose every check
+// costs minutes. The error wraps ErrUnsupportedHash for another format,
+// ErrMalformedHash for a broken bcrypt string and ErrHashTooCostly for a
+// cost above MaxImportBcryptCost.
 func CheckBcrypt(hash string) error {
 	if !strings.HasPrefix(hash, "$2") {
 		return ErrUnsupportedHash
 	}
-	_, err := parseBcrypt(hash)
-	return err
+	cost, err := parseBcrypt(hash)
+	if err != nil {
+		return err
+	}
+	if cost > MaxImportBcryptCost {
+		return fmt.Errorf("%w: %d, at most %d", ErrHashTooCostly, cost, MaxImportBcryptCost)
+	}
+	return nil
 }
 
 // parseBcrypt checks the modular-crypt shape $2a$/$2b$/$2y$ NN $ 53 chars and

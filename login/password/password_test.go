@@ -433,3 +433,18 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// An imported bcrypt hash with a huge cost is refused: bcrypt cannot be
+// interrupted, and one sign-in attempt at cost 31 would hold a hashing slot
+// for days (review of issue 12).
+func TestReview12CheckBcryptRefusesHugeCost(t *testing.T) {
+	base, err := bcrypt.GenerateFromPassword([]byte("Passw0rd!"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cost, want := range map[string]error{"31": ErrHashTooCostly, "17": ErrHashTooCostly, "16": nil, "12": nil} {
+		if err := CheckBcrypt("$2b$" + cost + string(base[6:])); !errors.Is(err, want) {
+			t.Errorf("cost %s: CheckBcrypt = %v, want %v", cost, err, want)
+		}
+	}
+}

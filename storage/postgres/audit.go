@@ -42,6 +42,12 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 	if len(f.Subjects) > 0 {
 		where = append(where, "subject = ANY("+arg(f.Subjects)+")")
 	}
+	if len(f.Actions) > 0 {
+		where = append(where, "action = ANY("+arg(f.Actions)+")")
+	}
+	if f.Actor != "" {
+		where = append(where, "actor = "+arg(f.Actor))
+	}
 	if !f.Since.IsZero() {
 		where = append(where, "time >= "+arg(f.Since))
 	}

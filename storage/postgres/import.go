@@ -57,9 +57,9 @@ func (t importTx) UpdateImportedUser(ctx context.Context, u *storage.User) error
 
 func (t importTx) GetImportRecord(ctx context.Context, userID string) (*storage.ImportRecord, error) {
 	r := storage.ImportRecord{UserID: userID}
-	err := t.tx.QueryRow(ctx, `SELECT source_id, password_sha256, locked_until, imported_at
+	err := t.tx.QueryRow(ctx, `SELECT source_id, password_sha256, locked_until, imported_at, role
 		FROM user_imports WHERE user_id = $1`, userID).
-		Scan(&r.SourceID, &r.PasswordSHA256, timeCol{&r.LockedUntil}, timeCol{&r.ImportedAt})
+		Scan(&r.SourceID, &r.PasswordSHA256, timeCol{&r.LockedUntil}, timeCol{&r.ImportedAt}, &r.Role)
 	if err != nil {
 		return nil, wrapErr("postgres: import: get record", err)
 	}
@@ -67,11 +67,11 @@ func (t importTx) GetImportRecord(ctx context.Context, userID string) (*storage.
 }
 
 func (t importTx) PutImportRecord(ctx context.Context, r *storage.ImportRecord) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO user_imports (user_id, source_id, password_sha256, locked_until, imported_at)
-		VALUES ($1, $2, $3, $4, $5)
+	_, err := t.tx.Exec(ctx, `INSERT INTO user_imports (user_id, source_id, password_sha256, locked_until, imported_at, role)
+		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (user_id) DO UPDATE SET source_id = excluded.source_id, password_sha256 = excluded.password_sha256,
-			locked_until = excluded.locked_until, imported_at = excluded.imported_at`,
-		r.UserID, r.SourceID, optBytes(r.PasswordSHA256), optTime(r.LockedUntil), r.ImportedAt)
+			locked_until = excluded.locked_until, imported_at = excluded.imported_at, role = excluded.role`,
+		r.UserID, r.SourceID, optBytes(r.PasswordSHA256), optTime(r.LockedUntil), r.ImportedAt, r.Role)
 	return wrapErr("postgres: import: put record", err)
 }
 

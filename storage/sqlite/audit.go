@@ -47,6 +47,15 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 			args = append(args, sub)
 		}
 	}
+	if len(f.Actions) > 0 {
+		where = append(where, "action IN (?"+strings.Repeat(", ?", len(f.Actions)-1)+")")
+		for _, a := range f.Actions {
+			args = append(args, a)
+		}
+	}
+	if f.Actor != "" {
+		where, args = append(where, "actor = ?"), append(args, f.Actor)
+	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "time >= ?"), append(args, millis(f.Since))
 	}

@@ -54,9 +54,9 @@ func (t importTx) UpdateImportedUser(ctx context.Context, u *storage.User) error
 
 func (t importTx) GetImportRecord(ctx context.Context, userID string) (*storage.ImportRecord, error) {
 	r := storage.ImportRecord{UserID: userID}
-	err := t.tx.QueryRowContext(ctx, `SELECT source_id, password_sha256, locked_until, imported_at
+	err := t.tx.QueryRowContext(ctx, `SELECT source_id, password_sha256, locked_until, imported_at, role
 		FROM user_imports WHERE user_id = ?`, userID).
-		Scan(&r.SourceID, &r.PasswordSHA256, timeCol{&r.LockedUntil}, timeCol{&r.ImportedAt})
+		Scan(&r.SourceID, &r.PasswordSHA256, timeCol{&r.LockedUntil}, timeCol{&r.ImportedAt}, &r.Role)
 	if err != nil {
 		return nil, wrapErr("sqlite: import: get record", err)
 	}
@@ -64,11 +64,11 @@ func (t importTx) GetImportRecord(ctx context.Context, userID string) (*storage.
 }
 
 func (t importTx) PutImportRecord(ctx context.Context, r *storage.ImportRecord) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO user_imports (user_id, source_id, password_sha256, locked_until, imported_at)
-		VALUES (?, ?, ?, ?, ?)
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO user_imports (user_id, source_id, password_sha256, locked_until, imported_at, role)
+		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id) DO UPDATE SET source_id = excluded.source_id, password_sha256 = excluded.password_sha256,
-			locked_until = excluded.locked_until, imported_at = excluded.imported_at`,
-		r.UserID, r.SourceID, optBytes(r.PasswordSHA256), optMillis(r.LockedUntil), millis(r.ImportedAt))
+			locked_until = excluded.locked_until, imported_at = excluded.imported_at, role = excluded.role`,
+		r.UserID, r.SourceID, optBytes(r.PasswordSHA256), optMillis(r.LockedUntil), millis(r.ImportedAt), r.Role)
 	return wrapErr("sqlite: import: put record", err)
 }
 

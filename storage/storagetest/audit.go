@@ -102,6 +102,13 @@ func testAuditFilter(t *testing.T, s storage.Store) {
 	check("since", storage.AuditFilter{Since: at(time.Minute)}, a3, a2, b1)
 	check("subject and since", storage.AuditFilter{Subjects: []string{"alice"}, Since: at(time.Minute)}, a3, a2)
 	check("since after everything", storage.AuditFilter{Since: at(time.Hour)})
+	check("action", storage.AuditFilter{Actions: []string{storage.AuditSignIn}}, b1, a1)
+	check("either action", storage.AuditFilter{Actions: []string{storage.AuditLockout, storage.AuditSignInFailed}}, a3, a2)
+	check("action and subject", storage.AuditFilter{Actions: []string{storage.AuditSignIn}, Subjects: []string{"bob"}}, b1)
+	check("unknown action", storage.AuditFilter{Actions: []string{"no_such_action"}})
+	check("actor", storage.AuditFilter{Actor: "bob"}, b1)
+	check("actor and action", storage.AuditFilter{Actor: "alice", Actions: []string{storage.AuditSignInFailed}}, a2)
+	check("unknown actor", storage.AuditFilter{Actor: "nobody"})
 }
 
 // testAuditPaging pages through events two at a time, with the cursor, and

@@ -14,6 +14,7 @@ func importTests() []namedTest {
 		{"CreatesThenUnchanged", testImportCreatesThenUnchanged},
 		{"UpdatesWhatDiffers", testImportUpdatesWhatDiffers},
 		{"PasswordSetInGatehouseStays", testImportPasswordSetInGatehouseStays},
+		{"RoleSetInGatehouseStays", testImportRoleSetInGatehouseStays},
 		{"KeptIDCollisions", testImportKeptIDCollisions},
 		{"LockCarriedOnce", testImportLockCarriedOnce},
 		{"LinkConflict", testImportLinkConflict},
@@ -124,8 +125,17 @@ func testImportUpdatesWhatDiffers(t *testing.T, s storage.Store) {
 
 	src := sourceUser("ignored", "member@example.com")
 	src.Links = nil
-	src.EmailVerified = false // never un-verifies
+	// A row the source has not verified does not join an account no import
+	// gave: anyone can sign up to the source with this address.
+	src.EmailVerified = false
 	out := importUsers(t, s, importOpts(t0()), src)
+	if out[0].Result != storage.ImportSkipped || out[0].Reason != storage.ImportUnverifiedJoin {
+		t.Errorf("unverified row for an existing user: %+v, want skipped (%s)", out[0], storage.ImportUnverifiedJoin)
+	}
+	assertEqual(t, "user after the unverified row", getUserByEmail(t, s, "member@example.com"), existing)
+
+	src.EmailVerified = true
+	out = importUsers(t, s, importOpts(t0()), src)
 	assertOutcome(t, "existing user", out[0], storage.ImportUpdated,
 		storage.ImportChangedName, storage.ImportChangedRole, storage.ImportChangedPassword)
 	got := getUserByEmail(t, s, "member@example.com")
@@ -137,6 +147,7 @@ func testImportUpdatesWhatDiffers(t *testing.T, s storage.Store) {
 	// The source changes the password (the old app is still running): the
 	// user's hash is still the imported one, so the new one replaces it.
 	src.PasswordHash = importHash2
+	src.EmailVerified = false // once joined, a row never un-verifies
 	out = importUsers(t, s, importOpts(at(time.Minute)), src)
 	assertOutcome(t, "password changed in the source", out[0], storage.ImportUpdated, storage.ImportChangedPassword)
 	if u := getUserByEmail(t, s, "member@example.com"); u.PasswordHash != importHash2 {
@@ -173,6 +184,35 @@ func testImportPasswordSetInGatehouseStays(t *testing.T, s storage.Store) {
 	}
 	if u := getUserByEmail(t, s, "moved@example.com"); u.PasswordHash[:9] != "$argon2id" {
 		t.Errorf("hash set in Gatehouse replaced by %q", u.PasswordHash)
+	}
+}
+
+// testImportRoleSetInGatehouseStays: the role follows the source while the
+// user has the role the last import gave; once an admin changed it in
+// Gatehouse (demoting an account the source still calls ADMIN), reruns
+// leave it, and a new role in the source does not override it either.
+func testImportRoleSetInGatehouseStays(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	src := sourceUser("r1", "boss@example.com")
+	src.Role = "ADMIN"
+	importUsers(t, s, importOpts(t0()), src)
+	src.Role = "EDITOR"
+	out := importUsers(t, s, importOpts(at(time.Minute)), src)
+	assertOutcome(t, "role changed in the source", out[0], storage.ImportUpdated, storage.ImportChangedRole)
+
+	u := getUserByEmail(t, s, "boss@example.com")
+	u.Role = "USER" // an admin's change in Gatehouse
+	mustNot(t, "demote", s.UpdateUser(ctx, u))
+	for _, role := range []string{"EDITOR", "ADMIN"} {
+		src.Role = role
+		out = importUsers(t, s, importOpts(at(2*time.Minute)), src)
+		assertOutcome(t, "source role "+role+" after the demotion", out[0], storage.ImportUnchanged)
+		if !out[0].RoleKept {
+			t.Errorf("source role %s: outcome %+v, want the role kept", role, out[0])
+		}
+		if got := getUserByEmail(t, s, "boss@example.com").Role; got != "USER" {
+			t.Fatalf("the import undid the demotion: role %s", got)
+		}
 	}
 }
 
