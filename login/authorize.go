@@ -394,7 +394,7 @@ func (h *Handler) consentStep(w http.ResponseWriter, r *http.Request, fc *flowCo
 		AuthRequestID: fc.next.AuthRequestID,
 		ClientName:    clientName(client),
 		UserEmail:     user.Email,
-		Scopes:        describeScopes(ar.Scopes),
+		Scopes:        describeScopes(h.grantableScopes(ar.Scopes, user)),
 		Binding:       h.consentBinding(ar.ID, sess, user),
 	})
 }
@@ -508,6 +508,17 @@ var scopeDescriptions = map[string]string{
 	"profile":        "See your name and role",
 	"email":          "See your email address",
 	"offline_access": "Stay connected when you are not using it",
+	// storage.ScopeAdmin: the admin API, as the user.
+	storage.ScopeAdmin: "Administer the sign-in service as you: users, apps and keys",
+}
+
+// grantableScopes is what the consent page lists: the admin scope only for
+// a user with the admin role, as nobody else is ever granted it (op).
+func (h *Handler) grantableScopes(scopes []string, user *storage.User) []string {
+	if user.Role == h.cfg.AdminRole {
+		return scopes
+	}
+	return slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == storage.ScopeAdmin })
 }
 
 func describeScopes(scopes []string) []scopeView {

@@ -23,6 +23,10 @@ import (
 //   - two factors when the user has one enrolled (always: enrolling is
 //     asking for it), when the user's role is in MFARequiredRoles, or when
 //     the client was created with --require-mfa;
+//   - two factors when the request asks for the admin API's scope
+//     (storage.ScopeAdmin, kept only for a client allowed it) and the user
+//     has the admin role: such a token is worth the admin console (op
+//     checks the session's amr again when it issues the scope);
 //   - what the app's acr_values ask for (mfa, phishing-resistant).
 //
 // A session short of that is sent to the second-factor page, which asks
@@ -91,6 +95,9 @@ func (h *Handler) userFactors(ctx context.Context, userID string) (factors, erro
 func (h *Handler) requiredACR(user *storage.User, f factors, client *storage.Client, ar *storage.AuthRequest) string {
 	want := ""
 	if f.any() || slices.Contains(h.cfg.MFARequiredRoles, user.Role) || (client != nil && client.RequireMFA) {
+		want = authn.ACRMFA
+	}
+	if ar != nil && user.Role == h.cfg.AdminRole && slices.Contains(ar.Scopes, storage.ScopeAdmin) {
 		want = authn.ACRMFA
 	}
 	if ar != nil {

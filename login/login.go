@@ -150,6 +150,12 @@ type Config struct {
 	MFARequiredRoles []string
 	WebAuthn         *mfa.WebAuthn
 	FactorKey        [32]byte
+
+	// AdminRole is the role whose users administer Gatehouse (the admin
+	// console, and user tokens with the admin API's scope); default
+	// "ADMIN". Such a user asking for storage.ScopeAdmin must sign in with
+	// two factors (factors.go).
+	AdminRole string
 }
 
 // RateLimit allows Limit requests per Period for one key. A zero value means
@@ -245,6 +251,9 @@ func New(cfg Config, store storage.Store, hasher Hasher, flow Flow) *Handler {
 	}
 	if cfg.ProductName == "" {
 		cfg.ProductName = "Gatehouse"
+	}
+	if cfg.AdminRole == "" {
+		cfg.AdminRole = "ADMIN"
 	}
 	if cfg.DefaultRole == "" {
 		cfg.DefaultRole = defaultRole

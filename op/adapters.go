@@ -90,8 +90,13 @@ func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
 
-// IsScopeAllowed: only the standard scopes are granted; others are dropped.
-func (c *client) IsScopeAllowed(string) bool { return false }
+// IsScopeAllowed decides which scopes beyond the standard ones an
+// authorization request keeps: storage.ScopeAdmin for a client that lists
+// it (whether the user gets it is decided when tokens are issued, admin.go);
+// any other is dropped.
+func (c *client) IsScopeAllowed(sc string) bool {
+	return sc == storage.ScopeAdmin && allowedScope(c.c, sc)
+}
 
 // IDTokenUserinfoClaimsAssertion is true so that the ID token carries email and
 // name for the email/profile scopes even in the code flow: Auth.js and other

@@ -39,11 +39,20 @@ func (p *Provider) issueTokens(ctx context.Context, req tokenRequest, c *client,
 	// anything is spent, so a refresh for a disabled account rotates
 	// nothing. The ID token and a JWT access token read the user again for
 	// their claims; an opaque token without openid would not, hence here.
+	// The same user decides whether the tokens may carry the admin scope
+	// (admin.go).
 	if _, ok := req.(zop.IDTokenRequest); ok {
-		if _, err := p.activeUser(ctx, req.GetSubject()); errors.Is(err, storage.ErrNotFound) {
+		u, err := p.activeUser(ctx, req.GetSubject())
+		if errors.Is(err, storage.ErrNotFound) {
 			return nil, errUserGone()
 		} else if err != nil {
 			return nil, fmt.Errorf("load user: %w", err)
+		}
+		switch r := req.(type) {
+		case authRequest:
+			r.r.Scopes = p.grantedUserScopes(r.r.Scopes, c.c, u, r.r.AMR)
+		case *refreshRequest:
+			r.scopes = p.grantedUserScopes(r.scopes, c.c, u, r.grant.AMR)
 		}
 	}
 	var tokenID, refresh string

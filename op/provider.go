@@ -58,6 +58,9 @@ type Config struct {
 	// AccessTokenAudience is the aud of access tokens whose request named no
 	// resource and whose client registered none; default the issuer.
 	AccessTokenAudience string
+	// AdminRole is the role whose users administer Gatehouse: only their
+	// tokens may carry storage.ScopeAdmin (admin.go); default "ADMIN".
+	AdminRole string
 
 	LoginPath  string // default "/login"
 	LogoutPath string // default "/logout"
@@ -92,6 +95,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.AdminRole == "" {
+		c.AdminRole = "ADMIN"
 	}
 	if c.AccessTokenAudience == "" {
 		c.AccessTokenAudience = c.Issuer

@@ -46,11 +46,11 @@ func newAdminService(cfg *config, c *core, now func() time.Time, hasher admin.Ha
 // adminAPI is the admin API (package adminapi) of the server, its tokens
 // checked by the provider and against their client in store, its requests
 // limited by the sign-in pages' limiter (memory, or Redis when REDIS_URL is
-// set).
-func adminAPI(svc *admin.Service, provider *op.Provider, store storage.Store, limiter ratelimit.Limiter, clientIP func(*http.Request) string,
-	now func() time.Time, log *slog.Logger) (*adminapi.API, error) {
-	return adminapi.New(adminapi.Config{Service: svc, Verifier: tokenVerifier{provider, store}, ClientIP: clientIP,
-		Limiter: limiter, Now: now, Logger: log})
+// set); a user's token serves while the user has adminRole.
+func adminAPI(svc *admin.Service, provider *op.Provider, store storage.Store, limiter ratelimit.Limiter, adminRole string,
+	clientIP func(*http.Request) string, now func() time.Time, log *slog.Logger) (*adminapi.API, error) {
+	return adminapi.New(adminapi.Config{Service: svc, Verifier: tokenVerifier{provider, store}, AdminRole: adminRole,
+		ClientIP: clientIP, Limiter: limiter, Now: now, Logger: log})
 }
 
 // tokenVerifier adapts op.Provider.VerifyAccessToken to adminapi.Verifier,
@@ -106,7 +106,3 @@ func passwordPolicy(cfg *config) policy.Password {
 func sessionEnder(cfg *config, c *core, now func() time.Time) *op.SessionEnder {
 	return op.NewSessionEnder(c.store, backchannel.NewMinter(cfg.Issuer, c.keys, now, 0), now, c.log, nil)
 }
-
-// adminRole is the role whose users may use the admin console.
-// TODO(admin-token): GATEHOUSE_ADMIN_ROLE replaces it.
-const adminRole = "ADMIN"

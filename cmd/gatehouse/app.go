@@ -173,6 +173,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		RequestKey:          keys.DeriveKey(c.secret, "auth-request-sealing"),
 		AccessTokenTTL:      cfg.AccessTokenTTL,
 		AccessTokenAudience: cfg.AccessTokenAud,
+		AdminRole:           cfg.AdminRole,
 		IDTokenTTL:          cfg.IDTokenTTL,
 		RefreshTokenTTL:     cfg.RefreshTokenTTL,
 		RefreshReuseGrace:   cfg.RefreshReuseGrace,
@@ -228,6 +229,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		UpstreamSignup:          cfg.UpstreamSignup,
 		UpstreamKey:             keys.DeriveKey(c.secret, "upstream-sealing"),
 		MFARequiredRoles:        cfg.MFARequiredRoles,
+		AdminRole:               cfg.AdminRole,
 		WebAuthn:                webAuthn,
 		FactorKey:               keys.DeriveKey(c.secret, "second-factors"),
 	}, c.store, hasher, provider)
@@ -238,12 +240,12 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		closeLimiter()
 		return nil, err
 	}
-	api, err := adminAPI(svc, provider, c.store, limiter, func(r *http.Request) string { return auditIP(r, trusted) }, now, log)
+	api, err := adminAPI(svc, provider, c.store, limiter, cfg.AdminRole, func(r *http.Request) string { return auditIP(r, trusted) }, now, log)
 	if err != nil {
 		closeLimiter()
 		return nil, err
 	}
-	con, err := console.New(console.Config{Service: svc, Pages: ui, AdminRole: adminRole,
+	con, err := console.New(console.Config{Service: svc, Pages: ui, AdminRole: cfg.AdminRole,
 		ClientIP: func(r *http.Request) string { return auditIP(r, trusted) }, Now: now, Logger: log})
 	if err != nil {
 		closeLimiter()

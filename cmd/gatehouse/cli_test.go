@@ -35,6 +35,8 @@ func TestStartupErrors(t *testing.T) {
 		{"bad trusted proxy", map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/33"}, "GATEHOUSE_TRUSTED_PROXIES"},
 		{"bad SMTP URL", map[string]string{"SMTP_URL": "ftp://x"}, "SMTP_URL"},
 		{"missing clients file", map[string]string{"GATEHOUSE_CLIENTS_FILE": "/nonexistent/clients.json"}, "GATEHOUSE_CLIENTS_FILE"},
+		{"admin role in lower case", map[string]string{"GATEHOUSE_ADMIN_ROLE": "idp_admin"}, "GATEHOUSE_ADMIN_ROLE"},
+		{"admin role not a name", map[string]string{"GATEHOUSE_ADMIN_ROLE": "IDP ADMIN"}, "GATEHOUSE_ADMIN_ROLE"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

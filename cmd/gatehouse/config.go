@@ -126,6 +126,7 @@ var settings = []setting{
 	{"github-url", "GATEHOUSE_GITHUB_URL", "https://github.com", "GitHub's address; a GitHub Enterprise Server URL uses its API at <url>/api/v3", scopeServer, kindString},
 	{"github-allowed-orgs", "GATEHOUSE_GITHUB_ALLOWED_ORGS", "", "comma-separated GitHub organisations whose members alone may sign in with GitHub (asks GitHub for read:org)", scopeServer, kindString},
 	{"mfa-required-roles", "GATEHOUSE_MFA_REQUIRED_ROLES", "", "comma-separated roles whose users must sign in with two factors (and enrol one at their next sign-in), e.g. ADMIN", scopeServer, kindString},
+	{"admin-role", "GATEHOUSE_ADMIN_ROLE", "ADMIN", "the role whose users administer Gatehouse (admin console, and user tokens of the admin API); another role, e.g. IDP_ADMIN, keeps that apart from being an admin in the apps", scopeServer, kindString},
 	{"webauthn-rp-id", "GATEHOUSE_WEBAUTHN_RP_ID", "", "WebAuthn relying-party ID for passkeys: empty means the issuer's host; a parent domain lets passkeys work across its subdomains", scopeServer, kindString},
 	{"upstream-signup", "GATEHOUSE_UPSTREAM_SIGNUP", "true", "an unknown upstream identity with a verified email and no account creates one (per upstream: \"signup\")", scopeServer, kindBool},
 }
@@ -194,6 +195,7 @@ type config struct {
 	GitHubAllowedOrgs      string
 	UpstreamSignup         bool
 	MFARequiredRoles       []string
+	AdminRole              string
 	WebAuthnRPID           string
 	// Upstreams is the validated list from the upstreams file and the
 	// GitHub settings (checkBeforeStart fills it).
@@ -310,6 +312,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		GitHubAllowedOrgs:      p.str("github-allowed-orgs"),
 		UpstreamSignup:         p.boolean("upstream-signup"),
 		WebAuthnRPID:           p.str("webauthn-rp-id"),
+		AdminRole:              p.str("admin-role"),
 	}
 	for role := range strings.SplitSeq(p.str("mfa-required-roles"), ",") {
 		if role = strings.TrimSpace(role); role != "" {
@@ -374,6 +377,9 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		if !admin.ValidRole(role) {
 			return nil, fmt.Errorf("GATEHOUSE_MFA_REQUIRED_ROLES (--mfa-required-roles): %q is not a role (upper case, such as ADMIN)", role)
 		}
+	}
+	if !admin.ValidRole(c.AdminRole) {
+		return nil, fmt.Errorf("GATEHOUSE_ADMIN_ROLE (--admin-role): %q is not a role (upper case, such as ADMIN)", c.AdminRole)
 	}
 	if c.WebAuthnRPID != "" {
 		if _, err := c.webAuthn(); err != nil {

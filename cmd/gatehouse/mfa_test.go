@@ -748,10 +748,11 @@ func enrolTOTP(t *testing.T, ts *testServer, b *browser, path string) (secret, u
 }
 
 // userWithTOTP creates a user and enrols an authenticator app for them on
-// the account page, in a browser of its own.
-func userWithTOTP(t *testing.T, ts *testServer, email string) (createdUser, string) {
+// the account page, in a browser of its own; args go to `users create`
+// (e.g. --role ADMIN).
+func userWithTOTP(t *testing.T, ts *testServer, email string, args ...string) (createdUser, string) {
 	t.Helper()
-	u := ts.createUser(email, mfaPassword)
+	u := ts.createUser(email, mfaPassword, args...)
 	b := newBrowser(t, ts.issuer)
 	signInToAccount(t, ts, b, email, mfaPassword)
 	secret, _, p := enrolTOTP(t, ts, b, "/account/totp")

@@ -60,6 +60,10 @@ type Config struct {
 	// Now is the time for the limits; time.Now when nil.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// AdminRole is the role a user's token needs besides the scope, checked
+	// on every request (a demoted user's token stops at once); default
+	// "ADMIN".
+	AdminRole string
 }
 
 // API serves the admin API.
@@ -70,6 +74,9 @@ type API struct {
 	log    *slog.Logger
 	limits *limits // nil: no limits
 	router chi.Router
+
+	// adminRole: see Config.AdminRole.
+	adminRole string
 }
 
 //go:embed openapi.json
@@ -83,7 +90,10 @@ func New(cfg Config) (*API, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{svc: cfg.Service, verify: cfg.Verifier, ip: cfg.ClientIP, log: cfg.Logger.With("component", "adminapi")}
+	if cfg.AdminRole == "" {
+		cfg.AdminRole = "ADMIN"
+	}
+	a := &API{svc: cfg.Service, verify: cfg.Verifier, adminRole: cfg.AdminRole, ip: cfg.ClientIP, log: cfg.Logger.With("component", "adminapi")}
 	a.limits = newLimits(a, cfg)
 	a.router = a.routes()
 	return a, nil

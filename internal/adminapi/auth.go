@@ -63,8 +63,9 @@ func unauthorized(w http.ResponseWriter, detail string) {
 	writeProblem(w, http.StatusUnauthorized, "invalid_token", "Unauthorized", detail)
 }
 
-// isAdmin: a user's token serves only while the user's role is ADMIN
-// (op issues the scope to user tokens not yet; this holds when it does).
+// isAdmin: a user's token serves only while the user has the admin role
+// (Config.AdminRole), checked per request: op checked it when it issued
+// the scope, but a user demoted since must be stopped at once.
 func (a *API) isAdmin(w http.ResponseWriter, r *http.Request, actor admin.Actor) bool {
 	u, err := a.svc.GetUser(r.Context(), actor, actor.UserID)
 	if errors.Is(err, admin.ErrNotFound) {
@@ -75,8 +76,8 @@ func (a *API) isAdmin(w http.ResponseWriter, r *http.Request, actor admin.Actor)
 		a.writeError(w, r, err)
 		return false
 	}
-	if u.Role != "ADMIN" {
-		writeProblem(w, http.StatusForbidden, "forbidden", "Forbidden", "the admin API is for users with the role ADMIN")
+	if u.Role != a.adminRole {
+		writeProblem(w, http.StatusForbidden, "forbidden", "Forbidden", "the admin API is for users with the role "+a.adminRole)
 		return false
 	}
 	return true
