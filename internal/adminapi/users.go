@@ -3,8 +3,10 @@ package adminapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -56,8 +58,14 @@ func ifMatch(w http.ResponseWriter, r *http.Request) (version string, ok bool) {
 			"send If-Match with the ETag of the resource as read")
 		return "", false
 	}
+	if h == "*" {
+		// RFC 9110 §13.1.1: "*" matches any current representation, so
+		// the change applies whatever the version — the caller's explicit
+		// choice to overwrite.
+		return "", true
+	}
 	// An empty tag ("") is refused: to the service an empty version means
-	// "no check", which would turn the required precondition off.
+	// "no check", which would turn the required precondition off unasked.
 	if len(h) < 3 || h[0] != '"' || h[len(h)-1] != '"' || strings.Contains(h[1:len(h)-1], `"`) {
 		writeProblemField(w, http.StatusBadRequest, "invalid", "Invalid input", "If-Match must be one ETag as sent", "If-Match")
 		return "", false
@@ -80,10 +88,49 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 			writeProblem(w, http.StatusRequestEntityTooLarge, "too_large", "Request too large", "the body must be at most 64 KiB")
 			return false
 		}
-		writeProblem(w, http.StatusBadRequest, "invalid_json", "Invalid JSON", "the body is not the JSON object expected: "+err.Error())
+		writeProblem(w, http.StatusBadRequest, "invalid_json", "Invalid JSON", "the body is not the JSON object expected: "+jsonProblem(err))
 		return false
 	}
 	return true
+}
+
+// jsonProblem says what is wrong with a body in the API's terms: the
+// decoder's own messages name Go types ("struct { Email string … }").
+func jsonProblem(err error) string {
+	var typ *json.UnmarshalTypeError
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Sprintf("%s must be %s, not %s", typ.Field, jsonKind(typ.Type), typ.Value)
+	case errors.As(err, &typ):
+		return "the body must be a JSON object, not " + typ.Value
+	case errors.As(err, &syn):
+		return fmt.Sprintf("not valid JSON (at byte %d)", syn.Offset)
+	case errors.Is(err, io.EOF):
+		return "the body is empty"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the JSON ends too early"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return err.Error()
+}
+
+// jsonKind names a Go type as JSON does.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "an object"
 }
 
 // listUsers: GET /users?email=&q=&cursor=&limit=
