@@ -230,6 +230,23 @@ func done(w http.ResponseWriter, r *http.Request, path, notice string) {
 	http.Redirect(w, r, path+"?"+url.Values{"done": {notice}}.Encode(), http.StatusSeeOther)
 }
 
+// errNoVersion refuses a change whose form carried no version. Every
+// form of a versioned record carries the version its page showed; the
+// service reads a missing one as "no check" (and retries a lost race),
+// so without this a crafted or truncated form would overwrite someone
+// else's change, or delete a record changed since, without a word.
+var errNoVersion = &admin.Error{Code: admin.CodeInvalid, Field: "version",
+	Message: "the form carried no version of the record, so nothing was changed: open the page again and retry"}
+
+// formVersion is the version the form's page showed (errNoVersion if none).
+func formVersion(r *http.Request) (string, error) {
+	v := r.PostForm.Get("version")
+	if v == "" {
+		return "", errNoVersion
+	}
+	return v, nil
+}
+
 // confirmed reports whether a destructive form came from its
 // confirmation page; if not it sends the browser there.
 func confirmed(w http.ResponseWriter, r *http.Request) bool {

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// Review of the admin console (login/console): what an attacker or a
+// careless admin could do that the console's own tests did not try.
+
+// postWithout posts the form of p that contains marker with fields set
+// and the field drop left out, as a crafted or truncated form would.
+func postWithout(t *testing.T, b *browser, p *page, marker, drop string, fields map[string]string) *page {
+	t.Helper()
+	action, values := parseForm(t, formContaining(t, p, marker))
+	if values.Get(drop) == "" {
+		t.Fatalf("the form %s has no %s to leave out", action, drop)
+	}
+	values.Del(drop)
+	for k, v := range fields {
+		values.Set(k, v)
+	}
+	return b.postForm(action, values)
+}
+
+// TestReviewConsoleFormsNeedVersion: a form that changes a versioned
+// record must carry the version its page showed. The service reads a
+// missing version as "no check" (and retries lost races), so a form
+// without one overwrote whatever someone else had saved meanwhile, and a
+// delete confirmed on a stale page went through: the console's promise
+// that stale forms never overwrite held only while the browser sent the
+// field.
+func TestReviewConsoleFormsNeedVersion(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	_, admin, _ := consoleAdmin(t, ts, "admin@example.com")
+	bob := ts.createUser("bob@example.com", mfaPassword)
+	app := ts.createClient("--name", "App", "--redirect-uri", redirectA)
+	ctx := context.Background()
+	refused := func(what string, p *page) {
+		t.Helper()
+		if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "version") {
+			t.Errorf("%s without a version: status %d, want 422 naming the version\n%s", what, p.status, p.body)
+		}
+	}
+
+	userPage := admin.get(ts.issuer + "/admin/users/" + bob.ID)
+	refused("role", postWithout(t, admin, userPage, `/role"`, "version", map[string]string{"role": "BILLING"}))
+	refused("verified", postWithout(t, admin, userPage, `/verified"`, "version", nil))
+	refused("password", postWithout(t, admin, userPage, `/password"`, "version", map[string]string{"password": "A-New-Password-9"}))
+	refused("disable", postWithout(t, admin, admin.get(ts.issuer+"/admin/users/"+bob.ID+"/disable"), `name="confirm"`, "version", nil))
+	refused("delete", postWithout(t, admin, admin.get(ts.issuer+"/admin/users/"+bob.ID+"/delete"), `name="confirm"`, "version", nil))
+	u, err := ts.app.store.GetUser(ctx, bob.ID)
+	if err != nil || u.Role != "USER" || !u.EmailVerified || u.Disabled() || u.Version != 1 {
+		t.Errorf("bob after refused forms: %+v %v", u, err)
+	}
+	// Disabled (with the version), enabling needs one too.
+	admin.submit(admin.get(ts.issuer+"/admin/users/"+bob.ID+"/disable"), nil)
+	refused("enable", postWithout(t, admin, admin.get(ts.issuer+"/admin/users/"+bob.ID), `/enable"`, "version", nil))
+	if u, _ := ts.app.store.GetUser(ctx, bob.ID); !u.Disabled() {
+		t.Error("bob was enabled by a form without a version")
+	}
+
+	clientPage := admin.get(ts.issuer + "/admin/clients/" + app.ClientID)
+	refused("client settings", postWithout(t, admin, clientPage, `action="/admin/clients/`+app.ClientID+`"`, "version", map[string]string{"name": "Renamed"}))
+	secret := postWithout(t, admin, admin.get(ts.issuer+"/admin/clients/"+app.ClientID+"/secret"), `name="confirm"`, "version", nil)
+	refused("secret rotation", secret)
+	refused("client delete", postWithout(t, admin, admin.get(ts.issuer+"/admin/clients/"+app.ClientID+"/delete"), `name="confirm"`, "version", nil))
+	c, err := ts.app.store.GetClient(ctx, app.ClientID)
+	if err != nil || c.Name != "App" || strings.Contains(secret.body, `id="client-secret"`) {
+		t.Errorf("client after refused forms: %+v %v", c, err)
+	}
+}
+
+// TestReviewConsoleNoServerErrorForBadInput: an admin's typo or a
+// mangled link is answered as one, never with the 500 page: an ID,
+// filter or form field with a NUL byte or invalid UTF-8 (which
+// PostgreSQL refuses) is not found or invalid.
+func TestReviewConsoleNoServerErrorForBadInput(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			ts := startServer(t, backend, nil)
+			_, admin, _ := consoleAdmin(t, ts, "admin@example.com")
+			bob := ts.createUser("bob@example.com", mfaPassword)
+			for path, want := range map[string]int{
+				"/admin/users/%00":            http.StatusNotFound,
+				"/admin/users/%00/delete":     http.StatusNotFound,
+				"/admin/clients/%00":          http.StatusNotFound,
+				"/admin/clients/%ff/delete":   http.StatusNotFound,
+				"/admin/audit?user=%00":       http.StatusUnprocessableEntity,
+				"/admin/audit?user=%00@x.org": http.StatusUnprocessableEntity,
+				"/admin/audit?actor=%ff":      http.StatusUnprocessableEntity,
+				"/admin/audit?cursor=%00":     http.StatusUnprocessableEntity,
+				"/admin/audit?action=nope":    http.StatusUnprocessableEntity,
+				"/admin/users?cursor=%00":     http.StatusUnprocessableEntity,
+			} {
+				if p := admin.get(ts.issuer + path); p.status != want {
+					t.Errorf("GET %s: status %d, want %d", path, p.status, want)
+				}
+			}
+			page := admin.get(ts.issuer + "/admin/users/" + bob.ID)
+			csrf := csrfOf(t, page)
+			for path, values := range map[string]url.Values{
+				"/admin/users/" + bob.ID + "/sessions/end": {"session": {"a\x00"}},
+				"/admin/users/" + bob.ID + "/unlink":       {"upstream": {"a\x00"}},
+				"/admin/clients/%00":                       {"name": {"X"}, "redirect_uris": {redirectA}, "version": {"1"}},
+				"/admin/clients/%00/delete":                {"confirm": {"yes"}, "version": {"1"}},
+				"/admin/clients/%00/secret":                {"confirm": {"yes"}, "version": {"1"}},
+			} {
+				values.Set("csrf", csrf)
+				if p := admin.postForm(path, values); p.status != http.StatusNotFound {
+					t.Errorf("POST %s: status %d, want 404", path, p.status)
+				}
+			}
+		})
+	}
+}
