@@ -117,3 +117,21 @@ func TestReviewConsoleNoServerErrorForBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestReviewConsoleTrailingSlash: /admin/, the address people type, leads
+// to the console (it was "Page not found" for an admin), and, like every
+// console address, to the sign-in page for anyone else.
+func TestReviewConsoleTrailingSlash(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	_, admin, _ := consoleAdmin(t, ts, "admin@example.com")
+	if p := admin.get(ts.issuer + "/admin/"); p.status != http.StatusOK || p.url.Path != "/admin/users" {
+		t.Errorf("/admin/ for the admin: %s status %d", p.url, p.status)
+	}
+	if p := newBrowser(t, ts.issuer).get(ts.issuer + "/admin/"); p.url.Path != "/login" {
+		t.Errorf("/admin/ signed out: %s status %d", p.url, p.status)
+	}
+	// A user that is not there: said plainly, starting with a capital.
+	if p := admin.get(ts.issuer + "/admin/users/nobody"); p.status != http.StatusNotFound || !strings.Contains(p.body, "No such user.") {
+		t.Errorf("a missing user: status %d\n%s", p.status, p.body)
+	}
+}

@@ -107,9 +107,11 @@ func (c *Console) routes() chi.Router {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		c.pages.RenderMessage(w, r, http.StatusMethodNotAllowed, "Not allowed", "This page cannot be used that way.", Prefix, "Back to the console")
 	})
-	r.Get(Prefix, func(w http.ResponseWriter, r *http.Request) {
+	home := func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix+"/users", http.StatusSeeOther)
-	})
+	}
+	r.Get(Prefix, home)
+	r.Get(Prefix+"/", home) // the address people type
 	r.Get(Prefix+"/users", c.getUsers)
 	r.Get(Prefix+"/users/new", c.getNewUser)
 	r.Get(Prefix+"/users/{id}", c.getUser)
@@ -207,7 +209,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error, rerend
 	}
 	switch ae.Code {
 	case admin.CodeNotFound:
-		c.pages.RenderMessage(w, r, http.StatusNotFound, "Not found", ae.Message+".", Prefix, "Back to the console")
+		c.pages.RenderMessage(w, r, http.StatusNotFound, "Not found", capitalise(ae.Message)+".", Prefix, "Back to the console")
 	case admin.CodeVersionMismatch:
 		rerender(http.StatusConflict, "Someone else changed this since you opened the page, so nothing was changed. The page shows the current values: check them and try again.")
 	case admin.CodeConflict:
