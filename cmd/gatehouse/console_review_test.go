@@ -135,3 +135,55 @@ func TestReviewConsoleTrailingSlash(t *testing.T) {
 		t.Errorf("a missing user: status %d\n%s", p.status, p.body)
 	}
 }
+
+// TestReviewConsoleEscapesWhatOthersWrote: names chosen by users and by
+// whoever registered a client reach the console's pages (lists, detail
+// pages, form fields, the audit trail's details) as text, never as markup.
+func TestReviewConsoleEscapesWhatOthersWrote(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	_, admin, _ := consoleAdmin(t, ts, "admin@example.com")
+	const payload = `"><script>alert(1)</script><a href="javascript:alert(2)">`
+	bob := ts.createUser("bob@example.com", mfaPassword, "--name", payload)
+	app := ts.createClient("--name", payload, "--redirect-uri", redirectA)
+	// A change of the name puts it in the audit trail's details too.
+	page := admin.get(ts.issuer + "/admin/clients/" + app.ClientID)
+	admin.submit(formContaining(t, page, `action="/admin/clients/`+app.ClientID+`"`), map[string]string{"name": payload + "!"})
+	for _, path := range []string{"/admin/users", "/admin/users/" + bob.ID, "/admin/clients", "/admin/clients/" + app.ClientID,
+		"/admin/clients/" + app.ClientID + "/delete", "/admin/audit"} {
+		p := admin.get(ts.issuer + path)
+		if p.status != http.StatusOK {
+			t.Fatalf("%s: status %d", path, p.status)
+		}
+		if strings.Contains(p.body, "<script>") || strings.Contains(p.body, `href="javascript:`) {
+			t.Errorf("%s shows the name as markup:\n%s", path, p.body)
+		}
+		if !strings.Contains(p.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("%s does not show the name as text", path)
+		}
+	}
+}
+
+// TestReviewConsoleGuardBeforeRouting: the admin check comes before the
+// router, so a USER (or nobody) learns nothing from the console's "not
+// found" and "not allowed" answers, whatever the method or address.
+func TestReviewConsoleGuardBeforeRouting(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	ts.createUser("user@example.com", mfaPassword)
+	user := newBrowser(t, ts.issuer)
+	signInToAccount(t, ts, user, "user@example.com", mfaPassword)
+	anon := newBrowser(t, ts.issuer)
+	for _, r := range []struct{ method, path string }{
+		{http.MethodGet, "/admin/nothing-here"}, {http.MethodPut, "/admin/users"}, {http.MethodDelete, "/admin/clients/x"},
+		{http.MethodHead, "/admin/users"}, {http.MethodOptions, "/admin/users"}, {http.MethodGet, "/admin/users/x/delete"},
+		{http.MethodGet, "/admin/users/x/../../admin/keys"}, {http.MethodGet, "//admin/keys"}, {http.MethodGet, "/admin/%6beys"},
+	} {
+		req, _ := http.NewRequest(r.method, ts.issuer+r.path, nil)
+		if p := user.do(req); p.status != http.StatusForbidden {
+			t.Errorf("USER %s %s: status %d, want 403", r.method, r.path, p.status)
+		}
+		req, _ = http.NewRequest(r.method, ts.issuer+r.path, nil)
+		if p := anon.do(req); p.url.Path != "/login" {
+			t.Errorf("nobody %s %s: %s status %d, want the sign-in page", r.method, r.path, p.url, p.status)
+		}
+	}
+}
