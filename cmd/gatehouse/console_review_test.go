@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // Review of the admin console (login/console): what an attacker or a
@@ -184,6 +186,70 @@ func TestReviewConsoleGuardBeforeRouting(t *testing.T) {
 		req, _ = http.NewRequest(r.method, ts.issuer+r.path, nil)
 		if p := anon.do(req); p.url.Path != "/login" {
 			t.Errorf("nobody %s %s: %s status %d, want the sign-in page", r.method, r.path, p.url, p.status)
+		}
+	}
+}
+
+// TestReviewConsoleAuditsEveryChange: each kind of change the console
+// makes is in the audit trail with the acting admin and the address the
+// request came from (not one a client claims in X-Forwarded-For: no
+// proxy is trusted here).
+func TestReviewConsoleAuditsEveryChange(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	me, admin, _ := consoleAdmin(t, ts, "admin@example.com")
+	admin.header = http.Header{"X-Forwarded-For": {"203.0.113.9"}}
+	ctx := context.Background()
+	bob := ts.createUser("bob@example.com", mfaPassword)
+	signInToAccount(t, ts, newBrowser(t, ts.issuer), "bob@example.com", mfaPassword)
+
+	userForm := func(marker string, fields map[string]string) {
+		t.Helper()
+		page := admin.get(ts.issuer + "/admin/users/" + bob.ID)
+		if p := admin.submit(formContaining(t, page, marker), fields); p.status != http.StatusOK {
+			t.Fatalf("%s: status %d\n%s", marker, p.status, p.body)
+		}
+	}
+	confirm := func(path string) {
+		t.Helper()
+		if p := admin.submit(admin.get(ts.issuer+path), nil); p.status != http.StatusOK {
+			t.Fatalf("%s: status %d\n%s", path, p.status, p.body)
+		}
+	}
+	userForm(`/sessions/end"`, nil)
+	userForm(`/role"`, map[string]string{"role": "BILLING"})
+	userForm(`/verified"`, nil)
+	userForm(`/password"`, map[string]string{"password": "A-New-Password-9"})
+	admin.postForm("/admin/users/"+bob.ID+"/unlock", url.Values{"csrf": {csrfOf(t, admin.get(ts.issuer+"/admin/users/"+bob.ID))}})
+	confirm("/admin/users/" + bob.ID + "/disable")
+	userForm(`/enable"`, nil)
+	confirm("/admin/users/" + bob.ID + "/sign-out")
+	confirm("/admin/users/" + bob.ID + "/reset-mfa")
+	confirm("/admin/users/" + bob.ID + "/delete")
+	admin.submit(admin.get(ts.issuer+"/admin/users/new"), map[string]string{"email": "new@example.com", "name": "New"})
+	p := admin.submit(admin.get(ts.issuer+"/admin/clients/new"), map[string]string{"name": "Shop", "redirect_uris": "https://shop.example/cb"})
+	id := elementText(t, p, "client-id")
+	admin.submit(formContaining(t, admin.get(ts.issuer+"/admin/clients/"+id), `action="/admin/clients/`+id+`"`), map[string]string{"name": "Shop 2"})
+	confirm("/admin/clients/" + id + "/secret")
+	admin.submit(admin.get(ts.issuer+"/admin/clients/"+id+"/delete"), nil)
+	confirm("/admin/keys/rotate")
+
+	evs, err := ts.app.store.ListAudit(ctx, storage.AuditFilter{Actor: me.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range evs {
+		seen[e.Action] = true
+		if e.IP != "127.0.0.1" || e.UserAgent == "" {
+			t.Errorf("%s by the admin: IP %q user agent %q", e.Action, e.IP, e.UserAgent)
+		}
+	}
+	for _, action := range []string{storage.AuditSessionEnded, storage.AuditUserRoleChanged, storage.AuditUserVerifiedChanged,
+		storage.AuditUserPasswordSet, storage.AuditUserUnlocked, storage.AuditUserDisabled, storage.AuditUserEnabled,
+		storage.AuditMFAReset, storage.AuditUserDeleted, storage.AuditUserCreated, storage.AuditClientCreated,
+		storage.AuditClientUpdated, storage.AuditClientSecretRotated, storage.AuditClientDeleted, storage.AuditKeysRotated} {
+		if !seen[action] {
+			t.Errorf("no %s event by the admin (saw %v)", action, seen)
 		}
 	}
 }
