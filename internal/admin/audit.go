@@ -64,6 +64,11 @@ func (s *Service) Audit(ctx context.Context, a Actor, q AuditQuery) (*AuditPage,
 	if err != nil {
 		return nil, err
 	}
+	for _, in := range []struct{ field, value string }{{"user", q.User}, {"actor", q.Actor}, {"cursor", q.Cursor}} {
+		if !storable(in.value) { // PostgreSQL refuses NUL and invalid UTF-8 in text
+			return nil, invalid(in.field, "the %s contains characters that are not allowed", in.field)
+		}
+	}
 	f := storage.AuditFilter{Since: q.Since, Before: q.Cursor, Limit: limit + 1}
 	for _, act := range q.Actions {
 		if !slices.Contains(AuditActions(), act) {

@@ -73,9 +73,9 @@ func (s *Service) GetClient(ctx context.Context, a Actor, id string) (*Client, e
 	if err := begin(a); err != nil {
 		return nil, err
 	}
-	c, err := s.store.GetClient(ctx, id)
+	c, err := s.loadClient(ctx, id)
 	if err != nil {
-		return nil, storeErr(err, noClient(id).Message, "load client")
+		return nil, err
 	}
 	return clientView(c), nil
 }
@@ -220,10 +220,13 @@ func (s *Service) DeleteClient(ctx context.Context, a Actor, id, expected string
 	if err := begin(a); err != nil {
 		return err
 	}
+	if !storable(id) {
+		return noClient(id)
+	}
 	if expected != "" {
-		c, err := s.store.GetClient(ctx, id)
+		c, err := s.loadClient(ctx, id)
 		if err != nil {
-			return storeErr(err, noClient(id).Message, "load client")
+			return err
 		}
 		if !matches(expected, c.Version) {
 			return versionMismatch("the client")
@@ -237,14 +240,27 @@ func (s *Service) DeleteClient(ctx context.Context, a Actor, id, expected string
 	return nil
 }
 
+// loadClient reads client id, "no such client" when there is none; an ID
+// no store can hold is no client's either (loadUser).
+func (s *Service) loadClient(ctx context.Context, id string) (*storage.Client, error) {
+	if !storable(id) {
+		return nil, noClient(id)
+	}
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, storeErr(err, noClient(id).Message, "load client")
+	}
+	return c, nil
+}
+
 // changeClient is changeUser for clients: read, check the expected
 // version, change, write with compare-and-set, retrying a lost race when
 // no version was expected.
 func (s *Service) changeClient(ctx context.Context, id, expected string, change func(c *storage.Client) (bool, error)) (*storage.Client, error) {
 	for attempt := 0; ; attempt++ {
-		c, err := s.store.GetClient(ctx, id)
+		c, err := s.loadClient(ctx, id)
 		if err != nil {
-			return nil, storeErr(err, noClient(id).Message, "load client")
+			return nil, err
 		}
 		if !matches(expected, c.Version) {
 			return nil, versionMismatch("the client")

@@ -681,7 +681,10 @@ func (s *Service) SignOut(ctx context.Context, a Actor, id, sessionID string) (i
 	if err != nil {
 		return 0, err
 	}
-	noSession := &Error{Code: CodeNotFound, Field: "session", Message: fmt.Sprintf("%s has no session %s", u.Email, sessionID)}
+	noSession := &Error{Code: CodeNotFound, Field: "session", Message: fmt.Sprintf("%s has no session %q", u.Email, sessionID)}
+	if !storable(sessionID) {
+		return 0, noSession
+	}
 	if sessionID == "" {
 		n, err := s.sessions.EndUserSessions(ctx, id, "admin_sign_out")
 		if err != nil {
@@ -719,9 +722,13 @@ func (s *Service) UnlinkIdentity(ctx context.Context, a Actor, id, upstream stri
 	if err != nil {
 		return nil, err
 	}
+	noLink := &Error{Code: CodeNotFound, Field: "upstream", Message: fmt.Sprintf("%s has no link to upstream %q", u.Email, upstream)}
+	if !storable(upstream) {
+		return nil, noLink
+	}
 	if err := s.store.UnlinkIdentity(ctx, id, upstream); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, &Error{Code: CodeNotFound, Field: "upstream", Message: fmt.Sprintf("%s has no link to upstream %q", u.Email, upstream)}
+			return nil, noLink
 		}
 		return nil, fmt.Errorf("unlink: %w", err)
 	}

@@ -102,7 +102,10 @@ func (c *Console) postClient(w http.ResponseWriter, r *http.Request) {
 	redirects, postLogout := uriLines(form.RedirectURIs), uriLines(form.PostLogoutRedirectURIs)
 	u := admin.ClientUpdate{Name: &form.Name, RedirectURIs: &redirects, PostLogoutRedirectURIs: &postLogout,
 		BackchannelLogoutURI: &form.BackchannelLogoutURI, RequireMFA: &form.RequireMFA, RequireConsent: &form.RequireConsent}
-	_, err := c.svc.UpdateClient(r.Context(), current(r).actor, id, u, r.PostForm.Get("version"))
+	version, err := formVersion(r)
+	if err == nil {
+		_, err = c.svc.UpdateClient(r.Context(), current(r).actor, id, u, version)
+	}
 	if err != nil {
 		c.fail(w, r, err, func(status int, msg string) {
 			kept := &form // what the admin typed, to correct
@@ -149,8 +152,13 @@ func (c *Console) postClientConfirmed(w http.ResponseWriter, r *http.Request) {
 	if !confirmed(w, r) {
 		return
 	}
-	ctx, in, id, version := r.Context(), current(r), chi.URLParam(r, "id"), r.PostForm.Get("version")
+	ctx, in, id := r.Context(), current(r), chi.URLParam(r, "id")
 	rerender := func(status int, msg string) { c.showClient(w, r, status, id, nil, "", msg, "") }
+	version, err := formVersion(r)
+	if err != nil {
+		c.fail(w, r, err, rerender)
+		return
+	}
 	switch action {
 	case "secret":
 		_, secret, err := c.svc.RotateSecret(ctx, in.actor, id, version)

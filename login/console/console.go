@@ -107,9 +107,11 @@ func (c *Console) routes() chi.Router {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		c.pages.RenderMessage(w, r, http.StatusMethodNotAllowed, "Not allowed", "This page cannot be used that way.", Prefix, "Back to the console")
 	})
-	r.Get(Prefix, func(w http.ResponseWriter, r *http.Request) {
+	home := func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix+"/users", http.StatusSeeOther)
-	})
+	}
+	r.Get(Prefix, home)
+	r.Get(Prefix+"/", home) // the address people type
 	r.Get(Prefix+"/users", c.getUsers)
 	r.Get(Prefix+"/users/new", c.getNewUser)
 	r.Get(Prefix+"/users/{id}", c.getUser)
@@ -207,7 +209,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error, rerend
 	}
 	switch ae.Code {
 	case admin.CodeNotFound:
-		c.pages.RenderMessage(w, r, http.StatusNotFound, "Not found", ae.Message+".", Prefix, "Back to the console")
+		c.pages.RenderMessage(w, r, http.StatusNotFound, "Not found", capitalise(ae.Message)+".", Prefix, "Back to the console")
 	case admin.CodeVersionMismatch:
 		rerender(http.StatusConflict, "Someone else changed this since you opened the page, so nothing was changed. The page shows the current values: check them and try again.")
 	case admin.CodeConflict:
@@ -228,6 +230,23 @@ func capitalise(s string) string {
 // key; the page maps it to fixed text, so nothing from the URL is shown.
 func done(w http.ResponseWriter, r *http.Request, path, notice string) {
 	http.Redirect(w, r, path+"?"+url.Values{"done": {notice}}.Encode(), http.StatusSeeOther)
+}
+
+// errNoVersion refuses a change whose form carried no version. Every
+// form of a versioned record carries the version its page showed; the
+// service reads a missing one as "no check" (and retries a lost race),
+// so without this a crafted or truncated form would overwrite someone
+// else's change, or delete a record changed since, without a word.
+var errNoVersion = &admin.Error{Code: admin.CodeInvalid, Field: "version",
+	Message: "the form carried no version of the record, so nothing was changed: open the page again and retry"}
+
+// formVersion is the version the form's page showed (errNoVersion if none).
+func formVersion(r *http.Request) (string, error) {
+	v := r.PostForm.Get("version")
+	if v == "" {
+		return "", errNoVersion
+	}
+	return v, nil
 }
 
 // confirmed reports whether a destructive form came from its

@@ -141,7 +141,11 @@ func (c *Console) postRole(w http.ResponseWriter, r *http.Request) {
 		if id == in.user.ID && role != c.adminRole {
 			return errSelf
 		}
-		_, err := c.svc.SetRole(r.Context(), in.actor, id, role, r.PostForm.Get("version"))
+		version, err := formVersion(r)
+		if err != nil {
+			return err
+		}
+		_, err = c.svc.SetRole(r.Context(), in.actor, id, role, version)
 		return err
 	})
 }
@@ -153,14 +157,22 @@ func (c *Console) postVerified(w http.ResponseWriter, r *http.Request) {
 		notice = "verified"
 	}
 	c.change(w, r, notice, func(id string, in signedIn) error {
-		_, err := c.svc.SetEmailVerified(r.Context(), in.actor, id, verified, r.PostForm.Get("version"))
+		version, err := formVersion(r)
+		if err != nil {
+			return err
+		}
+		_, err = c.svc.SetEmailVerified(r.Context(), in.actor, id, verified, version)
 		return err
 	})
 }
 
 func (c *Console) postEnable(w http.ResponseWriter, r *http.Request) {
 	c.change(w, r, "enabled", func(id string, in signedIn) error {
-		_, err := c.svc.Enable(r.Context(), in.actor, id, r.PostForm.Get("version"))
+		version, err := formVersion(r)
+		if err != nil {
+			return err
+		}
+		_, err = c.svc.Enable(r.Context(), in.actor, id, version)
 		return err
 	})
 }
@@ -181,7 +193,11 @@ func (c *Console) postPassword(w http.ResponseWriter, r *http.Request) {
 		if pw == "" {
 			return &admin.Error{Code: admin.CodeInvalid, Field: "password", Message: "enter the new password"}
 		}
-		_, _, err := c.svc.SetPassword(r.Context(), in.actor, id, pw, r.PostForm.Get("version"))
+		version, err := formVersion(r)
+		if err != nil {
+			return err
+		}
+		_, _, err = c.svc.SetPassword(r.Context(), in.actor, id, pw, version)
 		return err
 	})
 }
@@ -218,7 +234,11 @@ var userActions = map[string]destructive{
 	"disable": {Title: "Disable this account?", Button: "Disable account", notice: "disabled", self: true,
 		Message: "The user is signed out everywhere (their apps are told) and cannot sign in, refresh tokens or use the account until it is enabled again.",
 		do: func(c *Console, r *http.Request, id string, in signedIn) error {
-			_, _, err := c.svc.Disable(r.Context(), in.actor, id, r.PostForm.Get("version"))
+			version, err := formVersion(r)
+			if err != nil {
+				return err
+			}
+			_, _, err = c.svc.Disable(r.Context(), in.actor, id, version)
 			return err
 		}},
 	"sign-out": {Title: "Sign this user out everywhere?", Button: "Sign out everywhere", notice: "signed-out",
@@ -236,7 +256,11 @@ var userActions = map[string]destructive{
 	"delete": {Title: "Delete this user?", Button: "Delete user", notice: "deleted", self: true,
 		Message: "The account, its sessions, tokens, factors and linked identities are deleted; apps are told. This cannot be undone.",
 		do: func(c *Console, r *http.Request, id string, in signedIn) error {
-			return c.svc.DeleteUser(r.Context(), in.actor, id, r.PostForm.Get("version"))
+			version, err := formVersion(r)
+			if err != nil {
+				return err
+			}
+			return c.svc.DeleteUser(r.Context(), in.actor, id, version)
 		}},
 }
 
