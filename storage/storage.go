@@ -674,9 +674,12 @@ type Store interface {
 	// Back-channel logout outbox (logout.go).
 	LogoutOutbox
 
+	// Device authorization grant, RFC 8628 (device.go).
+	DeviceAuthorizations
+
 	// Maintenance.
 	// DeleteExpired removes expired auth requests, grants, refresh tokens,
-	// deny-list entries, one-time tokens, used markers, login-attempt rows whose
+	// deny-list entries, one-time tokens, used markers, device authorizations, login-attempt rows whose
 	// lock has expired and that were last touched over a day ago, retired keys
 	// past RemoveAfter, and logout deliveries delivered or given up more than
 	// LogoutDeliveryRetention ago. It returns rows removed.
