@@ -62,6 +62,7 @@ func (p *Provider) routes() http.Handler {
 	r.Get(pathFormPostJS, serveFormPostJS)
 	r.Get("/", p.home)
 	r.Handle(pathToken, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(zh)))))
+	r.With(noStore, withWWWAuthenticate, refuseRepeatedParams, requireClientAuth).Post(pathDeviceAuthorization, p.deviceAuthorization)
 	r.Handle(pathRevoke, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(zh)))))
 	r.Handle("/healthz", zh)
 	r.Get("/readyz", p.ready)
@@ -204,5 +205,6 @@ func Patterns() []string {
 	return []string{
 		pathDiscovery, pathKeys, pathAuthorize, pathCallback, pathToken, pathIntrospect,
 		pathRevoke, pathUserinfo, pathEndSession, pathFormPostJS, "/healthz", "/readyz", "/ready", "/{$}",
+		pathDeviceAuthorization,
 	}
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -83,4 +84,44 @@ type DeviceAuthorizations interface {
 	// there is no such approved request. Of concurrent calls exactly one
 	// succeeds.
 	RedeemDeviceAuthorization(ctx context.Context, id string, now time.Time) error
+}
+
+// UserCodeAlphabet is what user codes are made of: consonants only, no
+// vowels (no words) and none of the letters people misread (RFC 8628 §6.1).
+const UserCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
+
+// UserCodeLength is the number of letters of a user code: 20^8, about 34
+// bits, which the rate limits on guessing make enough (RFC 8628 §5.1).
+const UserCodeLength = 8
+
+// NormalizeUserCode turns what a person typed ("bcdf-ghjk", "BCDF GHJK")
+// into the stored form ("BCDFGHJK"): upper case, without the dash or
+// spaces. ok is false when the result cannot be a user code, so a typo is
+// told from an unknown code without a look-up.
+func NormalizeUserCode(typed string) (code string, ok bool) {
+	b := make([]byte, 0, UserCodeLength)
+	for _, r := range typed {
+		switch {
+		case r == '-' || r == ' ' || r == '\t':
+			continue
+		case r >= 'a' && r <= 'z':
+			r -= 'a' - 'A'
+		}
+		if r > 'Z' || r < 'A' || strings.IndexByte(UserCodeAlphabet, byte(r)) < 0 || len(b) == UserCodeLength {
+			return "", false
+		}
+		b = append(b, byte(r))
+	}
+	if len(b) != UserCodeLength {
+		return "", false
+	}
+	return string(b), true
+}
+
+// FormatUserCode shows a stored user code the way people read it: ABCD-EFGH.
+func FormatUserCode(code string) string {
+	if len(code) != UserCodeLength {
+		return code
+	}
+	return code[:4] + "-" + code[4:]
 }
