@@ -63,6 +63,7 @@ func (p *Provider) routes() http.Handler {
 	r.Get(pathFormPostJS, serveFormPostJS)
 	r.Get("/", p.home)
 	r.Handle(pathToken, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(zh)))))
+	r.With(noStore, withWWWAuthenticate, refuseRepeatedParams, requireClientAuth).Post(pathDeviceAuthorization, p.deviceAuthorization)
 	r.Handle(pathRevoke, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(zh)))))
 	// The PAR endpoint authenticates clients as the token endpoint does.
 	r.With(noStore, withWWWAuthenticate, refuseRepeatedParams, requireClientAuth).Post(pathPAR, p.pushAuthorization)
@@ -207,5 +208,6 @@ func Patterns() []string {
 	return []string{
 		pathDiscovery, pathKeys, pathAuthorize, pathCallback, pathToken, pathIntrospect,
 		pathRevoke, pathUserinfo, pathEndSession, pathFormPostJS, pathPAR, "/healthz", "/readyz", "/ready", "/{$}",
+		pathDeviceAuthorization,
 	}
 }

@@ -680,10 +680,12 @@ type Store interface {
 
 	// Pushed authorization requests, RFC 9126 (par.go).
 	PushedRequests
+	// Device authorization grant, RFC 8628 (device.go).
+	DeviceAuthorizations
 
 	// Maintenance.
 	// DeleteExpired removes expired auth requests, grants, refresh tokens,
-	// deny-list entries, one-time tokens, used markers, login-attempt rows whose
+	// deny-list entries, one-time tokens, used markers, device authorizations, login-attempt rows whose
 	// lock has expired and that were last touched over a day ago, retired keys
 	// past RemoveAfter, logout deliveries delivered or given up more than
 	// LogoutDeliveryRetention ago, and expired pushed authorization requests.

@@ -191,6 +191,9 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		PARLimit: func(ctx context.Context, clientID string) (bool, time.Duration, error) {
 			return limiter.Allow(ctx, parRule, clientID)
 		},
+		DeviceCodeTTL:      cfg.DeviceCodeTTL,
+		DevicePollInterval: cfg.DevicePollInterval,
+		Limiter:            limiter,
 	}, c.store, c.keys)
 	if err != nil {
 		closeLimiter()
@@ -240,6 +243,9 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		AdminRole:               cfg.AdminRole,
 		WebAuthn:                webAuthn,
 		FactorKey:               keys.DeriveKey(c.secret, "second-factors"),
+		DeviceCodePerIP:         login.RateLimit(cfg.RateDeviceCodeIP),
+		DeviceCodePerSession:    login.RateLimit(cfg.RateDeviceCodeSession),
+		DeviceCodeGlobal:        login.RateLimit(cfg.RateDeviceCodeAll),
 	}, c.store, hasher, provider)
 
 	provider.SetPages(ui) // op's pages in the UI's look, with a way on

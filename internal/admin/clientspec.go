@@ -55,6 +55,11 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	// GrantDeviceCode is RFC 8628's device authorization grant, stored as
+	// its URN (the grant_type the token endpoint sees); GrantDeviceCodeShort
+	// is what the CLI and the clients file may write instead.
+	GrantDeviceCode      = "urn:ietf:params:oauth:grant-type:device_code"
+	GrantDeviceCodeShort = "device_code"
 )
 
 // Client validates the spec and builds the stored client (created and
@@ -130,11 +135,19 @@ func (s ClientSpec) grants(c *storage.Client) error {
 	if len(c.GrantTypes) == 0 {
 		c.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
 	}
+	var grants []string
 	for _, g := range c.GrantTypes {
-		if !slices.Contains([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}, g) {
-			return invalid("grant_types", "grant type %q: use authorization_code, refresh_token or client_credentials", g)
+		if g == GrantDeviceCodeShort {
+			g = GrantDeviceCode // one spelling in the store
+		}
+		if !slices.Contains([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}, g) {
+			return invalid("grant_types", "grant type %q: use authorization_code, refresh_token, client_credentials or device_code", g)
+		}
+		if !slices.Contains(grants, g) {
+			grants = append(grants, g)
 		}
 	}
+	c.GrantTypes = grants
 	if slices.Contains(c.GrantTypes, GrantClientCredentials) && c.AuthMethod == storage.AuthMethodNone {
 		return invalid("grant_types", "grant type client_credentials needs a confidential client")
 	}

@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"LogoutDeliveries", logoutDeliveryTests()},
 		{"Import", importTests()},
 		{"PushedRequests", pushedRequestTests()},
+		{"DeviceAuthorizations", deviceTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
