@@ -109,6 +109,9 @@ func (c *client) ClockSkew() time.Duration             { return 0 }
 type authRequest struct {
 	r        *storage.AuthRequest
 	audience []string
+	// dpop is the DPoP key the access token is bound to, grantDPoP the one
+	// the grant (its refresh tokens) is bound to; "" for none (dpop.go).
+	dpop, grantDPoP string
 }
 
 var _ zop.AuthRequest = authRequest{}
@@ -161,6 +164,7 @@ type refreshRequest struct {
 	grant    *storage.Grant
 	scopes   []string
 	audience []string // of the access token being minted (issue.go)
+	dpop     string   // the DPoP key the access token is bound to, or ""
 }
 
 var _ zop.RefreshTokenRequest = (*refreshRequest)(nil)
@@ -182,6 +186,7 @@ type clientCredentialsRequest struct {
 	clientID string
 	scopes   []string
 	audience []string // of the access token being minted (issue.go)
+	dpop     string   // the DPoP key the access token is bound to, or ""
 }
 
 func (r *clientCredentialsRequest) GetSubject() string    { return r.clientID }

@@ -162,8 +162,14 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	jkt := r.Form.Get("dpop_jkt")
+	if jkt != "" && !validJKT(jkt) {
+		fail("invalid_request", "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 7638)")
+		return
+	}
 	ar := p.newAuthRequest(req, hintSubject)
 	ar.Resources = r.Form["resource"]
+	ar.DPoPJKT = jkt // binds the code to the key (RFC 9449 §10)
 	handle, err := p.sealRequest(ar)
 	if err != nil {
 		_, e := p.failure(ctx, "authorize: seal request", err)

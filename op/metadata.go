@@ -18,11 +18,12 @@ type cachedDoc struct {
 	body    []byte
 }
 
-// discoveryDocument is zitadel's discovery configuration plus RFC 9207's flag,
-// which the library's struct lacks.
+// discoveryDocument is zitadel's discovery configuration plus RFC 9207's flag
+// and RFC 9449's DPoP algorithms, which the library's struct lacks.
 type discoveryDocument struct {
 	*oidc.DiscoveryConfiguration
-	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported"`
 }
 
 func (p *Provider) discoveryJSON() []byte {
@@ -67,6 +68,7 @@ func (p *Provider) discoveryJSON() []byte {
 			BackChannelLogoutSessionSupported:         true,
 		},
 		AuthorizationResponseIssParameterSupported: true,
+		DPoPSigningAlgValuesSupported:              dpopAlgNames(),
 	}
 	body, err := json.Marshal(doc)
 	if err != nil {
