@@ -30,6 +30,7 @@ type clientJSON struct {
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
 	Resources              []string `json:"resources,omitempty"`
 	AllowedScopes          []string `json:"allowed_scopes,omitempty"`
+	RequireDPoP            bool     `json:"require_dpop,omitempty"`
 }
 
 func toClientJSON(c *admin.Client) clientJSON {
@@ -37,7 +38,7 @@ func toClientJSON(c *admin.Client) clientJSON {
 		ClientID: c.ID, Name: c.Name, Type: c.Type, AuthMethod: c.AuthMethod, GrantTypes: c.GrantTypes,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA, BackchannelLogoutURI: c.BackchannelLogoutURI,
-		Resources: c.Resources, AllowedScopes: c.AllowedScopes,
+		Resources: c.Resources, AllowedScopes: c.AllowedScopes, RequireDPoP: c.RequireDPoP,
 	}
 }
 
@@ -108,6 +109,7 @@ func clientsCreateCmd(e *env) *cobra.Command {
 	f.BoolVar(&spec.OfflineSurvivesLogout, "offline-survives-logout", false, "refresh tokens granted with offline_access survive the end of the SSO session")
 	f.StringSliceVar(&spec.Resources, "resource", nil, "RFC 8707 resource (API) URI its access tokens may be for; the first is the default audience (repeatable)")
 	f.StringSliceVar(&spec.AllowedScopes, "allowed-scopes", nil, "scopes beyond the OpenID Connect ones it may ask for, e.g. gatehouse:admin (comma-separated or repeated)")
+	f.BoolVar(&spec.RequireDPoP, "require-dpop", false, "every token request needs a DPoP proof (RFC 9449): all its access tokens are bound to the client's key")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -185,7 +187,7 @@ func clientsDeleteCmd(e *env) *cobra.Command {
 func clientsUpdateCmd(e *env) *cobra.Command {
 	var name, bcURI, accessToken string
 	var redirects, postLogout, resources, grants, scopes []string
-	var bcSession, offline, requireMFA, requireConsent bool
+	var bcSession, offline, requireMFA, requireConsent, requireDPoP bool
 	cmd := &cobra.Command{
 		Use:   "update CLIENT_ID",
 		Short: "Change a client's redirect URIs, back-channel logout, offline-token and sign-in settings",
@@ -230,6 +232,9 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 			if given("require-consent") {
 				u.RequireConsent = &requireConsent
 			}
+			if given("require-dpop") {
+				u.RequireDPoP = &requireDPoP
+			}
 			if u == (admin.ClientUpdate{}) {
 				return errors.New("nothing to change: give at least one setting (see --help)")
 			}
@@ -256,5 +261,6 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 	f.BoolVar(&offline, "offline-survives-logout", false, "refresh tokens granted with offline_access survive the end of the SSO session")
 	f.BoolVar(&requireMFA, "require-mfa", false, "every sign-in into this client needs two factors")
 	f.BoolVar(&requireConsent, "require-consent", false, "ask users for consent")
+	f.BoolVar(&requireDPoP, "require-dpop", false, "every token request needs a DPoP proof (RFC 9449)")
 	return cmd
 }

@@ -129,6 +129,8 @@ var settings = []setting{
 	{"admin-role", "GATEHOUSE_ADMIN_ROLE", "ADMIN", "the role whose users administer Gatehouse (admin console, and user tokens of the admin API); another role, e.g. IDP_ADMIN, keeps that apart from being an admin in the apps", scopeServer, kindString},
 	{"webauthn-rp-id", "GATEHOUSE_WEBAUTHN_RP_ID", "", "WebAuthn relying-party ID for passkeys: empty means the issuer's host; a parent domain lets passkeys work across its subdomains", scopeServer, kindString},
 	{"upstream-signup", "GATEHOUSE_UPSTREAM_SIGNUP", "true", "an unknown upstream identity with a verified email and no account creates one (per upstream: \"signup\")", scopeServer, kindBool},
+	// DPoP (RFC 9449).
+	{"dpop-nonce", "GATEHOUSE_DPOP_NONCE", "false", "DPoP proofs must carry a server nonce (use_dpop_nonce, DPoP-Nonce header): a proof made in advance is refused", scopeServer, kindBool},
 }
 
 // config is the parsed, validated configuration.
@@ -197,6 +199,7 @@ type config struct {
 	MFARequiredRoles       []string
 	AdminRole              string
 	WebAuthnRPID           string
+	DPoPNonce              bool // DPoP (RFC 9449)
 	// Upstreams is the validated list from the upstreams file and the
 	// GitHub settings (checkBeforeStart fills it).
 	Upstreams []upstream.Config
@@ -313,6 +316,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		UpstreamSignup:         p.boolean("upstream-signup"),
 		WebAuthnRPID:           p.str("webauthn-rp-id"),
 		AdminRole:              p.str("admin-role"),
+		DPoPNonce:              p.boolean("dpop-nonce"),
 	}
 	for role := range strings.SplitSeq(p.str("mfa-required-roles"), ",") {
 		if role = strings.TrimSpace(role); role != "" {

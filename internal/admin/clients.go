@@ -32,6 +32,7 @@ type Client struct {
 	BackchannelLogoutURI             string
 	BackchannelLogoutSessionRequired bool
 	OfflineSurvivesLogout            bool
+	RequireDPoP                      bool // DPoP (RFC 9449)
 	CreatedAt                        time.Time
 	UpdatedAt                        time.Time
 	// Version changes with every change of the client; give it back as
@@ -46,7 +47,7 @@ func clientView(c *storage.Client) *Client {
 		AccessTokenFormat: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA,
 		Resources: c.Resources, AllowedScopes: c.AllowedScopes, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: version(c.Version),
+		RequireDPoP: c.RequireDPoP, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: version(c.Version),
 	}
 }
 
@@ -120,6 +121,7 @@ type ClientUpdate struct {
 	BackchannelLogoutURI             *string
 	BackchannelLogoutSessionRequired *bool
 	OfflineSurvivesLogout            *bool
+	RequireDPoP                      *bool // DPoP (RFC 9449)
 }
 
 // apply sets the given fields of spec and returns what changed, for the
@@ -156,6 +158,7 @@ func (u ClientUpdate) apply(spec *ClientSpec) map[string]string {
 	setStr("backchannel_logout_uri", u.BackchannelLogoutURI, &spec.BackchannelLogoutURI)
 	setBool("backchannel_logout_session_required", u.BackchannelLogoutSessionRequired, &spec.BackchannelLogoutSessionRequired)
 	setBool("offline_survives_logout", u.OfflineSurvivesLogout, &spec.OfflineSurvivesLogout)
+	setBool("require_dpop", u.RequireDPoP, &spec.RequireDPoP)
 	return changed
 }
 

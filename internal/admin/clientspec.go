@@ -41,6 +41,9 @@ type ClientSpec struct {
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
 	OfflineSurvivesLogout            bool   `json:"offline_survives_logout"`
+	// RequireDPoP (DPoP, RFC 9449): the client's token requests must carry
+	// a DPoP proof, so all its access tokens are sender-constrained.
+	RequireDPoP bool `json:"require_dpop"`
 }
 
 // clientIDPattern keeps IDs safe everywhere they travel (URLs, Basic auth,
@@ -64,6 +67,7 @@ func (s ClientSpec) Client(now time.Time) (*storage.Client, error) {
 		RequireConsent: s.RequireConsent, RequireMFA: s.RequireMFA, Resources: s.Resources,
 		AllowedScopes: s.AllowedScopes, BackchannelLogoutURI: s.BackchannelLogoutURI, BackchannelLogoutSessionRequired: s.BackchannelLogoutSessionRequired,
 		OfflineSurvivesLogout: s.OfflineSurvivesLogout,
+		RequireDPoP:           s.RequireDPoP,
 	}
 	if c.ID == "" {
 		c.ID = newClientID()
@@ -177,6 +181,7 @@ func specOf(c *storage.Client) ClientSpec {
 		GrantTypes: c.GrantTypes, AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent,
 		RequireMFA: c.RequireMFA, Resources: c.Resources, AllowedScopes: c.AllowedScopes, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
+		RequireDPoP: c.RequireDPoP,
 	}
 }
 
