@@ -139,7 +139,7 @@ func (p *Provider) parseDPoP(r *http.Request, endpoint, accessToken string) (*dp
 	case len(values[0]) > maxDPoPProof:
 		return nil, invalidProof("the DPoP proof is too long")
 	}
-	jws, err := jose.ParseSigned(values[0], dpopAlgs)
+	jws, err := jose.ParseSignedCompact(values[0], dpopAlgs)
 	if err != nil {
 		return nil, invalidProof("the DPoP proof is not a JWT signed with one of %s", strings.Join(dpopAlgNames(), ", "))
 	}
