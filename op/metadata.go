@@ -18,12 +18,17 @@ type cachedDoc struct {
 	body    []byte
 }
 
-// discoveryDocument is zitadel's discovery configuration plus RFC 9207's flag
-// and RFC 9449's DPoP algorithms, which the library's struct lacks.
+// discoveryDocument is zitadel's discovery configuration plus what the
+// library's struct lacks: RFC 9207's flag, RFC 9126's PAR metadata and RFC
+// 9449's DPoP algorithms.
 type discoveryDocument struct {
 	*oidc.DiscoveryConfiguration
-	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
-	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported"`
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	// Pushed authorization requests (RFC 9126 §5).
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint"`
+	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
+	// DPoP (RFC 9449 §5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 func (p *Provider) discoveryJSON() []byte {
@@ -68,6 +73,8 @@ func (p *Provider) discoveryJSON() []byte {
 			BackChannelLogoutSessionSupported:         true,
 		},
 		AuthorizationResponseIssParameterSupported: true,
+		PushedAuthorizationRequestEndpoint:         iss + pathPAR,
+		RequirePushedAuthorizationRequests:         p.cfg.RequirePAR,
 		DPoPSigningAlgValuesSupported:              dpopAlgNames(),
 	}
 	body, err := json.Marshal(doc)

@@ -77,6 +77,16 @@ type Config struct {
 	// Metrics counts issued tokens, refresh reuse and back-channel logout
 	// deliveries; nil counts nothing.
 	Metrics *Metrics
+
+	// Pushed authorization requests (RFC 9126, par.go).
+	//
+	// RequirePAR: every client must push its authorization requests
+	// (GATEHOUSE_REQUIRE_PAR); a client's own RequirePAR asks it of one.
+	RequirePAR bool
+	// PARLimit decides whether the client may push one more request now
+	// (cmd adapts the rate limiter); an error refuses the request with 503.
+	// nil limits nothing.
+	PARLimit func(ctx context.Context, clientID string) (ok bool, retryAfter time.Duration, err error)
 }
 
 func (c *Config) setDefaults() {

@@ -143,6 +143,10 @@ type Client struct {
 	// Version counts the changes of the row, as User.Version does:
 	// CreateClient stores 1, UpdateClient adds one.
 	Version int64
+
+	// RequirePAR (pushed authorization requests, RFC 9126): the client may
+	// start a sign-in only with a request_uri from the PAR endpoint.
+	RequirePAR bool
 }
 
 // AuthRequest is a validated /authorize request. While the user signs in it
@@ -685,12 +689,16 @@ type Store interface {
 	// Back-channel logout outbox (logout.go).
 	LogoutOutbox
 
+	// Pushed authorization requests, RFC 9126 (par.go).
+	PushedRequests
+
 	// Maintenance.
 	// DeleteExpired removes expired auth requests, grants, refresh tokens,
 	// deny-list entries, one-time tokens, used markers, login-attempt rows whose
 	// lock has expired and that were last touched over a day ago, retired keys
-	// past RemoveAfter, and logout deliveries delivered or given up more than
-	// LogoutDeliveryRetention ago. It returns rows removed.
+	// past RemoveAfter, logout deliveries delivered or given up more than
+	// LogoutDeliveryRetention ago, and expired pushed authorization requests.
+	// It returns rows removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// WithLock runs fn while holding a named cross-process lock, if it can get it
 	// without waiting; ran is false when another process holds it.

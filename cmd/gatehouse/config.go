@@ -129,6 +129,8 @@ var settings = []setting{
 	{"admin-role", "GATEHOUSE_ADMIN_ROLE", "ADMIN", "the role whose users administer Gatehouse (admin console, and user tokens of the admin API); another role, e.g. IDP_ADMIN, keeps that apart from being an admin in the apps", scopeServer, kindString},
 	{"webauthn-rp-id", "GATEHOUSE_WEBAUTHN_RP_ID", "", "WebAuthn relying-party ID for passkeys: empty means the issuer's host; a parent domain lets passkeys work across its subdomains", scopeServer, kindString},
 	{"upstream-signup", "GATEHOUSE_UPSTREAM_SIGNUP", "true", "an unknown upstream identity with a verified email and no account creates one (per upstream: \"signup\")", scopeServer, kindBool},
+	// Pushed authorization requests (RFC 9126).
+	{"require-par", "GATEHOUSE_REQUIRE_PAR", "false", "every client must push its authorization requests to /oauth/par (RFC 9126); per client: --require-par", scopeServer, kindBool},
 	// DPoP (RFC 9449).
 	{"dpop-nonce", "GATEHOUSE_DPOP_NONCE", "false", "DPoP proofs must carry a server nonce (use_dpop_nonce, DPoP-Nonce header): a proof made in advance is refused", scopeServer, kindBool},
 }
@@ -207,6 +209,9 @@ type config struct {
 	// MailLinks, when set, is where the log mail sink also writes each link
 	// on a line of its own (serve: stderr, with text logs). Not a setting.
 	MailLinks io.Writer
+
+	// RequirePAR: every client must use pushed authorization requests (RFC 9126).
+	RequirePAR bool
 }
 
 // addSettingFlags adds the settings of scope sc to a command's flags. The
@@ -316,6 +321,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		UpstreamSignup:         p.boolean("upstream-signup"),
 		WebAuthnRPID:           p.str("webauthn-rp-id"),
 		AdminRole:              p.str("admin-role"),
+		RequirePAR:             p.boolean("require-par"),
 		DPoPNonce:              p.boolean("dpop-nonce"),
 	}
 	for role := range strings.SplitSeq(p.str("mfa-required-roles"), ",") {

@@ -32,6 +32,7 @@ type Client struct {
 	BackchannelLogoutURI             string
 	BackchannelLogoutSessionRequired bool
 	OfflineSurvivesLogout            bool
+	RequirePAR                       bool // pushed authorization requests (RFC 9126)
 	RequireDPoP                      bool // DPoP (RFC 9449)
 	CreatedAt                        time.Time
 	UpdatedAt                        time.Time
@@ -47,7 +48,7 @@ func clientView(c *storage.Client) *Client {
 		AccessTokenFormat: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA,
 		Resources: c.Resources, AllowedScopes: c.AllowedScopes, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
-		RequireDPoP: c.RequireDPoP, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: version(c.Version),
+		RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: version(c.Version),
 	}
 }
 
@@ -121,6 +122,7 @@ type ClientUpdate struct {
 	BackchannelLogoutURI             *string
 	BackchannelLogoutSessionRequired *bool
 	OfflineSurvivesLogout            *bool
+	RequirePAR                       *bool // pushed authorization requests (RFC 9126)
 	RequireDPoP                      *bool // DPoP (RFC 9449)
 }
 
@@ -158,6 +160,7 @@ func (u ClientUpdate) apply(spec *ClientSpec) map[string]string {
 	setStr("backchannel_logout_uri", u.BackchannelLogoutURI, &spec.BackchannelLogoutURI)
 	setBool("backchannel_logout_session_required", u.BackchannelLogoutSessionRequired, &spec.BackchannelLogoutSessionRequired)
 	setBool("offline_survives_logout", u.OfflineSurvivesLogout, &spec.OfflineSurvivesLogout)
+	setBool("require_par", u.RequirePAR, &spec.RequirePAR)
 	setBool("require_dpop", u.RequireDPoP, &spec.RequireDPoP)
 	return changed
 }

@@ -41,6 +41,9 @@ type ClientSpec struct {
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
 	OfflineSurvivesLogout            bool   `json:"offline_survives_logout"`
+	// RequirePAR (pushed authorization requests, RFC 9126): sign-ins start
+	// only from a request_uri of the PAR endpoint.
+	RequirePAR bool `json:"require_par"`
 	// RequireDPoP (DPoP, RFC 9449): the client's token requests must carry
 	// a DPoP proof, so all its access tokens are sender-constrained.
 	RequireDPoP bool `json:"require_dpop"`
@@ -66,8 +69,8 @@ func (s ClientSpec) Client(now time.Time) (*storage.Client, error) {
 		RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		RequireConsent: s.RequireConsent, RequireMFA: s.RequireMFA, Resources: s.Resources,
 		AllowedScopes: s.AllowedScopes, BackchannelLogoutURI: s.BackchannelLogoutURI, BackchannelLogoutSessionRequired: s.BackchannelLogoutSessionRequired,
-		OfflineSurvivesLogout: s.OfflineSurvivesLogout,
-		RequireDPoP:           s.RequireDPoP,
+		OfflineSurvivesLogout: s.OfflineSurvivesLogout, RequirePAR: s.RequirePAR,
+		RequireDPoP: s.RequireDPoP,
 	}
 	if c.ID == "" {
 		c.ID = newClientID()
@@ -181,6 +184,7 @@ func specOf(c *storage.Client) ClientSpec {
 		GrantTypes: c.GrantTypes, AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent,
 		RequireMFA: c.RequireMFA, Resources: c.Resources, AllowedScopes: c.AllowedScopes, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
+		RequirePAR:  c.RequirePAR,
 		RequireDPoP: c.RequireDPoP,
 	}
 }

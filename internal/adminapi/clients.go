@@ -28,6 +28,7 @@ type clientJSON struct {
 	BackchannelLogoutURI             string    `json:"backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired bool      `json:"backchannel_logout_session_required"`
 	OfflineSurvivesLogout            bool      `json:"offline_survives_logout"`
+	RequirePAR                       bool      `json:"require_par"` // pushed authorization requests (RFC 9126)
 	RequireDPoP                      bool      `json:"require_dpop"`
 	CreatedAt                        time.Time `json:"created_at"`
 	UpdatedAt                        time.Time `json:"updated_at"`
@@ -47,7 +48,7 @@ func toClientJSON(c *admin.Client) clientJSON {
 		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA,
 		Resources: list(c.Resources), AllowedScopes: list(c.AllowedScopes), BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
-		RequireDPoP: c.RequireDPoP, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 }
 
@@ -127,6 +128,7 @@ type clientPatch struct {
 	BackchannelLogoutURI             *string   `json:"backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired *bool     `json:"backchannel_logout_session_required"`
 	OfflineSurvivesLogout            *bool     `json:"offline_survives_logout"`
+	RequirePAR                       *bool     `json:"require_par"` // pushed authorization requests (RFC 9126)
 	RequireDPoP                      *bool     `json:"require_dpop"`
 }
 
@@ -136,6 +138,7 @@ func (p clientPatch) update() admin.ClientUpdate {
 		GrantTypes: p.GrantTypes, AccessTokenFormat: p.AccessToken, Resources: p.Resources, AllowedScopes: p.AllowedScopes,
 		RequireConsent: p.RequireConsent, RequireMFA: p.RequireMFA, BackchannelLogoutURI: p.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: p.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: p.OfflineSurvivesLogout,
+		RequirePAR:  p.RequirePAR,
 		RequireDPoP: p.RequireDPoP,
 	}
 }
