@@ -111,6 +111,9 @@ type authRequest struct {
 	audience []string
 	// device: an approved device authorization (device.go), not a code.
 	device bool
+	// dpop is the DPoP key the access token is bound to, grantDPoP the one
+	// the grant (its refresh tokens) is bound to; "" for none (dpop.go).
+	dpop, grantDPoP string
 }
 
 var _ zop.AuthRequest = authRequest{}
@@ -163,6 +166,7 @@ type refreshRequest struct {
 	grant    *storage.Grant
 	scopes   []string
 	audience []string // of the access token being minted (issue.go)
+	dpop     string   // the DPoP key the access token is bound to, or ""
 }
 
 var _ zop.RefreshTokenRequest = (*refreshRequest)(nil)
@@ -184,6 +188,7 @@ type clientCredentialsRequest struct {
 	clientID string
 	scopes   []string
 	audience []string // of the access token being minted (issue.go)
+	dpop     string   // the DPoP key the access token is bound to, or ""
 }
 
 func (r *clientCredentialsRequest) GetSubject() string    { return r.clientID }

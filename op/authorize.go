@@ -228,8 +228,13 @@ func (p *Provider) checkAuthorization(ctx context.Context, form url.Values, req 
 			return fail(string(e.ErrorType), e.Description)
 		}
 	}
+	jkt := form.Get("dpop_jkt")
+	if jkt != "" && !validJKT(jkt) {
+		return fail("invalid_request", "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 7638)")
+	}
 	ar := p.newAuthRequest(req, hintSubject)
 	ar.Resources = form["resource"]
+	ar.DPoPJKT = jkt // binds the code to the key (RFC 9449 §10)
 	return ar, nil
 }
 

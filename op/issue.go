@@ -90,7 +90,7 @@ func (p *Provider) issueTokens(ctx context.Context, req tokenRequest, c *client,
 	resp := &oidc.AccessTokenResponse{
 		AccessToken:  access,
 		RefreshToken: refresh,
-		TokenType:    oidc.BearerToken,
+		TokenType:    tokenType(dpopOf(req)),
 		ExpiresIn:    uint64(max(exp.Sub(p.now()), 0) / time.Second),
 		Scope:        req.GetScopes(),
 	}
@@ -101,6 +101,19 @@ func (p *Provider) issueTokens(ctx context.Context, req tokenRequest, c *client,
 	}
 	p.countIssued(req, resp, c.AccessTokenType() == zop.AccessTokenTypeJWT)
 	return resp, nil
+}
+
+// dpopOf is the DPoP key req's access token is bound to, or "".
+func dpopOf(req tokenRequest) string {
+	switch r := req.(type) {
+	case authRequest:
+		return r.dpop
+	case *refreshRequest:
+		return r.dpop
+	case *clientCredentialsRequest:
+		return r.dpop
+	}
+	return ""
 }
 
 // countIssued counts the tokens of a response about to be sent.
@@ -178,6 +191,13 @@ type jwtAccessToken struct {
 	Scope    string `json:"scope,omitempty"`
 	AuthTime int64  `json:"auth_time,omitempty"`
 	Role     string `json:"role,omitempty"`
+	// Cnf names the DPoP key the token is bound to (RFC 9449 §6.1).
+	Cnf *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is RFC 7800's cnf claim with RFC 9449's JWK thumbprint.
+type confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // signAccessToken signs an RFC 9068 access token for the record tokenID.
@@ -190,6 +210,9 @@ func (p *Provider) signAccessToken(ctx context.Context, req tokenRequest, tokenI
 		Issuer: p.cfg.Issuer, Subject: req.GetSubject(), Audience: audienceClaim(aud),
 		Expiry: at.Expiry, IssuedAt: at.IssuedAt, JWTID: tokenID, ClientID: req.GetClientID(),
 		Scope: strings.Join(req.GetScopes(), " "),
+	}
+	if at.JKT != "" {
+		claims.Cnf = &confirmation{JKT: at.JKT}
 	}
 	if idr, ok := req.(zop.IDTokenRequest); ok { // a user's token
 		u, err := p.activeUser(ctx, req.GetSubject())

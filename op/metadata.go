@@ -19,13 +19,16 @@ type cachedDoc struct {
 }
 
 // discoveryDocument is zitadel's discovery configuration plus what the
-// library's struct lacks: RFC 9207's flag and RFC 9126's PAR metadata.
+// library's struct lacks: RFC 9207's flag, RFC 9126's PAR metadata and RFC
+// 9449's DPoP algorithms.
 type discoveryDocument struct {
 	*oidc.DiscoveryConfiguration
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 	// Pushed authorization requests (RFC 9126 §5).
 	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint"`
 	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
+	// DPoP (RFC 9449 §5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 func (p *Provider) discoveryJSON() []byte {
@@ -73,6 +76,7 @@ func (p *Provider) discoveryJSON() []byte {
 		AuthorizationResponseIssParameterSupported: true,
 		PushedAuthorizationRequestEndpoint:         iss + pathPAR,
 		RequirePushedAuthorizationRequests:         p.cfg.RequirePAR,
+		DPoPSigningAlgValuesSupported:              dpopAlgNames(),
 	}
 	body, err := json.Marshal(doc)
 	if err != nil {

@@ -133,11 +133,11 @@ func (s opStorage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) 
 		if err := s.createGrant(ctx, r, now, exp, nil); err != nil {
 			return "", time.Time{}, err
 		}
-		return s.p.newAccessToken(r.r.ID, r.r.ClientID, r.r.Scopes, r.audience, now, exp), exp, nil
+		return s.p.newAccessToken(r.r.ID, r.r.ClientID, r.dpop, r.r.Scopes, r.audience, now, exp), exp, nil
 	case *clientCredentialsRequest:
-		return s.p.newAccessToken("", r.clientID, r.scopes, r.audience, now, exp), exp, nil
+		return s.p.newAccessToken("", r.clientID, r.dpop, r.scopes, r.audience, now, exp), exp, nil
 	case *refreshRequest:
-		return s.p.newAccessToken(r.grant.ID, r.grant.ClientID, r.scopes, r.audience, now, exp), exp, nil
+		return s.p.newAccessToken(r.grant.ID, r.grant.ClientID, r.dpop, r.scopes, r.audience, now, exp), exp, nil
 	default:
 		return "", time.Time{}, oidc.ErrServerError().WithParent(fmt.Errorf("unsupported token request %T", req))
 	}
@@ -162,7 +162,7 @@ func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 		if err := s.createGrant(ctx, r, now, grantExp, rt); err != nil {
 			return "", "", time.Time{}, err
 		}
-		return s.p.newAccessToken(r.r.ID, r.r.ClientID, r.r.Scopes, r.audience, now, exp), value, exp, nil
+		return s.p.newAccessToken(r.r.ID, r.r.ClientID, r.dpop, r.r.Scopes, r.audience, now, exp), value, exp, nil
 	case *refreshRequest:
 		successor := successorRefreshToken(s.p.cfg.RefreshKey, current)
 		next := &storage.RefreshToken{
@@ -182,7 +182,7 @@ func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 			return "", "", time.Time{}, fmt.Errorf("rotate refresh token: %w", err)
 		}
 		s.p.sessionUsed(ctx, r.grant.SessionID, r.grant.ClientID, now)
-		return s.p.newAccessToken(r.grant.ID, r.grant.ClientID, r.scopes, r.audience, now, exp), successor, exp, nil
+		return s.p.newAccessToken(r.grant.ID, r.grant.ClientID, r.dpop, r.scopes, r.audience, now, exp), successor, exp, nil
 	default:
 		return "", "", time.Time{}, oidc.ErrServerError().WithParent(fmt.Errorf("unsupported token request %T", req))
 	}
@@ -196,7 +196,7 @@ func (s opStorage) createGrant(ctx context.Context, r authRequest, now, exp time
 		// The grant remembers the audience its first tokens were issued for,
 		// so a refresh can narrow it but never widen it.
 		Scopes: r.r.Scopes, Resources: r.audience, AuthTime: r.r.AuthTime, AMR: r.r.AMR, IDP: r.r.IDP,
-		CreatedAt: now, ExpiresAt: exp,
+		CreatedAt: now, ExpiresAt: exp, DPoPJKT: r.grantDPoP,
 	}
 	var err error
 	if rt != nil {

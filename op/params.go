@@ -35,6 +35,7 @@ var paramLimits = map[string]int{
 	"acr_values":            512,
 	"display":               16,
 	"id_token_hint":         4 << 10,
+	"dpop_jkt":              64,
 }
 
 // oversizedParam returns the first parameter (in name order) longer than

@@ -44,6 +44,7 @@ type sealedRequest struct {
 	HintSubject   string   `json:"hs,omitempty"`
 	Resources     []string `json:"rs,omitempty"`
 	ACRValues     []string `json:"acr,omitempty"`
+	DPoPJKT       string   `json:"dj,omitempty"`
 	CreatedAt     int64    `json:"t"` // Unix milliseconds
 	ExpiresAt     int64    `json:"e"`
 }
@@ -60,6 +61,7 @@ func (p *Provider) sealRequest(ar *storage.AuthRequest) (string, error) {
 		Scopes: ar.Scopes, ResponseMode: ar.ResponseMode, CodeChallenge: ar.CodeChallenge,
 		Prompt: ar.Prompt, MaxAge: ar.MaxAge, LoginHint: ar.LoginHint, HintSubject: ar.HintSubject,
 		Resources: ar.Resources, ACRValues: ar.ACRValues, CreatedAt: ar.CreatedAt.UnixMilli(), ExpiresAt: ar.ExpiresAt.UnixMilli(),
+		DPoPJKT: ar.DPoPJKT,
 	})
 	if err != nil {
 		return "", fmt.Errorf("seal auth request: %w", err)
@@ -84,6 +86,7 @@ func (p *Provider) PendingRequest(ctx context.Context, handle string) (*storage.
 		Scopes: s.Scopes, ResponseType: "code", ResponseMode: s.ResponseMode, CodeChallenge: s.CodeChallenge,
 		Prompt: s.Prompt, MaxAge: s.MaxAge, LoginHint: s.LoginHint, HintSubject: s.HintSubject,
 		Resources: s.Resources, ACRValues: s.ACRValues, CreatedAt: time.UnixMilli(s.CreatedAt).UTC(), ExpiresAt: time.UnixMilli(s.ExpiresAt).UTC(),
+		DPoPJKT: s.DPoPJKT,
 	}
 	if ar.CodeChallenge != "" {
 		ar.CodeChallengeMethod = "S256" // the only method /authorize accepts

@@ -62,6 +62,10 @@ type Config struct {
 	// AdminRole is the role whose users administer Gatehouse: only their
 	// tokens may carry storage.ScopeAdmin (admin.go); default "ADMIN".
 	AdminRole string
+	// DPoPNonce: DPoP proofs must carry a server nonce (RFC 9449 §8), made
+	// and checked statelessly under DPoPNonceKey (dpop.go).
+	DPoPNonce    bool
+	DPoPNonceKey [32]byte
 
 	LoginPath  string // default "/login"
 	LogoutPath string // default "/logout"
@@ -182,6 +186,9 @@ func New(cfg Config, store storage.Store, km *keys.Manager) (*Provider, error) {
 	if cfg.BindingKey == ([32]byte{}) || cfg.RequestKey == ([32]byte{}) {
 		return nil, errors.New("op: binding and request keys are required")
 	}
+	if cfg.DPoPNonce && cfg.DPoPNonceKey == ([32]byte{}) {
+		return nil, errors.New("op: DPoP nonces need a key")
+	}
 	requests, err := newSealer(cfg.RequestKey, requestAD, maxHandle)
 	if err != nil {
 		return nil, err
@@ -270,10 +277,12 @@ func (p *Provider) ForgetClient(id string) {
 	p.clientsMu.Unlock()
 }
 
-func (p *Provider) newAccessToken(grantID, clientID string, scopes, audience []string, now, exp time.Time) string {
+// newAccessToken is the record of a new access token, bound to the DPoP key
+// jkt unless it is "".
+func (p *Provider) newAccessToken(grantID, clientID, jkt string, scopes, audience []string, now, exp time.Time) string {
 	t := accessToken{
 		ID: randomToken(16), GrantID: grantID, ClientID: clientID,
-		IssuedAt: now.Unix(), Expiry: exp.Unix(), Scopes: scopes, Audience: audience,
+		IssuedAt: now.Unix(), Expiry: exp.Unix(), Scopes: scopes, Audience: audience, JKT: jkt,
 	}
 	return t.encode()
 }
@@ -355,7 +364,11 @@ func (p *Provider) introspectionFor(ctx context.Context, resp *oidc.Introspectio
 	resp.Active = true
 	resp.Scope = at.Scopes
 	resp.ClientID = at.ClientID
-	resp.TokenType = oidc.BearerToken
+	resp.TokenType = tokenType(at.JKT)
+	if at.JKT != "" {
+		// The resource server checks the proof itself against this (RFC 9449 §6.2).
+		resp.Claims = map[string]any{"cnf": confirmation{JKT: at.JKT}}
+	}
 	resp.Expiration = oidc.FromTime(at.expiresAt())
 	resp.IssuedAt = oidc.FromTime(time.Unix(at.IssuedAt, 0))
 	resp.Issuer = p.cfg.Issuer

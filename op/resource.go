@@ -2,6 +2,7 @@ package op
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -56,13 +57,14 @@ func isAccessTokenJWT(token string) bool {
 // userinfo serves the UserInfo endpoint with RFC 6750 errors.
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	token, err := bearerToken(r)
+	p.setDPoPNonce(w)
+	token, dpopScheme, err := accessTokenFrom(r)
 	if err != nil {
 		writeBearerError(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
 	if token == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", `+dpopChallenge())
 		writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_request", "access token missing"})
 		return
 	}
@@ -74,6 +76,9 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	at, g, err := p.validAccessToken(ctx, tokenID)
 	if err != nil {
 		p.tokenError(w, r, err)
+		return
+	}
+	if !p.checkSender(w, r, token, at, dpopScheme, p.cfg.Issuer+pathUserinfo) {
 		return
 	}
 	if !slices.Contains(at.Scopes, oidc.ScopeOpenID) {
@@ -97,31 +102,85 @@ func (p *Provider) tokenError(w http.ResponseWriter, r *http.Request, err error)
 	p.writeFailure(w, r, "userinfo", err)
 }
 
-// bearerToken takes the token from the Authorization header or, for POST, the
-// form body (RFC 6750 §2.1, §2.2); two places at once is an error.
-func bearerToken(r *http.Request) (string, error) {
+// accessTokenFrom takes the token from the Authorization header, in the
+// Bearer or the DPoP scheme (RFC 9449 §7.1; dpop says which), or, for POST,
+// the form body (RFC 6750 §2.1, §2.2); two places at once is an error.
+func accessTokenFrom(r *http.Request) (token string, dpop bool, err error) {
 	var fromHeader string
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		scheme, tok, ok := strings.Cut(auth, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-			return "", errors.New("the Authorization header must use the Bearer scheme")
+		dpop = strings.EqualFold(scheme, "DPoP")
+		if !ok || !(dpop || strings.EqualFold(scheme, "Bearer")) || strings.TrimSpace(tok) == "" {
+			return "", false, errors.New("the Authorization header must use the Bearer or the DPoP scheme")
 		}
 		fromHeader = strings.TrimSpace(tok)
 	}
 	var fromBody string
 	if r.Method == http.MethodPost {
 		if err := r.ParseForm(); err != nil {
-			return "", errors.New("malformed request body")
+			return "", false, errors.New("malformed request body")
 		}
 		fromBody = r.PostForm.Get("access_token")
 	}
 	if fromHeader != "" && fromBody != "" {
-		return "", errors.New("send the access token in one place only")
+		return "", false, errors.New("send the access token in one place only")
 	}
 	if fromHeader != "" {
-		return fromHeader, nil
+		return fromHeader, dpop, nil
 	}
-	return fromBody, nil
+	return fromBody, false, nil
+}
+
+// checkSender checks that the request may use the live access token at:
+// a bearer token as such, a DPoP-bound one only in the DPoP scheme with a
+// fresh proof of its key covering the token, for this endpoint (RFC 9449
+// §7). It answers the request itself (401 with a DPoP challenge) when not.
+func (p *Provider) checkSender(w http.ResponseWriter, r *http.Request, token string, at *accessToken, dpopScheme bool, endpoint string) bool {
+	switch {
+	case at.JKT == "" && !dpopScheme:
+		return true
+	case at.JKT == "":
+		writeDPoPError(w, "invalid_token", "the access token is not DPoP-bound: send it in the Bearer scheme")
+		return false
+	case !dpopScheme:
+		// A stolen bound token must not pass as a bearer token (§7.2).
+		writeDPoPError(w, "invalid_token", "the access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof")
+		return false
+	}
+	proof, err := p.parseDPoP(r, endpoint, token)
+	if err == nil && proof == nil {
+		err = invalidProof("a DPoP proof is required with a DPoP-bound access token")
+	}
+	if err == nil && subtle.ConstantTimeCompare([]byte(proof.jkt), []byte(at.JKT)) != 1 {
+		err = invalidProof("the DPoP proof is made with another key than the one the access token is bound to")
+	}
+	if err == nil {
+		err = p.spendDPoP(r.Context(), proof)
+	}
+	var de *dpopError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &de):
+		writeDPoPError(w, de.code, de.desc)
+	default:
+		p.writeFailure(w, r, "userinfo: spend DPoP proof", err)
+	}
+	return false
+}
+
+// dpopChallenge is the DPoP scheme's challenge, naming the proof
+// algorithms accepted (RFC 9449 §7.1).
+func dpopChallenge() string {
+	return `DPoP algs="` + strings.Join(dpopAlgNames(), " ") + `"`
+}
+
+// writeDPoPError answers a request to a resource with a DPoP challenge:
+// 401 for a token or proof that does not do, use_dpop_nonce included
+// (RFC 9449 §7.1, §9).
+func writeDPoPError(w http.ResponseWriter, code, desc string) {
+	w.Header().Set("WWW-Authenticate", dpopChallenge()+`, error="`+code+`", error_description="`+desc+`"`)
+	writeJSON(w, http.StatusUnauthorized, oauthError{code, desc})
 }
 
 func writeBearerError(w http.ResponseWriter, status int, code, desc string) {
@@ -291,11 +350,19 @@ type AccessTokenInfo struct {
 	ExpiresAt time.Time
 }
 
+// ErrTokenDPoPBound is VerifyAccessToken's answer to a live access token
+// bound to a DPoP key (RFC 9449): it is no bearer token, and a caller that
+// checks no proof must refuse it, or a stolen bound token would work there
+// (§7.2). It wraps ErrTokenInactive, so callers that only know that one
+// refuse it too.
+var ErrTokenDPoPBound = fmt.Errorf("%w: the access token is bound to a DPoP key and is not accepted as a bearer token", ErrTokenInactive)
+
 // VerifyAccessToken checks a bearer access token as userinfo and
 // introspection do — opaque tokens decrypted, JWTs verified, not expired,
 // not on the deny-list, its grant not revoked, its user not disabled or
-// deleted — and says who it is for. A token that fails any check is
-// ErrTokenInactive; other errors are the store's.
+// deleted, not DPoP-bound (ErrTokenDPoPBound) — and says who it is for. A
+// token that fails any check is ErrTokenInactive; other errors are the
+// store's.
 func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*AccessTokenInfo, error) {
 	tokenID, _, ok := p.tokenIDFromAccessToken(ctx, token)
 	if !ok {
@@ -304,6 +371,9 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*Access
 	at, g, err := p.validAccessToken(ctx, tokenID)
 	if err != nil {
 		return nil, err
+	}
+	if at.JKT != "" {
+		return nil, ErrTokenDPoPBound
 	}
 	info := &AccessTokenInfo{ClientID: at.ClientID, Scopes: slices.Clone(at.Scopes), ExpiresAt: at.expiresAt()}
 	if g == nil {

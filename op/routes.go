@@ -62,7 +62,7 @@ func (p *Provider) routes() http.Handler {
 	r.Post(pathEndSession, p.endSession)
 	r.Get(pathFormPostJS, serveFormPostJS)
 	r.Get("/", p.home)
-	r.Handle(pathToken, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(zh)))))
+	r.Handle(pathToken, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(p.withDPoP(zh))))))
 	r.With(noStore, withWWWAuthenticate, refuseRepeatedParams, requireClientAuth).Post(pathDeviceAuthorization, p.deviceAuthorization)
 	r.Handle(pathRevoke, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(zh)))))
 	// The PAR endpoint authenticates clients as the token endpoint does.
@@ -167,8 +167,10 @@ func (p *Provider) corsOptions() *cors.Options {
 		AllowOriginVaryRequestFunc: func(r *http.Request, origin string) (bool, []string) {
 			return p.originAllowed(r, origin), nil
 		},
-		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders:   []string{"Authorization", "Content-Type", "DPoP"},
+		AllowedMethods: []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders: []string{"Authorization", "Content-Type", "DPoP"},
+		// A browser app reads the DPoP nonce and the challenge (RFC 9449 §8, §7.1).
+		ExposedHeaders:   []string{"DPoP-Nonce", "WWW-Authenticate"},
 		AllowCredentials: false,
 		MaxAge:           600,
 	}

@@ -84,6 +84,13 @@ func (s *server) codeExchange(ctx context.Context, r *zop.ClientRequest[oidc.Acc
 	} else if r.Data.CodeVerifier != "" {
 		return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier sent but the authorization request had no code_challenge")
 	}
+	c := r.Client.(*client)
+	// Last of the checks, as it spends the proof: a code bound by dpop_jkt
+	// needs a proof with that key (RFC 9449 §10).
+	jkt, err := p.tokenDPoP(ctx, c, pending.DPoPJKT)
+	if err != nil {
+		return nil, err
+	}
 	redeemed, err := opStorage{p}.AuthRequestByCode(ctx, r.Data.Code) // the atomic, single redemption
 	if err != nil {
 		return nil, err
@@ -91,6 +98,12 @@ func (s *server) codeExchange(ctx context.Context, r *zop.ClientRequest[oidc.Acc
 	authReq, ok := redeemed.(authRequest)
 	if !ok || authReq.GetID() != pending.ID {
 		return nil, badCode
+	}
+	authReq.dpop = jkt
+	if c.AuthMethod() == oidc.AuthMethodNone {
+		// A public client's refresh tokens are bound to the key too (RFC
+		// 9449 §5); a confidential client's are bound by its credentials.
+		authReq.grantDPoP = jkt
 	}
 	return p.issueTokens(ctx, authReq, r.Client.(*client), aud, r.Data.Code, "")
 }
@@ -123,6 +136,9 @@ func (s *server) refreshToken(ctx context.Context, r *zop.ClientRequest[oidc.Ref
 	if err != nil {
 		return nil, err
 	}
+	if req.dpop, err = s.p.tokenDPoP(ctx, r.Client.(*client), req.grant.DPoPJKT); err != nil {
+		return nil, err
+	}
 	return s.p.issueTokens(ctx, req, r.Client.(*client), aud, "", r.Data.RefreshToken)
 }
 
@@ -135,6 +151,9 @@ func (s *server) ClientCredentialsExchange(ctx context.Context, r *zop.ClientReq
 		return nil, err
 	}
 	aud, err := s.p.audience(r.Client.(*client), nil, r.Form["resource"])
+	if err == nil {
+		req.dpop, err = s.p.tokenDPoP(ctx, r.Client.(*client), "")
+	}
 	var resp *oidc.AccessTokenResponse
 	if err == nil {
 		resp, err = s.p.issueTokens(ctx, req, r.Client.(*client), aud, "", "")

@@ -25,6 +25,9 @@ type accessToken struct {
 	Expiry   int64    `json:"e"`
 	Scopes   []string `json:"s,omitempty"`
 	Audience []string `json:"a,omitempty"` // the resources it is for (RFC 8707)
+	// JKT is the thumbprint of the DPoP key the token is bound to (RFC
+	// 9449); "" for a bearer token.
+	JKT string `json:"k,omitempty"`
 }
 
 func (t *accessToken) encode() string {

@@ -55,7 +55,7 @@ func BenchmarkNewAccessToken(b *testing.B) {
 	scopes := []string{"openid", "email"}
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = p.newAccessToken("grant-id-0123456789", "gh-0123456789abcdef0123", scopes, []string{"https://api.example.com"}, now, now.Add(time.Hour))
+		_ = p.newAccessToken("grant-id-0123456789", "gh-0123456789abcdef0123", "", scopes, []string{"https://api.example.com"}, now, now.Add(time.Hour))
 	}
 }
 

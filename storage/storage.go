@@ -137,6 +137,9 @@ type Client struct {
 	OfflineSurvivesLogout bool
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
+	// RequireDPoP (DPoP, RFC 9449): every token request of the client must
+	// carry a DPoP proof, so all its access tokens are sender-constrained.
+	RequireDPoP bool
 	// Version counts the changes of the row, as User.Version does:
 	// CreateClient stores 1, UpdateClient adds one.
 	Version int64
@@ -189,6 +192,10 @@ type AuthRequest struct {
 	// Set by SaveAuthCode; CodeUsedAt by RedeemAuthCode.
 	CodeExpiresAt time.Time
 	CodeUsedAt    *time.Time
+	// DPoPJKT (DPoP, RFC 9449 §10) is the JWK SHA-256 thumbprint the
+	// request's dpop_jkt parameter bound the code to: redeeming it needs a
+	// proof signed with that key. "" when unbound.
+	DPoPJKT string
 }
 
 // Grant is what one sign-in of a user into one client produced: the parent of
@@ -210,6 +217,10 @@ type Grant struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RevokedAt *time.Time
+	// DPoPJKT (DPoP, RFC 9449 §5) is the JWK SHA-256 thumbprint of the key
+	// the grant's refresh tokens are bound to (public clients only): a
+	// refresh needs a proof signed with it. "" when unbound.
+	DPoPJKT string
 }
 
 // RefreshToken is one member of a grant's rotation chain, stored by hash.

@@ -68,6 +68,9 @@ type tokenVerifier struct {
 // CLI in another process counts at once.
 func (v tokenVerifier) Verify(ctx context.Context, token string) (*adminapi.Token, error) {
 	info, err := v.p.VerifyAccessToken(ctx, token)
+	if errors.Is(err, op.ErrTokenDPoPBound) {
+		return nil, adminapi.ErrDPoPBoundToken
+	}
 	if errors.Is(err, op.ErrTokenInactive) {
 		return nil, fmt.Errorf("%w: %w", adminapi.ErrInvalidToken, err)
 	}

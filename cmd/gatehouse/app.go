@@ -175,6 +175,8 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		RefreshKey:          keys.DeriveKey(c.secret, "refresh-token-successor"),
 		BindingKey:          keys.DeriveKey(c.secret, "auth-request-browser-binding"),
 		RequestKey:          keys.DeriveKey(c.secret, "auth-request-sealing"),
+		DPoPNonce:           cfg.DPoPNonce,
+		DPoPNonceKey:        keys.DeriveKey(c.secret, "dpop-nonce"),
 		AccessTokenTTL:      cfg.AccessTokenTTL,
 		AccessTokenAudience: cfg.AccessTokenAud,
 		AdminRole:           cfg.AdminRole,

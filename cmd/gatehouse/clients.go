@@ -31,6 +31,7 @@ type clientJSON struct {
 	Resources              []string `json:"resources,omitempty"`
 	AllowedScopes          []string `json:"allowed_scopes,omitempty"`
 	RequirePAR             bool     `json:"require_par,omitempty"` // pushed authorization requests (RFC 9126)
+	RequireDPoP            bool     `json:"require_dpop,omitempty"`
 }
 
 func toClientJSON(c *admin.Client) clientJSON {
@@ -38,7 +39,7 @@ func toClientJSON(c *admin.Client) clientJSON {
 		ClientID: c.ID, Name: c.Name, Type: c.Type, AuthMethod: c.AuthMethod, GrantTypes: c.GrantTypes,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA, BackchannelLogoutURI: c.BackchannelLogoutURI,
-		Resources: c.Resources, AllowedScopes: c.AllowedScopes, RequirePAR: c.RequirePAR,
+		Resources: c.Resources, AllowedScopes: c.AllowedScopes, RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP,
 	}
 }
 
@@ -110,6 +111,7 @@ func clientsCreateCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&spec.Resources, "resource", nil, "RFC 8707 resource (API) URI its access tokens may be for; the first is the default audience (repeatable)")
 	f.StringSliceVar(&spec.AllowedScopes, "allowed-scopes", nil, "scopes beyond the OpenID Connect ones it may ask for, e.g. gatehouse:admin (comma-separated or repeated)")
 	f.BoolVar(&spec.RequirePAR, "require-par", false, "sign-ins start only from a pushed authorization request (RFC 9126)")
+	f.BoolVar(&spec.RequireDPoP, "require-dpop", false, "every token request needs a DPoP proof (RFC 9449): all its access tokens are bound to the client's key")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -187,7 +189,7 @@ func clientsDeleteCmd(e *env) *cobra.Command {
 func clientsUpdateCmd(e *env) *cobra.Command {
 	var name, bcURI, accessToken string
 	var redirects, postLogout, resources, grants, scopes []string
-	var bcSession, offline, requireMFA, requireConsent, requirePAR bool
+	var bcSession, offline, requireMFA, requireConsent, requirePAR, requireDPoP bool
 	cmd := &cobra.Command{
 		Use:   "update CLIENT_ID",
 		Short: "Change a client's redirect URIs, back-channel logout, offline-token and sign-in settings",
@@ -235,6 +237,9 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 			if given("require-par") {
 				u.RequirePAR = &requirePAR
 			}
+			if given("require-dpop") {
+				u.RequireDPoP = &requireDPoP
+			}
 			if u == (admin.ClientUpdate{}) {
 				return errors.New("nothing to change: give at least one setting (see --help)")
 			}
@@ -262,5 +267,6 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 	f.BoolVar(&requireMFA, "require-mfa", false, "every sign-in into this client needs two factors")
 	f.BoolVar(&requireConsent, "require-consent", false, "ask users for consent")
 	f.BoolVar(&requirePAR, "require-par", false, "sign-ins start only from a pushed authorization request (RFC 9126)")
+	f.BoolVar(&requireDPoP, "require-dpop", false, "every token request needs a DPoP proof (RFC 9449)")
 	return cmd
 }

@@ -137,6 +137,8 @@ var settings = []setting{
 	{"rate-device-code-ip", "GATEHOUSE_RATE_DEVICE_CODE_IP", "20/1h", "device codes entered at /device per client IP, right or wrong", scopeServer, kindRate},
 	{"rate-device-code-session", "GATEHOUSE_RATE_DEVICE_CODE_SESSION", "10/10m", "device codes entered at /device per sign-in session", scopeServer, kindRate},
 	{"rate-device-code-all", "GATEHOUSE_RATE_DEVICE_CODE_ALL", "60/1m", "device codes entered at /device by everyone together (bounds guessing however many addresses try)", scopeServer, kindRate},
+	// DPoP (RFC 9449).
+	{"dpop-nonce", "GATEHOUSE_DPOP_NONCE", "false", "DPoP proofs must carry a server nonce (use_dpop_nonce, DPoP-Nonce header): a proof made in advance is refused", scopeServer, kindBool},
 }
 
 // config is the parsed, validated configuration.
@@ -212,6 +214,7 @@ type config struct {
 	RateDeviceCodeSession rate
 	RateDeviceCodeAll     rate
 
+	DPoPNonce bool // DPoP (RFC 9449)
 	// Upstreams is the validated list from the upstreams file and the
 	// GitHub settings (checkBeforeStart fills it).
 	Upstreams []upstream.Config
@@ -338,6 +341,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		RateDeviceCodeIP:      p.rate("rate-device-code-ip"),
 		RateDeviceCodeSession: p.rate("rate-device-code-session"),
 		RateDeviceCodeAll:     p.rate("rate-device-code-all"),
+		DPoPNonce:             p.boolean("dpop-nonce"),
 	}
 	for role := range strings.SplitSeq(p.str("mfa-required-roles"), ",") {
 		if role = strings.TrimSpace(role); role != "" {

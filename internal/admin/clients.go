@@ -33,6 +33,7 @@ type Client struct {
 	BackchannelLogoutSessionRequired bool
 	OfflineSurvivesLogout            bool
 	RequirePAR                       bool // pushed authorization requests (RFC 9126)
+	RequireDPoP                      bool // DPoP (RFC 9449)
 	CreatedAt                        time.Time
 	UpdatedAt                        time.Time
 	// Version changes with every change of the client; give it back as
@@ -47,7 +48,7 @@ func clientView(c *storage.Client) *Client {
 		AccessTokenFormat: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA,
 		Resources: c.Resources, AllowedScopes: c.AllowedScopes, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
-		RequirePAR: c.RequirePAR, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: version(c.Version),
+		RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: version(c.Version),
 	}
 }
 
@@ -122,6 +123,7 @@ type ClientUpdate struct {
 	BackchannelLogoutSessionRequired *bool
 	OfflineSurvivesLogout            *bool
 	RequirePAR                       *bool // pushed authorization requests (RFC 9126)
+	RequireDPoP                      *bool // DPoP (RFC 9449)
 }
 
 // apply sets the given fields of spec and returns what changed, for the
@@ -159,6 +161,7 @@ func (u ClientUpdate) apply(spec *ClientSpec) map[string]string {
 	setBool("backchannel_logout_session_required", u.BackchannelLogoutSessionRequired, &spec.BackchannelLogoutSessionRequired)
 	setBool("offline_survives_logout", u.OfflineSurvivesLogout, &spec.OfflineSurvivesLogout)
 	setBool("require_par", u.RequirePAR, &spec.RequirePAR)
+	setBool("require_dpop", u.RequireDPoP, &spec.RequireDPoP)
 	return changed
 }
 

@@ -44,6 +44,9 @@ type ClientSpec struct {
 	// RequirePAR (pushed authorization requests, RFC 9126): sign-ins start
 	// only from a request_uri of the PAR endpoint.
 	RequirePAR bool `json:"require_par"`
+	// RequireDPoP (DPoP, RFC 9449): the client's token requests must carry
+	// a DPoP proof, so all its access tokens are sender-constrained.
+	RequireDPoP bool `json:"require_dpop"`
 }
 
 // clientIDPattern keeps IDs safe everywhere they travel (URLs, Basic auth,
@@ -72,6 +75,7 @@ func (s ClientSpec) Client(now time.Time) (*storage.Client, error) {
 		RequireConsent: s.RequireConsent, RequireMFA: s.RequireMFA, Resources: s.Resources,
 		AllowedScopes: s.AllowedScopes, BackchannelLogoutURI: s.BackchannelLogoutURI, BackchannelLogoutSessionRequired: s.BackchannelLogoutSessionRequired,
 		OfflineSurvivesLogout: s.OfflineSurvivesLogout, RequirePAR: s.RequirePAR,
+		RequireDPoP: s.RequireDPoP,
 	}
 	if c.ID == "" {
 		c.ID = newClientID()
@@ -193,7 +197,8 @@ func specOf(c *storage.Client) ClientSpec {
 		GrantTypes: c.GrantTypes, AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent,
 		RequireMFA: c.RequireMFA, Resources: c.Resources, AllowedScopes: c.AllowedScopes, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
-		RequirePAR: c.RequirePAR,
+		RequirePAR:  c.RequirePAR,
+		RequireDPoP: c.RequireDPoP,
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"context"
 	_ "embed"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -40,6 +41,11 @@ type Token struct {
 // ErrInvalidToken: the token is unknown, expired, revoked or its user
 // gone; the Verifier returns it (wrapped or not) for all of these.
 var ErrInvalidToken = errors.New("adminapi: invalid access token")
+
+// ErrDPoPBoundToken: the token is live but bound to a DPoP key (RFC 9449).
+// The admin API takes bearer tokens only, so it refuses it, saying why
+// rather than "invalid". It wraps ErrInvalidToken.
+var ErrDPoPBoundToken = fmt.Errorf("%w: bound to a DPoP key", ErrInvalidToken)
 
 // Verifier checks a bearer access token (op.Provider.VerifyAccessToken).
 type Verifier interface {

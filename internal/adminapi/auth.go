@@ -24,6 +24,10 @@ func (a *API) authorize(next http.Handler) http.Handler {
 			return
 		}
 		tok, err := a.verify.Verify(r.Context(), raw)
+		if errors.Is(err, ErrDPoPBoundToken) {
+			unauthorized(w, "the access token is bound to a DPoP key (RFC 9449); the admin API takes bearer tokens only: request one without a DPoP proof")
+			return
+		}
 		if errors.Is(err, ErrInvalidToken) {
 			unauthorized(w, "the access token is invalid or expired")
 			return

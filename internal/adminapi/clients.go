@@ -29,6 +29,7 @@ type clientJSON struct {
 	BackchannelLogoutSessionRequired bool      `json:"backchannel_logout_session_required"`
 	OfflineSurvivesLogout            bool      `json:"offline_survives_logout"`
 	RequirePAR                       bool      `json:"require_par"` // pushed authorization requests (RFC 9126)
+	RequireDPoP                      bool      `json:"require_dpop"`
 	CreatedAt                        time.Time `json:"created_at"`
 	UpdatedAt                        time.Time `json:"updated_at"`
 }
@@ -47,7 +48,7 @@ func toClientJSON(c *admin.Client) clientJSON {
 		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA,
 		Resources: list(c.Resources), AllowedScopes: list(c.AllowedScopes), BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
-		RequirePAR: c.RequirePAR, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 }
 
@@ -128,6 +129,7 @@ type clientPatch struct {
 	BackchannelLogoutSessionRequired *bool     `json:"backchannel_logout_session_required"`
 	OfflineSurvivesLogout            *bool     `json:"offline_survives_logout"`
 	RequirePAR                       *bool     `json:"require_par"` // pushed authorization requests (RFC 9126)
+	RequireDPoP                      *bool     `json:"require_dpop"`
 }
 
 func (p clientPatch) update() admin.ClientUpdate {
@@ -136,7 +138,8 @@ func (p clientPatch) update() admin.ClientUpdate {
 		GrantTypes: p.GrantTypes, AccessTokenFormat: p.AccessToken, Resources: p.Resources, AllowedScopes: p.AllowedScopes,
 		RequireConsent: p.RequireConsent, RequireMFA: p.RequireMFA, BackchannelLogoutURI: p.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: p.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: p.OfflineSurvivesLogout,
-		RequirePAR: p.RequirePAR,
+		RequirePAR:  p.RequirePAR,
+		RequireDPoP: p.RequireDPoP,
 	}
 }
 

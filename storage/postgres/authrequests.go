@@ -13,7 +13,7 @@ import (
 
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
 	code_challenge, code_challenge_method, prompt, max_age, login_hint, hint_subject, created_at, expires_at,
-	done, COALESCE(user_id, ''), session_id, auth_time, amr, code_expires_at, code_used_at, resources, idp`
+	done, COALESCE(user_id, ''), session_id, auth_time, amr, code_expires_at, code_used_at, resources, idp, dpop_jkt`
 
 func scanAuthRequest(row rowScanner) (*storage.AuthRequest, error) {
 	var r storage.AuthRequest
@@ -21,7 +21,7 @@ func scanAuthRequest(row rowScanner) (*storage.AuthRequest, error) {
 		&r.ResponseType, &r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt,
 		&r.MaxAge, &r.LoginHint, &r.HintSubject, timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt},
 		&r.Done, &r.UserID, &r.SessionID, timeCol{&r.AuthTime}, &r.AMR,
-		timeCol{&r.CodeExpiresAt}, timePtrCol{&r.CodeUsedAt}, &r.Resources, &r.IDP)
+		timeCol{&r.CodeExpiresAt}, timePtrCol{&r.CodeUsedAt}, &r.Resources, &r.IDP, &r.DPoPJKT)
 	if err != nil {
 		return nil, err
 	}
@@ -34,12 +34,12 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, state, nonce,
 		scopes, response_type, response_mode, code_challenge, code_challenge_method, prompt, max_age,
 		login_hint, hint_subject, created_at, expires_at, done, user_id, session_id, auth_time, amr,
-		resources, idp)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
+		resources, idp, dpop_jkt)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
 		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce,
 		list(r.Scopes), r.ResponseType, r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, list(r.Prompt), r.MaxAge,
 		r.LoginHint, r.HintSubject, r.CreatedAt, r.ExpiresAt, r.Done, nullIfEmpty(r.UserID),
-		r.SessionID, optTime(r.AuthTime), list(r.AMR), list(r.Resources), r.IDP)
+		r.SessionID, optTime(r.AuthTime), list(r.AMR), list(r.Resources), r.IDP, r.DPoPJKT)
 	return wrapErr("postgres: create auth request", err)
 }
 

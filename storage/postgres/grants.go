@@ -9,12 +9,12 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const grantColumns = `id, COALESCE(user_id, ''), client_id, session_id, scopes, auth_time, amr, created_at, expires_at, revoked_at, resources, idp`
+const grantColumns = `id, COALESCE(user_id, ''), client_id, session_id, scopes, auth_time, amr, created_at, expires_at, revoked_at, resources, idp, dpop_jkt`
 
 func scanGrant(row rowScanner) (*storage.Grant, error) {
 	var g storage.Grant
 	err := row.Scan(&g.ID, &g.UserID, &g.ClientID, &g.SessionID, &g.Scopes, timeCol{&g.AuthTime}, &g.AMR,
-		timeCol{&g.CreatedAt}, timeCol{&g.ExpiresAt}, timePtrCol{&g.RevokedAt}, &g.Resources, &g.IDP)
+		timeCol{&g.CreatedAt}, timeCol{&g.ExpiresAt}, timePtrCol{&g.RevokedAt}, &g.Resources, &g.IDP, &g.DPoPJKT)
 	if err != nil {
 		return nil, err
 	}
@@ -40,10 +40,10 @@ func (s *Store) CreateGrantWithRefreshToken(ctx context.Context, g *storage.Gran
 
 func insertGrant(ctx context.Context, db execer, g *storage.Grant) error {
 	_, err := db.Exec(ctx, `INSERT INTO grants (id, user_id, client_id, session_id, scopes, auth_time,
-		amr, created_at, expires_at, revoked_at, resources, idp)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		amr, created_at, expires_at, revoked_at, resources, idp, dpop_jkt)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		g.ID, nullIfEmpty(g.UserID), g.ClientID, g.SessionID, list(g.Scopes), optTime(g.AuthTime),
-		list(g.AMR), g.CreatedAt, g.ExpiresAt, g.RevokedAt, list(g.Resources), g.IDP)
+		list(g.AMR), g.CreatedAt, g.ExpiresAt, g.RevokedAt, list(g.Resources), g.IDP, g.DPoPJKT)
 	return err
 }
 

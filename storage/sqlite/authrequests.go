@@ -12,7 +12,7 @@ import (
 
 const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode,
 	code_challenge, code_challenge_method, prompt, max_age, login_hint, hint_subject, created_at, expires_at,
-	done, user_id, session_id, auth_time, amr, code_expires_at, code_used_at, resources, idp`
+	done, user_id, session_id, auth_time, amr, code_expires_at, code_used_at, resources, idp, dpop_jkt`
 
 func scanAuthRequest(row rowScanner) (*storage.AuthRequest, error) {
 	var r storage.AuthRequest
@@ -21,7 +21,7 @@ func scanAuthRequest(row rowScanner) (*storage.AuthRequest, error) {
 		&r.ResponseType, &r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, listCol{&r.Prompt},
 		&maxAge, &r.LoginHint, &r.HintSubject, timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt},
 		&r.Done, stringCol{&r.UserID}, &r.SessionID, timeCol{&r.AuthTime}, listCol{&r.AMR},
-		timeCol{&r.CodeExpiresAt}, timePtrCol{&r.CodeUsedAt}, listCol{&r.Resources}, &r.IDP)
+		timeCol{&r.CodeExpiresAt}, timePtrCol{&r.CodeUsedAt}, listCol{&r.Resources}, &r.IDP, &r.DPoPJKT)
 	if err != nil {
 		return nil, err
 	}
@@ -58,12 +58,12 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 	_, err = s.q.ExecContext(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, state, nonce,
 		scopes, response_type, response_mode, code_challenge, code_challenge_method, prompt, max_age,
 		login_hint, hint_subject, created_at, expires_at, done, user_id, session_id, auth_time, amr,
-		resources, idp)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		resources, idp, dpop_jkt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce,
 		scopes, r.ResponseType, r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, prompt, maxAge,
 		r.LoginHint, r.HintSubject, millis(r.CreatedAt), millis(r.ExpiresAt), r.Done, nullIfEmpty(r.UserID),
-		r.SessionID, optMillis(r.AuthTime), amr, resources, r.IDP)
+		r.SessionID, optMillis(r.AuthTime), amr, resources, r.IDP, r.DPoPJKT)
 	return wrapErr(what, err)
 }
 

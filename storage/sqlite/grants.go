@@ -8,13 +8,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-const grantColumns = `id, user_id, client_id, session_id, scopes, auth_time, amr, created_at, expires_at, revoked_at, resources, idp`
+const grantColumns = `id, user_id, client_id, session_id, scopes, auth_time, amr, created_at, expires_at, revoked_at, resources, idp, dpop_jkt`
 
 func scanGrant(row rowScanner) (*storage.Grant, error) {
 	var g storage.Grant
 	err := row.Scan(&g.ID, stringCol{&g.UserID}, &g.ClientID, &g.SessionID, listCol{&g.Scopes},
 		timeCol{&g.AuthTime}, listCol{&g.AMR}, timeCol{&g.CreatedAt}, timeCol{&g.ExpiresAt},
-		timePtrCol{&g.RevokedAt}, listCol{&g.Resources}, &g.IDP)
+		timePtrCol{&g.RevokedAt}, listCol{&g.Resources}, &g.IDP, &g.DPoPJKT)
 	if err != nil {
 		return nil, err
 	}
@@ -52,9 +52,9 @@ func insertGrant(ctx context.Context, db execer, g *storage.Grant) error {
 		return err
 	}
 	_, err = db.ExecContext(ctx, `INSERT INTO grants (`+grantColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		g.ID, nullIfEmpty(g.UserID), g.ClientID, g.SessionID, scopes, optMillis(g.AuthTime), amr,
-		millis(g.CreatedAt), millis(g.ExpiresAt), ptrMillis(g.RevokedAt), resources, g.IDP)
+		millis(g.CreatedAt), millis(g.ExpiresAt), ptrMillis(g.RevokedAt), resources, g.IDP, g.DPoPJKT)
 	return err
 }
 

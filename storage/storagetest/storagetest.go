@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Import", importTests()},
 		{"PushedRequests", pushedRequestTests()},
 		{"DeviceAuthorizations", deviceTests()},
+		{"DPoP", dpopTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
