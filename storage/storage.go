@@ -674,6 +674,9 @@ type Store interface {
 	// Back-channel logout outbox (logout.go).
 	LogoutOutbox
 
+	// Dynamic client registration (registration.go).
+	RegistrationStore
+
 	// Maintenance.
 	// DeleteExpired removes expired auth requests, grants, refresh tokens,
 	// deny-list entries, one-time tokens, used markers, login-attempt rows whose
