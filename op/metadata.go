@@ -65,6 +65,7 @@ func (p *Provider) discoveryJSON() []byte {
 			RequestURIParameterSupported:              false,
 			BackChannelLogoutSupported:                true,
 			BackChannelLogoutSessionSupported:         true,
+			RegistrationEndpoint:                      p.cfg.RegistrationEndpoint,
 		},
 		AuthorizationResponseIssParameterSupported: true,
 	}

@@ -73,6 +73,9 @@ type Config struct {
 	// Metrics counts issued tokens, refresh reuse and back-channel logout
 	// deliveries; nil counts nothing.
 	Metrics *Metrics
+	// RegistrationEndpoint is the dynamic client registration endpoint
+	// (RFC 7591) discovery lists; "" when registration is off.
+	RegistrationEndpoint string
 }
 
 func (c *Config) setDefaults() {

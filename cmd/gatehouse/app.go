@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/gatehouse-id/gatehouse/internal/adminapi"
+	"github.com/gatehouse-id/gatehouse/internal/registration"
 	"github.com/gatehouse-id/gatehouse/internal/requestid"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/login"
@@ -165,24 +166,25 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		return nil, err
 	}
 	provider, err := op.New(op.Config{
-		Issuer:              cfg.Issuer,
-		NoPasskeys:          webAuthn == nil,
-		CryptoKey:           keys.DeriveKey(c.secret, "opaque-token-encryption"),
-		RefreshKey:          keys.DeriveKey(c.secret, "refresh-token-successor"),
-		BindingKey:          keys.DeriveKey(c.secret, "auth-request-browser-binding"),
-		RequestKey:          keys.DeriveKey(c.secret, "auth-request-sealing"),
-		AccessTokenTTL:      cfg.AccessTokenTTL,
-		AccessTokenAudience: cfg.AccessTokenAud,
-		AdminRole:           cfg.AdminRole,
-		IDTokenTTL:          cfg.IDTokenTTL,
-		RefreshTokenTTL:     cfg.RefreshTokenTTL,
-		RefreshReuseGrace:   cfg.RefreshReuseGrace,
-		HintMaxAge:          cfg.SessionMax,
-		SessionIdle:         cfg.SessionIdle,
-		Now:                 now,
-		Logger:              log,
-		ClientIP:            func(r *http.Request) string { return auditIP(r, trusted) },
-		Metrics:             opMetrics,
+		Issuer:               cfg.Issuer,
+		NoPasskeys:           webAuthn == nil,
+		CryptoKey:            keys.DeriveKey(c.secret, "opaque-token-encryption"),
+		RefreshKey:           keys.DeriveKey(c.secret, "refresh-token-successor"),
+		BindingKey:           keys.DeriveKey(c.secret, "auth-request-browser-binding"),
+		RequestKey:           keys.DeriveKey(c.secret, "auth-request-sealing"),
+		AccessTokenTTL:       cfg.AccessTokenTTL,
+		AccessTokenAudience:  cfg.AccessTokenAud,
+		AdminRole:            cfg.AdminRole,
+		IDTokenTTL:           cfg.IDTokenTTL,
+		RefreshTokenTTL:      cfg.RefreshTokenTTL,
+		RefreshReuseGrace:    cfg.RefreshReuseGrace,
+		HintMaxAge:           cfg.SessionMax,
+		SessionIdle:          cfg.SessionIdle,
+		Now:                  now,
+		Logger:               log,
+		ClientIP:             func(r *http.Request) string { return auditIP(r, trusted) },
+		Metrics:              opMetrics,
+		RegistrationEndpoint: registrationEndpoint(cfg),
 	}, c.store, c.keys)
 	if err != nil {
 		closeLimiter()
@@ -251,7 +253,15 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		closeLimiter()
 		return nil, err
 	}
+	dcr, err := registration.New(registration.Config{Mode: cfg.ClientRegistration, Issuer: cfg.Issuer, Service: svc,
+		Store: c.store, Limiter: limiter, ClientIP: func(r *http.Request) string { return auditIP(r, trusted) }, Now: now, Logger: log})
+	if err != nil {
+		closeLimiter()
+		return nil, err
+	}
 	mux := http.NewServeMux()
+	mux.Handle(registration.Path, dcr)
+	mux.Handle(registration.Path+"/", dcr)
 	mux.Handle(adminapi.Prefix+"/", api)
 	mux.Handle(console.Prefix, con)
 	mux.Handle(console.Prefix+"/", con)
@@ -268,6 +278,15 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		handler: requestid.NewMiddleware(fromProxy)(observe(log, reqMetrics, trusted, mux)),
 		metrics: requestid.Middleware(observe(log, reqMetrics, nil, metricsHandler(reg, log, cfg.PProf))),
 	}, nil
+}
+
+// registrationEndpoint is the dynamic client registration endpoint that
+// discovery lists: none when registration is off.
+func registrationEndpoint(cfg *config) string {
+	if cfg.ClientRegistration == registration.ModeOff {
+		return ""
+	}
+	return cfg.Issuer + registration.Path
 }
 
 // serve runs the HTTP server on ln, the metrics server on metricsLn (nil:

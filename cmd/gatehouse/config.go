@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/internal/registration"
 	"github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/login/mfa"
 	"github.com/gatehouse-id/gatehouse/login/ratelimit"
@@ -129,6 +130,7 @@ var settings = []setting{
 	{"admin-role", "GATEHOUSE_ADMIN_ROLE", "ADMIN", "the role whose users administer Gatehouse (admin console, and user tokens of the admin API); another role, e.g. IDP_ADMIN, keeps that apart from being an admin in the apps", scopeServer, kindString},
 	{"webauthn-rp-id", "GATEHOUSE_WEBAUTHN_RP_ID", "", "WebAuthn relying-party ID for passkeys: empty means the issuer's host; a parent domain lets passkeys work across its subdomains", scopeServer, kindString},
 	{"upstream-signup", "GATEHOUSE_UPSTREAM_SIGNUP", "true", "an unknown upstream identity with a verified email and no account creates one (per upstream: \"signup\")", scopeServer, kindBool},
+	{"client-registration", "GATEHOUSE_CLIENT_REGISTRATION", "off", "dynamic client registration at /oauth/register (RFC 7591/7592): off; token (with an initial access token from `clients registration-token create`); loopback (also without a token for clients whose every URI is http on a loopback address, for development)", scopeServer, kindString},
 }
 
 // config is the parsed, validated configuration.
@@ -197,6 +199,8 @@ type config struct {
 	MFARequiredRoles       []string
 	AdminRole              string
 	WebAuthnRPID           string
+	// ClientRegistration: who may register clients (dynamic client registration).
+	ClientRegistration registration.Mode
 	// Upstreams is the validated list from the upstreams file and the
 	// GitHub settings (checkBeforeStart fills it).
 	Upstreams []upstream.Config
@@ -313,6 +317,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		UpstreamSignup:         p.boolean("upstream-signup"),
 		WebAuthnRPID:           p.str("webauthn-rp-id"),
 		AdminRole:              p.str("admin-role"),
+		ClientRegistration:     registration.Mode(p.oneOf("client-registration", registration.Modes()...)),
 	}
 	for role := range strings.SplitSeq(p.str("mfa-required-roles"), ",") {
 		if role = strings.TrimSpace(role); role != "" {

@@ -120,6 +120,10 @@ type ClientUpdate struct {
 	BackchannelLogoutURI             *string
 	BackchannelLogoutSessionRequired *bool
 	OfflineSurvivesLogout            *bool
+	// AuthMethod switches a confidential client between
+	// client_secret_basic and client_secret_post (dynamic client
+	// registration's update, RFC 7592).
+	AuthMethod *string
 }
 
 // apply sets the given fields of spec and returns what changed, for the
@@ -156,6 +160,7 @@ func (u ClientUpdate) apply(spec *ClientSpec) map[string]string {
 	setStr("backchannel_logout_uri", u.BackchannelLogoutURI, &spec.BackchannelLogoutURI)
 	setBool("backchannel_logout_session_required", u.BackchannelLogoutSessionRequired, &spec.BackchannelLogoutSessionRequired)
 	setBool("offline_survives_logout", u.OfflineSurvivesLogout, &spec.OfflineSurvivesLogout)
+	setStr("auth_method", u.AuthMethod, &spec.AuthMethod)
 	return changed
 }
 
