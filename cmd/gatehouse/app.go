@@ -254,7 +254,8 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		return nil, err
 	}
 	dcr, err := registration.New(registration.Config{Mode: cfg.ClientRegistration, Issuer: cfg.Issuer, Service: svc,
-		Store: c.store, Limiter: limiter, ClientIP: func(r *http.Request) string { return auditIP(r, trusted) }, Now: now, Logger: log})
+		Store: c.store, Limiter: limiter, PerIP: ratelimit.Rule{Name: registration.DefaultPerIP.Name, Limit: cfg.RateClientRegIP.Limit, Period: cfg.RateClientRegIP.Period},
+		ClientIP: func(r *http.Request) string { return auditIP(r, trusted) }, Now: now, Logger: log})
 	if err != nil {
 		closeLimiter()
 		return nil, err

@@ -130,6 +130,7 @@ var settings = []setting{
 	{"admin-role", "GATEHOUSE_ADMIN_ROLE", "ADMIN", "the role whose users administer Gatehouse (admin console, and user tokens of the admin API); another role, e.g. IDP_ADMIN, keeps that apart from being an admin in the apps", scopeServer, kindString},
 	{"webauthn-rp-id", "GATEHOUSE_WEBAUTHN_RP_ID", "", "WebAuthn relying-party ID for passkeys: empty means the issuer's host; a parent domain lets passkeys work across its subdomains", scopeServer, kindString},
 	{"upstream-signup", "GATEHOUSE_UPSTREAM_SIGNUP", "true", "an unknown upstream identity with a verified email and no account creates one (per upstream: \"signup\")", scopeServer, kindBool},
+	{"rate-client-registration-ip", "GATEHOUSE_RATE_CLIENT_REGISTRATION_IP", "20/1h", "dynamic client registrations per client IP (refused ones count)", scopeServer, kindRate},
 	{"client-registration", "GATEHOUSE_CLIENT_REGISTRATION", "off", "dynamic client registration at /oauth/register (RFC 7591/7592): off; token (with an initial access token from `clients registration-token create`); loopback (also without a token for clients whose every URI is http on a loopback address, for development)", scopeServer, kindString},
 }
 
@@ -201,6 +202,7 @@ type config struct {
 	WebAuthnRPID           string
 	// ClientRegistration: who may register clients (dynamic client registration).
 	ClientRegistration registration.Mode
+	RateClientRegIP    rate
 	// Upstreams is the validated list from the upstreams file and the
 	// GitHub settings (checkBeforeStart fills it).
 	Upstreams []upstream.Config
@@ -318,6 +320,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		WebAuthnRPID:           p.str("webauthn-rp-id"),
 		AdminRole:              p.str("admin-role"),
 		ClientRegistration:     registration.Mode(p.oneOf("client-registration", registration.Modes()...)),
+		RateClientRegIP:        p.rate("rate-client-registration-ip"),
 	}
 	for role := range strings.SplitSeq(p.str("mfa-required-roles"), ",") {
 		if role = strings.TrimSpace(role); role != "" {
