@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -134,6 +137,7 @@ func TestClientRegistrationToken(t *testing.T) {
 			t.Run("Metadata", func(t *testing.T) { testRegistrationMetadata(t, ts) })
 			t.Run("SignInWithConsent", func(t *testing.T) { testRegisteredClientSignsIn(t, ts) })
 			t.Run("Management", func(t *testing.T) { testRegistrationManagement(t, ts) })
+			t.Run("READMECurl", func(t *testing.T) { testRegistrationREADMECurl(t, ts) })
 			t.Run("TokenExpiry", func(t *testing.T) { testRegistrationTokenExpiry(t, ts) }) // moves the clock: last
 		})
 	}
@@ -440,5 +444,35 @@ func TestClientRegistrationOff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// testRegistrationREADMECurl runs the README's curl snippet as it is
+// written, with ISSUER and TOKEN set, and checks that it registers a client.
+func testRegistrationREADMECurl(t *testing.T, ts *testServer) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "## Letting tools register clients")
+	section, _, _ = strings.Cut(section, "\n## ")
+	m := regexp.MustCompile("(?s)```sh\n(curl .*?)```").FindStringSubmatch(section)
+	if m == nil {
+		t.Fatal("README section has no curl snippet")
+	}
+	_, token := registrationToken(t, ts)
+	cmd := exec.Command("bash", "-euc", m[1])
+	cmd.Env = append(os.Environ(), "ISSUER="+ts.issuer, "TOKEN="+token)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("README curl snippet: %v\n%s", err, out)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil || got["client_id"] == nil || got["client_secret"] == nil ||
+		got["registration_access_token"] == nil || got["client_name"] != "My tool" {
+		t.Fatalf("README curl snippet printed %s (%v)", out, err)
 	}
 }
