@@ -72,6 +72,7 @@ func (p *Provider) discoveryJSON() []byte {
 			RequestURIParameterSupported:              false,
 			BackChannelLogoutSupported:                true,
 			BackChannelLogoutSessionSupported:         true,
+			RegistrationEndpoint:                      p.cfg.RegistrationEndpoint,
 		},
 		AuthorizationResponseIssParameterSupported: true,
 		PushedAuthorizationRequestEndpoint:         iss + pathPAR,

@@ -96,6 +96,9 @@ type Config struct {
 	// Limiter rate-limits the endpoints clients call unauthenticated or in
 	// bulk (the device authorization endpoint); nil limits nothing.
 	Limiter ratelimit.Limiter
+	// RegistrationEndpoint is the dynamic client registration endpoint
+	// (RFC 7591) discovery lists; "" when registration is off.
+	RegistrationEndpoint string
 }
 
 func (c *Config) setDefaults() {

@@ -693,6 +693,8 @@ type Store interface {
 	PushedRequests
 	// Device authorization grant, RFC 8628 (device.go).
 	DeviceAuthorizations
+	// Dynamic client registration (registration.go).
+	RegistrationStore
 
 	// Maintenance.
 	// DeleteExpired removes expired auth requests, grants, refresh tokens,

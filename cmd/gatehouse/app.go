@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/gatehouse-id/gatehouse/internal/adminapi"
+	"github.com/gatehouse-id/gatehouse/internal/registration"
 	"github.com/gatehouse-id/gatehouse/internal/requestid"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/login"
@@ -193,9 +194,10 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		PARLimit: func(ctx context.Context, clientID string) (bool, time.Duration, error) {
 			return limiter.Allow(ctx, parRule, clientID)
 		},
-		DeviceCodeTTL:      cfg.DeviceCodeTTL,
-		DevicePollInterval: cfg.DevicePollInterval,
-		Limiter:            limiter,
+		DeviceCodeTTL:        cfg.DeviceCodeTTL,
+		DevicePollInterval:   cfg.DevicePollInterval,
+		Limiter:              limiter,
+		RegistrationEndpoint: registrationEndpoint(cfg),
 	}, c.store, c.keys)
 	if err != nil {
 		closeLimiter()
@@ -267,7 +269,16 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		closeLimiter()
 		return nil, err
 	}
+	dcr, err := registration.New(registration.Config{Mode: cfg.ClientRegistration, Issuer: cfg.Issuer, Service: svc,
+		Store: c.store, Limiter: limiter, PerIP: ratelimit.Rule{Name: registration.DefaultPerIP.Name, Limit: cfg.RateClientRegIP.Limit, Period: cfg.RateClientRegIP.Period},
+		ClientIP: func(r *http.Request) string { return auditIP(r, trusted) }, Now: now, Logger: log})
+	if err != nil {
+		closeLimiter()
+		return nil, err
+	}
 	mux := http.NewServeMux()
+	mux.Handle(registration.Path, dcr)
+	mux.Handle(registration.Path+"/", dcr)
 	mux.Handle(adminapi.Prefix+"/", api)
 	mux.Handle(console.Prefix, con)
 	mux.Handle(console.Prefix+"/", con)
@@ -284,6 +295,15 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		handler: requestid.NewMiddleware(fromProxy)(observe(log, reqMetrics, trusted, mux)),
 		metrics: requestid.Middleware(observe(log, reqMetrics, nil, metricsHandler(reg, log, cfg.PProf))),
 	}, nil
+}
+
+// registrationEndpoint is the dynamic client registration endpoint that
+// discovery lists: none when registration is off.
+func registrationEndpoint(cfg *config) string {
+	if cfg.ClientRegistration == registration.ModeOff {
+		return ""
+	}
+	return cfg.Issuer + registration.Path
 }
 
 // serve runs the HTTP server on ln, the metrics server on metricsLn (nil:

@@ -37,6 +37,7 @@ func TestStartupErrors(t *testing.T) {
 		{"missing clients file", map[string]string{"GATEHOUSE_CLIENTS_FILE": "/nonexistent/clients.json"}, "GATEHOUSE_CLIENTS_FILE"},
 		{"admin role in lower case", map[string]string{"GATEHOUSE_ADMIN_ROLE": "idp_admin"}, "GATEHOUSE_ADMIN_ROLE"},
 		{"admin role not a name", map[string]string{"GATEHOUSE_ADMIN_ROLE": "IDP ADMIN"}, "GATEHOUSE_ADMIN_ROLE"},
+		{"unknown client registration mode", map[string]string{"GATEHOUSE_CLIENT_REGISTRATION": "open"}, "GATEHOUSE_CLIENT_REGISTRATION"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -56,7 +56,8 @@ func clientsCmd(e *env) *cobra.Command {
 		withSettings(clientsListCmd(e), scopeStore),
 		withSettings(clientsUpdateCmd(e), scopeStore),
 		withSettings(clientsRotateCmd(e), scopeStore),
-		withSettings(clientsDeleteCmd(e), scopeStore))
+		withSettings(clientsDeleteCmd(e), scopeStore),
+		registrationTokenCmd(e))
 }
 
 // printSecret prints a client with the secret it has just been given,

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/internal/registration"
 	"github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/login/mfa"
 	"github.com/gatehouse-id/gatehouse/login/ratelimit"
@@ -139,6 +140,8 @@ var settings = []setting{
 	{"rate-device-code-all", "GATEHOUSE_RATE_DEVICE_CODE_ALL", "60/1m", "device codes entered at /device by everyone together (bounds guessing however many addresses try)", scopeServer, kindRate},
 	// DPoP (RFC 9449).
 	{"dpop-nonce", "GATEHOUSE_DPOP_NONCE", "false", "DPoP proofs must carry a server nonce (use_dpop_nonce, DPoP-Nonce header): a proof made in advance is refused", scopeServer, kindBool},
+	{"rate-client-registration-ip", "GATEHOUSE_RATE_CLIENT_REGISTRATION_IP", "20/1h", "dynamic client registrations per client IP (refused ones count)", scopeServer, kindRate},
+	{"client-registration", "GATEHOUSE_CLIENT_REGISTRATION", "off", "dynamic client registration at /oauth/register (RFC 7591/7592): off; token (with an initial access token from `clients registration-token create`); loopback (also without a token for clients whose every URI is http on a loopback address, for development)", scopeServer, kindString},
 }
 
 // config is the parsed, validated configuration.
@@ -215,6 +218,9 @@ type config struct {
 	RateDeviceCodeAll     rate
 
 	DPoPNonce bool // DPoP (RFC 9449)
+	// ClientRegistration: who may register clients (dynamic client registration).
+	ClientRegistration registration.Mode
+	RateClientRegIP    rate
 	// Upstreams is the validated list from the upstreams file and the
 	// GitHub settings (checkBeforeStart fills it).
 	Upstreams []upstream.Config
@@ -342,6 +348,8 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		RateDeviceCodeSession: p.rate("rate-device-code-session"),
 		RateDeviceCodeAll:     p.rate("rate-device-code-all"),
 		DPoPNonce:             p.boolean("dpop-nonce"),
+		ClientRegistration:    registration.Mode(p.oneOf("client-registration", registration.Modes()...)),
+		RateClientRegIP:       p.rate("rate-client-registration-ip"),
 	}
 	for role := range strings.SplitSeq(p.str("mfa-required-roles"), ",") {
 		if role = strings.TrimSpace(role); role != "" {

@@ -124,7 +124,21 @@ type Actor struct {
 	IP        string
 	UserAgent string
 	cli       bool
+	// registration: dynamic client registration (RFC 7591) with the
+	// initial access token regToken ("" for an open registration).
+	registration bool
+	regToken     string
 }
+
+// Registration is the registration endpoint registering a client with the
+// initial access token tokenID ("" when none was needed). Set IP and
+// UserAgent on the result.
+func Registration(tokenID string) Actor { return Actor{registration: true, regToken: tokenID} }
+
+// ActorRegistration is the audit trail's actor for a client registered
+// without an initial access token; with one it is followed by ":" and the
+// token's ID.
+const ActorRegistration = "registration"
 
 // CLI is the command line on the server.
 var CLI = Actor{cli: true}
@@ -140,6 +154,10 @@ func (a Actor) auditActor() (string, error) {
 		return storage.ActorCLI, nil
 	case a.cli:
 		return "", errors.New("admin: the CLI actor carries no user or client")
+	case a.registration && a.regToken == "":
+		return ActorRegistration, nil
+	case a.registration:
+		return ActorRegistration + ":" + a.regToken, nil
 	case a.UserID != "":
 		return a.UserID, nil
 	case a.ClientID != "":

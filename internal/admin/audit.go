@@ -51,6 +51,7 @@ func AuditActions() []string {
 		storage.AuditMFAReset, storage.AuditClientCreated, storage.AuditClientDeleted,
 		storage.AuditClientUpdated, storage.AuditClientSecretRotated, storage.AuditKeysRotated,
 		storage.AuditUsersImported, storage.AuditDeviceApproved, storage.AuditDeviceDenied,
+		storage.AuditRegistrationTokenCreated, storage.AuditRegistrationTokenRevoked,
 	}
 }
 

@@ -124,6 +124,10 @@ type ClientUpdate struct {
 	OfflineSurvivesLogout            *bool
 	RequirePAR                       *bool // pushed authorization requests (RFC 9126)
 	RequireDPoP                      *bool // DPoP (RFC 9449)
+	// AuthMethod switches a confidential client between
+	// client_secret_basic and client_secret_post (dynamic client
+	// registration's update, RFC 7592).
+	AuthMethod *string
 }
 
 // apply sets the given fields of spec and returns what changed, for the
@@ -162,6 +166,7 @@ func (u ClientUpdate) apply(spec *ClientSpec) map[string]string {
 	setBool("offline_survives_logout", u.OfflineSurvivesLogout, &spec.OfflineSurvivesLogout)
 	setBool("require_par", u.RequirePAR, &spec.RequirePAR)
 	setBool("require_dpop", u.RequireDPoP, &spec.RequireDPoP)
+	setStr("auth_method", u.AuthMethod, &spec.AuthMethod)
 	return changed
 }
 

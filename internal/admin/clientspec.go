@@ -206,6 +206,10 @@ func specOf(c *storage.Client) ClientSpec {
 // as an allowed scope would suggest otherwise, so it is refused.
 var oidcScopes = []string{"openid", "profile", "email", "offline_access", "phone", "address"}
 
+// IsOpenIDScope reports whether scope is an OpenID Connect scope, which
+// every client may ask for and none lists as an allowed scope.
+func IsOpenIDScope(scope string) bool { return slices.Contains(oidcScopes, scope) }
+
 // scopeTokenPattern is RFC 6749 §3.3's scope-token: printable ASCII
 // without space, '"' or '\'.
 var scopeTokenPattern = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`)

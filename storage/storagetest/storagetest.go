@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"PushedRequests", pushedRequestTests()},
 		{"DeviceAuthorizations", deviceTests()},
 		{"DPoP", dpopTests()},
+		{"Registration", registrationTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
