@@ -11,14 +11,16 @@ import (
 
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, app_type,
 	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at, resources,
-	require_mfa, backchannel_logout_uri, backchannel_logout_session_required, offline_survives_logout, version, allowed_scopes`
+	require_mfa, backchannel_logout_uri, backchannel_logout_session_required, offline_survives_logout, version, allowed_scopes,
+	jwks, jwks_uri`
 
 func scanClient(row rowScanner) (*storage.Client, error) {
 	var c storage.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
 		&c.AppType, &c.AuthMethod, listCol{&c.GrantTypes}, &c.AccessTokenFormat, &c.RequireConsent,
 		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, listCol{&c.Resources}, &c.RequireMFA,
-		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.OfflineSurvivesLogout, &c.Version, listCol{&c.AllowedScopes})
+		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.OfflineSurvivesLogout, &c.Version, listCol{&c.AllowedScopes},
+		&c.JWKS, &c.JWKSURI)
 	if err != nil {
 		return nil, err
 	}
@@ -51,10 +53,10 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 		return wrapErr(what, err)
 	}
 	_, err = s.q.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
 		c.ID, c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType,
 		c.AuthMethod, grantTypes, c.AccessTokenFormat, c.RequireConsent, millis(c.CreatedAt), millis(c.UpdatedAt), resources,
-		c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, scopes)
+		c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, scopes, c.JWKS, c.JWKSURI)
 	if err != nil {
 		return wrapErr(what, err)
 	}
@@ -99,11 +101,11 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 		post_logout_redirect_uris = ?, app_type = ?, auth_method = ?, grant_types = ?,
 		access_token_format = ?, require_consent = ?, updated_at = ?, resources = ?, require_mfa = ?,
 		backchannel_logout_uri = ?, backchannel_logout_session_required = ?, offline_survives_logout = ?,
-		allowed_scopes = ?, version = version + 1
+		allowed_scopes = ?, jwks = ?, jwks_uri = ?, version = version + 1
 		WHERE id = ? AND (? = 0 OR version = ?) RETURNING version`,
 		c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType, c.AuthMethod, grantTypes,
 		c.AccessTokenFormat, c.RequireConsent, millis(c.UpdatedAt), resources, c.RequireMFA,
-		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, scopes, c.ID,
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, scopes, c.JWKS, c.JWKSURI, c.ID,
 		c.Version, c.Version).Scan(&version)
 	if errors.Is(err, sql.ErrNoRows) && c.Version != 0 {
 		// Missing, or changed since it was read: a second look tells which.

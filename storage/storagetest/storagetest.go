@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"MFA", []namedTest{{"DeleteMFA", testDeleteMFA}}},
 		{"LogoutDeliveries", logoutDeliveryTests()},
 		{"Import", importTests()},
+		{"ClientKeys", clientKeyTests()}, // private_key_jwt
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
