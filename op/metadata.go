@@ -8,6 +8,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/gatehouse-id/gatehouse/internal/authn"
+	"github.com/gatehouse-id/gatehouse/op/clientkeys"
 )
 
 // cachedDoc is a JSON document rendered once per signing-key-set version:
@@ -37,34 +38,43 @@ func (p *Provider) discoveryJSON() []byte {
 	for _, a := range p.signatureAlgorithms() {
 		algs = append(algs, string(a))
 	}
-	authMethods := []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
+	// private_key_jwt is always on: it widens nothing until an administrator
+	// registers a client for it (op/clientassertion.go).
+	authMethods := []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT}
+	assertionAlgs := make([]string, 0, len(clientkeys.Algorithms))
+	for _, a := range clientkeys.Algorithms {
+		assertionAlgs = append(assertionAlgs, string(a))
+	}
 	doc := discoveryDocument{
 		DiscoveryConfiguration: &oidc.DiscoveryConfiguration{
-			Issuer:                                    iss,
-			AuthorizationEndpoint:                     iss + pathAuthorize,
-			TokenEndpoint:                             iss + pathToken,
-			IntrospectionEndpoint:                     iss + pathIntrospect,
-			UserinfoEndpoint:                          iss + pathUserinfo,
-			RevocationEndpoint:                        iss + pathRevoke,
-			EndSessionEndpoint:                        iss + pathEndSession,
-			JwksURI:                                   iss + pathKeys,
-			ScopesSupported:                           supportedScopes,
-			ResponseTypesSupported:                    []string{string(oidc.ResponseTypeCode)},
-			ResponseModesSupported:                    []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)},
-			GrantTypesSupported:                       []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials},
-			SubjectTypesSupported:                     []string{"public"},
-			IDTokenSigningAlgValuesSupported:          algs,
-			TokenEndpointAuthMethodsSupported:         append(authMethods, oidc.AuthMethodNone),
-			RevocationEndpointAuthMethodsSupported:    append(authMethods, oidc.AuthMethodNone),
-			IntrospectionEndpointAuthMethodsSupported: authMethods,
-			ClaimsSupported:                           supportedClaims,
-			ACRValuesSupported:                        p.acrValues(),
-			CodeChallengeMethodsSupported:             []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
-			ClaimsParameterSupported:                  false,
-			RequestParameterSupported:                 false,
-			RequestURIParameterSupported:              false,
-			BackChannelLogoutSupported:                true,
-			BackChannelLogoutSessionSupported:         true,
+			Issuer:                                             iss,
+			AuthorizationEndpoint:                              iss + pathAuthorize,
+			TokenEndpoint:                                      iss + pathToken,
+			IntrospectionEndpoint:                              iss + pathIntrospect,
+			UserinfoEndpoint:                                   iss + pathUserinfo,
+			RevocationEndpoint:                                 iss + pathRevoke,
+			EndSessionEndpoint:                                 iss + pathEndSession,
+			JwksURI:                                            iss + pathKeys,
+			ScopesSupported:                                    supportedScopes,
+			ResponseTypesSupported:                             []string{string(oidc.ResponseTypeCode)},
+			ResponseModesSupported:                             []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)},
+			GrantTypesSupported:                                []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials},
+			SubjectTypesSupported:                              []string{"public"},
+			IDTokenSigningAlgValuesSupported:                   algs,
+			TokenEndpointAuthMethodsSupported:                  append(authMethods, oidc.AuthMethodNone),
+			RevocationEndpointAuthMethodsSupported:             append(authMethods, oidc.AuthMethodNone),
+			IntrospectionEndpointAuthMethodsSupported:          authMethods,
+			TokenEndpointAuthSigningAlgValuesSupported:         assertionAlgs,
+			RevocationEndpointAuthSigningAlgValuesSupported:    assertionAlgs,
+			IntrospectionEndpointAuthSigningAlgValuesSupported: assertionAlgs,
+			ClaimsSupported:                                    supportedClaims,
+			ACRValuesSupported:                                 p.acrValues(),
+			CodeChallengeMethodsSupported:                      []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
+			ClaimsParameterSupported:                           false,
+			RequestParameterSupported:                          false,
+			RequestURIParameterSupported:                       false,
+			BackChannelLogoutSupported:                         true,
+			BackChannelLogoutSessionSupported:                  true,
 		},
 		AuthorizationResponseIssParameterSupported: true,
 	}
