@@ -20,6 +20,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/storage/postgres/pgtest"
 )
 
 // clientKey is a private key a test client signs assertions with.
@@ -376,4 +378,42 @@ func testPrivateKeyJWTJWKSURI(t *testing.T, ts *testServer) {
 	}
 	status, h, body = tokenWithAssertion(t, ts, sign(t, k1, goodClaims(t, ts, svc.ClientID)))
 	wantInvalidClient(t, "key removed from the JWKS", status, h, body)
+}
+
+// TestPrivateKeyJWTDuringOutage: a good assertion met by a database that
+// cannot answer (reading the client, spending the jti) is a 5xx, never
+// invalid_client; the jti was not spent, so the same assertion works once
+// the database is back.
+func TestPrivateKeyJWTDuringOutage(t *testing.T) {
+	dbURL, err := url.Parse(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startTCPProxy(t, dbURL.Host)
+	dbURL.Host = proxy.addr()
+	ts := startServer(t, "postgres", map[string]string{"DATABASE_URL": dbURL.String()})
+	k := newEdKey(t, "k1")
+	jwks := tempFile(t, "public.json", publicJWKS(t, k))
+	cached := ts.createClient("--auth-method", "private_key_jwt", "--grant-types", "client_credentials", "--jwks-file", jwks)
+	uncached := ts.createClient("--auth-method", "private_key_jwt", "--grant-types", "client_credentials", "--jwks-file", jwks)
+	if status, _, body := tokenWithAssertion(t, ts, sign(t, k, goodClaims(t, ts, cached.ClientID))); status != http.StatusOK {
+		t.Fatalf("before the outage: %d %v", status, body)
+	}
+
+	proxy.cut()
+	kept := sign(t, k, goodClaims(t, ts, cached.ClientID))
+	for name, assertion := range map[string]string{
+		"cached client (jti not recorded)": kept,
+		"uncached client (not loaded)":     sign(t, k, goodClaims(t, ts, uncached.ClientID)),
+	} {
+		status, _, body := tokenWithAssertion(t, ts, assertion)
+		if status < 500 || (body["error"] != "temporarily_unavailable" && body["error"] != "server_error") {
+			t.Errorf("%s during the outage: %d %v, want 5xx", name, status, body)
+		}
+	}
+	proxy.restore()
+	waitReady(t, ts.issuer)
+	if status, _, body := tokenWithAssertion(t, ts, kept); status != http.StatusOK {
+		t.Errorf("the assertion refused during the outage, after it: %d %v", status, body)
+	}
 }
