@@ -417,3 +417,23 @@ func TestPrivateKeyJWTDuringOutage(t *testing.T) {
 		t.Errorf("the assertion refused during the outage, after it: %d %v", status, body)
 	}
 }
+
+// The clients file: a private_key_jwt client has keys and no secret.
+func TestClientsFilePrivateKeyJWT(t *testing.T) {
+	jwks := publicJWKS(t, newEdKey(t, "k1"))
+	now := time.Now()
+	clients, err := parseClientsFile([]byte(`{"clients": [{"id": "svc", "auth_method": "private_key_jwt",
+		"grant_types": ["client_credentials"], "jwks": `+jwks+`}]}`), now)
+	if err != nil || len(clients) != 1 || clients[0].JWKS == "" || len(clients[0].SecretHash) != 0 {
+		t.Fatalf("private_key_jwt client with jwks: %v %+v", err, clients)
+	}
+	for name, body := range map[string]string{
+		"with a secret": `{"clients": [{"id": "svc", "auth_method": "private_key_jwt", "grant_types": ["client_credentials"],
+			"jwks_uri": "https://svc.example/jwks", "secret": "a-long-random-secret-of-enough-length"}]}`,
+		"without keys": `{"clients": [{"id": "svc", "auth_method": "private_key_jwt", "grant_types": ["client_credentials"]}]}`,
+	} {
+		if _, err := parseClientsFile([]byte(body), now); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
