@@ -269,13 +269,14 @@ func testPrivateKeyJWTChecks(t *testing.T, ts *testServer) {
 	status, h, body = postForm(t, ts.issuer+"/oauth/token", form, "", "")
 	wantInvalidClient(t, "client_id of another client", status, h, body)
 
-	// One method per client: this client has no secret to send, and a
-	// secret client may not switch to an assertion.
-	status, h, body = postForm(t, ts.issuer+"/oauth/token", ccGrant, id, "anything")
+	// One method per client: this client has no secret to send (a secret
+	// client's assertion is refused above), and a request may not carry
+	// two methods.
+	status, _, body = postForm(t, ts.issuer+"/oauth/token", ccGrant, id, "anything")
 	if status != http.StatusUnauthorized || body["error"] != "invalid_client" {
 		t.Errorf("secret for a private_key_jwt client: %d %v", status, body)
 	}
-	status, h, body = postForm(t, ts.issuer+"/oauth/token", withAssertion(ccGrant, sign(t, k1, goodClaims(t, ts, id))), id, "anything")
+	status, _, body = postForm(t, ts.issuer+"/oauth/token", withAssertion(ccGrant, sign(t, k1, goodClaims(t, ts, id))), id, "anything")
 	if status != http.StatusBadRequest || body["error"] != "invalid_request" {
 		t.Errorf("assertion and Basic credentials together: %d %v", status, body)
 	}
@@ -309,12 +310,12 @@ func testPrivateKeyJWTCodeFlow(t *testing.T, ts *testServer) {
 	}
 	r.verify(tok, ar.nonce)
 
-	status, h, body := postForm(t, ts.issuer+"/oauth/introspect", withAssertion(url.Values{"token": {tok.AccessToken}}, sign(t, k, goodClaims(t, ts, app.ClientID))), "", "")
+	status, _, body := postForm(t, ts.issuer+"/oauth/introspect", withAssertion(url.Values{"token": {tok.AccessToken}}, sign(t, k, goodClaims(t, ts, app.ClientID))), "", "")
 	if status != http.StatusOK || body["active"] != true || body["client_id"] != app.ClientID {
 		t.Errorf("introspection with an assertion: %d %v", status, body)
 	}
 	impostor := newEdKey(t, "k1")
-	status, h, body = postForm(t, ts.issuer+"/oauth/introspect", withAssertion(url.Values{"token": {tok.AccessToken}}, sign(t, impostor, goodClaims(t, ts, app.ClientID))), "", "")
+	status, h, body := postForm(t, ts.issuer+"/oauth/introspect", withAssertion(url.Values{"token": {tok.AccessToken}}, sign(t, impostor, goodClaims(t, ts, app.ClientID))), "", "")
 	wantInvalidClient(t, "introspection with a wrong key", status, h, body)
 	status, h, body = postForm(t, ts.issuer+"/revoke", withAssertion(url.Values{"token": {tok.RefreshToken}}, sign(t, impostor, goodClaims(t, ts, app.ClientID))), "", "")
 	wantInvalidClient(t, "revocation with a wrong key", status, h, body)
