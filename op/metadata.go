@@ -41,43 +41,43 @@ func (p *Provider) discoveryJSON() []byte {
 	// private_key_jwt is always on: it widens nothing until an administrator
 	// registers a client for it (op/clientassertion.go).
 	authMethods := []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT}
+	doc := discoveryDocument{
+		DiscoveryConfiguration: &oidc.DiscoveryConfiguration{
+			Issuer:                                    iss,
+			AuthorizationEndpoint:                     iss + pathAuthorize,
+			TokenEndpoint:                             iss + pathToken,
+			IntrospectionEndpoint:                     iss + pathIntrospect,
+			UserinfoEndpoint:                          iss + pathUserinfo,
+			RevocationEndpoint:                        iss + pathRevoke,
+			EndSessionEndpoint:                        iss + pathEndSession,
+			JwksURI:                                   iss + pathKeys,
+			ScopesSupported:                           supportedScopes,
+			ResponseTypesSupported:                    []string{string(oidc.ResponseTypeCode)},
+			ResponseModesSupported:                    []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)},
+			GrantTypesSupported:                       []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials},
+			SubjectTypesSupported:                     []string{"public"},
+			IDTokenSigningAlgValuesSupported:          algs,
+			TokenEndpointAuthMethodsSupported:         append(authMethods, oidc.AuthMethodNone),
+			RevocationEndpointAuthMethodsSupported:    append(authMethods, oidc.AuthMethodNone),
+			IntrospectionEndpointAuthMethodsSupported: authMethods,
+			ClaimsSupported:                           supportedClaims,
+			ACRValuesSupported:                        p.acrValues(),
+			CodeChallengeMethodsSupported:             []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
+			ClaimsParameterSupported:                  false,
+			RequestParameterSupported:                 false,
+			RequestURIParameterSupported:              false,
+			BackChannelLogoutSupported:                true,
+			BackChannelLogoutSessionSupported:         true,
+		},
+		AuthorizationResponseIssParameterSupported: true,
+	}
 	assertionAlgs := make([]string, 0, len(clientkeys.Algorithms))
 	for _, a := range clientkeys.Algorithms {
 		assertionAlgs = append(assertionAlgs, string(a))
 	}
-	doc := discoveryDocument{
-		DiscoveryConfiguration: &oidc.DiscoveryConfiguration{
-			Issuer:                                             iss,
-			AuthorizationEndpoint:                              iss + pathAuthorize,
-			TokenEndpoint:                                      iss + pathToken,
-			IntrospectionEndpoint:                              iss + pathIntrospect,
-			UserinfoEndpoint:                                   iss + pathUserinfo,
-			RevocationEndpoint:                                 iss + pathRevoke,
-			EndSessionEndpoint:                                 iss + pathEndSession,
-			JwksURI:                                            iss + pathKeys,
-			ScopesSupported:                                    supportedScopes,
-			ResponseTypesSupported:                             []string{string(oidc.ResponseTypeCode)},
-			ResponseModesSupported:                             []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)},
-			GrantTypesSupported:                                []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials},
-			SubjectTypesSupported:                              []string{"public"},
-			IDTokenSigningAlgValuesSupported:                   algs,
-			TokenEndpointAuthMethodsSupported:                  append(authMethods, oidc.AuthMethodNone),
-			RevocationEndpointAuthMethodsSupported:             append(authMethods, oidc.AuthMethodNone),
-			IntrospectionEndpointAuthMethodsSupported:          authMethods,
-			TokenEndpointAuthSigningAlgValuesSupported:         assertionAlgs,
-			RevocationEndpointAuthSigningAlgValuesSupported:    assertionAlgs,
-			IntrospectionEndpointAuthSigningAlgValuesSupported: assertionAlgs,
-			ClaimsSupported:                                    supportedClaims,
-			ACRValuesSupported:                                 p.acrValues(),
-			CodeChallengeMethodsSupported:                      []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
-			ClaimsParameterSupported:                           false,
-			RequestParameterSupported:                          false,
-			RequestURIParameterSupported:                       false,
-			BackChannelLogoutSupported:                         true,
-			BackChannelLogoutSessionSupported:                  true,
-		},
-		AuthorizationResponseIssParameterSupported: true,
-	}
+	doc.TokenEndpointAuthSigningAlgValuesSupported = assertionAlgs
+	doc.RevocationEndpointAuthSigningAlgValuesSupported = assertionAlgs
+	doc.IntrospectionEndpointAuthSigningAlgValuesSupported = assertionAlgs
 	body, err := json.Marshal(doc)
 	if err != nil {
 		panic("marshal discovery document: " + err.Error()) // static types; cannot fail
