@@ -21,6 +21,8 @@ type rules struct {
 	forgotEmail, forgotIP ratelimit.Rule
 	resendEmail, resendIP ratelimit.Rule
 	accountUser           ratelimit.Rule
+	// The device flow's code entry (deviceflow.go).
+	deviceCodeIP, deviceCodeSession, deviceCodeAll ratelimit.Rule
 }
 
 func rule(name string, set RateLimit, limit int, period time.Duration) ratelimit.Rule {
@@ -39,7 +41,9 @@ func rule(name string, set RateLimit, limit int, period time.Duration) ratelimit
 }
 
 func newRules(c *Config) rules {
+	ip, session, all := deviceCodeRules(c)
 	return rules{
+		deviceCodeIP: ip, deviceCodeSession: session, deviceCodeAll: all,
 		signInEmail: rule("login-email", c.SignInPerEmail, 10, time.Minute),
 		signInIP:    rule("login-ip", c.SignInPerIP, 30, time.Minute),
 		registerIP:  rule("register-ip", c.RegisterPerIP, 10, time.Hour),

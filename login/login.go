@@ -156,6 +156,13 @@ type Config struct {
 	// "ADMIN". Such a user asking for storage.ScopeAdmin must sign in with
 	// two factors (factors.go).
 	AdminRole string
+
+	// Device flow (deviceflow.go): codes typed at /device per client IP
+	// (default 20/hour), per session (10 per 10 minutes) and by everyone
+	// together (60/minute).
+	DeviceCodePerIP      RateLimit
+	DeviceCodePerSession RateLimit
+	DeviceCodeGlobal     RateLimit
 }
 
 // RateLimit allows Limit requests per Period for one key. A zero value means
@@ -371,6 +378,7 @@ func (h *Handler) routes() chi.Router {
 	r.Get("/account/reauth", h.getReauth)
 	r.Get("/upstream/{upstream}/start", h.getUpstreamStart)
 	r.Get("/upstream/{upstream}/callback", h.getUpstreamCallback)
+	r.Get(devicePath, h.getDevice)
 
 	cop := http.NewCrossOriginProtection()
 	h.crossOrigin = cop
@@ -409,6 +417,8 @@ func (h *Handler) routes() chi.Router {
 		r.Post("/account/passkeys/begin", h.postPasskeyRegisterBegin)
 		r.Post("/account/passkeys", h.postPasskeyRegister)
 		r.Post("/account/passkeys/remove", h.postPasskeyRemove)
+		r.Post(devicePath, h.postDevice)
+		r.Post(devicePath+"/decide", h.postDeviceDecide)
 	})
 	return r
 }

@@ -111,6 +111,8 @@ func (c *client) ClockSkew() time.Duration             { return 0 }
 type authRequest struct {
 	r        *storage.AuthRequest
 	audience []string
+	// device: an approved device authorization (device.go), not a code.
+	device bool
 }
 
 var _ zop.AuthRequest = authRequest{}

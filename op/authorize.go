@@ -1,6 +1,7 @@
 package op
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,15 +23,16 @@ var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 // decides where an error may go: until the client and its redirect_uri are
 // known to match, errors are shown as a page and never redirected (an open
 // redirector otherwise); after that they go back to the client with state and
-// iss (RFC 6749 §4.1.2.1, RFC 9207).
+// iss (RFC 6749 §4.1.2.1, RFC 9207). A request carrying a request_uri from
+// the PAR endpoint (par.go) is replaced by the request that was pushed, which
+// is then validated like any other.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if len(r.URL.RawQuery) > maxAuthorizeQuery {
 		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request is too long.", "")
 		return
 	}
-	req, err := zop.ParseAuthorizeRequest(r, p.zp.Decoder())
-	if err != nil {
+	if err := r.ParseForm(); err != nil {
 		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request is malformed.", "")
 		return
 	}
@@ -38,10 +40,14 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request is too long.", "")
 		return
 	}
-	repeated := repeatedParam(r.Form)
-	if repeated == "client_id" || repeated == "redirect_uri" {
-		// Which application, and where to send the answer, is in doubt.
-		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request names its "+repeated+" more than once.", "")
+	req, err := p.decodeAuthorization(r.Form)
+	if err != nil {
+		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request is malformed.", "")
+		return
+	}
+	if repeatedParam(r.Form) == "client_id" {
+		// Which application is in doubt.
+		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request names its client_id more than once.", "")
 		return
 	}
 	if req.ClientID == "" {
@@ -58,76 +64,142 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpobs.SetClientID(ctx, req.ClientID) // registered: fit for the access log
-	if req.RedirectURI == "" {
-		p.errorPage(w, r, http.StatusBadRequest, "The sign-in request has no redirect_uri.", "")
+	form, pushed := r.Form, false
+	if _, ok := r.Form["request_uri"]; ok {
+		if form, ok = p.redeemPushed(w, r, req, c); !ok {
+			return
+		}
+		if req, err = p.decodeAuthorization(form); err != nil { // it decoded when pushed
+			p.failurePage(w, r, "authorize: decode pushed request", err)
+			return
+		}
+		pushed = true
+	}
+	ar, problem := p.checkAuthorization(ctx, form, req, c, pushed)
+	if problem != nil {
+		if problem.page != "" {
+			p.errorPage(w, r, http.StatusBadRequest, problem.page, "")
+			return
+		}
+		p.respond(w, r, problem.redirectURI, problem.mode, errorParams(problem.code, problem.desc, problem.state))
 		return
 	}
-	if err := validateRedirectURI(c, req.RedirectURI); err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, "The redirect_uri is not registered for this application.", "")
+	handle, err := p.sealRequest(ar)
+	if err != nil {
+		_, e := p.failure(ctx, "authorize: seal request", err)
+		p.respond(w, r, ar.RedirectURI, oidc.ResponseMode(ar.ResponseMode), errorParams(string(e.ErrorType), e.Description, ar.State))
 		return
+	}
+	p.setBinding(w, ar.ID)
+	http.Redirect(w, r, c.LoginURL(handle), http.StatusFound)
+}
+
+// decodeAuthorization reads an authorization request's parameters the way
+// zitadel does (names matched case-insensitively).
+func (p *Provider) decodeAuthorization(form url.Values) (*oidc.AuthRequest, error) {
+	req := new(oidc.AuthRequest)
+	if err := p.zp.Decoder().Decode(req, form); err != nil {
+		return nil, fmt.Errorf("decode authorization request: %w", err)
+	}
+	return req, nil
+}
+
+// authzProblem is why an authorization request was refused, and where the
+// answer may go.
+type authzProblem struct {
+	// page, when set, is the message for a person: the redirect_uri is in
+	// doubt, so the error must not be sent there.
+	page string
+	// code and desc are the OAuth error: sent to the redirect_uri by
+	// /authorize, answered as JSON by the PAR endpoint.
+	code, desc string
+	// Where and how /authorize sends a redirectable error.
+	redirectURI, state string
+	mode               oidc.ResponseMode
+}
+
+// checkAuthorization validates the authorization request req (decoded from
+// form) of client c: the one set of rules for /authorize and the PAR
+// endpoint. pushed says the request came through the PAR endpoint (or is
+// being pushed), which a client or server that requires PAR insists on. It
+// returns the pending request to seal.
+func (p *Provider) checkAuthorization(ctx context.Context, form url.Values, req *oidc.AuthRequest, c *client, pushed bool) (*storage.AuthRequest, *authzProblem) {
+	untrusted := func(page, desc string) (*storage.AuthRequest, *authzProblem) {
+		return nil, &authzProblem{page: page, code: "invalid_request", desc: desc}
+	}
+	repeated := repeatedParam(form)
+	switch {
+	case repeated == "client_id" || repeated == "redirect_uri":
+		// Which application, and where to send the answer, is in doubt.
+		return untrusted("The sign-in request names its "+repeated+" more than once.", "the parameter "+repeated+" is repeated")
+	case req.ClientID != c.GetID():
+		return untrusted("The sign-in request names another application.", "client_id does not match the client")
+	case req.RedirectURI == "":
+		return untrusted("The sign-in request has no redirect_uri.", "redirect_uri is missing")
+	case validateRedirectURI(c, req.RedirectURI) != nil:
+		return untrusted("The redirect_uri is not registered for this application.", "redirect_uri is not registered for this client")
 	}
 
 	// From here on the redirect_uri is trusted.
 	state := req.State
-	badChars := badCharsParam(r.Form)
+	badChars := badCharsParam(form)
 	if repeated == "state" || len(state) > maxState || badChars == "state" {
 		state = "" // not echoed: which one, or so much of it
 	}
-	fail := func(code, desc string) {
-		mode := req.ResponseMode
-		if mode != oidc.ResponseModeFormPost || repeated == "response_mode" {
-			mode = oidc.ResponseModeQuery
+	mode := req.ResponseMode
+	if mode != oidc.ResponseModeFormPost || repeated == "response_mode" {
+		mode = oidc.ResponseModeQuery
+	}
+	fail := func(code, desc string) (*storage.AuthRequest, *authzProblem) {
+		return nil, &authzProblem{code: code, desc: desc, redirectURI: req.RedirectURI, state: state, mode: mode}
+	}
+	failWith := func(err error) (*storage.AuthRequest, *authzProblem) {
+		var oe *oidc.Error
+		if errors.As(err, &oe) {
+			return fail(string(oe.ErrorType), oe.Description)
 		}
-		p.respond(w, r, req.RedirectURI, mode, errorParams(code, desc, state))
+		return fail("server_error", "")
+	}
+	if !pushed && (p.cfg.RequirePAR || c.c.RequirePAR) {
+		return fail("invalid_request", "pushed authorization request required")
 	}
 	if repeated != "" {
-		fail("invalid_request", "the parameter "+repeated+" is repeated")
-		return
+		return fail("invalid_request", "the parameter "+repeated+" is repeated")
 	}
 	if badChars != "" {
-		fail("invalid_request", badChars+" holds invalid UTF-8 or a control character")
-		return
+		return fail("invalid_request", badChars+" holds invalid UTF-8 or a control character")
 	}
-	if name, limit := oversizedParam(r.Form); name != "" {
-		fail("invalid_request", fmt.Sprintf("%s is longer than %d bytes", name, limit))
-		return
+	if name, limit := oversizedParam(form); name != "" {
+		return fail("invalid_request", fmt.Sprintf("%s is longer than %d bytes", name, limit))
 	}
 	switch req.ResponseMode {
 	case "", oidc.ResponseModeQuery, oidc.ResponseModeFormPost:
 	default:
-		fail("invalid_request", "unsupported response_mode")
-		return
+		return fail("invalid_request", "unsupported response_mode")
 	}
-	if req.RequestParam != "" || r.Form.Get("request_uri") != "" {
-		fail("request_not_supported", "request objects are not supported")
-		return
+	if req.RequestParam != "" || form.Get("request_uri") != "" {
+		return fail("request_not_supported", "request objects are not supported")
 	}
 	if req.ResponseType != oidc.ResponseTypeCode {
 		if req.ResponseType == "" {
-			fail("invalid_request", "response_type is missing")
-		} else {
-			fail("unsupported_response_type", "only response_type=code is supported")
+			return fail("invalid_request", "response_type is missing")
 		}
-		return
+		return fail("unsupported_response_type", "only response_type=code is supported")
 	}
 	if !c.hasGrant(oidc.GrantTypeCode) {
-		fail("unauthorized_client", "this client may not use the authorization code grant")
-		return
+		return fail("unauthorized_client", "this client may not use the authorization code grant")
 	}
 	maxAge, err := zop.ValidateAuthReqPrompt(req.Prompt, req.MaxAge)
 	if err != nil {
-		failWith(fail, err)
-		return
+		return failWith(err)
 	}
 	req.MaxAge = maxAge
 	if !slices.Contains(req.Scopes, oidc.ScopeOpenID) {
-		fail("invalid_scope", "the openid scope is required")
-		return
+		return fail("invalid_scope", "the openid scope is required")
 	}
 	scopes, err := zop.ValidateAuthReqScopes(c, req.Scopes)
 	if err != nil {
-		failWith(fail, err)
-		return
+		return failWith(err)
 	}
 	if !c.hasGrant(oidc.GrantTypeRefreshToken) {
 		// A client that may not refresh gets no refresh token; drop the scope
@@ -137,50 +209,28 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	req.Scopes = scopes
 	switch {
 	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
-		fail("invalid_request", "code_challenge_method without code_challenge")
-		return
+		return fail("invalid_request", "code_challenge_method without code_challenge")
 	case req.CodeChallenge == "" && c.AuthMethod() == oidc.AuthMethodNone:
-		fail("invalid_request", "PKCE with code_challenge_method=S256 is required for public clients")
-		return
+		return fail("invalid_request", "PKCE with code_challenge_method=S256 is required for public clients")
 	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
 		// An absent method means plain (RFC 7636 §4.3): refused like plain itself.
-		fail("invalid_request", "code_challenge_method must be S256")
-		return
+		return fail("invalid_request", "code_challenge_method must be S256")
 	case req.CodeChallenge != "" && !pkceChallenge.MatchString(req.CodeChallenge):
-		fail("invalid_request", "code_challenge is malformed")
-		return
+		return fail("invalid_request", "code_challenge is malformed")
 	}
 	hintSubject, err := zop.ValidateAuthReqIDTokenHint(ctx, req.IDTokenHint, p.zp.IDTokenHintVerifier(ctx))
 	if err != nil {
-		failWith(fail, err)
-		return
+		return failWith(err)
 	}
-	for _, res := range r.Form["resource"] { // RFC 8707: each must be registered for the client
+	for _, res := range form["resource"] { // RFC 8707: each must be registered for the client
 		if !slices.Contains(c.c.Resources, res) {
 			e := errInvalidTarget(res)
-			fail(string(e.ErrorType), e.Description)
-			return
+			return fail(string(e.ErrorType), e.Description)
 		}
 	}
 	ar := p.newAuthRequest(req, hintSubject)
-	ar.Resources = r.Form["resource"]
-	handle, err := p.sealRequest(ar)
-	if err != nil {
-		_, e := p.failure(ctx, "authorize: seal request", err)
-		fail(string(e.ErrorType), e.Description)
-		return
-	}
-	p.setBinding(w, ar.ID)
-	http.Redirect(w, r, c.LoginURL(handle), http.StatusFound)
-}
-
-func failWith(fail func(code, desc string), err error) {
-	var oe *oidc.Error
-	if errors.As(err, &oe) {
-		fail(string(oe.ErrorType), oe.Description)
-		return
-	}
-	fail("server_error", "")
+	ar.Resources = form["resource"]
+	return ar, nil
 }
 
 // callback issues the authorization code once login has completed the request.

@@ -155,7 +155,7 @@ func verifyWithAny(tok *jwt.JSONWebToken, keys *jose.JSONWebKeySet, hdr jose.Hea
 }
 
 // checkAssertionClaims: iss = sub = the client; aud names this server (its
-// issuer or token endpoint, alone or in an array); exp present, not past,
+// issuer, token endpoint or PAR endpoint, alone or in an array); exp present, not past,
 // not more than assertionMaxLifetime ahead; nbf and iat not in the future;
 // a jti.
 func (p *Provider) checkAssertionClaims(id string, claims *jwt.Claims) error {
@@ -165,7 +165,8 @@ func (p *Provider) checkAssertionClaims(id string, claims *jwt.Claims) error {
 	}
 	expected := jwt.Expected{
 		Issuer: id, Subject: id, Time: now,
-		AnyAudience: jwt.Audience{p.cfg.Issuer, p.cfg.Issuer + pathToken},
+		// RFC 9126 §2: at the PAR endpoint its URL identifies us too.
+		AnyAudience: jwt.Audience{p.cfg.Issuer, p.cfg.Issuer + pathToken, p.cfg.Issuer + pathPAR},
 	}
 	if err := claims.ValidateWithLeeway(expected, assertionLeeway); err != nil {
 		return refuse("client %q: %v (aud %q)", id, err, []string(claims.Audience))

@@ -106,7 +106,11 @@ func (p *Provider) issueTokens(ctx context.Context, req tokenRequest, c *client,
 // countIssued counts the tokens of a response about to be sent.
 func (p *Provider) countIssued(req tokenRequest, resp *oidc.AccessTokenResponse, jwt bool) {
 	grant := "authorization_code"
-	switch req.(type) {
+	switch r := req.(type) {
+	case authRequest:
+		if r.device {
+			grant = "device_code"
+		}
 	case *refreshRequest:
 		grant = "refresh_token"
 	case *clientCredentialsRequest:

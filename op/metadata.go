@@ -19,11 +19,14 @@ type cachedDoc struct {
 	body    []byte
 }
 
-// discoveryDocument is zitadel's discovery configuration plus RFC 9207's flag,
-// which the library's struct lacks.
+// discoveryDocument is zitadel's discovery configuration plus what the
+// library's struct lacks: RFC 9207's flag and RFC 9126's PAR metadata.
 type discoveryDocument struct {
 	*oidc.DiscoveryConfiguration
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	// Pushed authorization requests (RFC 9126 §5).
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint"`
+	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
 }
 
 func (p *Provider) discoveryJSON() []byte {
@@ -54,7 +57,8 @@ func (p *Provider) discoveryJSON() []byte {
 			ScopesSupported:                           supportedScopes,
 			ResponseTypesSupported:                    []string{string(oidc.ResponseTypeCode)},
 			ResponseModesSupported:                    []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)},
-			GrantTypesSupported:                       []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials},
+			GrantTypesSupported:                       []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode},
+			DeviceAuthorizationEndpoint:               iss + pathDeviceAuthorization,
 			SubjectTypesSupported:                     []string{"public"},
 			IDTokenSigningAlgValuesSupported:          algs,
 			TokenEndpointAuthMethodsSupported:         append(authMethods, oidc.AuthMethodNone),
@@ -70,6 +74,8 @@ func (p *Provider) discoveryJSON() []byte {
 			BackChannelLogoutSessionSupported:         true,
 		},
 		AuthorizationResponseIssParameterSupported: true,
+		PushedAuthorizationRequestEndpoint:         iss + pathPAR,
+		RequirePushedAuthorizationRequests:         p.cfg.RequirePAR,
 	}
 	assertionAlgs := make([]string, 0, len(clientkeys.Algorithms))
 	for _, a := range clientkeys.Algorithms {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/authn"
 	"github.com/gatehouse-id/gatehouse/keys"
+	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/op/backchannel"
 	"github.com/gatehouse-id/gatehouse/op/clientkeys"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -74,6 +75,24 @@ type Config struct {
 	// Metrics counts issued tokens, refresh reuse and back-channel logout
 	// deliveries; nil counts nothing.
 	Metrics *Metrics
+
+	// Pushed authorization requests (RFC 9126, par.go).
+	//
+	// RequirePAR: every client must push its authorization requests
+	// (GATEHOUSE_REQUIRE_PAR); a client's own RequirePAR asks it of one.
+	RequirePAR bool
+	// PARLimit decides whether the client may push one more request now
+	// (cmd adapts the rate limiter); an error refuses the request with 503.
+	// nil limits nothing.
+	PARLimit func(ctx context.Context, clientID string) (ok bool, retryAfter time.Duration, err error)
+	// Device authorization grant (RFC 8628, device.go): how long a device
+	// code lives (default 10m) and the least time between polls (default
+	// 5s, whole seconds).
+	DeviceCodeTTL      time.Duration
+	DevicePollInterval time.Duration
+	// Limiter rate-limits the endpoints clients call unauthenticated or in
+	// bulk (the device authorization endpoint); nil limits nothing.
+	Limiter ratelimit.Limiter
 }
 
 func (c *Config) setDefaults() {
@@ -88,6 +107,9 @@ func (c *Config) setDefaults() {
 	def(&c.CodeTTL, time.Minute)
 	def(&c.AuthRequestTTL, 30*time.Minute)
 	def(&c.ClientCacheTTL, 30*time.Second)
+	def(&c.DeviceCodeTTL, 10*time.Minute)
+	def(&c.DevicePollInterval, 5*time.Second)
+	c.DevicePollInterval = max(c.DevicePollInterval.Truncate(time.Second), time.Second)
 	if c.LoginPath == "" {
 		c.LoginPath = "/login"
 	}

@@ -30,6 +30,7 @@ const (
 	pathEndSession = "/end_session"
 	pathKeys       = "/keys"
 	pathFormPostJS = "/oidc/form_post.js"
+	pathPAR        = "/oauth/par" // pushed authorization requests (RFC 9126)
 )
 
 func (p *Provider) routes() http.Handler {
@@ -62,7 +63,10 @@ func (p *Provider) routes() http.Handler {
 	r.Get(pathFormPostJS, serveFormPostJS)
 	r.Get("/", p.home)
 	r.Handle(pathToken, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(zh)))))
+	r.With(noStore, withWWWAuthenticate, refuseRepeatedParams, requireClientAuth).Post(pathDeviceAuthorization, p.deviceAuthorization)
 	r.Handle(pathRevoke, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(zh)))))
+	// The PAR endpoint authenticates clients as the token endpoint does.
+	r.With(noStore, withWWWAuthenticate, refuseRepeatedParams, requireClientAuth).Post(pathPAR, p.pushAuthorization)
 	r.Handle("/healthz", zh)
 	r.Get("/readyz", p.ready)
 	r.Get("/ready", p.ready)
@@ -203,6 +207,7 @@ func (p *Provider) originAllowed(r *http.Request, origin string) bool {
 func Patterns() []string {
 	return []string{
 		pathDiscovery, pathKeys, pathAuthorize, pathCallback, pathToken, pathIntrospect,
-		pathRevoke, pathUserinfo, pathEndSession, pathFormPostJS, "/healthz", "/readyz", "/ready", "/{$}",
+		pathRevoke, pathUserinfo, pathEndSession, pathFormPostJS, pathPAR, "/healthz", "/readyz", "/ready", "/{$}",
+		pathDeviceAuthorization,
 	}
 }

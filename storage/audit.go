@@ -80,6 +80,11 @@ const (
 	// One event per import run (gatehouse import), not per user (Detail:
 	// source and the counts).
 	AuditUsersImported = "users_imported"
+	// Device flow (RFC 8628): a person approved or denied a device's
+	// request on the /device page (ClientID the device's app; Detail: the
+	// scopes).
+	AuditDeviceApproved = "device_approved"
+	AuditDeviceDenied   = "device_denied"
 )
 
 // AuditFilter selects events for ListAudit. Zero fields select everything.

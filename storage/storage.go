@@ -144,6 +144,10 @@ type Client struct {
 	// Version counts the changes of the row, as User.Version does:
 	// CreateClient stores 1, UpdateClient adds one.
 	Version int64
+
+	// RequirePAR (pushed authorization requests, RFC 9126): the client may
+	// start a sign-in only with a request_uri from the PAR endpoint.
+	RequirePAR bool
 	// private_key_jwt: the client's public signing keys, either as a JWKS
 	// JSON document kept here or as the URL that serves it (one of the two,
 	// and only for AuthMethodPrivateKeyJWT; "" otherwise).
@@ -683,12 +687,18 @@ type Store interface {
 	// Back-channel logout outbox (logout.go).
 	LogoutOutbox
 
+	// Pushed authorization requests, RFC 9126 (par.go).
+	PushedRequests
+	// Device authorization grant, RFC 8628 (device.go).
+	DeviceAuthorizations
+
 	// Maintenance.
 	// DeleteExpired removes expired auth requests, grants, refresh tokens,
-	// deny-list entries, one-time tokens, used markers, login-attempt rows whose
+	// deny-list entries, one-time tokens, used markers, device authorizations, login-attempt rows whose
 	// lock has expired and that were last touched over a day ago, retired keys
-	// past RemoveAfter, and logout deliveries delivered or given up more than
-	// LogoutDeliveryRetention ago. It returns rows removed.
+	// past RemoveAfter, logout deliveries delivered or given up more than
+	// LogoutDeliveryRetention ago, and expired pushed authorization requests.
+	// It returns rows removed.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// WithLock runs fn while holding a named cross-process lock, if it can get it
 	// without waiting; ran is false when another process holds it.

@@ -164,6 +164,10 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	if err != nil {
 		return nil, err
 	}
+	// Pushed authorization requests per client: far above what sign-ins
+	// need (one push each), low enough that a client with a leaked secret
+	// cannot fill the store.
+	parRule := ratelimit.Rule{Name: "par-client", Limit: 300, Period: time.Minute}
 	provider, err := op.New(op.Config{
 		Issuer:              cfg.Issuer,
 		NoPasskeys:          webAuthn == nil,
@@ -183,6 +187,13 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		Logger:              log,
 		ClientIP:            func(r *http.Request) string { return auditIP(r, trusted) },
 		Metrics:             opMetrics,
+		RequirePAR:          cfg.RequirePAR,
+		PARLimit: func(ctx context.Context, clientID string) (bool, time.Duration, error) {
+			return limiter.Allow(ctx, parRule, clientID)
+		},
+		DeviceCodeTTL:      cfg.DeviceCodeTTL,
+		DevicePollInterval: cfg.DevicePollInterval,
+		Limiter:            limiter,
 	}, c.store, c.keys)
 	if err != nil {
 		closeLimiter()
@@ -232,6 +243,9 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		AdminRole:               cfg.AdminRole,
 		WebAuthn:                webAuthn,
 		FactorKey:               keys.DeriveKey(c.secret, "second-factors"),
+		DeviceCodePerIP:         login.RateLimit(cfg.RateDeviceCodeIP),
+		DeviceCodePerSession:    login.RateLimit(cfg.RateDeviceCodeSession),
+		DeviceCodeGlobal:        login.RateLimit(cfg.RateDeviceCodeAll),
 	}, c.store, hasher, provider)
 
 	provider.SetPages(ui) // op's pages in the UI's look, with a way on

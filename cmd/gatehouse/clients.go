@@ -32,6 +32,7 @@ type clientJSON struct {
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
 	Resources              []string `json:"resources,omitempty"`
 	AllowedScopes          []string `json:"allowed_scopes,omitempty"`
+	RequirePAR             bool     `json:"require_par,omitempty"` // pushed authorization requests (RFC 9126)
 	// private_key_jwt keys.
 	JWKSURI string          `json:"jwks_uri,omitempty"`
 	JWKS    json.RawMessage `json:"jwks,omitempty"`
@@ -42,7 +43,7 @@ func toClientJSON(c *admin.Client) clientJSON {
 		ClientID: c.ID, Name: c.Name, Type: c.Type, AuthMethod: c.AuthMethod, GrantTypes: c.GrantTypes,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA, BackchannelLogoutURI: c.BackchannelLogoutURI,
-		Resources: c.Resources, AllowedScopes: c.AllowedScopes, JWKSURI: c.JWKSURI, JWKS: c.JWKS,
+		Resources: c.Resources, AllowedScopes: c.AllowedScopes, RequirePAR: c.RequirePAR, JWKSURI: c.JWKSURI, JWKS: c.JWKS,
 	}
 }
 
@@ -124,7 +125,7 @@ func clientsCreateCmd(e *env) *cobra.Command {
 	f.StringVar(&spec.AuthMethod, "auth-method", "", "client_secret_basic (default), client_secret_post or private_key_jwt (no secret: give --jwks-uri or --jwks-file)")
 	f.StringVar(&spec.JWKSURI, "jwks-uri", "", "private_key_jwt: URL of the client's public keys (JWKS; https, or http on loopback)")
 	f.StringVar(&jwksFile, "jwks-file", "", "private_key_jwt: file holding the client's public keys as a JWKS (public keys only)")
-	f.StringSliceVar(&spec.GrantTypes, "grant-types", nil, "authorization_code, refresh_token, client_credentials (default: the first two)")
+	f.StringSliceVar(&spec.GrantTypes, "grant-types", nil, "authorization_code, refresh_token, client_credentials, device_code (default: the first two)")
 	f.StringVar(&spec.AccessToken, "access-token", "opaque", "access token format: opaque or jwt")
 	f.BoolVar(&spec.RequireConsent, "require-consent", false, "ask users for consent (third-party client)")
 	f.BoolVar(&spec.RequireMFA, "require-mfa", false, "every sign-in into this client needs two factors; users without one enrol first")
@@ -133,6 +134,7 @@ func clientsCreateCmd(e *env) *cobra.Command {
 	f.BoolVar(&spec.OfflineSurvivesLogout, "offline-survives-logout", false, "refresh tokens granted with offline_access survive the end of the SSO session")
 	f.StringSliceVar(&spec.Resources, "resource", nil, "RFC 8707 resource (API) URI its access tokens may be for; the first is the default audience (repeatable)")
 	f.StringSliceVar(&spec.AllowedScopes, "allowed-scopes", nil, "scopes beyond the OpenID Connect ones it may ask for, e.g. gatehouse:admin (comma-separated or repeated)")
+	f.BoolVar(&spec.RequirePAR, "require-par", false, "sign-ins start only from a pushed authorization request (RFC 9126)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -210,7 +212,7 @@ func clientsDeleteCmd(e *env) *cobra.Command {
 func clientsUpdateCmd(e *env) *cobra.Command {
 	var name, bcURI, accessToken, jwksURI, jwksFile string
 	var redirects, postLogout, resources, grants, scopes []string
-	var bcSession, offline, requireMFA, requireConsent bool
+	var bcSession, offline, requireMFA, requireConsent, requirePAR bool
 	cmd := &cobra.Command{
 		Use:   "update CLIENT_ID",
 		Short: "Change a client's redirect URIs, back-channel logout, offline-token and sign-in settings",
@@ -255,6 +257,9 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 			if given("require-consent") {
 				u.RequireConsent = &requireConsent
 			}
+			if given("require-par") {
+				u.RequirePAR = &requirePAR
+			}
 			if given("jwks-uri") {
 				u.JWKSURI = &jwksURI
 			}
@@ -283,7 +288,7 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&redirects, "redirect-uri", nil, "redirect URI (repeatable; the list replaces the registered one)")
 	f.StringSliceVar(&postLogout, "post-logout-redirect-uri", nil, "post-logout redirect URI (repeatable; replaces the list)")
 	f.StringSliceVar(&resources, "resource", nil, "RFC 8707 resource URI (repeatable; replaces the list)")
-	f.StringSliceVar(&grants, "grant-types", nil, "authorization_code, refresh_token, client_credentials (replaces the list)")
+	f.StringSliceVar(&grants, "grant-types", nil, "authorization_code, refresh_token, client_credentials, device_code (replaces the list)")
 	f.StringVar(&accessToken, "access-token", "", "access token format: opaque or jwt")
 	f.StringSliceVar(&scopes, "allowed-scopes", nil, "scopes beyond the OpenID Connect ones it may ask for (replaces the list; empty removes them)")
 	f.StringVar(&bcURI, "backchannel-logout-uri", "", "where logout tokens are POSTed (https, or http on loopback); empty removes it")
@@ -291,6 +296,7 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 	f.BoolVar(&offline, "offline-survives-logout", false, "refresh tokens granted with offline_access survive the end of the SSO session")
 	f.BoolVar(&requireMFA, "require-mfa", false, "every sign-in into this client needs two factors")
 	f.BoolVar(&requireConsent, "require-consent", false, "ask users for consent")
+	f.BoolVar(&requirePAR, "require-par", false, "sign-ins start only from a pushed authorization request (RFC 9126)")
 	f.StringVar(&jwksURI, "jwks-uri", "", "private_key_jwt: URL of the client's public keys (replaces a registered JWKS)")
 	f.StringVar(&jwksFile, "jwks-file", "", "private_key_jwt: file holding the client's public keys as a JWKS (replaces a registered jwks_uri)")
 	return cmd

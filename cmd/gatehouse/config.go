@@ -129,6 +129,14 @@ var settings = []setting{
 	{"admin-role", "GATEHOUSE_ADMIN_ROLE", "ADMIN", "the role whose users administer Gatehouse (admin console, and user tokens of the admin API); another role, e.g. IDP_ADMIN, keeps that apart from being an admin in the apps", scopeServer, kindString},
 	{"webauthn-rp-id", "GATEHOUSE_WEBAUTHN_RP_ID", "", "WebAuthn relying-party ID for passkeys: empty means the issuer's host; a parent domain lets passkeys work across its subdomains", scopeServer, kindString},
 	{"upstream-signup", "GATEHOUSE_UPSTREAM_SIGNUP", "true", "an unknown upstream identity with a verified email and no account creates one (per upstream: \"signup\")", scopeServer, kindBool},
+	// Pushed authorization requests (RFC 9126).
+	{"require-par", "GATEHOUSE_REQUIRE_PAR", "false", "every client must push its authorization requests to /oauth/par (RFC 9126); per client: --require-par", scopeServer, kindBool},
+	// Device flow (RFC 8628).
+	{"device-code-ttl", "GATEHOUSE_DEVICE_CODE_TTL", "10m", "how long a device flow's device and user codes live (1m–1h)", scopeServer, kindDuration},
+	{"device-poll-interval", "GATEHOUSE_DEVICE_POLL_INTERVAL", "5s", "least time between a device's polls of the token endpoint (whole seconds, 1s–60s); polling faster gets slow_down", scopeServer, kindDuration},
+	{"rate-device-code-ip", "GATEHOUSE_RATE_DEVICE_CODE_IP", "20/1h", "device codes entered at /device per client IP, right or wrong", scopeServer, kindRate},
+	{"rate-device-code-session", "GATEHOUSE_RATE_DEVICE_CODE_SESSION", "10/10m", "device codes entered at /device per sign-in session", scopeServer, kindRate},
+	{"rate-device-code-all", "GATEHOUSE_RATE_DEVICE_CODE_ALL", "60/1m", "device codes entered at /device by everyone together (bounds guessing however many addresses try)", scopeServer, kindRate},
 }
 
 // config is the parsed, validated configuration.
@@ -197,6 +205,13 @@ type config struct {
 	MFARequiredRoles       []string
 	AdminRole              string
 	WebAuthnRPID           string
+	// Device flow (RFC 8628).
+	DeviceCodeTTL         time.Duration
+	DevicePollInterval    time.Duration
+	RateDeviceCodeIP      rate
+	RateDeviceCodeSession rate
+	RateDeviceCodeAll     rate
+
 	// Upstreams is the validated list from the upstreams file and the
 	// GitHub settings (checkBeforeStart fills it).
 	Upstreams []upstream.Config
@@ -204,6 +219,9 @@ type config struct {
 	// MailLinks, when set, is where the log mail sink also writes each link
 	// on a line of its own (serve: stderr, with text logs). Not a setting.
 	MailLinks io.Writer
+
+	// RequirePAR: every client must use pushed authorization requests (RFC 9126).
+	RequirePAR bool
 }
 
 // addSettingFlags adds the settings of scope sc to a command's flags. The
@@ -313,6 +331,13 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		UpstreamSignup:         p.boolean("upstream-signup"),
 		WebAuthnRPID:           p.str("webauthn-rp-id"),
 		AdminRole:              p.str("admin-role"),
+		RequirePAR:             p.boolean("require-par"),
+
+		DeviceCodeTTL:         p.duration("device-code-ttl", time.Minute),
+		DevicePollInterval:    p.duration("device-poll-interval", time.Second),
+		RateDeviceCodeIP:      p.rate("rate-device-code-ip"),
+		RateDeviceCodeSession: p.rate("rate-device-code-session"),
+		RateDeviceCodeAll:     p.rate("rate-device-code-all"),
 	}
 	for role := range strings.SplitSeq(p.str("mfa-required-roles"), ",") {
 		if role = strings.TrimSpace(role); role != "" {
@@ -369,6 +394,12 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 	}
 	if c.PProf && c.MetricsAddr == "" {
 		return nil, errors.New("GATEHOUSE_PPROF (--pprof): needs the metrics listener (GATEHOUSE_METRICS_ADDR)")
+	}
+	if c.DeviceCodeTTL > time.Hour {
+		return nil, errors.New("GATEHOUSE_DEVICE_CODE_TTL (--device-code-ttl): at most 1h (a user code is short; a long life gives guessing time)")
+	}
+	if c.DevicePollInterval > time.Minute || c.DevicePollInterval%time.Second != 0 {
+		return nil, errors.New("GATEHOUSE_DEVICE_POLL_INTERVAL (--device-poll-interval): whole seconds, at most 60s")
 	}
 	if c.SessionIdle > c.SessionMax {
 		return nil, errors.New("GATEHOUSE_SESSION_IDLE (--session-idle): must not exceed GATEHOUSE_SESSION_MAX")

@@ -327,6 +327,19 @@ func testPrivateKeyJWTCodeFlow(t *testing.T, ts *testServer) {
 	if err == nil {
 		t.Error("the revoked refresh token still works")
 	}
+
+	// PAR (RFC 9126) authenticates clients the same way; there the PAR
+	// endpoint's URL is an audience too (§2).
+	push := url.Values{"response_type": {"code"}, "redirect_uri": {app.RedirectURIs[0]}, "scope": {"openid"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+	c := goodClaims(t, ts, app.ClientID)
+	c.Aud = ts.issuer + "/oauth/par"
+	status, _, body = postForm(t, ts.issuer+"/oauth/par", withAssertion(push, sign(t, k, c)), "", "")
+	if status != http.StatusCreated || body["request_uri"] == nil {
+		t.Errorf("PAR with an assertion: %d %v", status, body)
+	}
+	status, h, body = postForm(t, ts.issuer+"/oauth/par", withAssertion(push, sign(t, impostor, goodClaims(t, ts, app.ClientID))), "", "")
+	wantInvalidClient(t, "PAR with a wrong key", status, h, body)
 }
 
 // jwksServer serves a JWKS that the test can change, counting fetches.

@@ -25,8 +25,11 @@ func TestREADMESnippetsAreTestedCode(t *testing.T) {
 			"js": "../../e2e/browser.test.mjs",
 			"go": "../../examples/go-rp/rp/rp.go",
 		}},
-		{"### Key-based client authentication (private_key_jwt)", "## Administration", map[string]string{
+		{"### Key-based client authentication (private_key_jwt)", "## Clients without a browser", map[string]string{
 			"js": "../../e2e/private-key-jwt.test.mjs",
+		}},
+		{"## Clients without a browser", "## Operations", map[string]string{
+			"go": "device_test.go",
 		}},
 		{"## Signing out everywhere (back-channel logout)", "## Sign in with GitHub", map[string]string{
 			"ts": "../../examples/authjs-nextjs/app/api/backchannel-logout/route.ts",

@@ -1024,3 +1024,24 @@ func TestUpdateUser(t *testing.T) {
 		}
 	})
 }
+
+// The device flow's grant type may be written short (device_code) or as
+// its URN; the store keeps the URN, once, and a client that has only it
+// needs no redirect URI.
+func TestClientSpecDeviceCodeGrant(t *testing.T) {
+	for _, c := range []struct{ in, want []string }{
+		{[]string{"device_code"}, []string{GrantDeviceCode}},
+		{[]string{GrantDeviceCode}, []string{GrantDeviceCode}},
+		{[]string{"device_code", "refresh_token", GrantDeviceCode}, []string{GrantDeviceCode, "refresh_token"}},
+	} {
+		got, err := ClientSpec{ID: "tv", Public: true, GrantTypes: c.in}.Client(time.Now())
+		if err != nil {
+			t.Fatalf("%v: %v", c.in, err)
+		}
+		if !slices.Equal(got.GrantTypes, c.want) {
+			t.Errorf("%v stored as %v, want %v", c.in, got.GrantTypes, c.want)
+		}
+	}
+	_, err := ClientSpec{ID: "tv", Public: true, GrantTypes: []string{"device"}}.Client(time.Now())
+	expectCode(t, "an unknown grant", err, CodeInvalid, "grant_types")
+}

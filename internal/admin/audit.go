@@ -50,7 +50,7 @@ func AuditActions() []string {
 		storage.AuditUserDisabled, storage.AuditUserEnabled, storage.AuditUserVerifiedChanged,
 		storage.AuditMFAReset, storage.AuditClientCreated, storage.AuditClientDeleted,
 		storage.AuditClientUpdated, storage.AuditClientSecretRotated, storage.AuditKeysRotated,
-		storage.AuditUsersImported,
+		storage.AuditUsersImported, storage.AuditDeviceApproved, storage.AuditDeviceDenied,
 	}
 }
 

@@ -35,6 +35,7 @@ type Client struct {
 	BackchannelLogoutURI             string
 	BackchannelLogoutSessionRequired bool
 	OfflineSurvivesLogout            bool
+	RequirePAR                       bool // pushed authorization requests (RFC 9126)
 	// private_key_jwt: the registered public keys (JWKS JSON) or their URL.
 	JWKS      json.RawMessage
 	JWKSURI   string
@@ -52,7 +53,7 @@ func clientView(c *storage.Client) *Client {
 		AccessTokenFormat: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA,
 		Resources: c.Resources, AllowedScopes: c.AllowedScopes, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
-		JWKS: jwksOf(c), JWKSURI: c.JWKSURI,
+		RequirePAR: c.RequirePAR, JWKS: jwksOf(c), JWKSURI: c.JWKSURI,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: version(c.Version),
 	}
 }
@@ -127,6 +128,7 @@ type ClientUpdate struct {
 	BackchannelLogoutURI             *string
 	BackchannelLogoutSessionRequired *bool
 	OfflineSurvivesLogout            *bool
+	RequirePAR                       *bool // pushed authorization requests (RFC 9126)
 	// private_key_jwt keys: giving one of the two replaces the other.
 	JWKS    *json.RawMessage
 	JWKSURI *string
@@ -171,6 +173,7 @@ func (u ClientUpdate) apply(spec *ClientSpec) map[string]string {
 	setStr("backchannel_logout_uri", u.BackchannelLogoutURI, &spec.BackchannelLogoutURI)
 	setBool("backchannel_logout_session_required", u.BackchannelLogoutSessionRequired, &spec.BackchannelLogoutSessionRequired)
 	setBool("offline_survives_logout", u.OfflineSurvivesLogout, &spec.OfflineSurvivesLogout)
+	setBool("require_par", u.RequirePAR, &spec.RequirePAR)
 	u.applyKeys(spec, changed)
 	return changed
 }

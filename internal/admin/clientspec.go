@@ -44,6 +44,9 @@ type ClientSpec struct {
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
 	OfflineSurvivesLogout            bool   `json:"offline_survives_logout"`
+	// RequirePAR (pushed authorization requests, RFC 9126): sign-ins start
+	// only from a request_uri of the PAR endpoint.
+	RequirePAR bool `json:"require_par"`
 	// private_key_jwt (RFC 7523 §2.2): the client's public signing keys,
 	// as a JWKS document or the URL that serves one; exactly one of the two
 	// for that auth method, neither for the others.
@@ -60,6 +63,11 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	// GrantDeviceCode is RFC 8628's device authorization grant, stored as
+	// its URN (the grant_type the token endpoint sees); GrantDeviceCodeShort
+	// is what the CLI and the clients file may write instead.
+	GrantDeviceCode      = "urn:ietf:params:oauth:grant-type:device_code"
+	GrantDeviceCodeShort = "device_code"
 )
 
 // Client validates the spec and builds the stored client (created and
@@ -71,7 +79,7 @@ func (s ClientSpec) Client(now time.Time) (*storage.Client, error) {
 		RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		RequireConsent: s.RequireConsent, RequireMFA: s.RequireMFA, Resources: s.Resources,
 		AllowedScopes: s.AllowedScopes, BackchannelLogoutURI: s.BackchannelLogoutURI, BackchannelLogoutSessionRequired: s.BackchannelLogoutSessionRequired,
-		OfflineSurvivesLogout: s.OfflineSurvivesLogout,
+		OfflineSurvivesLogout: s.OfflineSurvivesLogout, RequirePAR: s.RequirePAR,
 	}
 	if c.ID == "" {
 		c.ID = newClientID()
@@ -171,11 +179,19 @@ func (s ClientSpec) grants(c *storage.Client) error {
 	if len(c.GrantTypes) == 0 {
 		c.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
 	}
+	var grants []string
 	for _, g := range c.GrantTypes {
-		if !slices.Contains([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}, g) {
-			return invalid("grant_types", "grant type %q: use authorization_code, refresh_token or client_credentials", g)
+		if g == GrantDeviceCodeShort {
+			g = GrantDeviceCode // one spelling in the store
+		}
+		if !slices.Contains([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}, g) {
+			return invalid("grant_types", "grant type %q: use authorization_code, refresh_token, client_credentials or device_code", g)
+		}
+		if !slices.Contains(grants, g) {
+			grants = append(grants, g)
 		}
 	}
+	c.GrantTypes = grants
 	if slices.Contains(c.GrantTypes, GrantClientCredentials) && c.AuthMethod == storage.AuthMethodNone {
 		return invalid("grant_types", "grant type client_credentials needs a confidential client")
 	}
@@ -221,7 +237,7 @@ func specOf(c *storage.Client) ClientSpec {
 		GrantTypes: c.GrantTypes, AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent,
 		RequireMFA: c.RequireMFA, Resources: c.Resources, AllowedScopes: c.AllowedScopes, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
-		JWKS: jwksOf(c), JWKSURI: c.JWKSURI,
+		RequirePAR: c.RequirePAR, JWKS: jwksOf(c), JWKSURI: c.JWKSURI,
 	}
 }
 

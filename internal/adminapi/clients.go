@@ -29,6 +29,7 @@ type clientJSON struct {
 	BackchannelLogoutURI             string   `json:"backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired bool     `json:"backchannel_logout_session_required"`
 	OfflineSurvivesLogout            bool     `json:"offline_survives_logout"`
+	RequirePAR                       bool     `json:"require_par"` // pushed authorization requests (RFC 9126)
 	// private_key_jwt keys.
 	JWKSURI   string          `json:"jwks_uri"`
 	JWKS      json.RawMessage `json:"jwks"`
@@ -50,7 +51,7 @@ func toClientJSON(c *admin.Client) clientJSON {
 		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA,
 		Resources: list(c.Resources), AllowedScopes: list(c.AllowedScopes), BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
-		JWKSURI: c.JWKSURI, JWKS: c.JWKS,
+		RequirePAR: c.RequirePAR, JWKSURI: c.JWKSURI, JWKS: c.JWKS,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 }
@@ -131,6 +132,7 @@ type clientPatch struct {
 	BackchannelLogoutURI             *string   `json:"backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired *bool     `json:"backchannel_logout_session_required"`
 	OfflineSurvivesLogout            *bool     `json:"offline_survives_logout"`
+	RequirePAR                       *bool     `json:"require_par"` // pushed authorization requests (RFC 9126)
 	// private_key_jwt keys: giving one replaces the other.
 	JWKSURI *string          `json:"jwks_uri"`
 	JWKS    *json.RawMessage `json:"jwks"`
@@ -142,7 +144,7 @@ func (p clientPatch) update() admin.ClientUpdate {
 		GrantTypes: p.GrantTypes, AccessTokenFormat: p.AccessToken, Resources: p.Resources, AllowedScopes: p.AllowedScopes,
 		RequireConsent: p.RequireConsent, RequireMFA: p.RequireMFA, BackchannelLogoutURI: p.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: p.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: p.OfflineSurvivesLogout,
-		JWKSURI: p.JWKSURI, JWKS: p.JWKS,
+		RequirePAR: p.RequirePAR, JWKSURI: p.JWKSURI, JWKS: p.JWKS,
 	}
 }
 

@@ -35,6 +35,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		{`DELETE FROM signing_keys WHERE state = 'retired' AND remove_after <= ?1`, atNow},
 		{`DELETE FROM one_time_tokens WHERE expires_at <= ?1`, atNow},
 		{`DELETE FROM used_markers WHERE expires_at <= ?1`, atNow},
+		{`DELETE FROM pushed_requests WHERE expires_at <= ?1`, atNow},
+		{`DELETE FROM device_authorizations WHERE expires_at <= ?1`, atNow},
 		{`DELETE FROM login_attempts WHERE (locked_until IS NULL OR locked_until <= ?1) AND updated_at < ?2`,
 			[]any{millis(now), millis(cutoff)}},
 		// Finished deliveries kept for the record. A delivery finishes after

@@ -55,6 +55,7 @@ func newClient(id string) *storage.Client {
 		BackchannelLogoutSessionRequired: true,
 		OfflineSurvivesLogout:            true,
 		CreatedAt:                        at(-2 * time.Hour),
+		RequirePAR:                       true, // on, so a backend that drops it fails the round trip
 		UpdatedAt:                        at(-time.Hour),
 	}
 }

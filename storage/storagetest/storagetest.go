@@ -42,6 +42,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"MFA", []namedTest{{"DeleteMFA", testDeleteMFA}}},
 		{"LogoutDeliveries", logoutDeliveryTests()},
 		{"Import", importTests()},
+		{"PushedRequests", pushedRequestTests()},
+		{"DeviceAuthorizations", deviceTests()},
 		{"ClientKeys", clientKeyTests()}, // private_key_jwt
 	}
 	for _, g := range groups {
