@@ -45,6 +45,8 @@ func (c *client) AuthMethod() oidc.AuthMethod {
 		return oidc.AuthMethodPost
 	case storage.AuthMethodNone:
 		return oidc.AuthMethodNone
+	case storage.AuthMethodPrivateKeyJWT:
+		return oidc.AuthMethodPrivateKeyJWT
 	default:
 		return oidc.AuthMethodBasic
 	}

@@ -27,8 +27,11 @@ func (p *Provider) authenticateRequestClient(ctx context.Context, header http.He
 	}
 	formID, formSecret := form.Get("client_id"), form.Get("client_secret")
 	switch {
-	case form.Get("client_assertion") != "":
-		return nil, errInvalidClient("client assertions are not supported")
+	case form.Get("client_assertion") != "" || form.Get("client_assertion_type") != "":
+		if hasBasic || formSecret != "" {
+			return nil, zop.NewStatusError(oidc.ErrInvalidRequest().WithDescription("use only one client authentication method"), http.StatusBadRequest)
+		}
+		return p.authenticateAssertion(ctx, form)
 	case hasBasic && formSecret != "":
 		return nil, zop.NewStatusError(oidc.ErrInvalidRequest().WithDescription("use only one client authentication method"), http.StatusBadRequest)
 	case hasBasic && formID != "" && formID != basicID:
@@ -57,6 +60,9 @@ func (p *Provider) authenticateRequestClient(ctx context.Context, header http.He
 		}
 		httpobs.SetClientID(ctx, id)
 		return c, nil
+	case storage.AuthMethodPrivateKeyJWT:
+		// One method per client: a key-based client has no secret to send.
+		return nil, errInvalidClient("this client must authenticate with private_key_jwt")
 	case storage.AuthMethodPost:
 		if hasBasic {
 			return nil, errInvalidClient("this client must authenticate with client_secret_post")

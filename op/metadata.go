@@ -8,6 +8,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/gatehouse-id/gatehouse/internal/authn"
+	"github.com/gatehouse-id/gatehouse/op/clientkeys"
 )
 
 // cachedDoc is a JSON document rendered once per signing-key-set version:
@@ -43,7 +44,9 @@ func (p *Provider) discoveryJSON() []byte {
 	for _, a := range p.signatureAlgorithms() {
 		algs = append(algs, string(a))
 	}
-	authMethods := []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
+	// private_key_jwt is always on: it widens nothing until an administrator
+	// registers a client for it (op/clientassertion.go).
+	authMethods := []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT}
 	doc := discoveryDocument{
 		DiscoveryConfiguration: &oidc.DiscoveryConfiguration{
 			Issuer:                                    iss,
@@ -79,6 +82,13 @@ func (p *Provider) discoveryJSON() []byte {
 		RequirePushedAuthorizationRequests:         p.cfg.RequirePAR,
 		DPoPSigningAlgValuesSupported:              dpopAlgNames(),
 	}
+	assertionAlgs := make([]string, 0, len(clientkeys.Algorithms))
+	for _, a := range clientkeys.Algorithms {
+		assertionAlgs = append(assertionAlgs, string(a))
+	}
+	doc.TokenEndpointAuthSigningAlgValuesSupported = assertionAlgs
+	doc.RevocationEndpointAuthSigningAlgValuesSupported = assertionAlgs
+	doc.IntrospectionEndpointAuthSigningAlgValuesSupported = assertionAlgs
 	body, err := json.Marshal(doc)
 	if err != nil {
 		panic("marshal discovery document: " + err.Error()) // static types; cannot fail

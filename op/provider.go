@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/op/backchannel"
+	"github.com/gatehouse-id/gatehouse/op/clientkeys"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -168,6 +169,9 @@ type Provider struct {
 	sessions     *SessionEnder
 	// touched throttles refresh-driven session touches (sessions.go).
 	touched sessionTouches
+
+	// jwksFetcher fetches private_key_jwt clients' jwks_uri documents.
+	jwksFetcher *clientkeys.Fetcher
 }
 
 // SetPages hands the provider the sign-in UI's page renderer. The UI is
@@ -204,6 +208,7 @@ func New(cfg Config, store storage.Store, km *keys.Manager) (*Provider, error) {
 		clients:  make(map[string]cachedClient),
 		requests: requests,
 	}
+	p.jwksFetcher = clientkeys.NewFetcher(clientkeys.FetcherConfig{Now: p.now})
 	p.logoutMinter = backchannel.NewMinter(cfg.Issuer, km, p.now, 0)
 	p.logoutWorker = backchannel.NewWorker(outboxAdapter{store}, backchannel.WorkerConfig{
 		Minter:  p.logoutMinter,

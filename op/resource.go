@@ -201,7 +201,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		p.writeClientAuthError(w, r, err)
 		return
 	}
-	if c.c.SecretHash == nil {
+	if c.c.AuthMethod == storage.AuthMethodNone {
 		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 		writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_client", "public clients cannot introspect tokens"})
 		return

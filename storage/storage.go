@@ -88,6 +88,10 @@ const (
 	AuthMethodBasic = "client_secret_basic"
 	AuthMethodPost  = "client_secret_post"
 	AuthMethodNone  = "none"
+	// AuthMethodPrivateKeyJWT: the client signs an assertion with a key
+	// whose public half it registered (RFC 7523 §2.2, OIDC Core §9); it has
+	// no secret.
+	AuthMethodPrivateKeyJWT = "private_key_jwt"
 )
 
 // Access token formats.
@@ -109,7 +113,7 @@ type Client struct {
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
 	AppType                string   // AppTypeWeb, AppTypeNative, AppTypeSPA
-	AuthMethod             string   // AuthMethodBasic, AuthMethodPost, AuthMethodNone
+	AuthMethod             string   // AuthMethodBasic, AuthMethodPost, AuthMethodNone, AuthMethodPrivateKeyJWT
 	GrantTypes             []string // authorization_code, refresh_token, client_credentials
 	AccessTokenFormat      string   // AccessTokenOpaque or AccessTokenJWT
 	RequireConsent         bool
@@ -147,6 +151,11 @@ type Client struct {
 	// RequirePAR (pushed authorization requests, RFC 9126): the client may
 	// start a sign-in only with a request_uri from the PAR endpoint.
 	RequirePAR bool
+	// private_key_jwt: the client's public signing keys, either as a JWKS
+	// JSON document kept here or as the URL that serves it (one of the two,
+	// and only for AuthMethodPrivateKeyJWT; "" otherwise).
+	JWKS    string
+	JWKSURI string
 }
 
 // AuthRequest is a validated /authorize request. While the user signs in it

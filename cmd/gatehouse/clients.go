@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -32,6 +34,9 @@ type clientJSON struct {
 	AllowedScopes          []string `json:"allowed_scopes,omitempty"`
 	RequirePAR             bool     `json:"require_par,omitempty"` // pushed authorization requests (RFC 9126)
 	RequireDPoP            bool     `json:"require_dpop,omitempty"`
+	// private_key_jwt keys.
+	JWKSURI string          `json:"jwks_uri,omitempty"`
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
 }
 
 func toClientJSON(c *admin.Client) clientJSON {
@@ -39,8 +44,18 @@ func toClientJSON(c *admin.Client) clientJSON {
 		ClientID: c.ID, Name: c.Name, Type: c.Type, AuthMethod: c.AuthMethod, GrantTypes: c.GrantTypes,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA, BackchannelLogoutURI: c.BackchannelLogoutURI,
-		Resources: c.Resources, AllowedScopes: c.AllowedScopes, RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP,
+		Resources: c.Resources, AllowedScopes: c.AllowedScopes, RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP, JWKSURI: c.JWKSURI, JWKS: c.JWKS,
 	}
+}
+
+// readJWKSFile reads the JWKS of --jwks-file (checked by the admin service:
+// public keys only).
+func readJWKSFile(path string) (json.RawMessage, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--jwks-file: %w", err)
+	}
+	return json.RawMessage(b), nil
 }
 
 func nonNil(s []string) []string {
@@ -80,11 +95,19 @@ func printSecret(e *env, asJSON bool, c *admin.Client, secret, note string) erro
 func clientsCreateCmd(e *env) *cobra.Command {
 	var spec admin.ClientSpec
 	var asJSON bool
+	var jwksFile string
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Register a client; prints its secret once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if jwksFile != "" {
+				doc, err := readJWKSFile(jwksFile)
+				if err != nil {
+					return err
+				}
+				spec.JWKS = doc
+			}
 			return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
 				c, secret, err := svc.CreateClient(ctx, admin.CLI, spec)
 				if err != nil {
@@ -101,7 +124,9 @@ func clientsCreateCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "post-logout redirect URI (repeatable)")
 	f.StringVar(&spec.Type, "type", "web", "application type: web, native or spa")
 	f.BoolVar(&spec.Public, "public", false, "public client: no secret, PKCE required")
-	f.StringVar(&spec.AuthMethod, "auth-method", "", "client_secret_basic (default) or client_secret_post")
+	f.StringVar(&spec.AuthMethod, "auth-method", "", "client_secret_basic (default), client_secret_post or private_key_jwt (no secret: give --jwks-uri or --jwks-file)")
+	f.StringVar(&spec.JWKSURI, "jwks-uri", "", "private_key_jwt: URL of the client's public keys (JWKS; https, or http on loopback)")
+	f.StringVar(&jwksFile, "jwks-file", "", "private_key_jwt: file holding the client's public keys as a JWKS (public keys only)")
 	f.StringSliceVar(&spec.GrantTypes, "grant-types", nil, "authorization_code, refresh_token, client_credentials, device_code (default: the first two)")
 	f.StringVar(&spec.AccessToken, "access-token", "opaque", "access token format: opaque or jwt")
 	f.BoolVar(&spec.RequireConsent, "require-consent", false, "ask users for consent (third-party client)")
@@ -188,7 +213,7 @@ func clientsDeleteCmd(e *env) *cobra.Command {
 // clientsUpdateCmd changes the settings given on the command line and
 // leaves the others as they are; the result is checked like a new client.
 func clientsUpdateCmd(e *env) *cobra.Command {
-	var name, bcURI, accessToken string
+	var name, bcURI, accessToken, jwksURI, jwksFile string
 	var redirects, postLogout, resources, grants, scopes []string
 	var bcSession, offline, requireMFA, requireConsent, requirePAR, requireDPoP bool
 	cmd := &cobra.Command{
@@ -241,6 +266,16 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 			if given("require-dpop") {
 				u.RequireDPoP = &requireDPoP
 			}
+			if given("jwks-uri") {
+				u.JWKSURI = &jwksURI
+			}
+			if given("jwks-file") {
+				doc, err := readJWKSFile(jwksFile)
+				if err != nil {
+					return err
+				}
+				u.JWKS = &doc
+			}
 			if u == (admin.ClientUpdate{}) {
 				return errors.New("nothing to change: give at least one setting (see --help)")
 			}
@@ -269,5 +304,7 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 	f.BoolVar(&requireConsent, "require-consent", false, "ask users for consent")
 	f.BoolVar(&requirePAR, "require-par", false, "sign-ins start only from a pushed authorization request (RFC 9126)")
 	f.BoolVar(&requireDPoP, "require-dpop", false, "every token request needs a DPoP proof (RFC 9449)")
+	f.StringVar(&jwksURI, "jwks-uri", "", "private_key_jwt: URL of the client's public keys (replaces a registered JWKS)")
+	f.StringVar(&jwksFile, "jwks-file", "", "private_key_jwt: file holding the client's public keys as a JWKS (replaces a registered jwks_uri)")
 	return cmd
 }

@@ -18,7 +18,10 @@ import (
 // clientsFile is the declarative clients file (GATEHOUSE_CLIENTS_FILE):
 //
 //	{"clients": [{"id": "app", "name": "App", "secret": "…",
-//	              "redirect_uris": ["https://app.example/cb"]}]}
+//	              "redirect_uris": ["https://app.example/cb"]},
+//	             {"id": "svc", "auth_method": "private_key_jwt",
+//	              "jwks_uri": "https://svc.example/jwks.json",
+//	              "grant_types": ["client_credentials"]}]}
 //
 // Each client is created or updated to match at start. Clients not in the
 // file are left alone.
@@ -94,6 +97,11 @@ func parseClientsFile(b []byte, now time.Time) ([]*storage.Client, error) {
 		case c.AuthMethod == storage.AuthMethodNone:
 			if spec.Secret != "" || spec.SecretSHA256 != "" {
 				return nil, fmt.Errorf("client %q: a public client has no secret", spec.ID)
+			}
+		case c.AuthMethod == storage.AuthMethodPrivateKeyJWT:
+			// One method per client: keys (jwks or jwks_uri), never a secret.
+			if spec.Secret != "" || spec.SecretSHA256 != "" {
+				return nil, fmt.Errorf("client %q: a private_key_jwt client authenticates with its keys and has no secret", spec.ID)
 			}
 		case spec.Secret != "" && spec.SecretSHA256 != "":
 			return nil, fmt.Errorf("client %q: give secret or secret_sha256, not both", spec.ID)

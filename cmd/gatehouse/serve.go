@@ -149,7 +149,7 @@ func bootstrapDemoClient(ctx context.Context, st storage.Store, cfg *config, out
 		return fmt.Errorf("list clients: %w", err)
 	}
 	for _, c := range existing {
-		if c.ID == demoClientID && len(c.SecretHash) == 0 && c.AuthMethod != storage.AuthMethodNone {
+		if c.ID == demoClientID && len(c.SecretHash) == 0 && (c.AuthMethod == storage.AuthMethodBasic || c.AuthMethod == storage.AuthMethodPost) {
 			fmt.Fprintf(out, "\nThe demo client %s has no secret: an earlier start stopped before showing it. Get one with:\n\n  %s\n\n",
 				demoClientID, rotateDemoHint)
 		}

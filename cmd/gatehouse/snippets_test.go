@@ -20,10 +20,13 @@ func TestREADMESnippetsAreTestedCode(t *testing.T) {
 		from, to string
 		sources  map[string]string
 	}{
-		{"## Connect your app", "## Clients without a browser", map[string]string{
+		{"## Connect your app", "## High-security clients", map[string]string{
 			"ts": "../../examples/authjs-nextjs/auth.ts",
 			"js": "../../e2e/browser.test.mjs",
 			"go": "../../examples/go-rp/rp/rp.go",
+		}},
+		{"### Key-based client authentication (private_key_jwt)", "## Clients without a browser", map[string]string{
+			"js": "../../e2e/private-key-jwt.test.mjs",
 		}},
 		{"## Clients without a browser", "## Operations", map[string]string{
 			"go": "device_test.go",

@@ -1,10 +1,12 @@
 package admin
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/url"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/op/backchannel"
+	"github.com/gatehouse-id/gatehouse/op/clientkeys"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -47,6 +50,11 @@ type ClientSpec struct {
 	// RequireDPoP (DPoP, RFC 9449): the client's token requests must carry
 	// a DPoP proof, so all its access tokens are sender-constrained.
 	RequireDPoP bool `json:"require_dpop"`
+	// private_key_jwt (RFC 7523 §2.2): the client's public signing keys,
+	// as a JWKS document or the URL that serves one; exactly one of the two
+	// for that auth method, neither for the others.
+	JWKS    json.RawMessage `json:"jwks"`
+	JWKSURI string          `json:"jwks_uri"`
 }
 
 // clientIDPattern keeps IDs safe everywhere they travel (URLs, Basic auth,
@@ -96,6 +104,9 @@ func (s ClientSpec) Client(now time.Time) (*storage.Client, error) {
 	if err := s.authMethod(c); err != nil {
 		return nil, err
 	}
+	if err := s.clientKeys(c); err != nil {
+		return nil, err
+	}
 	if err := s.grants(c); err != nil {
 		return nil, err
 	}
@@ -124,12 +135,45 @@ func (s ClientSpec) authMethod(c *storage.Client) error {
 		c.AuthMethod = storage.AuthMethodNone
 	case s.AuthMethod == "":
 		c.AuthMethod = storage.AuthMethodBasic
-	case s.AuthMethod == storage.AuthMethodBasic || s.AuthMethod == storage.AuthMethodPost:
+	case s.AuthMethod == storage.AuthMethodBasic || s.AuthMethod == storage.AuthMethodPost || s.AuthMethod == storage.AuthMethodPrivateKeyJWT:
 		c.AuthMethod = s.AuthMethod
 	case s.AuthMethod == storage.AuthMethodNone:
 		return invalid("auth_method", "auth method none: use --public")
 	default:
-		return invalid("auth_method", "auth method %q: use client_secret_basic or client_secret_post", s.AuthMethod)
+		return invalid("auth_method", "auth method %q: use client_secret_basic, client_secret_post or private_key_jwt", s.AuthMethod)
+	}
+	return nil
+}
+
+// clientKeys checks the keys of a private_key_jwt client (one method per
+// client: it has keys and no secret, the others a secret and no keys). A
+// JWKS must hold public keys only and is stored normalised; a jwks_uri
+// follows the rules of the other client URIs.
+func (s ClientSpec) clientKeys(c *storage.Client) error {
+	doc := bytes.TrimSpace(s.JWKS)
+	hasJWKS := len(doc) > 0 && !bytes.Equal(doc, []byte("null"))
+	if c.AuthMethod != storage.AuthMethodPrivateKeyJWT {
+		if hasJWKS || s.JWKSURI != "" {
+			return invalid("jwks", "jwks and jwks_uri are for auth method private_key_jwt")
+		}
+		return nil
+	}
+	switch {
+	case hasJWKS && s.JWKSURI != "":
+		return invalid("jwks", "give jwks or jwks_uri, not both")
+	case s.JWKSURI != "":
+		if err := clientkeys.ValidateURI(s.JWKSURI); err != nil {
+			return invalid("jwks_uri", "jwks_uri %q: %v", s.JWKSURI, err)
+		}
+		c.JWKSURI = s.JWKSURI
+	case hasJWKS:
+		norm, err := clientkeys.Normalize(doc)
+		if err != nil {
+			return invalid("jwks", "jwks: %v", err)
+		}
+		c.JWKS = norm
+	default:
+		return invalid("jwks", "auth method private_key_jwt needs the client's public keys: jwks or jwks_uri")
 	}
 	return nil
 }
@@ -199,7 +243,17 @@ func specOf(c *storage.Client) ClientSpec {
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
 		RequirePAR:  c.RequirePAR,
 		RequireDPoP: c.RequireDPoP,
+		JWKS:        jwksOf(c),
+		JWKSURI:     c.JWKSURI,
 	}
+}
+
+// jwksOf is the client's stored JWKS as JSON, nil when it has none.
+func jwksOf(c *storage.Client) json.RawMessage {
+	if c.JWKS == "" {
+		return nil
+	}
+	return json.RawMessage(c.JWKS)
 }
 
 // oidcScopes are granted by the usual rules to every client; listing one

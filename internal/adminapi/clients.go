@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -12,26 +13,29 @@ import (
 // clientJSON is a client as the API shows it: whether it has a secret,
 // never the secret or its hash.
 type clientJSON struct {
-	ID                               string    `json:"id"`
-	Name                             string    `json:"name"`
-	Type                             string    `json:"type"`
-	AuthMethod                       string    `json:"auth_method"`
-	HasSecret                        bool      `json:"has_secret"`
-	GrantTypes                       []string  `json:"grant_types"`
-	RedirectURIs                     []string  `json:"redirect_uris"`
-	PostLogoutRedirectURIs           []string  `json:"post_logout_redirect_uris"`
-	AccessToken                      string    `json:"access_token"`
-	RequireConsent                   bool      `json:"require_consent"`
-	RequireMFA                       bool      `json:"require_mfa"`
-	Resources                        []string  `json:"resources"`
-	AllowedScopes                    []string  `json:"allowed_scopes"`
-	BackchannelLogoutURI             string    `json:"backchannel_logout_uri"`
-	BackchannelLogoutSessionRequired bool      `json:"backchannel_logout_session_required"`
-	OfflineSurvivesLogout            bool      `json:"offline_survives_logout"`
-	RequirePAR                       bool      `json:"require_par"` // pushed authorization requests (RFC 9126)
-	RequireDPoP                      bool      `json:"require_dpop"`
-	CreatedAt                        time.Time `json:"created_at"`
-	UpdatedAt                        time.Time `json:"updated_at"`
+	ID                               string   `json:"id"`
+	Name                             string   `json:"name"`
+	Type                             string   `json:"type"`
+	AuthMethod                       string   `json:"auth_method"`
+	HasSecret                        bool     `json:"has_secret"`
+	GrantTypes                       []string `json:"grant_types"`
+	RedirectURIs                     []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs           []string `json:"post_logout_redirect_uris"`
+	AccessToken                      string   `json:"access_token"`
+	RequireConsent                   bool     `json:"require_consent"`
+	RequireMFA                       bool     `json:"require_mfa"`
+	Resources                        []string `json:"resources"`
+	AllowedScopes                    []string `json:"allowed_scopes"`
+	BackchannelLogoutURI             string   `json:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool     `json:"backchannel_logout_session_required"`
+	OfflineSurvivesLogout            bool     `json:"offline_survives_logout"`
+	RequirePAR                       bool     `json:"require_par"` // pushed authorization requests (RFC 9126)
+	RequireDPoP                      bool     `json:"require_dpop"`
+	// private_key_jwt keys.
+	JWKSURI   string          `json:"jwks_uri"`
+	JWKS      json.RawMessage `json:"jwks"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
 }
 
 // withSecret is a client with its new secret: the answer of a create or a
@@ -48,7 +52,8 @@ func toClientJSON(c *admin.Client) clientJSON {
 		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA,
 		Resources: list(c.Resources), AllowedScopes: list(c.AllowedScopes), BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
-		RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP, JWKSURI: c.JWKSURI, JWKS: c.JWKS,
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 }
 
@@ -130,6 +135,9 @@ type clientPatch struct {
 	OfflineSurvivesLogout            *bool     `json:"offline_survives_logout"`
 	RequirePAR                       *bool     `json:"require_par"` // pushed authorization requests (RFC 9126)
 	RequireDPoP                      *bool     `json:"require_dpop"`
+	// private_key_jwt keys: giving one replaces the other.
+	JWKSURI *string          `json:"jwks_uri"`
+	JWKS    *json.RawMessage `json:"jwks"`
 }
 
 func (p clientPatch) update() admin.ClientUpdate {
@@ -140,6 +148,8 @@ func (p clientPatch) update() admin.ClientUpdate {
 		BackchannelLogoutSessionRequired: p.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: p.OfflineSurvivesLogout,
 		RequirePAR:  p.RequirePAR,
 		RequireDPoP: p.RequireDPoP,
+		JWKSURI:     p.JWKSURI,
+		JWKS:        p.JWKS,
 	}
 }
 

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"DeviceAuthorizations", deviceTests()},
 		{"DPoP", dpopTests()},
 		{"Registration", registrationTests()},
+		{"ClientKeys", clientKeyTests()}, // private_key_jwt
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
