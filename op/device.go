@@ -256,6 +256,13 @@ func (p *Provider) redeemDevice(ctx context.Context, c *client, d *storage.Devic
 	if err != nil {
 		return nil, err
 	}
+	// A DPoP proof binds the tokens as for every other grant; it is checked
+	// (and spent) before the device code is, so a missing proof for a
+	// --require-dpop client leaves the code redeemable.
+	jkt, err := p.tokenDPoP(ctx, c, "")
+	if err != nil {
+		return nil, err
+	}
 	now := p.now()
 	err = p.store.RedeemDeviceAuthorization(ctx, d.ID, now)
 	if errors.Is(err, storage.ErrConflict) {
@@ -285,6 +292,10 @@ func (p *Provider) redeemDevice(ctx context.Context, c *client, d *storage.Devic
 		Done: true, UserID: d.UserID, AuthTime: d.AuthTime, AMR: d.AMR, IDP: d.IDP,
 		// No SessionID: see the comment at the top of this file.
 	}}
+	req.dpop = jkt
+	if c.AuthMethod() == oidc.AuthMethodNone {
+		req.grantDPoP = jkt // a public client's refresh tokens are bound too (RFC 9449 §5)
+	}
 	return p.issueTokens(ctx, req, c, aud, "", "")
 }
 

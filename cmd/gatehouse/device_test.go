@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"github.com/go-jose/go-jose/v4"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -277,6 +278,43 @@ func testDeviceFlow(t *testing.T, backend string) {
 		}, web.ClientID, web.ClientSecret)
 		if status != http.StatusBadRequest || body["error"] != "unauthorized_client" {
 			t.Fatalf("device_code grant by a client without it: %d %v", status, body)
+		}
+	})
+
+	// Review of issue 13: the device grant binds its tokens with DPoP like
+	// every other grant, and a --require-dpop client cannot get bearer
+	// tokens through it.
+	t.Run("DPoP with the device grant", func(t *testing.T) {
+		bound := ts.createClient("--public", "--grant-types", "device_code,refresh_token", "--require-dpop")
+		bconf := &oauth2.Config{ClientID: bound.ClientID, Endpoint: conf.Endpoint, Scopes: []string{"openid", "offline_access"}}
+		da, err := bconf.DeviceAuth(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		approver := newBrowser(t, ts.issuer)
+		p := approver.get(da.VerificationURIComplete)
+		p = approver.submit(p, map[string]string{"email": u.Email, "password": "Correct-Horse-1"})
+		p = approver.submit(p, nil) // the code, filled in from verification_uri_complete
+		if p = approver.submit(p, map[string]string{"action": "approve"}); p.status != http.StatusOK || !strings.Contains(p.body, "back to your device") {
+			t.Fatalf("approve: %d\n%s", p.status, p.body)
+		}
+		form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {da.DeviceCode}, "client_id": {bound.ClientID}}
+		ts.clock.advance(10 * time.Second)
+		status, _, body := dpopPost(t, ts, form, "", "", "")
+		if status != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+			t.Fatalf("device grant without a proof for a --require-dpop client: %d %v", status, body)
+		}
+		ts.clock.advance(10 * time.Second)
+		key := newDPoPKey(t, jose.ES256)
+		status, _, body = dpopPost(t, ts, form, "", "", key.proof(ts, "POST", ts.issuer+"/oauth/token", proofOpts{}))
+		if status != http.StatusOK || body["token_type"] != "DPoP" {
+			t.Fatalf("device grant with a proof: %d %v, want 200 DPoP", status, body)
+		}
+		// The public client's refresh token is bound to the key.
+		refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {body["refresh_token"].(string)}, "client_id": {bound.ClientID}}
+		status, _, body = dpopPost(t, ts, refresh, "", "", newDPoPKey(t, jose.ES256).proof(ts, "POST", ts.issuer+"/oauth/token", proofOpts{}))
+		if status != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+			t.Fatalf("refresh with another key: %d %v", status, body)
 		}
 	})
 

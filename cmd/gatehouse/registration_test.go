@@ -387,6 +387,12 @@ func TestClientRegistrationLoopback(t *testing.T) {
 					"backchannel_logout_uri": "https://app.example/bc"}, "invalid_client_metadata"},
 				{"client_credentials", map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb"},
 					"grant_types": []string{"authorization_code", "client_credentials"}}, "invalid_client_metadata"},
+				// Review of issue 13: a device grant's tokens go to whoever
+				// polls, and Gatehouse itself calls a back-channel URI.
+				{"device grant", map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb"}, "token_endpoint_auth_method": "none",
+					"grant_types": []string{"authorization_code", "urn:ietf:params:oauth:grant-type:device_code"}}, "invalid_client_metadata"},
+				{"loopback back-channel", map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb"},
+					"backchannel_logout_uri": "http://127.0.0.1:6379/"}, "invalid_client_metadata"},
 			} {
 				expectError(t, "without a token: "+c.name, reg("", c.body), 400, c.code)
 			}

@@ -100,23 +100,32 @@ func allowedScopes(scope string) ([]string, error) {
 }
 
 // openToAll reports whether a client may be registered without an initial
-// access token in loopback mode, and why not: every URI on a loopback
-// address, and a client that only signs users in (no client_credentials,
-// which would let anyone mint tokens with no user behind them).
+// access token in loopback mode, and why not: every redirect URI on a
+// loopback address, only the code and refresh grants (no client_credentials,
+// which would let anyone mint tokens with no user behind them, and no device
+// grant), and no back-channel logout URI (Gatehouse would call it).
 func openToAll(spec admin.ClientSpec) error {
 	if len(spec.RedirectURIs) == 0 {
 		return invalidRedirect("without an initial access token, a client needs a loopback redirect URI")
 	}
-	if slices.Contains(spec.GrantTypes, admin.GrantClientCredentials) {
-		return invalidMetadata("without an initial access token, the client_credentials grant cannot be registered")
+	// Only grants whose tokens reach the user's own machine: the code flow
+	// redirects to loopback, but a device grant's tokens go to whoever
+	// polls (anyone could phish an approval with a client named as they
+	// like), and client_credentials has no user at all.
+	for _, g := range spec.GrantTypes {
+		if g != admin.GrantAuthorizationCode && g != admin.GrantRefreshToken {
+			return invalidMetadata("without an initial access token only the authorization_code and refresh_token grants can be registered, not %s", g)
+		}
 	}
 	for _, u := range append(slices.Clone(spec.RedirectURIs), spec.PostLogoutRedirectURIs...) {
 		if !loopbackURI(u) {
 			return invalidRedirect("without an initial access token only loopback URIs (http://127.0.0.1, http://localhost, http://[::1]) may be registered, not %q", u)
 		}
 	}
-	if spec.BackchannelLogoutURI != "" && !loopbackURI(spec.BackchannelLogoutURI) {
-		return invalidMetadata("without an initial access token only a loopback backchannel_logout_uri may be registered, not %q", spec.BackchannelLogoutURI)
+	// Gatehouse itself calls a back-channel logout URI, so a loopback one
+	// would be Gatehouse's own loopback services, not the user's machine.
+	if spec.BackchannelLogoutURI != "" {
+		return invalidMetadata("without an initial access token a backchannel_logout_uri cannot be registered")
 	}
 	return nil
 }
