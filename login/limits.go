@@ -61,20 +61,14 @@ type limitKey struct {
 	key  string
 }
 
-// clientIP is the rate-limit key of the request's client.
+// clientIP is the rate-limit key of the request's client (IPv6: its /64,
+// ratelimit.AddrKey).
 func (h *Handler) clientIP(r *http.Request) string {
 	a := ratelimit.ClientIP(r, h.cfg.TrustedProxies)
 	if !a.IsValid() {
 		return r.RemoteAddr
 	}
-	if a.Is6() {
-		// One subscriber usually has a whole /64.
-		p, err := a.Prefix(64)
-		if err == nil {
-			return p.String()
-		}
-	}
-	return a.String()
+	return ratelimit.AddrKey(a.String())
 }
 
 // allow checks the limits in order and reports the wait when one refuses. A

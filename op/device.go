@@ -80,7 +80,7 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, oauthError{"unauthorized_client", "this client may not use the device authorization grant"})
 		return
 	}
-	if ok, wait, err := p.allowDeviceRequest(ctx, c.c.ID, p.clientIP(r)); err != nil {
+	if ok, wait, err := p.allowDeviceRequest(ctx, c.c.ID, ratelimit.AddrKey(p.clientIP(r))); err != nil {
 		p.writeFailure(w, r, "device authorization: rate limit", err)
 		return
 	} else if !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"net/http"
 	"slices"
 
@@ -17,7 +18,8 @@ import (
 func (h *Handler) register(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	ip := h.cfg.ClientIP(r)
-	if err := h.limit(ctx, h.cfg.PerIP, ip); err != nil {
+	// Keyed by address, IPv6 by its /64 (one subscriber holds a whole one).
+	if err := h.limit(ctx, h.cfg.PerIP, ratelimit.AddrKey(ip)); err != nil {
 		return err
 	}
 	token, given := bearer(r)

@@ -114,3 +114,22 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	}
 	return false
 }
+
+// AddrKey is the rate-limit key of a client address (as a string, such as
+// a request's recorded client IP): the address itself, but for IPv6 its
+// /64, since one subscriber usually holds a whole /64 and could otherwise
+// spend a fresh budget per address. A string that is no address is its own
+// key.
+func AddrKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return a.String()
+}
