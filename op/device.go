@@ -247,10 +247,20 @@ func (p *Provider) deviceToken(ctx context.Context, c *client, deviceCode string
 	return nil, fmt.Errorf("device authorization %s in unknown state %q", d.ID, d.State)
 }
 
+// deviceRedeemRetry is how long after a device code's redemption a retry
+// may still find "no grant" and mean "nothing was issued". Past it, a
+// missing grant means one that was issued and later swept (its tokens
+// expired, or it was revoked and then expired), and re-issuing would revive
+// it. A grant lives at least as long as an access token, which is never
+// less than a minute (cmd/gatehouse checks GATEHOUSE_ACCESS_TOKEN_TTL), so
+// within this window a grant that was issued is still there to be found.
+// An authorization code gets the same bound from its own 60 s lifetime.
+const deviceRedeemRetry = time.Minute
+
 // redeemDevice issues the tokens of an approved request, once. As with an
 // authorization code (AuthRequestByCode), a redemption that failed before
-// its grant was stored may be retried, and a device code presented again
-// after its tokens were issued revokes them.
+// its grant was stored may be retried (for deviceRedeemRetry), and a device
+// code presented again after its tokens were issued revokes them.
 func (p *Provider) redeemDevice(ctx context.Context, c *client, d *storage.DeviceAuthorization, resources []string) (*oidc.AccessTokenResponse, error) {
 	aud, err := p.audience(c, nil, resources)
 	if err != nil {
@@ -265,7 +275,7 @@ func (p *Provider) redeemDevice(ctx context.Context, c *client, d *storage.Devic
 	}
 	now := p.now()
 	err = p.store.RedeemDeviceAuthorization(ctx, d.ID, now)
-	if errors.Is(err, storage.ErrConflict) {
+	if errors.Is(err, storage.ErrConflict) && d.RedeemedAt != nil && now.Sub(*d.RedeemedAt) < deviceRedeemRetry {
 		switch _, gerr := p.store.GetGrant(ctx, d.ID); {
 		case errors.Is(gerr, storage.ErrNotFound):
 			err = nil // retry of a redemption that issued nothing

@@ -66,6 +66,10 @@ func testDeviceFlow(t *testing.T, backend string) {
 	ts := startServer(t, backend, map[string]string{
 		"GATEHOUSE_DEVICE_POLL_INTERVAL":     "1s", // x/oauth2 waits the interval for real
 		"GATEHOUSE_RATE_DEVICE_CODE_SESSION": "3/10m",
+		// Shorter than the device code's 10 minutes, so a grant without a
+		// refresh token can expire and be swept while its code is still
+		// known (the revival test below).
+		"GATEHOUSE_ACCESS_TOKEN_TTL": "1m",
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -315,6 +319,41 @@ func testDeviceFlow(t *testing.T, backend string) {
 		status, _, body = dpopPost(t, ts, refresh, "", "", newDPoPKey(t, jose.ES256).proof(ts, "POST", ts.issuer+"/oauth/token", proofOpts{}))
 		if status != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
 			t.Fatalf("refresh with another key: %d %v", status, body)
+		}
+	})
+
+	// Review of issue 13: a device code whose grant was revoked, expired
+	// and swept must not issue a new grant when presented again.
+	t.Run("a revoked device grant stays revoked after the sweep", func(t *testing.T) {
+		oconf := &oauth2.Config{ClientID: tv.ClientID, Endpoint: conf.Endpoint, Scopes: []string{"openid"}}
+		da, err := oconf.DeviceAuth(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		approver := newBrowser(t, ts.issuer)
+		p := approver.get(da.VerificationURIComplete)
+		p = approver.submit(p, map[string]string{"email": u.Email, "password": "Correct-Horse-1"})
+		p = approver.submit(p, nil)
+		if p = approver.submit(p, map[string]string{"action": "approve"}); p.status != http.StatusOK || !strings.Contains(p.body, "back to your device") {
+			t.Fatalf("approve: %d\n%s", p.status, p.body)
+		}
+		form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {da.DeviceCode}, "client_id": {tv.ClientID}}
+		ts.clock.advance(2 * time.Second)
+		if status, _, body := postForm(t, ts.issuer+"/oauth/token", form, "", ""); status != http.StatusOK {
+			t.Fatalf("redeem: %d %v", status, body)
+		}
+		ts.clock.advance(2 * time.Second)
+		if status, _, body := postForm(t, ts.issuer+"/oauth/token", form, "", ""); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+			t.Fatalf("replay: %d %v", status, body)
+		}
+		// The revoked grant's tokens expire and the sweep removes it, while
+		// the device code (10 minutes) is still on record.
+		ts.clock.advance(2 * time.Minute)
+		if _, err := ts.app.store.DeleteExpired(ctx, ts.clock.now()); err != nil {
+			t.Fatal(err)
+		}
+		if status, _, body := postForm(t, ts.issuer+"/oauth/token", form, "", ""); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+			t.Fatalf("device code presented after its revoked grant was swept: %d %v, want invalid_grant", status, body)
 		}
 	})
 
