@@ -80,7 +80,7 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, oauthError{"unauthorized_client", "this client may not use the device authorization grant"})
 		return
 	}
-	if ok, wait, err := p.allowDeviceRequest(ctx, c.c.ID, ratelimit.AddrKey(p.clientIP(r))); err != nil {
+	if ok, wait, err := p.allowDeviceRequest(ctx, p.clientBudgetKey(c, r), ratelimit.AddrKey(p.clientIP(r))); err != nil {
 		p.writeFailure(w, r, "device authorization: rate limit", err)
 		return
 	} else if !ok {
@@ -103,14 +103,14 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 
 // allowDeviceRequest applies the endpoint's rate limits; a limiter that
 // cannot decide refuses (fail closed, as package ratelimit says).
-func (p *Provider) allowDeviceRequest(ctx context.Context, clientID, ip string) (bool, time.Duration, error) {
+func (p *Provider) allowDeviceRequest(ctx context.Context, clientKey, ip string) (bool, time.Duration, error) {
 	if p.cfg.Limiter == nil {
 		return true, 0, nil
 	}
 	for _, k := range []struct {
 		rule ratelimit.Rule
 		key  string
-	}{{deviceRulePerClient, clientID}, {deviceRulePerIP, ip}} {
+	}{{deviceRulePerClient, clientKey}, {deviceRulePerIP, ip}} {
 		ok, wait, err := p.cfg.Limiter.Allow(ctx, k.rule, k.key)
 		if err != nil {
 			return false, 0, fmt.Errorf("%w: rate limiter: %w", storage.ErrUnavailable, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -62,7 +63,7 @@ func (p *Provider) pushAuthorization(w http.ResponseWriter, r *http.Request) {
 		zop.WriteError(w, r, p.publicError(ctx, "par: authenticate client", err), p.log)
 		return
 	}
-	if !p.parAllowed(w, r, c.GetID()) {
+	if !p.parAllowed(w, r, c) {
 		return
 	}
 	form := url.Values{}
@@ -100,25 +101,44 @@ func (p *Provider) pushAuthorization(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, parResponse{RequestURI: uri, ExpiresIn: int(parTTL / time.Second)})
 }
 
+// parRule bounds the requests one client pushes: far above what sign-ins
+// need (one push each), low enough that a client with a leaked secret
+// cannot fill the store (each push is a row for 60 s).
+var parRule = ratelimit.Rule{Name: "par-client", Limit: 300, Period: time.Minute}
+
 // parAllowed applies the per-client rate limit of the PAR endpoint. It runs
-// after authentication, so nobody but the client can spend its budget. A
-// limiter that cannot decide refuses (fail closed, as login/ratelimit says).
-func (p *Provider) parAllowed(w http.ResponseWriter, r *http.Request, clientID string) bool {
-	if p.cfg.PARLimit == nil {
+// after authentication, so nobody but a confidential client can spend its
+// budget; a public client's budget is per address (clientBudgetKey). A
+// limiter that cannot decide refuses (fail closed, as package ratelimit
+// says).
+func (p *Provider) parAllowed(w http.ResponseWriter, r *http.Request, c *client) bool {
+	if p.cfg.Limiter == nil {
 		return true
 	}
-	ok, wait, err := p.cfg.PARLimit(r.Context(), clientID)
+	ok, wait, err := p.cfg.Limiter.Allow(r.Context(), parRule, p.clientBudgetKey(c, r))
 	if err != nil {
 		p.writeFailure(w, r, "par: rate limiter", errors.Join(err, storage.ErrUnavailable))
 		return false
 	}
 	if !ok {
-		p.log.InfoContext(r.Context(), "rate limited", "rule", "par-client")
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		p.log.InfoContext(r.Context(), "rate limited", "rule", parRule.Name)
+		w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
 		writeJSON(w, http.StatusTooManyRequests, oauthError{"invalid_request", "too many pushed authorization requests; retry later"})
 		return false
 	}
 	return true
+}
+
+// clientBudgetKey is the rate-limit key of a client's own budget at an
+// endpoint it calls after authenticating. A public client proves nothing
+// by naming its client_id, which anyone can read, so its budget is per
+// client and address (an IPv6 /64, as ratelimit.AddrKey): otherwise
+// anyone could spend it and lock out the app's real users.
+func (p *Provider) clientBudgetKey(c *client, r *http.Request) string {
+	if c.AuthMethod() == oidc.AuthMethodNone {
+		return c.c.ID + "|" + ratelimit.AddrKey(p.clientIP(r))
+	}
+	return c.c.ID
 }
 
 // redeemPushed answers /authorize's request_uri: it uses up the request

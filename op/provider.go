@@ -85,17 +85,14 @@ type Config struct {
 	// RequirePAR: every client must push its authorization requests
 	// (GATEHOUSE_REQUIRE_PAR); a client's own RequirePAR asks it of one.
 	RequirePAR bool
-	// PARLimit decides whether the client may push one more request now
-	// (cmd adapts the rate limiter); an error refuses the request with 503.
-	// nil limits nothing.
-	PARLimit func(ctx context.Context, clientID string) (ok bool, retryAfter time.Duration, err error)
 	// Device authorization grant (RFC 8628, device.go): how long a device
 	// code lives (default 10m) and the least time between polls (default
 	// 5s, whole seconds).
 	DeviceCodeTTL      time.Duration
 	DevicePollInterval time.Duration
 	// Limiter rate-limits the endpoints clients call unauthenticated or in
-	// bulk (the device authorization endpoint); nil limits nothing.
+	// bulk (the device authorization and PAR endpoints); nil limits
+	// nothing. A limiter that cannot decide refuses with 503.
 	Limiter ratelimit.Limiter
 	// RegistrationEndpoint is the dynamic client registration endpoint
 	// (RFC 7591) discovery lists; "" when registration is off.

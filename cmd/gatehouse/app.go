@@ -165,10 +165,6 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	if err != nil {
 		return nil, err
 	}
-	// Pushed authorization requests per client: far above what sign-ins
-	// need (one push each), low enough that a client with a leaked secret
-	// cannot fill the store.
-	parRule := ratelimit.Rule{Name: "par-client", Limit: 300, Period: time.Minute}
 	provider, err := op.New(op.Config{
 		Issuer:              cfg.Issuer,
 		NoPasskeys:          webAuthn == nil,
@@ -191,9 +187,6 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		ClientIP:            func(r *http.Request) string { return auditIP(r, trusted) },
 		Metrics:             opMetrics,
 		RequirePAR:          cfg.RequirePAR,
-		PARLimit: func(ctx context.Context, clientID string) (bool, time.Duration, error) {
-			return limiter.Allow(ctx, parRule, clientID)
-		},
 		DeviceCodeTTL:        cfg.DeviceCodeTTL,
 		DevicePollInterval:   cfg.DevicePollInterval,
 		Limiter:              limiter,

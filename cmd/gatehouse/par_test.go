@@ -266,3 +266,71 @@ func discoveryDoc(t *testing.T, ts *testServer) map[string]any {
 	}
 	return doc
 }
+
+// TestPublicClientBudgets: the per-client rate limits of the PAR and
+// device authorization endpoints cannot be spent by someone who merely
+// names a public client's client_id (which anyone can read): a public
+// client's budget is per client and address, while a confidential
+// client's, spent only after it authenticates, is its own.
+func TestPublicClientBudgets(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			ts := startServer(t, backend, map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "127.0.0.1,::1"})
+			spa := ts.createClient("--type", "spa", "--public", "--redirect-uri", redirectB)
+			tv := ts.createClient("--public", "--grant-types", "device_code")
+			post := func(path string, form url.Values, from string) int {
+				t.Helper()
+				req, _ := http.NewRequest(http.MethodPost, ts.issuer+path, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("X-Forwarded-For", from)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+
+			t.Run("PAR", func(t *testing.T) {
+				push := func(from string) int { return post("/oauth/par", parParams(spa, newPKCE()), from) }
+				// 300 a minute, refilled as time passes: push until refused.
+				limited := false
+				for i := 0; i < 400 && !limited; i++ {
+					switch s := push("192.0.2.1"); s {
+					case http.StatusCreated:
+					case http.StatusTooManyRequests:
+						limited = i >= 300
+						if !limited {
+							t.Fatalf("refused after %d pushes, want 300", i)
+						}
+					default:
+						t.Fatalf("push %d from one address: %d", i, s)
+					}
+				}
+				if !limited {
+					t.Fatal("400 pushes a minute from one address were never refused")
+				}
+				if s := push("198.51.100.7"); s != http.StatusCreated {
+					t.Fatalf("the app's real user after someone spent the budget from elsewhere: %d, want 201", s)
+				}
+			})
+			t.Run("device authorization", func(t *testing.T) {
+				ask := func(from string) int {
+					return post("/oauth/device_authorization", url.Values{"client_id": {tv.ClientID}, "scope": {"openid"}}, from)
+				}
+				// 30 a minute per address, 60 per client: two addresses
+				// would have spent the client's whole budget.
+				for _, from := range []string{"192.0.2.1", "192.0.2.2"} {
+					for i := range 30 {
+						if s := ask(from); s != http.StatusOK {
+							t.Fatalf("request %d from %s: %d", i, from, s)
+						}
+					}
+				}
+				if s := ask("198.51.100.7"); s != http.StatusOK {
+					t.Fatalf("a real device after others spent 60 requests: %d, want 200", s)
+				}
+			})
+		})
+	}
+}
