@@ -211,6 +211,20 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", "token is missing"})
 		return
 	}
+	// An administrator's confidential client may be a resource server and
+	// learn about any access token. A client that registered itself (RFC
+	// 7591) was vetted by nobody: answering it about other clients' tokens
+	// would let anyone with an initial access token (or anyone at all, in
+	// loopback mode) turn a stolen token, DPoP-bound or not, into the
+	// user's identity and a liveness check. It learns about its own only.
+	ownOnly := false
+	switch _, err := p.store.GetClientRegistration(ctx, c.c.ID); {
+	case err == nil:
+		ownOnly = true
+	case !errors.Is(err, storage.ErrNotFound):
+		p.writeFailure(w, r, "introspect: client registration", err)
+		return
+	}
 	// A store that cannot answer is a 503, never "active": false, which
 	// would make a resource server reject a valid token.
 	resp := new(oidc.IntrospectionResponse)
@@ -227,7 +241,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 			p.writeFailure(w, r, "introspect", err)
 			return
 		}
-		if active {
+		if active && (!ownOnly || resp.ClientID == c.c.ID) {
 			break
 		}
 		*resp = oidc.IntrospectionResponse{}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
+	"golang.org/x/oauth2"
 )
 
 // Dynamic client registration (RFC 7591) and its management (RFC 7592),
@@ -195,9 +198,39 @@ func testRegistrationMetadata(t *testing.T, ts *testServer) {
 			"scope": "openid gatehouse:admin"}, "invalid_client_metadata"},
 		{"another gatehouse scope", map[string]any{"redirect_uris": []string{"https://app.example/cb"},
 			"scope": "gatehouse:users"}, "invalid_client_metadata"},
+		// Review of issue 13 (an attacker's look at registration):
+		{"admin scope in capitals", map[string]any{"redirect_uris": []string{"https://app.example/cb"},
+			"scope": "GATEHOUSE:admin"}, "invalid_client_metadata"},
+		{"back-channel to loopback", map[string]any{"redirect_uris": []string{"https://app.example/cb"},
+			"backchannel_logout_uri": "https://127.0.0.1:6379/"}, "invalid_client_metadata"},
+		{"back-channel to a private address", map[string]any{"redirect_uris": []string{"https://app.example/cb"},
+			"backchannel_logout_uri": "https://10.0.0.1/bc"}, "invalid_client_metadata"},
+		{"back-channel to IPv6 link-local", map[string]any{"redirect_uris": []string{"https://app.example/cb"},
+			"backchannel_logout_uri": "https://[fe80::1]/bc"}, "invalid_client_metadata"},
+		{"back-channel to an internal name", map[string]any{"redirect_uris": []string{"https://app.example/cb"},
+			"backchannel_logout_uri": "https://metadata.google.internal/bc"}, "invalid_client_metadata"},
+		{"back-channel to localhost", map[string]any{"redirect_uris": []string{"https://app.example/cb"},
+			"backchannel_logout_uri": "https://LOCALHOST./bc"}, "invalid_client_metadata"},
+		{"javascript: redirect for a native app", map[string]any{"application_type": "native",
+			"redirect_uris": []string{"javascript:alert(document.domain)//"}}, "invalid_redirect_uri"},
+		{"data: redirect for a native app", map[string]any{"application_type": "native",
+			"redirect_uris": []string{"data:text/html,hi"}}, "invalid_redirect_uri"},
+		{"name with a right-to-left override", map[string]any{"redirect_uris": []string{"https://app.example/cb"},
+			"client_name": "Bank\u202eppA"}, "invalid_client_metadata"},
+		{"name with a newline", map[string]any{"redirect_uris": []string{"https://app.example/cb"},
+			"client_name": "Bank\nApproved"}, "invalid_client_metadata"},
+		{"name too long", map[string]any{"redirect_uris": []string{"https://app.example/cb"},
+			"client_name": strings.Repeat("a", 101)}, "invalid_client_metadata"},
+		{"too many redirect URIs", map[string]any{"redirect_uris": manyURIs(21)}, "invalid_client_metadata"},
+		{"data after the object", `{"redirect_uris":["https://app.example/cb"]} {}`, "invalid_client_metadata"},
 	}
 	for _, c := range cases {
 		expectError(t, c.name, regCall(t, ts, "POST", "/oauth/register", token, c.body), 400, c.code)
+	}
+	// A back-channel receiver on the public internet is fine.
+	if r := regCall(t, ts, "POST", "/oauth/register", token, map[string]any{"redirect_uris": manyURIs(20),
+		"client_name": "Ünïcode App ✓", "backchannel_logout_uri": "https://app.example/bc"}); r.status != http.StatusCreated {
+		t.Errorf("20 redirect URIs, a Unicode name and a public back-channel URI: %d %v", r.status, r.body)
 	}
 
 	// Unknown members are ignored; OpenID Connect scopes need no listing;
@@ -227,6 +260,14 @@ func testRegistrationMetadata(t *testing.T, ts *testServer) {
 	if err != nil || c.AppType != storage.AppTypeSPA || !c.RequireConsent || len(c.SecretHash) != 0 {
 		t.Errorf("web public client stored as %+v (%v)", c, err)
 	}
+}
+
+func manyURIs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("https://app.example/cb%d", i)
+	}
+	return out
 }
 
 func toStrings(v any) []string {
@@ -259,8 +300,39 @@ func testRegisteredClientSignsIn(t *testing.T, ts *testServer) {
 	if tok.idToken.Subject == "" {
 		t.Error("no subject in the ID token")
 	}
-	if access := ccToken(t, ts, c); access == "" {
-		t.Error("client_credentials gave no access token")
+	own := ccToken(t, ts, c)
+	if own == "" {
+		t.Fatal("client_credentials gave no access token")
+	}
+
+	// Review of issue 13: a self-registered client learns nothing from
+	// introspection about other clients' tokens, only about its own; an
+	// administrator's client (a resource server) still learns about all.
+	active := func(token string, as createdClient) bool {
+		t.Helper()
+		status, _, m := postForm(t, ts.issuer+"/oauth/introspect", url.Values{"token": {token}}, as.ClientID, as.ClientSecret)
+		if status != http.StatusOK {
+			t.Fatalf("introspect as %s: %d %v", as.ClientID, status, m)
+		}
+		return m["active"] == true
+	}
+	adminApp := ts.createClient("--redirect-uri", "https://rs.example/cb")
+	victim := newRP(t, ts, adminApp)
+	vb := newBrowser(t, ts.issuer)
+	var vtok *oauth2.Token
+	{
+		ar := victim.authURL()
+		vq := victim.callbackParams(vb.submit(vb.get(ar.url), map[string]string{"email": "reg@example.com", "password": testPassword}))
+		vtok = victim.exchange(ar, vq.Get("code")).token
+	}
+	if active(vtok.AccessToken, c) {
+		t.Error("a registered client introspected another client's access token as active")
+	}
+	if !active(own, c) {
+		t.Error("a registered client cannot introspect its own access token")
+	}
+	if !active(vtok.AccessToken, adminApp) || !active(own, adminApp) {
+		t.Error("an administrator's confidential client can no longer introspect access tokens")
 	}
 }
 

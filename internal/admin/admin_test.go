@@ -818,6 +818,10 @@ func TestClients(t *testing.T) {
 			{ClientSpec{AccessToken: "paseto", RedirectURIs: []string{"https://a.example/cb"}}, CodeInvalid, "access_token"},
 			{ClientSpec{Resources: []string{"ftp://x"}, RedirectURIs: []string{"https://a.example/cb"}}, CodeInvalid, "resources"},
 			{ClientSpec{BackchannelLogoutSessionRequired: true, RedirectURIs: []string{"https://a.example/cb"}}, CodeInvalid, "backchannel_logout_session_required"},
+			{ClientSpec{Name: "Shop\u202e", RedirectURIs: []string{"https://a.example/cb"}}, CodeInvalid, "name"},
+			{ClientSpec{Name: strings.Repeat("x", 101), RedirectURIs: []string{"https://a.example/cb"}}, CodeInvalid, "name"},
+			{ClientSpec{Type: "native", RedirectURIs: []string{"myapp:/cb"}}, CodeInvalid, "redirect_uris"},
+			{ClientSpec{AllowedScopes: []string{"Gatehouse:Admin"}, RedirectURIs: []string{"https://a.example/cb"}}, CodeInvalid, "allowed_scopes"},
 		} {
 			_, _, err := f.svc.CreateClient(f.ctx, admin, c.spec)
 			expectCode(t, fmt.Sprintf("CreateClient(%+v)", c.spec), err, c.code, c.field)

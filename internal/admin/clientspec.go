@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/op/backchannel"
 	"github.com/gatehouse-id/gatehouse/op/clientkeys"
@@ -93,6 +95,9 @@ func (s ClientSpec) Client(now time.Time) (*storage.Client, error) {
 	}
 	if c.Name == "" {
 		c.Name = c.ID
+	}
+	if err := checkClientName(c.Name); err != nil {
+		return nil, err
 	}
 	c.AppType = s.Type
 	if c.AppType == "" {
@@ -268,6 +273,26 @@ func IsOpenIDScope(scope string) bool { return slices.Contains(oidcScopes, scope
 // without space, '"' or '\'.
 var scopeTokenPattern = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`)
 
+// maxClientName bounds a client's display name, in characters.
+const maxClientName = 100
+
+// checkClientName: the name is shown to users on the consent and device
+// pages ("Approve Living Room TV?"), so it must read as what it is: not
+// too long to show, and without control or bidirectional-formatting
+// characters, which could make it display as another app's name (a
+// right-to-left override reverses what follows it).
+func checkClientName(name string) error {
+	if utf8.RuneCountInString(name) > maxClientName {
+		return invalid("name", "name: at most %d characters", maxClientName)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == utf8.RuneError {
+			return invalid("name", "name: control, invalid and text-direction characters are not allowed")
+		}
+	}
+	return nil
+}
+
 // checkAllowedScopes: each a scope token, listed once, not an OpenID
 // Connect scope; of the reserved gatehouse: names only ScopeAdmin exists.
 func checkAllowedScopes(scopes []string) error {
@@ -277,7 +302,9 @@ func checkAllowedScopes(scopes []string) error {
 			return invalid("allowed_scopes", "allowed scope %q: use 1–128 printable characters without spaces, quotes or backslashes", sc)
 		case slices.Contains(oidcScopes, sc):
 			return invalid("allowed_scopes", "allowed scope %q: OpenID Connect scopes need not be listed", sc)
-		case strings.HasPrefix(sc, "gatehouse:") && sc != storage.ScopeAdmin:
+		// Case-insensitively: a resource server or proxy that folds case
+		// must not see GATEHOUSE:admin as the admin scope.
+		case IsReservedScope(sc) && sc != storage.ScopeAdmin:
 			return invalid("allowed_scopes", "allowed scope %q: the only gatehouse: scope is %s", sc, storage.ScopeAdmin)
 		case slices.Contains(scopes[:i], sc):
 			return invalid("allowed_scopes", "allowed scope %q is listed twice", sc)
@@ -300,6 +327,12 @@ func checkResource(raw string) error {
 		return errors.New("must be https (http only on localhost or a loopback address)")
 	}
 	return nil
+}
+
+// IsReservedScope reports whether sc is in Gatehouse's own gatehouse:
+// namespace, in any letter case.
+func IsReservedScope(sc string) bool {
+	return len(sc) >= len("gatehouse:") && strings.EqualFold(sc[:len("gatehouse:")], "gatehouse:")
 }
 
 // CheckRedirectURI: absolute, no fragment; https, or http on a loopback host
@@ -329,6 +362,13 @@ func CheckRedirectURI(raw, appType string) error {
 	default:
 		if appType != storage.AppTypeNative {
 			return errors.New("custom schemes are allowed only for native clients")
+		}
+		// RFC 8252 §7.1: a private-use scheme is a reverse domain name the
+		// app's maker controls (com.example.app). That also keeps out
+		// javascript:, data:, file: and every other scheme a browser or
+		// the OS gives a meaning of its own.
+		if !strings.Contains(u.Scheme, ".") {
+			return errors.New("a native app's custom scheme must be a reverse domain name, such as com.example.app: (RFC 8252 §7.1)")
 		}
 	}
 	return nil

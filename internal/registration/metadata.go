@@ -1,11 +1,13 @@
 package registration
 
 import (
+	"net"
 	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/op/backchannel"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -73,6 +75,14 @@ func (m *Metadata) spec() (admin.ClientSpec, error) {
 	if len(m.ResponseTypes) > 0 && !slices.Equal(m.ResponseTypes, []string{"code"}) {
 		return spec, invalidMetadata("response_types %q: only [\"code\"] is supported", m.ResponseTypes)
 	}
+	if len(m.RedirectURIs) > maxURIs || len(m.PostLogoutRedirectURIs) > maxURIs {
+		return spec, invalidMetadata("at most %d redirect_uris and %d post_logout_redirect_uris", maxURIs, maxURIs)
+	}
+	if m.BackchannelLogoutURI != "" {
+		if err := externalURI(m.BackchannelLogoutURI); err != nil {
+			return spec, err
+		}
+	}
 	scopes, err := allowedScopes(m.Scope)
 	if err != nil {
 		return spec, err
@@ -80,6 +90,48 @@ func (m *Metadata) spec() (admin.ClientSpec, error) {
 	spec.AllowedScopes = scopes
 	return spec, nil
 }
+
+// maxURIs bounds a registration's redirect and post-logout URIs: a tool
+// needs a few; an administrator can list more.
+const maxURIs = 20
+
+// externalURI is the rule for a back-channel logout URI that arrives
+// through the endpoint: https to a host that is not an internal one. An
+// administrator may point a client at a receiver on Gatehouse's own
+// machine or network (backchannel.ValidateURI allows it), but whoever holds
+// an initial access token must not make Gatehouse POST to its loopback
+// services or private network. Names are judged as written (localhost, and
+// the .localhost, .local and .internal domains); what a public name
+// resolves to is not checked — an attacker who controls DNS for a name
+// could still point it inside, which is why the URI must be https (the
+// receiver needs a certificate for that name).
+func externalURI(raw string) error {
+	if err := backchannel.ValidateURI(raw); err != nil {
+		return invalidMetadata("%v", err)
+	}
+	u, _ := url.Parse(raw) // ValidateURI parsed it
+	if u.Scheme != "https" {
+		return invalidMetadata("backchannel_logout_uri must use https")
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+			ip.IsUnspecified() || ip.IsMulticast() || sharedAddressSpace.Contains(ip) {
+			return invalidMetadata("backchannel_logout_uri must not name a loopback, private or link-local address")
+		}
+		return nil
+	}
+	for _, internal := range []string{"localhost", ".localhost", ".local", ".internal", ".home.arpa"} {
+		if host == strings.TrimPrefix(internal, ".") || strings.HasSuffix(host, internal) {
+			return invalidMetadata("backchannel_logout_uri must not name an internal host (%s)", host)
+		}
+	}
+	return nil
+}
+
+// sharedAddressSpace is RFC 6598's carrier-grade NAT range, internal like
+// RFC 1918's but not among net.IP.IsPrivate's.
+var sharedAddressSpace = &net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}
 
 // allowedScopes are the scopes of a registration's scope value beyond the
 // OpenID Connect ones, which every client may ask for anyway. The reserved
@@ -89,7 +141,7 @@ func allowedScopes(scope string) ([]string, error) {
 	var out []string
 	for _, sc := range strings.Fields(scope) {
 		switch {
-		case strings.HasPrefix(sc, "gatehouse:"):
+		case admin.IsReservedScope(sc):
 			return nil, invalidMetadata("scope %q cannot be registered; ask an administrator", sc)
 		case admin.IsOpenIDScope(sc), slices.Contains(out, sc):
 		default:

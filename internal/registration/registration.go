@@ -24,6 +24,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"io"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -242,7 +243,8 @@ func bearer(r *http.Request) (token string, ok bool) {
 // does not know are ignored (RFC 7591 §2).
 func decode(r *http.Request) (*Metadata, error) {
 	var m Metadata
-	if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&m); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, invalidMetadata("the request body is larger than %d bytes", maxBody)
@@ -252,6 +254,9 @@ func decode(r *http.Request) (*Metadata, error) {
 			return nil, invalidMetadata("%s: expected %s", typeErr.Field, jsonType(typeErr.Type.Kind().String()))
 		}
 		return nil, invalidMetadata("the body must be a JSON object of client metadata")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, invalidMetadata("the body must be one JSON object of client metadata, with nothing after it")
 	}
 	return &m, nil
 }
