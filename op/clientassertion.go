@@ -1,9 +1,11 @@
 package op
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -80,7 +82,10 @@ func (p *Provider) verifyAssertion(ctx context.Context, form url.Values) (*clien
 		return nil, refuse("malformed assertion or unsupported alg: %v", err)
 	}
 	var claimed jwt.Claims
-	if err := tok.UnsafeClaimsWithoutVerification(&claimed); err != nil {
+	var rawAud struct { // go-jose reads "a" and ["a"] alike; the strict rule tells them apart
+		Aud json.RawMessage `json:"aud"`
+	}
+	if err := tok.UnsafeClaimsWithoutVerification(&claimed, &rawAud); err != nil {
 		return nil, refuse("assertion claims: %v", err)
 	}
 	id := claimed.Subject
@@ -109,7 +114,7 @@ func (p *Provider) verifyAssertion(ctx context.Context, form url.Values) (*clien
 	if !verifyWithAny(tok, keys, hdr, &claims) {
 		return nil, refuse("client %q: no registered key (kid %q, alg %s) verifies the signature", id, hdr.KeyID, hdr.Algorithm)
 	}
-	if err := p.checkAssertionClaims(id, &claims); err != nil {
+	if err := p.checkAssertionClaims(id, &claims, bytes.HasPrefix(rawAud.Aud, []byte(`"`))); err != nil {
 		return nil, err
 	}
 	// Last, so that only an assertion that is otherwise good spends its
@@ -155,10 +160,21 @@ func verifyWithAny(tok *jwt.JSONWebToken, keys *jose.JSONWebKeySet, hdr jose.Hea
 }
 
 // checkAssertionClaims: iss = sub = the client; aud names this server (its
-// issuer, token endpoint or PAR endpoint, alone or in an array); exp present, not past,
-// not more than assertionMaxLifetime ahead; nbf and iat not in the future;
-// a jti.
-func (p *Provider) checkAssertionClaims(id string, claims *jwt.Claims) error {
+// issuer, token endpoint or PAR endpoint, alone or in an array; with
+// StrictAssertionAudience only the issuer, as a single string); exp
+// present, not past, not more than assertionMaxLifetime ahead; nbf and iat
+// not in the future; a jti.
+//
+// Why the strict rule exists: "audience injection" (2025, the reason for
+// the OIDC Core errata and FAPI 2.0's final text). A client that also
+// talks to a malicious authorization server takes that server's metadata,
+// which can name our token endpoint as its own; the client then signs an
+// assertion with our URL as aud and hands it to the attacker, who replays
+// it here. The issuer is the one value a client checks against where it
+// fetched the metadata, so only it cannot be injected. The default stays
+// compatible with clients (Spring Security, Keycloak as a client) that
+// send the token endpoint URL, as RFC 7523 and OIDC Core §9 long said.
+func (p *Provider) checkAssertionClaims(id string, claims *jwt.Claims, audIsString bool) error {
 	now := p.now()
 	if claims.Expiry == nil {
 		return refuse("client %q: assertion has no exp", id)
@@ -167,6 +183,11 @@ func (p *Provider) checkAssertionClaims(id string, claims *jwt.Claims) error {
 		Issuer: id, Subject: id, Time: now,
 		// RFC 9126 §2: at the PAR endpoint its URL identifies us too.
 		AnyAudience: jwt.Audience{p.cfg.Issuer, p.cfg.Issuer + pathToken, p.cfg.Issuer + pathPAR},
+	}
+	if p.cfg.StrictAssertionAudience {
+		if !audIsString || len(claims.Audience) != 1 || claims.Audience[0] != p.cfg.Issuer {
+			return refuse("client %q: aud must be the issuer %q as a single string (aud %q)", id, p.cfg.Issuer, []string(claims.Audience))
+		}
 	}
 	if err := claims.ValidateWithLeeway(expected, assertionLeeway); err != nil {
 		return refuse("client %q: %v (aud %q)", id, err, []string(claims.Audience))

@@ -65,8 +65,12 @@ type Config struct {
 	AdminRole string
 	// DPoPNonce: DPoP proofs must carry a server nonce (RFC 9449 §8), made
 	// and checked statelessly under DPoPNonceKey (dpop.go).
-	DPoPNonce    bool
-	DPoPNonceKey [32]byte
+	// StrictAssertionAudience: a private_key_jwt assertion's aud must be the
+	// issuer as a single string (clientassertion.go), not also an endpoint's
+	// URL or an array.
+	StrictAssertionAudience bool
+	DPoPNonce               bool
+	DPoPNonceKey            [32]byte
 
 	LoginPath  string // default "/login"
 	LogoutPath string // default "/logout"

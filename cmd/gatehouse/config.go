@@ -140,6 +140,8 @@ var settings = []setting{
 	{"rate-device-code-all", "GATEHOUSE_RATE_DEVICE_CODE_ALL", "60/1m", "device codes entered at /device by everyone together (bounds guessing however many addresses try)", scopeServer, kindRate},
 	// DPoP (RFC 9449).
 	{"dpop-nonce", "GATEHOUSE_DPOP_NONCE", "false", "DPoP proofs must carry a server nonce (use_dpop_nonce, DPoP-Nonce header): a proof made in advance is refused", scopeServer, kindBool},
+	// private_key_jwt (RFC 7523).
+	{"client-assertion-audience", "GATEHOUSE_CLIENT_ASSERTION_AUDIENCE", "issuer-or-endpoint", "what a private_key_jwt client assertion's aud may be: issuer-or-endpoint (the issuer, token endpoint or PAR endpoint URL, alone or in an array) or issuer (only the issuer, as a single string: FAPI 2.0, safe from audience injection)", scopeServer, kindString},
 	{"rate-client-registration-ip", "GATEHOUSE_RATE_CLIENT_REGISTRATION_IP", "20/1h", "dynamic client registrations per client IP (refused ones count)", scopeServer, kindRate},
 	{"client-registration", "GATEHOUSE_CLIENT_REGISTRATION", "off", "dynamic client registration at /oauth/register (RFC 7591/7592): off; token (with an initial access token from `clients registration-token create`); loopback (also without a token for clients whose every URI is http on a loopback address, for development)", scopeServer, kindString},
 }
@@ -218,6 +220,9 @@ type config struct {
 	RateDeviceCodeAll     rate
 
 	DPoPNonce bool // DPoP (RFC 9449)
+	// StrictAssertionAudience: a client assertion's aud must be the issuer
+	// alone (GATEHOUSE_CLIENT_ASSERTION_AUDIENCE=issuer).
+	StrictAssertionAudience bool
 	// ClientRegistration: who may register clients (dynamic client registration).
 	ClientRegistration registration.Mode
 	RateClientRegIP    rate
@@ -342,14 +347,15 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		AdminRole:              p.str("admin-role"),
 		RequirePAR:             p.boolean("require-par"),
 
-		DeviceCodeTTL:         p.duration("device-code-ttl", time.Minute),
-		DevicePollInterval:    p.duration("device-poll-interval", time.Second),
-		RateDeviceCodeIP:      p.rate("rate-device-code-ip"),
-		RateDeviceCodeSession: p.rate("rate-device-code-session"),
-		RateDeviceCodeAll:     p.rate("rate-device-code-all"),
-		DPoPNonce:             p.boolean("dpop-nonce"),
-		ClientRegistration:    registration.Mode(p.oneOf("client-registration", registration.Modes()...)),
-		RateClientRegIP:       p.rate("rate-client-registration-ip"),
+		DeviceCodeTTL:           p.duration("device-code-ttl", time.Minute),
+		DevicePollInterval:      p.duration("device-poll-interval", time.Second),
+		RateDeviceCodeIP:        p.rate("rate-device-code-ip"),
+		RateDeviceCodeSession:   p.rate("rate-device-code-session"),
+		RateDeviceCodeAll:       p.rate("rate-device-code-all"),
+		DPoPNonce:               p.boolean("dpop-nonce"),
+		StrictAssertionAudience: p.oneOf("client-assertion-audience", "issuer-or-endpoint", "issuer") == "issuer",
+		ClientRegistration:      registration.Mode(p.oneOf("client-registration", registration.Modes()...)),
+		RateClientRegIP:         p.rate("rate-client-registration-ip"),
 	}
 	for role := range strings.SplitSeq(p.str("mfa-required-roles"), ",") {
 		if role = strings.TrimSpace(role); role != "" {

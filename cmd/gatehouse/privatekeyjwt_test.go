@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -449,5 +450,25 @@ func TestClientsFilePrivateKeyJWT(t *testing.T) {
 		if _, err := parseClientsFile([]byte(body), now); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestPrivateKeyJWTStrictAudience: with GATEHOUSE_CLIENT_ASSERTION_AUDIENCE
+// =issuer an assertion's aud must be the issuer as a single string — the
+// FAPI 2.0 rule against audience injection — while the default also takes
+// the token endpoint's URL (TestPrivateKeyJWT).
+func TestPrivateKeyJWTStrictAudience(t *testing.T) {
+	ts := startServer(t, "sqlite", map[string]string{"GATEHOUSE_CLIENT_ASSERTION_AUDIENCE": "issuer"})
+	k := newEdKey(t, "k1")
+	svc := ts.createClient("--auth-method", "private_key_jwt", "--grant-types", "client_credentials",
+		"--jwks-file", tempFile(t, "public.json", publicJWKS(t, k)))
+	for _, aud := range []any{ts.issuer + "/oauth/token", ts.issuer + "/oauth/par", []string{ts.issuer}, []string{ts.issuer, "https://other.example"}} {
+		c := goodClaims(t, ts, svc.ClientID)
+		c.Aud = aud
+		status, h, body := tokenWithAssertion(t, ts, sign(t, k, c))
+		wantInvalidClient(t, fmt.Sprintf("aud %v", aud), status, h, body)
+	}
+	if status, _, body := tokenWithAssertion(t, ts, sign(t, k, goodClaims(t, ts, svc.ClientID))); status != http.StatusOK {
+		t.Fatalf("aud the issuer as a string: %d %v", status, body)
 	}
 }
