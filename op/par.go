@@ -81,6 +81,23 @@ func (p *Provider) pushAuthorization(w http.ResponseWriter, r *http.Request) {
 		req.ClientID = c.GetID()
 		form.Set("client_id", req.ClientID)
 	}
+	// RFC 9449 §10.1: a DPoP proof at the PAR endpoint binds the code to
+	// its key, as dpop_jkt would; with both, they must name the same key.
+	p.setDPoPNonce(w)
+	proof, err := p.parseDPoP(r, p.cfg.Issuer+pathPAR, "")
+	if err != nil {
+		var de *dpopError
+		errors.As(err, &de)
+		writeJSON(w, http.StatusBadRequest, oauthError{de.code, de.desc})
+		return
+	}
+	if proof != nil {
+		if jkt := form.Get("dpop_jkt"); jkt != "" && jkt != proof.jkt {
+			writeJSON(w, http.StatusBadRequest, oauthError{errInvalidDPoPProof, "dpop_jkt is not the thumbprint of the DPoP proof's key"})
+			return
+		}
+		form.Set("dpop_jkt", proof.jkt)
+	}
 	if _, problem := p.checkAuthorization(ctx, form, req, c, true); problem != nil {
 		status := http.StatusBadRequest
 		if problem.code == string(oidc.ServerError) {
@@ -88,6 +105,17 @@ func (p *Provider) pushAuthorization(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, status, oauthError{problem.code, problem.desc})
 		return
+	}
+	if proof != nil { // spent only for a request that is otherwise good
+		if err := p.spendDPoP(ctx, proof); err != nil {
+			var de *dpopError
+			if errors.As(err, &de) {
+				writeJSON(w, http.StatusBadRequest, oauthError{de.code, de.desc})
+			} else {
+				p.writeFailure(w, r, "par: spend DPoP proof", err)
+			}
+			return
+		}
 	}
 	uri := requestURIPrefix + randomToken(32)
 	now := p.now()

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -291,8 +292,51 @@ func TestDPoP(t *testing.T) {
 			if status != 200 || m["token_type"] != "DPoP" {
 				t.Errorf("code bound by dpop_jkt, proof with its key (the refused attempts must not spend it): %d %v", status, m)
 			}
+
+			// A proof at the PAR endpoint binds the code like dpop_jkt (§10.1).
+			parURL := ts.issuer + "/oauth/par"
+			push := func(form url.Values, proof string) (int, map[string]any) {
+				t.Helper()
+				req, _ := http.NewRequest(http.MethodPost, parURL, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				if proof != "" {
+					req.Header.Set("DPoP", proof)
+				}
+				status, _, m := doJSON(t, req)
+				return status, m
+			}
+			pk := newPKCE()
+			pushed := parParams(spa, pk)
+			status, m = push(pushed, key.proof(ts, "POST", tokenURL, proofOpts{}))
+			wantOAuthError(t, "PAR with a proof for the token endpoint", status, m, 400, "invalid_dpop_proof")
+			status, m = push(withParam(pushed, "dpop_jkt", other.jkt), key.proof(ts, "POST", parURL, proofOpts{}))
+			wantOAuthError(t, "PAR with a proof and another key's dpop_jkt", status, m, 400, "invalid_dpop_proof")
+			status, m = push(pushed, key.proof(ts, "POST", parURL, proofOpts{}))
+			if status != http.StatusCreated {
+				t.Fatalf("PAR with a proof: %d %v", status, m)
+			}
+			authURL := ts.issuer + "/authorize?" + url.Values{"client_id": {spa.ClientID}, "request_uri": {m["request_uri"].(string)}}.Encode()
+			code = signInWith(t, r, newBrowser(t, ts.issuer), authURL, pushed.Get("state"), "dpop@example.com", "Correct-Horse-42")
+			codeForm = url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {r.redirect},
+				"code_verifier": {pk.verifier}, "client_id": {spa.ClientID}}
+			status, _, m = dpopPost(t, ts, codeForm, "", "", other.proof(ts, "POST", tokenURL, proofOpts{}))
+			wantOAuthError(t, "code pushed with a proof, redeemed with another key", status, m, 400, "invalid_dpop_proof")
+			status, _, m = dpopPost(t, ts, codeForm, "", "", key.proof(ts, "POST", tokenURL, proofOpts{}))
+			if status != 200 || m["token_type"] != "DPoP" {
+				t.Errorf("code pushed with a proof, redeemed with its key: %d %v", status, m)
+			}
 		})
 	}
+}
+
+// withParam is a copy of v with k set to value.
+func withParam(v url.Values, k, value string) url.Values {
+	out := url.Values{}
+	for name, vs := range v {
+		out[name] = slices.Clone(vs)
+	}
+	out.Set(k, value)
+	return out
 }
 
 // TestDPoPConfidentialRefresh: a confidential client's refresh tokens are
