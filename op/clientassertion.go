@@ -181,8 +181,9 @@ func (p *Provider) checkAssertionClaims(id string, claims *jwt.Claims, audIsStri
 	}
 	expected := jwt.Expected{
 		Issuer: id, Subject: id, Time: now,
-		// RFC 9126 §2: at the PAR endpoint its URL identifies us too.
-		AnyAudience: jwt.Audience{p.cfg.Issuer, p.cfg.Issuer + pathToken, p.cfg.Issuer + pathPAR},
+		// RFC 9126 §2: at the PAR endpoint its URL identifies us too; so
+		// does the device authorization endpoint's, by the same reasoning.
+		AnyAudience: jwt.Audience{p.cfg.Issuer, p.cfg.Issuer + pathToken, p.cfg.Issuer + pathPAR, p.cfg.Issuer + pathDeviceAuthorization},
 	}
 	if p.cfg.StrictAssertionAudience {
 		if !audIsString || len(claims.Audience) != 1 || claims.Audience[0] != p.cfg.Issuer {

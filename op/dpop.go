@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/hmac"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -62,6 +63,9 @@ const (
 	// key of 4096 bits is about 1.5 KiB.
 	maxDPoPProof = 8 << 10
 	maxDPoPJTI   = 256
+	// minDPoPRSABits is the least RSA key size a proof may use, as for
+	// client keys (clientkeys) and NIST SP 800-131A.
+	minDPoPRSABits = 2048
 )
 
 // dpopAlgs are the proof algorithms accepted and advertised
@@ -150,6 +154,10 @@ func (p *Provider) parseDPoP(r *http.Request, endpoint, accessToken string) (*dp
 	jwk := h.JSONWebKey
 	if jwk == nil || !jwk.Valid() || !jwk.IsPublic() {
 		return nil, invalidProof("the DPoP proof's header must carry its public key (jwk)")
+	}
+	if k, ok := jwk.Key.(*rsa.PublicKey); ok && k.N.BitLen() < minDPoPRSABits {
+		// A short RSA key can be factored, and the binding with it.
+		return nil, invalidProof("the DPoP proof's RSA key must have at least %d bits", minDPoPRSABits)
 	}
 	payload, err := jws.Verify(jwk)
 	if err != nil {

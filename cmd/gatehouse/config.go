@@ -141,7 +141,7 @@ var settings = []setting{
 	// DPoP (RFC 9449).
 	{"dpop-nonce", "GATEHOUSE_DPOP_NONCE", "false", "DPoP proofs must carry a server nonce (use_dpop_nonce, DPoP-Nonce header): a proof made in advance is refused", scopeServer, kindBool},
 	// private_key_jwt (RFC 7523).
-	{"client-assertion-audience", "GATEHOUSE_CLIENT_ASSERTION_AUDIENCE", "issuer-or-endpoint", "what a private_key_jwt client assertion's aud may be: issuer-or-endpoint (the issuer, token endpoint or PAR endpoint URL, alone or in an array) or issuer (only the issuer, as a single string: FAPI 2.0, safe from audience injection)", scopeServer, kindString},
+	{"client-assertion-audience", "GATEHOUSE_CLIENT_ASSERTION_AUDIENCE", "issuer-or-endpoint", "what a private_key_jwt client assertion's aud may be: issuer-or-endpoint (the issuer, or the token, PAR or device authorization endpoint URL, alone or in an array) or issuer (only the issuer, as a single string: FAPI 2.0, safe from audience injection)", scopeServer, kindString},
 	{"rate-client-registration-ip", "GATEHOUSE_RATE_CLIENT_REGISTRATION_IP", "20/1h", "dynamic client registrations per client IP (refused ones count)", scopeServer, kindRate},
 	{"client-registration", "GATEHOUSE_CLIENT_REGISTRATION", "off", "dynamic client registration at /oauth/register (RFC 7591/7592): off; token (with an initial access token from `clients registration-token create`); loopback (also without a token for clients whose every URI is http on a loopback address, for development)", scopeServer, kindString},
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -42,6 +43,12 @@ func newDPoPKey(t *testing.T, alg jose.SignatureAlgorithm) *dpopKey {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dpopKeyOf(t, alg, priv)
+}
+
+// dpopKeyOf makes proofs with priv.
+func dpopKeyOf(t *testing.T, alg jose.SignatureAlgorithm, priv crypto.Signer) *dpopKey {
+	t.Helper()
 	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt")
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: priv}, opts)
 	if err != nil {
@@ -230,6 +237,10 @@ func TestDPoP(t *testing.T) {
 			}
 
 			// Proofs the token endpoint refuses before anything else.
+			weakRSA, err := rsa.GenerateKey(rand.Reader, 1024)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, tc := range []struct {
 				name  string
 				proof string
@@ -240,6 +251,7 @@ func TestDPoP(t *testing.T) {
 				{"an iat two minutes ahead", key.proof(ts, "POST", tokenURL, proofOpts{iat: ts.clock.now().Add(2 * time.Minute)})},
 				{"no jti", key.proof(ts, "POST", tokenURL, proofOpts{claims: map[string]any{"jti": ""}})},
 				{"not a JWT", "not-a-proof"},
+				{"a 1024-bit RSA key", dpopKeyOf(t, jose.RS256, weakRSA).proof(ts, "POST", tokenURL, proofOpts{})},
 			} {
 				status, _, m := dpopPost(t, ts, url.Values{"grant_type": {"client_credentials"}}, rs.ClientID, rs.ClientSecret, tc.proof)
 				wantOAuthError(t, "proof with "+tc.name, status, m, 400, "invalid_dpop_proof")

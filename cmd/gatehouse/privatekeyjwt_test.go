@@ -224,8 +224,8 @@ func testPrivateKeyJWTChecks(t *testing.T, ts *testServer) {
 	if status, _, body := tokenWithAssertion(t, ts, sign(t, noKid, goodClaims(t, ts, id))); status != http.StatusOK {
 		t.Errorf("assertion without kid: %d %v", status, body)
 	}
-	// aud may be the token endpoint, or an array naming the issuer.
-	for _, aud := range []any{ts.issuer + "/oauth/token", []string{"https://other.example", ts.issuer}} {
+	// aud may be the token (or device authorization) endpoint, or an array naming the issuer.
+	for _, aud := range []any{ts.issuer + "/oauth/token", ts.issuer + "/oauth/device_authorization", []string{"https://other.example", ts.issuer}} {
 		c := goodClaims(t, ts, id)
 		c.Aud = aud
 		if status, _, body := tokenWithAssertion(t, ts, sign(t, k1, c)); status != http.StatusOK {

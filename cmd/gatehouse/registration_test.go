@@ -540,3 +540,42 @@ func testRegistrationREADMECurl(t *testing.T, ts *testServer) {
 		t.Fatalf("README curl snippet printed %s (%v)", out, err)
 	}
 }
+
+// TestRegistrationManagementBudget: wrong registration access tokens for
+// a client, however many, do not use up its owner's budget of management
+// calls: the budget is per client and address.
+func TestRegistrationManagementBudget(t *testing.T) {
+	ts := startServer(t, "sqlite", map[string]string{"GATEHOUSE_CLIENT_REGISTRATION": "loopback", "GATEHOUSE_TRUSTED_PROXIES": "127.0.0.1,::1"})
+	reg := regCall(t, ts, "POST", "/oauth/register", "", map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb"}})
+	if reg.status != http.StatusCreated {
+		t.Fatalf("register: %d %v", reg.status, reg.body)
+	}
+	get := func(token, from string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, ts.issuer+"/oauth/register/"+reg.str("client_id"), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	limited := false
+	for i := 0; i < 100 && !limited; i++ {
+		switch s := get("wrong", "192.0.2.9"); s {
+		case http.StatusUnauthorized:
+		case http.StatusTooManyRequests:
+			limited = true
+		default:
+			t.Fatalf("guess %d: %d", i, s)
+		}
+	}
+	if !limited {
+		t.Fatal("100 wrong registration access tokens an hour from one address were never refused")
+	}
+	if s := get(reg.str("registration_access_token"), "198.51.100.4"); s != http.StatusOK {
+		t.Fatalf("the owner, after someone else guessed from another address: %d, want 200", s)
+	}
+}

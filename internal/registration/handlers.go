@@ -101,7 +101,10 @@ func (h *Handler) manage(w http.ResponseWriter, r *http.Request, id string) erro
 	if !slices.Contains([]string{http.MethodGet, http.MethodPut, http.MethodDelete}, r.Method) {
 		return notAllowed(w, "GET, PUT, DELETE")
 	}
-	if err := h.limit(ctx, h.cfg.PerClient, id); err != nil {
+	// Counted before the token is checked (so guessing is limited too), and
+	// so per client and address: keyed by the client alone, anyone could
+	// spend a client's budget with wrong tokens and lock its owner out.
+	if err := h.limit(ctx, h.cfg.PerClient, id+"|"+ratelimit.AddrKey(h.cfg.ClientIP(r))); err != nil {
 		return err
 	}
 	token, _ := bearer(r)
