@@ -212,6 +212,8 @@ func (p *Provider) checkAuthorization(ctx context.Context, form url.Values, req 
 		return fail("invalid_request", "code_challenge_method without code_challenge")
 	case req.CodeChallenge == "" && c.AuthMethod() == oidc.AuthMethodNone:
 		return fail("invalid_request", "PKCE with code_challenge_method=S256 is required for public clients")
+	case req.CodeChallenge == "" && p.cfg.RequirePKCE:
+		return fail("invalid_request", "PKCE with code_challenge_method=S256 is required")
 	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
 		// An absent method means plain (RFC 7636 §4.3): refused like plain itself.
 		return fail("invalid_request", "code_challenge_method must be S256")

@@ -89,6 +89,9 @@ type Config struct {
 	// RequirePAR: every client must push its authorization requests
 	// (GATEHOUSE_REQUIRE_PAR); a client's own RequirePAR asks it of one.
 	RequirePAR bool
+	// RequirePKCE: every client must send a PKCE challenge (S256) at
+	// /authorize (GATEHOUSE_REQUIRE_PKCE); public clients always must.
+	RequirePKCE bool
 	// Device authorization grant (RFC 8628, device.go): how long a device
 	// code lives (default 10m) and the least time between polls (default
 	// 5s, whole seconds).

@@ -188,6 +188,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		ClientIP:                func(r *http.Request) string { return auditIP(r, trusted) },
 		Metrics:                 opMetrics,
 		RequirePAR:              cfg.RequirePAR,
+		RequirePKCE:             cfg.RequirePKCE,
 		DeviceCodeTTL:           cfg.DeviceCodeTTL,
 		DevicePollInterval:      cfg.DevicePollInterval,
 		Limiter:                 limiter,

@@ -130,6 +130,7 @@ var settings = []setting{
 	{"admin-role", "GATEHOUSE_ADMIN_ROLE", "ADMIN", "the role whose users administer Gatehouse (admin console, and user tokens of the admin API); another role, e.g. IDP_ADMIN, keeps that apart from being an admin in the apps", scopeServer, kindString},
 	{"webauthn-rp-id", "GATEHOUSE_WEBAUTHN_RP_ID", "", "WebAuthn relying-party ID for passkeys: empty means the issuer's host; a parent domain lets passkeys work across its subdomains", scopeServer, kindString},
 	{"upstream-signup", "GATEHOUSE_UPSTREAM_SIGNUP", "true", "an unknown upstream identity with a verified email and no account creates one (per upstream: \"signup\")", scopeServer, kindBool},
+	{"require-pkce", "GATEHOUSE_REQUIRE_PKCE", "false", "every client, confidential ones too, must use PKCE (S256) at /authorize, as OAuth 2.1 and FAPI 2.0 ask; public clients always must", scopeServer, kindBool},
 	// Pushed authorization requests (RFC 9126).
 	{"require-par", "GATEHOUSE_REQUIRE_PAR", "false", "every client must push its authorization requests to /oauth/par (RFC 9126); per client: --require-par", scopeServer, kindBool},
 	// Device flow (RFC 8628).
@@ -236,6 +237,9 @@ type config struct {
 
 	// RequirePAR: every client must use pushed authorization requests (RFC 9126).
 	RequirePAR bool
+	// RequirePKCE: every client, not only public ones, must send a PKCE
+	// challenge.
+	RequirePKCE bool
 }
 
 // addSettingFlags adds the settings of scope sc to a command's flags. The
@@ -346,6 +350,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		WebAuthnRPID:           p.str("webauthn-rp-id"),
 		AdminRole:              p.str("admin-role"),
 		RequirePAR:             p.boolean("require-par"),
+		RequirePKCE:            p.boolean("require-pkce"),
 
 		DeviceCodeTTL:           p.duration("device-code-ttl", time.Minute),
 		DevicePollInterval:      p.duration("device-poll-interval", time.Second),

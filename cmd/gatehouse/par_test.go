@@ -182,6 +182,25 @@ func TestRequirePARSetting(t *testing.T) {
 	}
 }
 
+// TestRequirePKCESetting: with GATEHOUSE_REQUIRE_PKCE a confidential
+// client, too, must send a PKCE challenge, at /authorize and when pushing.
+func TestRequirePKCESetting(t *testing.T) {
+	ts := startServer(t, "sqlite", map[string]string{"GATEHOUSE_REQUIRE_PKCE": "true"})
+	app := ts.createClient("--name", "App", "--redirect-uri", redirectA)
+	ts.createUser("pkce@example.com", "Correct-Horse-9")
+	r := newRP(t, ts, app)
+	plain := parParams(app, pkce{verifier: "x"})
+	q := r.callbackParams(newBrowser(t, ts.issuer).get(ts.issuer + "/authorize?" + plain.Encode()))
+	if q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), "PKCE") {
+		t.Fatalf("a confidential client without PKCE: %v, want invalid_request naming PKCE", q)
+	}
+	if status, _, body := postForm(t, ts.issuer+"/oauth/par", plain, app.ClientID, app.ClientSecret); status != http.StatusBadRequest || body["error"] != "invalid_request" {
+		t.Fatalf("a push without PKCE: %d %v", status, body)
+	}
+	ar, code := r.signIn(newBrowser(t, ts.issuer), "pkce@example.com", "Correct-Horse-9") // x/oauth2 with S256
+	r.exchange(ar, code)
+}
+
 type pkce struct{ verifier, challenge string }
 
 func newPKCE() pkce {
