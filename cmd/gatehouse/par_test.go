@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -352,4 +353,73 @@ func TestPublicClientBudgets(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestFAPIStyleSettings runs the README's "Towards FAPI 2.0" configuration
+// end to end: a private_key_jwt client that must use DPoP pushes its
+// request (assertion with aud the issuer, DPoP proof with the server's
+// nonce, PKCE), the user signs in with only client_id and request_uri in
+// the browser, and the code is redeemed with both again for an ES256 ID
+// token and a DPoP-bound access token.
+func TestFAPIStyleSettings(t *testing.T) {
+	ts := startServer(t, "sqlite", map[string]string{
+		"GATEHOUSE_REQUIRE_PAR": "true", "GATEHOUSE_REQUIRE_PKCE": "true", "GATEHOUSE_CLIENT_ASSERTION_AUDIENCE": "issuer",
+		"GATEHOUSE_SIGNING_ALG": "ES256", "GATEHOUSE_DPOP_NONCE": "true",
+	})
+	ck := newECKey(t, "bank-1")
+	bank := ts.createClient("--name", "bank", "--redirect-uri", redirectA, "--auth-method", "private_key_jwt",
+		"--jwks-file", tempFile(t, "jwks.json", publicJWKS(t, ck)), "--require-dpop")
+	ts.createUser("fapi@example.com", "Correct-Horse-9")
+	dk := newDPoPKey(t, "ES256")
+	assertion := func() string { return sign(t, ck, goodClaims(t, ts, bank.ClientID)) }
+	// post sends form with a DPoP proof for url, fetching the server's nonce first.
+	post := func(endpoint string, form url.Values) (int, map[string]any) {
+		t.Helper()
+		var nonce string
+		for range 2 {
+			req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(withAssertion(form, assertion()).Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("DPoP", dk.proof(ts, "POST", endpoint, proofOpts{nonce: nonce}))
+			status, h, m := doJSON(t, req)
+			if status == http.StatusBadRequest && m["error"] == "use_dpop_nonce" && nonce == "" {
+				nonce = h.Get("DPoP-Nonce")
+				continue
+			}
+			return status, m
+		}
+		t.Fatalf("POST %s: use_dpop_nonce twice", endpoint)
+		return 0, nil
+	}
+
+	pk := newPKCE()
+	form := parParams(bank, pk)
+	status, m := post(ts.issuer+"/oauth/par", form)
+	if status != http.StatusCreated {
+		t.Fatalf("push: %d %v", status, m)
+	}
+	r := newRP(t, ts, bank)
+	authURL := ts.issuer + "/authorize?" + url.Values{"client_id": {bank.ClientID}, "request_uri": {m["request_uri"].(string)}}.Encode()
+	code := signInWith(t, r, newBrowser(t, ts.issuer), authURL, form.Get("state"), "fapi@example.com", "Correct-Horse-9")
+	status, m = post(ts.issuer+"/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {redirectA}, "code_verifier": {pk.verifier}})
+	if status != http.StatusOK || m["token_type"] != "DPoP" {
+		t.Fatalf("code exchange: %d %v, want 200 token_type DPoP", status, m)
+	}
+	tok := (&oauth2.Token{AccessToken: m["access_token"].(string)}).WithExtra(map[string]any{"id_token": m["id_token"]})
+	got := r.verify(tok, form.Get("nonce"))
+	if alg := jwtHeader(t, got.raw)["alg"]; alg != "ES256" || got.claims["email"] != "fapi@example.com" {
+		t.Errorf("ID token alg %v, claims %v", alg, got.claims)
+	}
+}
+
+// jwtHeader is a compact JWT's decoded header.
+func jwtHeader(t *testing.T, raw string) map[string]any {
+	t.Helper()
+	var h map[string]any
+	head, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil || json.Unmarshal(b, &h) != nil {
+		t.Fatalf("JWT header of %q: %v", raw, err)
+	}
+	return h
 }
