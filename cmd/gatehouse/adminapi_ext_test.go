@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -404,6 +406,69 @@ func TestAdminAPIRateLimit(t *testing.T) {
 			ts.clock.advance(time.Duration(wait) * time.Second)
 			if r := from(tok); r.status != 200 {
 				t.Errorf("a good token after Retry-After: %d %v", r.status, r.body)
+			}
+		})
+	}
+}
+
+// TestAdminAPIClientAuthMethod: PATCH /clients/{id} switches a client to
+// private_key_jwt and back, like the console: keys replace the secret,
+// and a switch back leaves none until the secret is rotated.
+func TestAdminAPIClientAuthMethod(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			ts := startServer(t, backend, nil)
+			tok := adminToken(t, ts)
+			r := apiCall(t, ts, tok, "POST", "/clients", `{"id":"svc","grant_types":["client_credentials"]}`)
+			secret, _ := r.body["client_secret"].(string)
+			if r.status != 201 || secret == "" {
+				t.Fatalf("create: %d %v", r.status, r.body)
+			}
+			cc := url.Values{"grant_type": {"client_credentials"}}
+			patch := func(body string) apiResponse {
+				t.Helper()
+				etag := apiCall(t, ts, tok, "GET", "/clients/svc", "").header.Get("ETag")
+				return apiCall(t, ts, tok, "PATCH", "/clients/svc", body, "If-Match", etag)
+			}
+
+			r = patch(`{"auth_method":"private_key_jwt"}`)
+			wantProblem(t, "private_key_jwt without keys", r, 422, "invalid")
+			if r.body["field"] != "jwks" {
+				t.Errorf("private_key_jwt without keys: field %v", r.body["field"])
+			}
+			wantProblem(t, "auth method none", patch(`{"auth_method":"none"}`), 422, "invalid")
+
+			k := newEdKey(t, "k1")
+			r = patch(`{"auth_method":"private_key_jwt","jwks":` + publicJWKS(t, k) + `}`)
+			if r.status != 200 || r.body["auth_method"] != "private_key_jwt" || r.body["has_secret"] != false || r.body["jwks"] == nil {
+				t.Fatalf("switch to private_key_jwt: %d %v", r.status, r.body)
+			}
+			status, _, body := postForm(t, ts.issuer+"/oauth/token", cc, "svc", secret)
+			wantOAuthError(t, "the old secret", status, body, http.StatusUnauthorized, "invalid_client")
+			if status, _, body := tokenWithAssertion(t, ts, sign(t, k, goodClaims(t, ts, "svc"))); status != http.StatusOK {
+				t.Fatalf("an assertion: %d %v", status, body)
+			}
+
+			// Back to a secret: the keys go, and there is no secret until
+			// it is rotated in.
+			r = patch(`{"auth_method":"client_secret_post"}`)
+			if r.status != 200 || r.body["auth_method"] != "client_secret_post" || r.body["has_secret"] != false || r.body["jwks"] != nil {
+				t.Fatalf("switch to client_secret_post: %d %v", r.status, r.body)
+			}
+			post := func(secret string) (int, map[string]any) {
+				form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"svc"}, "client_secret": {secret}}
+				status, _, body := postForm(t, ts.issuer+"/oauth/token", form, "", "")
+				return status, body
+			}
+			status, body = post(secret)
+			wantOAuthError(t, "the secret from before private_key_jwt", status, body, http.StatusUnauthorized, "invalid_client")
+			r = apiCall(t, ts, tok, "POST", "/clients/svc/secret", "", "If-Match", r.header.Get("ETag"))
+			fresh, _ := r.body["client_secret"].(string)
+			if r.status != 200 || fresh == "" || r.body["has_secret"] != true {
+				t.Fatalf("rotate after the switch: %d %v", r.status, r.body)
+			}
+			if status, body := post(fresh); status != http.StatusOK {
+				t.Fatalf("the rotated secret: %d %v", status, body)
 			}
 		})
 	}

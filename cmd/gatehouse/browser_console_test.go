@@ -16,8 +16,9 @@ import (
 // and change their role; the user's next ID token (a go-oidc relying party)
 // carries the new role, where the one before carried the old. They create
 // a client and see its secret once, and read the audit trail, which names
-// them. Screenshots: console-users, console-user(-narrow),
-// console-client-created, console-audit.
+// them. They tick DPoP and the device grant on the client's page. Screenshots:
+// console-users, console-user(-narrow), console-client-created,
+// console-client, console-audit.
 func TestBrowserWalkConsole(t *testing.T) {
 	chromium := findChromium(t)
 	start := time.Now()
@@ -100,10 +101,25 @@ func TestBrowserWalkConsole(t *testing.T) {
 	}
 	w.shot("console-client-created")
 
+	// 4b. Its settings: require DPoP, allow the device grant, save; the
+	// page shows them ticked.
+	if err := chromedp.Do(tab, chromedp.Click(chromedp.ID("require_dpop")), chromedp.Click(chromedp.ID("grant_device_code"))); err != nil {
+		w.fatalf("tick DPoP and the device grant: %v", err)
+	}
+	resp = w.press("Save")
+	w.expectPage(resp, http.StatusOK, iss+"/admin/clients/", "Billing Portal")
+	w.expectText(".notice", "The client was saved.")
+	if n := w.count("#require_dpop:checked, #grant_device_code:checked, #grant_authorization_code:checked"); n != 3 {
+		w.fatalf("%d of DPoP, the device grant and the code grant ticked after saving, want 3", n)
+	}
+	w.shot("console-client")
+
 	// 5. The audit trail names Grace as the one who acted.
 	resp = w.open(iss + "/admin/audit")
 	w.expectPage(resp, http.StatusOK, iss+"/admin/audit", "Audit trail")
-	w.expectText("table.data tbody tr:nth-child(1)", "client_created")
+	w.expectText("table.data tbody tr:nth-child(1)", "client_updated")
+	w.expectText("table.data tbody tr:nth-child(1)", "require_dpop=true")
+	w.expectText("table.data tbody tr:nth-child(2)", "client_created")
 	row, err := chromedp.Run(tab, chromedp.Evaluate[string](`[...document.querySelectorAll("table.data tbody tr")].map(r => r.innerText).find(t => t.includes("user_role_changed")) || ""`))
 	if err != nil || !strings.Contains(row, "grace@example.com") || !strings.Contains(row, "ada@example.com") || !strings.Contains(row, "to=BILLING") {
 		w.fatalf("audit row of the role change %q (%v): want Grace changing Ada's role", row, err)

@@ -213,7 +213,7 @@ func clientsDeleteCmd(e *env) *cobra.Command {
 // clientsUpdateCmd changes the settings given on the command line and
 // leaves the others as they are; the result is checked like a new client.
 func clientsUpdateCmd(e *env) *cobra.Command {
-	var name, bcURI, accessToken, jwksURI, jwksFile string
+	var name, bcURI, accessToken, jwksURI, jwksFile, authMethod string
 	var redirects, postLogout, resources, grants, scopes []string
 	var bcSession, offline, requireMFA, requireConsent, requirePAR, requireDPoP bool
 	cmd := &cobra.Command{
@@ -266,6 +266,9 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 			if given("require-dpop") {
 				u.RequireDPoP = &requireDPoP
 			}
+			if given("auth-method") {
+				u.AuthMethod = &authMethod
+			}
 			if given("jwks-uri") {
 				u.JWKSURI = &jwksURI
 			}
@@ -285,6 +288,9 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 					return err
 				}
 				fmt.Fprintf(e.stdout, "updated client %s\n", c.ID)
+				if admin.UsesSecret(c.AuthMethod) && !c.HasSecret {
+					fmt.Fprintf(e.stdout, "it has no secret yet: gatehouse clients rotate-secret %s\n", c.ID)
+				}
 				return nil
 			})
 		},
@@ -304,6 +310,7 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 	f.BoolVar(&requireConsent, "require-consent", false, "ask users for consent")
 	f.BoolVar(&requirePAR, "require-par", false, "sign-ins start only from a pushed authorization request (RFC 9126)")
 	f.BoolVar(&requireDPoP, "require-dpop", false, "every token request needs a DPoP proof (RFC 9449)")
+	f.StringVar(&authMethod, "auth-method", "", "client_secret_basic, client_secret_post or private_key_jwt (a confidential client; to private_key_jwt drops the secret, from it drops the keys: then rotate-secret)")
 	f.StringVar(&jwksURI, "jwks-uri", "", "private_key_jwt: URL of the client's public keys (replaces a registered JWKS)")
 	f.StringVar(&jwksFile, "jwks-file", "", "private_key_jwt: file holding the client's public keys as a JWKS (replaces a registered jwks_uri)")
 	return cmd

@@ -472,3 +472,33 @@ func TestPrivateKeyJWTStrictAudience(t *testing.T) {
 		t.Fatalf("aud the issuer as a string: %d %v", status, body)
 	}
 }
+
+// TestCLIClientAuthMethodSwitch: clients update --auth-method moves a
+// secret client to private_key_jwt (the secret stops working) and back
+// (no secret until rotate-secret, which the command says).
+func TestCLIClientAuthMethodSwitch(t *testing.T) {
+	ts := startServer(t, "sqlite", nil)
+	svc := ts.createClient("--grant-types", "client_credentials")
+	k := newEdKey(t, "k1")
+	ts.cli("", "clients", "update", svc.ClientID, "--auth-method", "private_key_jwt", "--jwks-file", tempFile(t, "public.json", publicJWKS(t, k)))
+	// The CLI is another process: the server sees its changes after its
+	// client cache.
+	ts.clock.advance(clientCacheTTL)
+	status, _, body := postForm(t, ts.issuer+"/oauth/token", ccGrant, svc.ClientID, svc.ClientSecret)
+	wantOAuthError(t, "the secret after the switch to private_key_jwt", status, body, http.StatusUnauthorized, "invalid_client")
+	if status, _, body := tokenWithAssertion(t, ts, sign(t, k, goodClaims(t, ts, svc.ClientID))); status != http.StatusOK {
+		t.Fatalf("an assertion after the switch: %d %v", status, body)
+	}
+	if out := ts.cli("", "clients", "update", svc.ClientID, "--auth-method", "client_secret_basic"); !strings.Contains(out, "rotate-secret "+svc.ClientID) {
+		t.Errorf("switch back to a secret: %q does not say to rotate one in", out)
+	}
+	ts.clock.advance(clientCacheTTL)
+	var fresh createdClient
+	if err := json.Unmarshal([]byte(ts.cli("", "clients", "rotate-secret", svc.ClientID, "--json")), &fresh); err != nil || fresh.ClientSecret == "" {
+		t.Fatalf("rotate-secret: %+v %v", fresh, err)
+	}
+	ts.clock.advance(clientCacheTTL)
+	if status, _, body := postForm(t, ts.issuer+"/oauth/token", ccGrant, svc.ClientID, fresh.ClientSecret); status != http.StatusOK {
+		t.Fatalf("the rotated secret: %d %v", status, body)
+	}
+}

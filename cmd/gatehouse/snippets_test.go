@@ -30,6 +30,7 @@ func TestREADMESnippetsAreTestedCode(t *testing.T) {
 		}},
 		{"## Clients without a browser", "## Operations", map[string]string{
 			"go": "device_test.go",
+			"js": "../../e2e/device.test.mjs",
 		}},
 		{"## Signing out everywhere (back-channel logout)", "## Sign in with GitHub", map[string]string{
 			"ts": "../../examples/authjs-nextjs/app/api/backchannel-logout/route.ts",

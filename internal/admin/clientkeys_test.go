@@ -67,3 +67,63 @@ func TestClientKeys(t *testing.T) {
 		expectCode(t, "UpdateClient(private key)", err, CodeInvalid, "jwks")
 	})
 }
+
+// Switching a confidential client's auth method: to private_key_jwt needs
+// keys and drops the secret, so switching back cannot revive it; away from
+// it drops the keys and leaves no secret until one is rotated in. A public
+// client stays public.
+func TestClientAuthMethodSwitch(t *testing.T) {
+	forBackends(t, func(t *testing.T, f *fixture) {
+		cc := []string{GrantClientCredentials}
+		c, oldSecret, err := f.svc.CreateClient(f.ctx, admin, ClientSpec{ID: "svc", GrantTypes: cc})
+		if err != nil || oldSecret == "" {
+			t.Fatalf("create: %+v %q %v", c, oldSecret, err)
+		}
+		pkjwt, basic, post, none := storage.AuthMethodPrivateKeyJWT, storage.AuthMethodBasic, storage.AuthMethodPost, storage.AuthMethodNone
+		_, err = f.svc.UpdateClient(f.ctx, admin, "svc", ClientUpdate{AuthMethod: &pkjwt}, "")
+		expectCode(t, "switch to private_key_jwt without keys", err, CodeInvalid, "jwks")
+
+		uri := "https://svc.example/jwks.json"
+		up, err := f.svc.UpdateClient(f.ctx, admin, "svc", ClientUpdate{AuthMethod: &pkjwt, JWKSURI: &uri}, "")
+		if err != nil || up.AuthMethod != pkjwt || up.HasSecret || up.JWKSURI != uri {
+			t.Fatalf("switch to private_key_jwt: %+v %v", up, err)
+		}
+		if st, _ := f.store.GetClient(f.ctx, "svc"); len(st.SecretHash) != 0 {
+			t.Fatalf("a private_key_jwt client keeps its old secret hash %x", st.SecretHash)
+		}
+
+		// Back to a secret: the keys go, no secret until one is rotated in.
+		up, err = f.svc.UpdateClient(f.ctx, admin, "svc", ClientUpdate{AuthMethod: &post}, "")
+		if err != nil || up.AuthMethod != post || up.HasSecret || up.JWKSURI != "" || up.JWKS != nil {
+			t.Fatalf("switch to client_secret_post: %+v %v", up, err)
+		}
+		_, secret, err := f.svc.RotateSecret(f.ctx, admin, "svc", up.Version)
+		if err != nil || secret == "" || secret == oldSecret {
+			t.Fatalf("rotate after the switch: %q %v", secret, err)
+		}
+
+		// With an inline JWKS, and away again: the keys given explicitly
+		// as nothing are removed too.
+		doc := json.RawMessage(publicJWKS)
+		if up, err = f.svc.UpdateClient(f.ctx, admin, "svc", ClientUpdate{AuthMethod: &pkjwt, JWKS: &doc}, ""); err != nil || up.JWKS == nil {
+			t.Fatalf("switch to private_key_jwt with a JWKS: %+v %v", up, err)
+		}
+		emptyDoc, emptyURI := json.RawMessage(""), ""
+		if up, err = f.svc.UpdateClient(f.ctx, admin, "svc", ClientUpdate{AuthMethod: &basic, JWKS: &emptyDoc, JWKSURI: &emptyURI}, ""); err != nil || up.JWKS != nil || up.HasSecret {
+			t.Fatalf("switch to client_secret_basic clearing the keys: %+v %v", up, err)
+		}
+		// Keys on a secret method are refused by the usual rule.
+		_, err = f.svc.UpdateClient(f.ctx, admin, "svc", ClientUpdate{JWKS: &doc}, "")
+		expectCode(t, "a JWKS on client_secret_basic", err, CodeInvalid, "jwks")
+
+		if _, _, err := f.svc.CreateClient(f.ctx, admin, ClientSpec{ID: "spa", Type: "spa", Public: true, RedirectURIs: []string{"https://spa.example/cb"}}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.svc.UpdateClient(f.ctx, admin, "spa", ClientUpdate{AuthMethod: &basic}, "")
+		expectCode(t, "a public client given a secret method", err, CodeInvalid, "auth_method")
+		_, err = f.svc.UpdateClient(f.ctx, admin, "spa", ClientUpdate{AuthMethod: &none}, "")
+		if err != nil {
+			t.Errorf("a public client given none (no change): %v", err)
+		}
+	})
+}

@@ -100,7 +100,7 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, spec ClientSpec) (*
 		return nil, "", err
 	}
 	var secret string
-	if hasSecret(c.AuthMethod) {
+	if UsesSecret(c.AuthMethod) {
 		secret = NewClientSecret()
 		c.SecretHash = HashClientSecret(secret)
 	}
@@ -132,16 +132,21 @@ type ClientUpdate struct {
 	RequirePAR                       *bool // pushed authorization requests (RFC 9126)
 	RequireDPoP                      *bool // DPoP (RFC 9449)
 	// AuthMethod switches a confidential client between
-	// client_secret_basic and client_secret_post (dynamic client
-	// registration's update, RFC 7592).
+	// client_secret_basic, client_secret_post (dynamic client
+	// registration's update, RFC 7592) and private_key_jwt (the console,
+	// the admin API). A public client stays public. Switching to
+	// private_key_jwt drops the secret; switching from it drops the keys
+	// unless the update gives some (which the rules then refuse) and
+	// leaves the client without a secret until one is rotated in.
 	AuthMethod *string
 	// private_key_jwt keys: giving one of the two replaces the other.
 	JWKS    *json.RawMessage
 	JWKSURI *string
 }
 
-// hasSecret: the auth methods that authenticate with a client secret.
-func hasSecret(method string) bool {
+// UsesSecret reports whether a client of auth method authenticates with
+// a client secret (and so has one, or needs one rotated in).
+func UsesSecret(method string) bool {
 	return method == storage.AuthMethodBasic || method == storage.AuthMethodPost
 }
 
@@ -186,10 +191,22 @@ func (u ClientUpdate) apply(spec *ClientSpec) map[string]string {
 	return changed
 }
 
+// isNoJWKS: a JWKS given as nothing or null removes the registered one.
+func isNoJWKS(doc []byte) bool {
+	doc = bytes.TrimSpace(doc)
+	return len(doc) == 0 || bytes.Equal(doc, []byte("null"))
+}
+
 // applyKeys: a client has a JWKS or a jwks_uri, so giving one drops the
 // other. The audit trail says the JWKS was replaced, not what it holds.
 func (u ClientUpdate) applyKeys(spec *ClientSpec, changed map[string]string) {
-	if u.JWKS != nil {
+	switch {
+	case u.JWKS != nil && isNoJWKS(*u.JWKS):
+		if len(spec.JWKS) > 0 {
+			spec.JWKS = nil
+			changed["jwks"] = "removed"
+		}
+	case u.JWKS != nil:
 		given := []byte(*u.JWKS)
 		if norm, err := clientkeys.Normalize(given); err == nil {
 			given = []byte(norm) // compare like with like; a bad one fails validation
@@ -209,6 +226,20 @@ func (u ClientUpdate) applyKeys(spec *ClientSpec, changed map[string]string) {
 		if u.JWKS == nil && len(spec.JWKS) > 0 {
 			spec.JWKS = nil
 			changed["jwks"] = "removed"
+		}
+	}
+	// A client leaving private_key_jwt has no use for its keys, and the
+	// rules refuse keys on any other method: without this, the admin API
+	// could not switch a client with a registered JWKS away (its JSON null
+	// means "leave it as it is", not "none").
+	if spec.AuthMethod != storage.AuthMethodPrivateKeyJWT && u.JWKS == nil && u.JWKSURI == nil {
+		if len(spec.JWKS) > 0 {
+			spec.JWKS = nil
+			changed["jwks"] = "removed"
+		}
+		if spec.JWKSURI != "" {
+			spec.JWKSURI = ""
+			changed["jwks_uri"] = ""
 		}
 	}
 }
@@ -231,7 +262,14 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id string, u Client
 		if err != nil {
 			return false, err
 		}
-		next.SecretHash, next.CreatedAt, next.Version = c.SecretHash, c.CreatedAt, c.Version
+		next.CreatedAt, next.Version = c.CreatedAt, c.Version
+		// A client that no longer authenticates with its secret loses it,
+		// so switching back later cannot revive a secret that may have
+		// leaked meanwhile; a client switched to a secret method from one
+		// without has none until RotateSecret gives it one.
+		if UsesSecret(next.AuthMethod) {
+			next.SecretHash = c.SecretHash
+		}
 		*c = *next
 		return true, nil
 	})
@@ -256,7 +294,7 @@ func (s *Service) RotateSecret(ctx context.Context, a Actor, id, expected string
 		if c.AuthMethod == storage.AuthMethodNone {
 			return false, conflict("", "client %q is public and has no secret", c.ID)
 		}
-		if !hasSecret(c.AuthMethod) {
+		if !UsesSecret(c.AuthMethod) {
 			return false, conflict("", "client %q authenticates with %s and has no secret", c.ID, c.AuthMethod)
 		}
 		c.SecretHash = HashClientSecret(secret)

@@ -75,6 +75,12 @@ const (
 	GrantDeviceCodeShort = "device_code"
 )
 
+// GrantTypes are the grant types a client may have, as stored (the
+// console offers these).
+func GrantTypes() []string {
+	return []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}
+}
+
 // Client validates the spec and builds the stored client (created and
 // updated at now). It does not set the secret; callers do. A mistake is an
 // *Error (CodeInvalid) naming the field.
@@ -193,7 +199,7 @@ func (s ClientSpec) grants(c *storage.Client) error {
 		if g == GrantDeviceCodeShort {
 			g = GrantDeviceCode // one spelling in the store
 		}
-		if !slices.Contains([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}, g) {
+		if !slices.Contains(GrantTypes(), g) {
 			return invalid("grant_types", "grant type %q: use authorization_code, refresh_token, client_credentials or device_code", g)
 		}
 		if !slices.Contains(grants, g) {

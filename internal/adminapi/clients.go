@@ -135,6 +135,10 @@ type clientPatch struct {
 	OfflineSurvivesLogout            *bool     `json:"offline_survives_logout"`
 	RequirePAR                       *bool     `json:"require_par"` // pushed authorization requests (RFC 9126)
 	RequireDPoP                      *bool     `json:"require_dpop"`
+	// AuthMethod switches a confidential client between the secret
+	// methods and private_key_jwt (admin.ClientUpdate says what goes with
+	// the switch).
+	AuthMethod *string `json:"auth_method"`
 	// private_key_jwt keys: giving one replaces the other.
 	JWKSURI *string          `json:"jwks_uri"`
 	JWKS    *json.RawMessage `json:"jwks"`
@@ -148,6 +152,7 @@ func (p clientPatch) update() admin.ClientUpdate {
 		BackchannelLogoutSessionRequired: p.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: p.OfflineSurvivesLogout,
 		RequirePAR:  p.RequirePAR,
 		RequireDPoP: p.RequireDPoP,
+		AuthMethod:  p.AuthMethod,
 		JWKSURI:     p.JWKSURI,
 		JWKS:        p.JWKS,
 	}

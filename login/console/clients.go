@@ -1,6 +1,8 @@
 package console
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -40,20 +42,110 @@ type clientForm struct {
 	BackchannelLogoutURI   string
 	RequireMFA             bool
 	RequireConsent         bool
+	GrantTypes             []string // as stored: the device grant as its URN
+	RequirePAR             bool
+	RequireDPoP            bool
+	// AuthMethod is the token endpoint auth method, storage.AuthMethodNone
+	// for a public client; JWKSURI or JWKS its keys for private_key_jwt.
+	AuthMethod string
+	JWKSURI    string
+	JWKS       string // JSON as typed, or the registered one indented
 }
 
 func formOf(cl *admin.Client) clientForm {
 	return clientForm{Name: cl.Name, RedirectURIs: strings.Join(cl.RedirectURIs, "\n"),
 		PostLogoutRedirectURIs: strings.Join(cl.PostLogoutRedirectURIs, "\n"), BackchannelLogoutURI: cl.BackchannelLogoutURI,
-		RequireMFA: cl.RequireMFA, RequireConsent: cl.RequireConsent}
+		RequireMFA: cl.RequireMFA, RequireConsent: cl.RequireConsent, GrantTypes: cl.GrantTypes,
+		RequirePAR: cl.RequirePAR, RequireDPoP: cl.RequireDPoP, AuthMethod: cl.AuthMethod,
+		JWKSURI: cl.JWKSURI, JWKS: indentJSON(cl.JWKS)}
+}
+
+// indentJSON shows a registered JWKS readably (the store keeps it
+// compact; the service compares keys, not spelling, so saving the
+// indented form again changes nothing).
+func indentJSON(doc json.RawMessage) string {
+	var b bytes.Buffer
+	if len(doc) == 0 || json.Indent(&b, doc, "", "  ") != nil {
+		return string(doc)
+	}
+	return b.String()
 }
 
 func formFrom(r *http.Request) clientForm {
 	f := r.PostForm
-	return clientForm{Name: f.Get("name"), RedirectURIs: f.Get("redirect_uris"), PostLogoutRedirectURIs: f.Get("post_logout_redirect_uris"),
+	form := clientForm{Name: f.Get("name"), RedirectURIs: f.Get("redirect_uris"), PostLogoutRedirectURIs: f.Get("post_logout_redirect_uris"),
 		BackchannelLogoutURI: strings.TrimSpace(f.Get("backchannel_logout_uri")),
-		RequireMFA:           f.Get("require_mfa") == "true", RequireConsent: f.Get("require_consent") == "true"}
+		RequireMFA:           f.Get("require_mfa") == "true", RequireConsent: f.Get("require_consent") == "true",
+		RequirePAR: f.Get("require_par") == "true", RequireDPoP: f.Get("require_dpop") == "true",
+		AuthMethod: f.Get("auth_method"), JWKSURI: strings.TrimSpace(f.Get("jwks_uri")), JWKS: f.Get("jwks")}
+	for _, g := range admin.GrantTypes() {
+		if f.Get(grantField(g)) == "true" {
+			form.GrantTypes = append(form.GrantTypes, g)
+		}
+	}
+	return form
 }
+
+// grantLabels say what each grant type is for; the list of grant types
+// is the admin service's (admin.GrantTypes), so a new one shows up here
+// (by its name until it has a label).
+var grantLabels = map[string]string{
+	admin.GrantAuthorizationCode: "Authorization code: people sign in in a browser",
+	admin.GrantRefreshToken:      "Refresh tokens: the app stays signed in",
+	admin.GrantClientCredentials: "Client credentials: a service acting for itself (needs a secret or keys)",
+	admin.GrantDeviceCode:        "Device authorization: TVs and command-line tools, approved at /device (RFC 8628)",
+}
+
+// grantField is a grant type's checkbox: one field each, so a form is
+// plain name=value pairs like the other settings.
+func grantField(g string) string {
+	return "grant_" + strings.TrimPrefix(g, "urn:ietf:params:oauth:grant-type:")
+}
+
+type choice struct {
+	Field, Value, Label string
+	Checked             bool
+}
+
+// GrantChoices are the grant type checkboxes of the form.
+func (f clientForm) GrantChoices() []choice {
+	var out []choice
+	for _, g := range admin.GrantTypes() {
+		label := grantLabels[g]
+		if label == "" {
+			label = g
+		}
+		out = append(out, choice{Field: grantField(g), Value: "true", Label: label, Checked: slices.Contains(f.GrantTypes, g)})
+	}
+	return out
+}
+
+// authLabels are the auth methods the forms offer, in order.
+var authLabels = []struct{ method, label string }{
+	{storage.AuthMethodBasic, "Client secret, sent with HTTP Basic (client_secret_basic)"},
+	{storage.AuthMethodPost, "Client secret, sent in the request body (client_secret_post)"},
+	{storage.AuthMethodPrivateKeyJWT, "A JWT signed with the app's private key (private_key_jwt): no secret"},
+	{storage.AuthMethodNone, "None: a public app (runs on people's devices; PKCE, no secret)"},
+}
+
+// AuthChoices are the auth methods a client may switch to: a new client
+// any, a confidential one the confidential ones (a public client stays
+// public, admin.ClientUpdate).
+func (f clientForm) AuthChoices(withPublic bool) []choice {
+	var out []choice
+	for _, a := range authLabels {
+		if a.method == storage.AuthMethodNone && !withPublic {
+			continue
+		}
+		out = append(out, choice{Field: "auth_method", Value: a.method, Label: a.label, Checked: a.method == f.AuthMethod})
+	}
+	return out
+}
+
+// errNoGrant: a form with every grant unticked would otherwise get the
+// default grants (an empty list means "the default" to the service),
+// which is not what unticking them says.
+var errNoGrant = &admin.Error{Code: admin.CodeInvalid, Field: "grant_types", Message: "tick at least one grant type"}
 
 // uriLines are the non-empty lines of a text area.
 func uriLines(s string) []string {
@@ -73,6 +165,9 @@ type clientPage struct {
 	// Secret is shown once: right after the client was created or its
 	// secret rotated.
 	Secret string
+	// UsesSecret: the client authenticates with a secret, which can be
+	// rotated (or made, if it has none).
+	UsesSecret bool
 }
 
 func (c *Console) getClient(w http.ResponseWriter, r *http.Request) {
@@ -87,7 +182,8 @@ func (c *Console) showClient(w http.ResponseWriter, r *http.Request, status int,
 		c.fail(w, r, err, func(int, string) { c.pages.InternalError(w, r, "console: load client", err) })
 		return
 	}
-	p := &clientPage{base: base{Nav: "clients", Notice: notice, Error: errMsg}, Client: cl, Form: formOf(cl), Secret: secret}
+	p := &clientPage{base: base{Nav: "clients", Notice: notice, Error: errMsg}, Client: cl, Form: formOf(cl), Secret: secret,
+		UsesSecret: admin.UsesSecret(cl.AuthMethod)}
 	if form != nil {
 		p.Form = *form
 	}
@@ -96,17 +192,11 @@ func (c *Console) showClient(w http.ResponseWriter, r *http.Request, status int,
 
 // postClient saves the settings of the form, checked by the rules every
 // client passes (admin.ClientSpec), against the version the page showed.
+// A client switched to a secret method gets its secret here, shown once.
 func (c *Console) postClient(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
+	ctx, in, id := r.Context(), current(r), chi.URLParam(r, "id")
 	form := formFrom(r)
-	redirects, postLogout := uriLines(form.RedirectURIs), uriLines(form.PostLogoutRedirectURIs)
-	u := admin.ClientUpdate{Name: &form.Name, RedirectURIs: &redirects, PostLogoutRedirectURIs: &postLogout,
-		BackchannelLogoutURI: &form.BackchannelLogoutURI, RequireMFA: &form.RequireMFA, RequireConsent: &form.RequireConsent}
-	version, err := formVersion(r)
-	if err == nil {
-		_, err = c.svc.UpdateClient(r.Context(), current(r).actor, id, u, version)
-	}
-	if err != nil {
+	refused := func(err error) {
 		c.fail(w, r, err, func(status int, msg string) {
 			kept := &form // what the admin typed, to correct
 			if status == http.StatusConflict {
@@ -114,6 +204,46 @@ func (c *Console) postClient(w http.ResponseWriter, r *http.Request) {
 			}
 			c.showClient(w, r, status, id, kept, "", msg, "")
 		})
+	}
+	redirects, postLogout := uriLines(form.RedirectURIs), uriLines(form.PostLogoutRedirectURIs)
+	u := admin.ClientUpdate{Name: &form.Name, RedirectURIs: &redirects, PostLogoutRedirectURIs: &postLogout,
+		BackchannelLogoutURI: &form.BackchannelLogoutURI, RequireMFA: &form.RequireMFA, RequireConsent: &form.RequireConsent,
+		GrantTypes: &form.GrantTypes, RequirePAR: &form.RequirePAR, RequireDPoP: &form.RequireDPoP}
+	// A public client's page has no authentication fields: absent, they
+	// stay as they are.
+	if r.PostForm.Has("auth_method") {
+		u.AuthMethod = &form.AuthMethod
+	}
+	if r.PostForm.Has("jwks_uri") {
+		u.JWKSURI = &form.JWKSURI
+	}
+	if r.PostForm.Has("jwks") {
+		doc := json.RawMessage(form.JWKS) // empty removes the registered JWKS
+		u.JWKS = &doc
+	}
+	if len(form.GrantTypes) == 0 {
+		refused(errNoGrant)
+		return
+	}
+	version, err := formVersion(r)
+	if err != nil {
+		refused(err)
+		return
+	}
+	cl, err := c.svc.UpdateClient(ctx, in.actor, id, u, version)
+	if err != nil {
+		refused(err)
+		return
+	}
+	if admin.UsesSecret(cl.AuthMethod) && !cl.HasSecret {
+		// Switched from keys to a secret: it cannot sign in without one.
+		// The secret is in this answer only: never in a URL or a redirect.
+		_, secret, err := c.svc.RotateSecret(ctx, in.actor, id, cl.Version)
+		if err != nil {
+			c.fail(w, r, err, func(status int, msg string) { c.showClient(w, r, status, id, nil, "", msg, "") })
+			return
+		}
+		c.showClient(w, r, http.StatusOK, id, nil, "The client was saved. It authenticates with a secret now: copy it, it is not shown again.", "", secret)
 		return
 	}
 	done(w, r, Prefix+"/clients/"+url.PathEscape(id), "updated")
@@ -179,14 +309,14 @@ func (c *Console) postClientConfirmed(w http.ResponseWriter, r *http.Request) {
 
 type newClientPage struct {
 	base
-	Form         clientForm
-	Type         string
-	Types        []string
-	Confidential bool
+	Form  clientForm
+	Type  string
+	Types []string
 }
 
 func (c *Console) getNewClient(w http.ResponseWriter, r *http.Request) {
-	p := &newClientPage{base: base{Nav: "clients"}, Type: storage.AppTypeWeb, Types: appTypes(), Confidential: true}
+	p := &newClientPage{base: base{Nav: "clients"}, Type: storage.AppTypeWeb, Types: appTypes(),
+		Form: clientForm{AuthMethod: storage.AuthMethodBasic, GrantTypes: []string{admin.GrantAuthorizationCode, admin.GrantRefreshToken}}}
 	c.render(w, r, http.StatusOK, "New client", "client-new", &p.base, p)
 }
 
@@ -194,25 +324,36 @@ func appTypes() []string {
 	return []string{storage.AppTypeWeb, storage.AppTypeSPA, storage.AppTypeNative}
 }
 
-// postNewClient registers a client for the authorization code flow (the
-// CLI and the API cover the rest, such as client_credentials) and shows
-// its secret once.
+// postNewClient registers a client as the form describes it (resources,
+// allowed scopes and the access token format are the CLI's and the
+// API's) and shows its secret once.
 func (c *Console) postNewClient(w http.ResponseWriter, r *http.Request) {
 	form := formFrom(r)
-	p := &newClientPage{base: base{Nav: "clients"}, Form: form, Type: r.PostForm.Get("type"), Types: appTypes(),
-		Confidential: r.PostForm.Get("confidential") == "true"}
+	p := &newClientPage{base: base{Nav: "clients"}, Form: form, Type: r.PostForm.Get("type"), Types: appTypes()}
 	if !slices.Contains(p.Types, p.Type) {
 		p.Type = storage.AppTypeWeb
 	}
-	spec := admin.ClientSpec{Name: form.Name, Type: p.Type, Public: !p.Confidential,
-		RedirectURIs: uriLines(form.RedirectURIs), PostLogoutRedirectURIs: uriLines(form.PostLogoutRedirectURIs),
-		BackchannelLogoutURI: form.BackchannelLogoutURI, RequireMFA: form.RequireMFA, RequireConsent: form.RequireConsent}
-	cl, secret, err := c.svc.CreateClient(r.Context(), current(r).actor, spec)
-	if err != nil {
+	refused := func(err error) {
 		c.fail(w, r, err, func(status int, msg string) {
 			p.Error = msg
 			c.render(w, r, status, "New client", "client-new", &p.base, p)
 		})
+	}
+	if len(form.GrantTypes) == 0 {
+		refused(errNoGrant)
+		return
+	}
+	spec := admin.ClientSpec{Name: form.Name, Type: p.Type, AuthMethod: form.AuthMethod,
+		RedirectURIs: uriLines(form.RedirectURIs), PostLogoutRedirectURIs: uriLines(form.PostLogoutRedirectURIs),
+		BackchannelLogoutURI: form.BackchannelLogoutURI, RequireMFA: form.RequireMFA, RequireConsent: form.RequireConsent,
+		GrantTypes: form.GrantTypes, RequirePAR: form.RequirePAR, RequireDPoP: form.RequireDPoP,
+		JWKSURI: form.JWKSURI, JWKS: json.RawMessage(form.JWKS)}
+	if form.AuthMethod == storage.AuthMethodNone {
+		spec.Public, spec.AuthMethod = true, "" // the spec's way of saying it
+	}
+	cl, secret, err := c.svc.CreateClient(r.Context(), current(r).actor, spec)
+	if err != nil {
+		refused(err)
 		return
 	}
 	notice := "The client was created."

@@ -272,6 +272,14 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2 Jan 2006 15:04 UTC")
 	},
-	"join":  strings.Join,
+	"join": strings.Join,
+	// authFields is the data of the "client-auth" template: the form and
+	// the auth methods to offer (with "none" on a new client's page).
+	"authFields": func(f clientForm, withPublic bool) any {
+		return struct {
+			Form    clientForm
+			Choices []choice
+		}{f, f.AuthChoices(withPublic)}
+	},
 	"lines": func(s []string) string { return strings.Join(s, "\n") },
 }
