@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/login/mail/mailtest"
 	"github.com/gatehouse-id/gatehouse/login/password"
-	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/postgres"
 	"github.com/gatehouse-id/gatehouse/storage/postgres/pgtest"

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/emailhash"
-	"github.com/gatehouse-id/gatehouse/login/ratelimit"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 

@@ -21,8 +21,8 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/gatehouse-id/gatehouse/internal/authn"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-id/gatehouse/keys"
-	"github.com/gatehouse-id/gatehouse/login/ratelimit"
 	"github.com/gatehouse-id/gatehouse/op/backchannel"
 	"github.com/gatehouse-id/gatehouse/op/clientkeys"
 	"github.com/gatehouse-id/gatehouse/storage"

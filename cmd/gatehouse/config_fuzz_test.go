@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/login/ratelimit"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 )
 
 // FuzzRate: a rate setting ("10/1m") is refused with one line naming the

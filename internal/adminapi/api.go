@@ -5,7 +5,7 @@
 // whose code is the admin.Error code or one of this package's.
 //
 // Imports point one way: adminapi uses admin, storage and the rate limiter
-// of login/ratelimit (through the Config's Limiter); the token check
+// of internal/ratelimit (through the Config's Limiter); the token check
 // is the Verifier interface, which cmd wires to op.Provider, so this
 // package does not import op.
 package adminapi
@@ -22,7 +22,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
-	"github.com/gatehouse-id/gatehouse/login/ratelimit"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 )
 
 // Prefix is where the API is mounted.

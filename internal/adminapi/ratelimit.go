@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/login/ratelimit"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 )
 
 // Rate is a limit of Limit requests per Period (GCRA: bursts up to Limit).
@@ -70,7 +70,7 @@ func newLimits(a *API, cfg Config) *limits {
 // are refused with 429 before any token is looked at, until the budget
 // refills.
 //
-// The limiter (login/ratelimit) can only consume an event, not look at a
+// The limiter (internal/ratelimit) can only consume an event, not look at a
 // budget without spending it, so the refusal is remembered here, per
 // instance: with a shared (Redis) limiter each further instance lets one
 // more failure through before it refuses too.
@@ -119,7 +119,7 @@ func (l *limits) limitCaller(next http.Handler) http.Handler {
 		}
 		ok, wait, err := l.limiter.Allow(r.Context(), l.perCaller, key)
 		if err != nil {
-			// Fail closed (login/ratelimit's rule): not the caller's doing.
+			// Fail closed (internal/ratelimit's rule): not the caller's doing.
 			l.api.log.ErrorContext(r.Context(), "rate limiter failed; request refused", "rule", l.perCaller.Name, "err", err)
 			w.Header().Set("Retry-After", "5")
 			writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Service unavailable", "rate limits cannot be checked right now; retry shortly")

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/gatehouse-id/gatehouse/login/ratelimit"
+	"github.com/gatehouse-id/gatehouse/internal/ratelimit"
 	"net/http"
 	"slices"
 

@@ -1,6 +1,9 @@
-// Package ratelimit limits how often the sign-in UI may be used: sign-in per
-// IP and per email, registration per IP, forgot-password and verification
-// resend per IP and per email.
+// Package ratelimit limits how often something may be done: the sign-in
+// UI's sign-in per IP and per email, registration, forgot-password and
+// verification resend; the protocol endpoints' per-client budgets (device
+// authorization, PAR); the admin API and dynamic registration. It sits in
+// internal/ so that op and login can both use it while op never imports
+// login.
 //
 // Every limiter implements GCRA (the generic cell rate algorithm): a Rule of
 // Limit events per Period allows a burst of up to Limit events, after which
