@@ -136,7 +136,7 @@ func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, status int
 		ErrorLinks: links,
 	}
 	if fc.ar != nil {
-		h.allowFormAction(w, fc.ar.RedirectURI, h.flow.CallbackURL(fc.ar.ID))
+		h.allowFormAction(w, fc.ar.RedirectURI)
 		v.ClientName = clientName(fc.client)
 	}
 	h.withNext(v, fc.next)
@@ -366,18 +366,10 @@ func (h *Handler) consentStep(w http.ResponseWriter, r *http.Request, fc *flowCo
 		return
 	}
 	ar, client := fc.ar, fc.client
-	promptConsent := slices.Contains(ar.Prompt, "consent")
-	need := client.RequireConsent || promptConsent
-	if need && !promptConsent {
-		c, err := h.store.GetConsent(r.Context(), user.ID, client.ID)
-		switch {
-		case err == nil:
-			need = !coversAll(c.Scopes, ar.Scopes)
-		case errors.Is(err, storage.ErrNotFound):
-		default:
-			h.internalError(w, r, "load consent", err, "user_id", user.ID, "client_id", client.ID)
-			return
-		}
+	need, err := h.consentNeeded(r.Context(), ar, client, user)
+	if err != nil {
+		h.internalError(w, r, "load consent", err, "user_id", user.ID, "client_id", client.ID)
+		return
 	}
 	if !need {
 		h.complete(w, r, ar, sess)
@@ -387,7 +379,7 @@ func (h *Handler) consentStep(w http.ResponseWriter, r *http.Request, fc *flowCo
 		h.flow.Fail(w, r, ar, "consent_required", "The user has not granted the requested scopes.")
 		return
 	}
-	h.allowFormAction(w, ar.RedirectURI, h.flow.CallbackURL(ar.ID))
+	h.allowFormAction(w, ar.RedirectURI)
 	h.render(w, r, http.StatusOK, "consent", &view{
 		Title:         "Allow access",
 		CSRF:          h.csrfToken(w, r),
@@ -399,6 +391,53 @@ func (h *Handler) consentStep(w http.ResponseWriter, r *http.Request, fc *flowCo
 	})
 }
 
+// consentNeeded reports whether the user must be asked before ar's app
+// gets a code: prompt=consent, or a client that requires consent and no
+// stored consent covering every requested scope.
+func (h *Handler) consentNeeded(ctx context.Context, ar *storage.AuthRequest, client *storage.Client, user *storage.User) (bool, error) {
+	if slices.Contains(ar.Prompt, "consent") {
+		return true, nil
+	}
+	if !client.RequireConsent {
+		return false, nil
+	}
+	c, err := h.store.GetConsent(ctx, user.ID, client.ID)
+	switch {
+	case err == nil:
+		return !coversAll(c.Scopes, ar.Scopes), nil
+	case errors.Is(err, storage.ErrNotFound):
+		return true, nil
+	default:
+		return false, err
+	}
+}
+
+// SilentSignIn implements op.SilentSignIn: the browser's session when it
+// settles ar at once — a live session whose user needs no new sign-in for
+// ar (prompt, max_age, id_token_hint), has reached the acr ar's app needs
+// and has consented to what it asks — so the authorization endpoint can
+// answer with the code in one request. nil sends the browser through the
+// pages (getLogin), which apply the same rules (needsLogin, factorDue,
+// consentNeeded) and explain what is missing.
+func (h *Handler) SilentSignIn(r *http.Request, ar *storage.AuthRequest, client *storage.Client) (*storage.Session, error) {
+	ctx := r.Context()
+	sess, user, err := h.currentSession(ctx, r)
+	if err != nil || sess == nil {
+		return nil, err
+	}
+	if h.needsLogin(ar, sess) {
+		return nil, nil
+	}
+	want, _, err := h.factorDue(ctx, sess, user, client, ar)
+	if err != nil || want != "" {
+		return nil, err
+	}
+	if need, err := h.consentNeeded(ctx, ar, client, user); err != nil || need {
+		return nil, err
+	}
+	return sess, nil
+}
+
 // consentBinding ties a consent form to the auth request and to the session and
 // user it was shown to: if another sign-in happens in between (another tab),
 // the form no longer applies.
@@ -406,19 +445,17 @@ func (h *Handler) consentBinding(authRequestID string, sess *storage.Session, us
 	return h.mac("consent", authRequestID, sess.ID, user.ID)
 }
 
-// complete marks the auth request done for the session's user and sends the
-// browser back to the OP.
+// complete marks the auth request done for the session's user; the OP
+// answers the browser with the code.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, sess *storage.Session) {
-	err := h.flow.Complete(r.Context(), ar, sess)
+	err := h.flow.Finish(w, r, ar, sess)
 	if errors.Is(err, storage.ErrConflict) { // completed before (another tab, a replayed form)
 		h.renderError(w, r, http.StatusBadRequest, "Sign-in request expired", msgRequestGone, "")
 		return
 	}
 	if err != nil {
 		h.internalError(w, r, "complete auth request", err, "auth_request_id", ar.ID)
-		return
 	}
-	http.Redirect(w, r, h.flow.CallbackURL(ar.ID), http.StatusSeeOther)
 }
 
 // postConsent records the user's answer on the consent page.

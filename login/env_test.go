@@ -82,10 +82,16 @@ func (f *recordingFlow) PendingRequest(ctx context.Context, handle string) (*sto
 	return &c, nil
 }
 
-func (f *recordingFlow) Complete(ctx context.Context, pending *storage.AuthRequest, sess *storage.Session) error {
+// Finish stores the completed request and, standing in for the OP's
+// authorization response, redirects to CallbackURL (tests check where).
+func (f *recordingFlow) Finish(w http.ResponseWriter, r *http.Request, pending *storage.AuthRequest, sess *storage.Session) error {
 	ar := *pending
 	ar.Done, ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR, ar.IDP = true, sess.UserID, sess.ID, sess.AuthTime, sess.AMR, sess.IDP
-	return f.store.CreateAuthRequest(ctx, &ar)
+	if err := f.store.CreateAuthRequest(r.Context(), &ar); err != nil {
+		return err
+	}
+	http.Redirect(w, r, f.CallbackURL(ar.ID), http.StatusSeeOther)
+	return nil
 }
 
 // EndSession and EndUserSessions are the server's own (op.SessionEnder).

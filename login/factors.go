@@ -127,18 +127,33 @@ func (h *Handler) requiredACR(user *storage.User, f factors, client *storage.Cli
 
 func acrRank(v string) int { return slices.Index(authn.ACRValues(), v) + 1 }
 
+// factorDue is the acr the session still has to reach before ar's app may
+// have a code ("" when it has reached what is asked), with the user's
+// factors it was judged by. The one rule for the sign-in pages and for
+// the one-request answer (SilentSignIn).
+func (h *Handler) factorDue(ctx context.Context, sess *storage.Session, user *storage.User, client *storage.Client, ar *storage.AuthRequest) (string, factors, error) {
+	f, err := h.userFactors(ctx, user.ID)
+	if err != nil {
+		return "", f, err
+	}
+	want := h.requiredACR(user, f, client, ar)
+	if want == "" || authn.Satisfies(authn.ACRFor(sess.AMR), []string{want}) {
+		return "", f, nil
+	}
+	return want, f, nil
+}
+
 // factorsSatisfied checks the session against what is asked before an app
 // gets a code. When it falls short it answers (the second-factor page, the
 // enrolment page, or interaction_required for prompt=none) and returns
 // false.
 func (h *Handler) factorsSatisfied(w http.ResponseWriter, r *http.Request, fc *flowContext, sess *storage.Session, user *storage.User) bool {
-	f, err := h.userFactors(r.Context(), user.ID)
+	want, f, err := h.factorDue(r.Context(), sess, user, fc.client, fc.ar)
 	if err != nil {
 		h.internalError(w, r, "load second factors", err, "user_id", user.ID)
 		return false
 	}
-	want := h.requiredACR(user, f, fc.client, fc.ar)
-	if want == "" || authn.Satisfies(authn.ACRFor(sess.AMR), []string{want}) {
+	if want == "" {
 		return true
 	}
 	if fc.ar != nil && slices.Contains(fc.ar.Prompt, "none") {
@@ -162,7 +177,7 @@ func (h *Handler) renderFactor(w http.ResponseWriter, r *http.Request, status in
 	v.HasPasskeys = len(f.passkeys) > 0 && h.cfg.WebAuthn != nil
 	v.RecoveryLeft = f.recoveryCodes
 	if fc.ar != nil {
-		h.allowFormAction(w, fc.ar.RedirectURI, h.flow.CallbackURL(fc.ar.ID))
+		h.allowFormAction(w, fc.ar.RedirectURI)
 		v.ClientName = clientName(fc.client)
 		// Only a passkey reaches phishing-resistant; a user without one
 		// gets their usual second step first, then the passkey setup.

@@ -42,12 +42,12 @@ type Flow interface {
 	// (the authRequestID parameter of the sign-in URL) carries. An invalid
 	// or expired handle is storage.ErrNotFound.
 	PendingRequest(ctx context.Context, handle string) (*storage.AuthRequest, error)
-	// Complete records that userID signed in for ar, once: a second
-	// completion is storage.ErrConflict.
-	// sess says who, when and how (user, auth time, amr, upstream).
-	Complete(ctx context.Context, ar *storage.AuthRequest, sess *storage.Session) error
-	// CallbackURL is where to send the browser after Complete succeeded.
-	CallbackURL(authRequestID string) string
+	// Finish records that the session's user signed in for ar, once, and
+	// answers the browser with the authorization response (the code, to
+	// the app's redirect_uri). A second completion is storage.ErrConflict
+	// and leaves w untouched. sess says who, when and how (user, auth
+	// time, amr, upstream).
+	Finish(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error
 	// Fail redirects the browser to the client's redirect_uri with an OAuth
 	// error (e.g. "login_required", "consent_required", "access_denied") plus
 	// state and iss.

@@ -37,7 +37,7 @@ func (h *Handler) renderRegister(w http.ResponseWriter, r *http.Request, status 
 	if fc.ar != nil {
 		// A successful registration continues through the OP's callback to
 		// the client.
-		h.allowFormAction(w, fc.ar.RedirectURI, h.flow.CallbackURL(fc.ar.ID))
+		h.allowFormAction(w, fc.ar.RedirectURI)
 		v.ClientName = clientName(fc.client)
 	}
 	h.withNext(v, fc.next)

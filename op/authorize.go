@@ -84,6 +84,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.respond(w, r, problem.redirectURI, problem.mode, errorParams(problem.code, problem.desc, problem.state))
 		return
 	}
+	if p.answerSilently(w, r, ar, c) {
+		return
+	}
 	handle, err := p.sealRequest(ar)
 	if err != nil {
 		_, e := p.failure(ctx, "authorize: seal request", err)
@@ -240,7 +243,10 @@ func (p *Provider) checkAuthorization(ctx context.Context, form url.Values, req 
 	return ar, nil
 }
 
-// callback issues the authorization code once login has completed the request.
+// callback issues the authorization code of a request the sign-in pages
+// completed without one. Finish now stores the code with the completion and
+// answers the browser itself, so this serves only requests completed by an
+// older instance during a rolling upgrade (its pages redirect here).
 func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.URL.Query().Get("id")
@@ -318,10 +324,6 @@ func (p *Provider) respond(w http.ResponseWriter, r *http.Request, redirectURI s
 	http.Redirect(w, r, u.String(), http.StatusFound)
 }
 
-// CallbackURL implements login.Flow.
-func (p *Provider) CallbackURL(authRequestID string) string {
-	return p.cfg.Issuer + pathCallback + "?id=" + url.QueryEscape(authRequestID)
-}
 
 // Fail implements login.Flow: it sends the browser back to the client of the
 // request with an OAuth error.

@@ -106,17 +106,3 @@ func (p *Provider) PendingRequest(ctx context.Context, handle string) (*storage.
 	return ar, nil
 }
 
-// Complete implements login.Flow: it stores the request as signed in by the
-// session's user, once. A second completion (another tab, a replayed form,
-// another user) is storage.ErrConflict, so a request yields at most one code.
-func (p *Provider) Complete(ctx context.Context, pending *storage.AuthRequest, sess *storage.Session) error {
-	ar := *pending
-	ar.Done, ar.UserID, ar.SessionID, ar.AuthTime, ar.AMR, ar.IDP = true, sess.UserID, sess.ID, sess.AuthTime, sess.AMR, sess.IDP
-	if err := p.store.CreateAuthRequest(ctx, &ar); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return err
-		}
-		return fmt.Errorf("complete auth request: %w", err)
-	}
-	return nil
-}

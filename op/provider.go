@@ -142,7 +142,7 @@ func (c *Config) setDefaults() {
 }
 
 // Provider is the OIDC provider. It is an http.Handler serving every OIDC
-// endpoint, and it implements login.Flow (CallbackURL, Fail).
+// endpoint, and it implements login.Flow (PendingRequest, Finish, Fail, …).
 type Provider struct {
 	cfg     Config
 	store   storage.Store
@@ -166,6 +166,8 @@ type Provider struct {
 	// pages renders the pages a person may see (errors, the home page) in
 	// the sign-in UI's look; nil uses a plain built-in page (SetPages).
 	pages PageRenderer
+	// silent is the sign-in UI's one-request SSO decision (finish.go).
+	silent SilentSignIn
 
 	// Back-channel logout (logout.go).
 	logoutMinter *backchannel.Minter

@@ -198,9 +198,15 @@ type AuthRequest struct {
 	// IDP is the session's upstream identity provider (Session.IDP).
 	IDP string
 
-	// Set by SaveAuthCode; CodeUsedAt by RedeemAuthCode.
+	// Set by SaveAuthCode, or stored by CreateAuthRequest when CodeHash is
+	// set; CodeUsedAt by RedeemAuthCode.
 	CodeExpiresAt time.Time
 	CodeUsedAt    *time.Time
+	// CodeHash, when set, is the SHA-256 of the request's authorization
+	// code, stored by CreateAuthRequest with CodeExpiresAt in the same
+	// write: a completed sign-in is then one write, not two (op.Finish). It
+	// is never read back.
+	CodeHash []byte
 	// DPoPJKT (DPoP, RFC 9449 §10) is the JWK SHA-256 thumbprint the
 	// request's dpop_jkt parameter bound the code to: redeeming it needs a
 	// proof signed with that key. "" when unbound.
@@ -460,7 +466,9 @@ type Store interface {
 
 	// Auth requests and codes.
 	// CreateAuthRequest stores a completed request, once: ErrConflict if a
-	// request with its ID exists (a second completion, for anyone).
+	// request with its ID exists (a second completion, for anyone). With
+	// r.CodeHash set it stores the code too (hash and CodeExpiresAt), as
+	// SaveAuthCode would, in the same write.
 	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
 	GetAuthRequest(ctx context.Context, id string) (*AuthRequest, error)
 	// SaveAuthCode attaches the (only) code of a request: ErrConflict if one

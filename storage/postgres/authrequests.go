@@ -34,13 +34,29 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, state, nonce,
 		scopes, response_type, response_mode, code_challenge, code_challenge_method, prompt, max_age,
 		login_hint, hint_subject, created_at, expires_at, done, user_id, session_id, auth_time, amr,
-		resources, idp, dpop_jkt)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+		resources, idp, dpop_jkt, code_hash, code_expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`,
 		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce,
 		list(r.Scopes), r.ResponseType, r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, list(r.Prompt), r.MaxAge,
 		r.LoginHint, r.HintSubject, r.CreatedAt, r.ExpiresAt, r.Done, nullIfEmpty(r.UserID),
-		r.SessionID, optTime(r.AuthTime), list(r.AMR), list(r.Resources), r.IDP, r.DPoPJKT)
+		r.SessionID, optTime(r.AuthTime), list(r.AMR), list(r.Resources), r.IDP, r.DPoPJKT, codeHash(r), codeExpiry(r))
 	return wrapErr("postgres: create auth request", err)
+}
+
+// codeHash and codeExpiry are the code columns CreateAuthRequest writes:
+// NULL unless the request is stored with its code.
+func codeHash(r *storage.AuthRequest) []byte {
+	if len(r.CodeHash) == 0 {
+		return nil
+	}
+	return r.CodeHash
+}
+
+func codeExpiry(r *storage.AuthRequest) *time.Time {
+	if len(r.CodeHash) == 0 {
+		return nil
+	}
+	return &r.CodeExpiresAt
 }
 
 // GetAuthRequest returns the auth request with id.

@@ -58,13 +58,29 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 	_, err = s.q.ExecContext(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, state, nonce,
 		scopes, response_type, response_mode, code_challenge, code_challenge_method, prompt, max_age,
 		login_hint, hint_subject, created_at, expires_at, done, user_id, session_id, auth_time, amr,
-		resources, idp, dpop_jkt)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		resources, idp, dpop_jkt, code_hash, code_expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ClientID, r.RedirectURI, r.State, r.Nonce,
 		scopes, r.ResponseType, r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, prompt, maxAge,
 		r.LoginHint, r.HintSubject, millis(r.CreatedAt), millis(r.ExpiresAt), r.Done, nullIfEmpty(r.UserID),
-		r.SessionID, optMillis(r.AuthTime), amr, resources, r.IDP, r.DPoPJKT)
+		r.SessionID, optMillis(r.AuthTime), amr, resources, r.IDP, r.DPoPJKT, codeHash(r), codeExpiry(r))
 	return wrapErr(what, err)
+}
+
+// codeHash and codeExpiry are the code columns CreateAuthRequest writes:
+// NULL unless the request is stored with its code.
+func codeHash(r *storage.AuthRequest) any {
+	if len(r.CodeHash) == 0 {
+		return nil
+	}
+	return r.CodeHash
+}
+
+func codeExpiry(r *storage.AuthRequest) any {
+	if len(r.CodeHash) == 0 {
+		return nil
+	}
+	return millis(r.CodeExpiresAt)
 }
 
 // GetAuthRequest returns the auth request with id.

@@ -20,6 +20,7 @@ func authRequestTests() []namedTest {
 		{"NotFound", testAuthRequestNotFound},
 		{"CreateCompletedOnce", testAuthRequestComplete},
 		{"RedeemCodeOnce", testRedeemAuthCodeOnce},
+		{"CreateWithCode", testAuthRequestCreateWithCode},
 		{"RedeemCodeParallel", testRedeemAuthCodeParallel},
 		{"Delete", testAuthRequestDelete},
 	}
@@ -126,6 +127,28 @@ func testRedeemAuthCodeOnce(t *testing.T, s storage.Store) {
 
 	_, err = s.RedeemAuthCode(ctx, hash("other code"), redeemedAt)
 	assertErrorIs(t, "redeeming an unknown code", err, storage.ErrNotFound)
+}
+
+// testAuthRequestCreateWithCode: a request stored with its code in one write
+// (op.Finish) is redeemed like one whose code SaveAuthCode attached, and
+// takes no second code.
+func testAuthRequestCreateWithCode(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sd := seedStore(t, s)
+	r := newAuthRequest("ar1", "web")
+	r.Done, r.UserID, r.SessionID, r.AuthTime, r.AMR = true, "alice", sd.aliceSession.ID, t0(), []string{"pwd"}
+	r.IDP = sd.aliceSession.IDP
+	r.CodeHash, r.CodeExpiresAt = hash("code"), at(time.Minute)
+	mustNot(t, "create auth request with its code", s.CreateAuthRequest(ctx, r))
+	assertErrorIs(t, "SaveAuthCode after", s.SaveAuthCode(ctx, "ar1", hash("another code"), at(time.Minute)), storage.ErrConflict)
+	redeemedAt := at(10 * time.Second)
+	got, err := s.RedeemAuthCode(ctx, hash("code"), redeemedAt)
+	mustNot(t, "redeem", err)
+	want := *r
+	want.CodeHash, want.CodeUsedAt = nil, &redeemedAt // never read back
+	assertEqual(t, "RedeemAuthCode", got, &want)
+	_, err = s.RedeemAuthCode(ctx, hash("code"), at(20*time.Second))
+	assertErrorIs(t, "second redemption", err, storage.ErrCodeReused)
 }
 
 func testRedeemAuthCodeParallel(t *testing.T, s storage.Store) {
