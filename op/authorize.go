@@ -324,7 +324,6 @@ func (p *Provider) respond(w http.ResponseWriter, r *http.Request, redirectURI s
 	http.Redirect(w, r, u.String(), http.StatusFound)
 }
 
-
 // Fail implements login.Flow: it sends the browser back to the client of the
 // request with an OAuth error.
 func (p *Provider) Fail(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, errorCode, description string) {

@@ -105,4 +105,3 @@ func (p *Provider) PendingRequest(ctx context.Context, handle string) (*storage.
 	}
 	return ar, nil
 }
-

@@ -247,7 +247,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 		DeviceCodeGlobal:        login.RateLimit(cfg.RateDeviceCodeAll),
 	}, c.store, hasher, provider)
 
-	provider.SetPages(ui) // op's pages in the UI's look, with a way on
+	provider.SetPages(ui)        // op's pages in the UI's look, with a way on
 	provider.SetSilentSignIn(ui) // one request for an SSO sign-in with nothing to ask
 	svc, err := newAdminService(cfg, c, now, hasher, mailer, provider)
 	if err != nil {
