@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -30,7 +29,7 @@ func (s *Store) CreateGrant(ctx context.Context, g *storage.Grant) error {
 // transaction: both or neither.
 func (s *Store) CreateGrantWithRefreshToken(ctx context.Context, g *storage.Grant, t *storage.RefreshToken) error {
 	const what = "sqlite: create grant with refresh token"
-	return s.inTx(ctx, what, func(tx *sql.Tx) error {
+	return s.inTx(ctx, what, func(tx *txq) error {
 		if err := insertGrant(ctx, tx, g); err != nil {
 			return wrapErr(what, err)
 		}

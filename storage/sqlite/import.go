@@ -15,7 +15,7 @@ import (
 func (s *Store) ImportUsers(ctx context.Context, users []storage.ImportUser, opt storage.ImportOptions) ([]storage.ImportOutcome, error) {
 	const what = "sqlite: import users"
 	var out []storage.ImportOutcome
-	err := s.inTx(ctx, what, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, what, func(tx *txq) error {
 		var err error
 		if out, err = storage.ApplyImport(ctx, importTx{tx}, users, opt); err != nil {
 			return err
@@ -32,7 +32,7 @@ func (s *Store) ImportUsers(ctx context.Context, users []storage.ImportUser, opt
 }
 
 // importTx is storage.ImportTx on a transaction.
-type importTx struct{ tx *sql.Tx }
+type importTx struct{ tx *txq }
 
 func (t importTx) GetUser(ctx context.Context, id string) (*storage.User, error) {
 	return getUserBy(ctx, t.tx, "sqlite: import: get user", "id", id)

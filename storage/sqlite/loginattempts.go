@@ -16,7 +16,7 @@ func (s *Store) RegisterLoginAttempt(ctx context.Context, key string, now time.T
 	threshold int, lockFor time.Duration) (storage.LoginAttempt, error) {
 	const what = "sqlite: register login attempt"
 	var out storage.LoginAttempt
-	err := s.inTx(ctx, what, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, what, func(tx *txq) error {
 		var failures int
 		var lockedUntil *time.Time
 		err := tx.QueryRowContext(ctx, `SELECT failures, locked_until FROM login_attempts WHERE key = ?`, key).

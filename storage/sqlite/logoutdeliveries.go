@@ -54,7 +54,7 @@ func (s *Store) EnqueueLogoutDeliveries(ctx context.Context, ds []storage.Logout
 			return errors.New(what + ": empty ID")
 		}
 	}
-	return s.inTx(ctx, what, func(tx *sql.Tx) error {
+	return s.inTx(ctx, what, func(tx *txq) error {
 		for _, d := range ds {
 			_, err := tx.ExecContext(ctx, `INSERT INTO logout_deliveries (`+logoutDeliveryColumns+`)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -46,7 +45,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 			[]any{millis(now.Add(-storage.LogoutDeliveryRetention))}},
 	}
 	var total int64
-	err := s.inTx(ctx, what, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, what, func(tx *txq) error {
 		for _, q := range queries {
 			res, err := tx.ExecContext(ctx, q.sql, q.args...)
 			if err != nil {

@@ -74,3 +74,37 @@ func (p *preparedDB) close() {
 	}
 	p.stmts = nil
 }
+
+// txq runs a write transaction's statements from the same cache: each is
+// prepared once per connection (database/sql keeps it with the connection)
+// and bound to the transaction, so the time the write lock is held is not
+// spent parsing SQL. A write transaction is where that matters most: every
+// other writer waits for it.
+type txq struct {
+	tx *sql.Tx
+	p  *preparedDB
+}
+
+func (t *txq) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := t.p.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+}
+
+func (t *txq) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := t.p.stmt(ctx, query)
+	if err != nil {
+		return t.tx.QueryRowContext(ctx, query, args...) // reports the error
+	}
+	return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+}
+
+func (t *txq) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := t.p.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"time"
 )
 
@@ -11,7 +10,7 @@ import (
 // unknown user, a repeated hash) leaves the old set in place.
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error {
 	const what = "sqlite: replace recovery codes"
-	return s.inTx(ctx, what, func(tx *sql.Tx) error {
+	return s.inTx(ctx, what, func(tx *txq) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID); err != nil {
 			return wrapErr(what, err)
 		}
@@ -32,7 +31,7 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte, usedAt time.Time) (int, error) {
 	const what = "sqlite: use recovery code"
 	var remaining int
-	err := s.inTx(ctx, what, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, what, func(tx *txq) error {
 		err := execOne(ctx, tx, what, `UPDATE recovery_codes SET used_at = ?
 			WHERE user_id = ? AND hash = ? AND used_at IS NULL`, millis(usedAt), userID, hash)
 		if err != nil {

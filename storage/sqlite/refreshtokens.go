@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -56,7 +55,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, parentHash []byte, succe
 	const what = "sqlite: rotate refresh token"
 	var outcome storage.RotateOutcome
 	var reused bool
-	err := s.inTx(ctx, what, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, what, func(tx *txq) error {
 		var grantID string
 		var rotatedAt, revokedAt *time.Time
 		err := tx.QueryRowContext(ctx, `SELECT t.grant_id, t.rotated_at, g.revoked_at

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -76,7 +75,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpir
 // DeleteSession deletes the session.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	const what = "sqlite: delete session"
-	return s.inTx(ctx, what, func(tx *sql.Tx) error {
+	return s.inTx(ctx, what, func(tx *txq) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM auth_requests WHERE session_id = ? AND code_used_at IS NULL`, id); err != nil {
 			return wrapErr(what, err)
 		}
@@ -87,7 +86,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 // DeleteSessionsByUser deletes every session of the user (none is not an error).
 func (s *Store) DeleteSessionsByUser(ctx context.Context, userID string) error {
 	const what = "sqlite: delete sessions by user"
-	return s.inTx(ctx, what, func(tx *sql.Tx) error {
+	return s.inTx(ctx, what, func(tx *txq) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM auth_requests WHERE user_id = ? AND code_used_at IS NULL`, userID); err != nil {
 			return wrapErr(what, err)
 		}

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -58,7 +57,7 @@ func (s *Store) CreateSigningKey(ctx context.Context, k *storage.SigningKey) err
 func (s *Store) RotateSigningKeys(ctx context.Context, activeID, nextID string, newNext *storage.SigningKey,
 	now, removeAfter time.Time) error {
 	const what = "sqlite: rotate signing keys"
-	return s.inTx(ctx, what, func(tx *sql.Tx) error {
+	return s.inTx(ctx, what, func(tx *txq) error {
 		if err := execOne(ctx, tx, what+": retire active",
 			`UPDATE signing_keys SET state = 'retired', retired_at = ?, remove_after = ?
 			WHERE id = ? AND state = 'active'`, millis(now), millis(removeAfter), activeID); err != nil {

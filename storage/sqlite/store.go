@@ -162,14 +162,14 @@ func (s *Store) Close() error {
 // inTx runs fn in a transaction (IMMEDIATE, so it holds the write lock from the
 // start) and commits if fn returns nil. fn's error is returned unchanged so
 // callers can return sentinel errors through it.
-func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+func (s *Store) inTx(ctx context.Context, what string, fn func(tx *txq) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return storeErr(what+": begin", err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(&txq{tx: tx, p: s.q}); err != nil {
 		tx.Rollback()
 		return err
 	}

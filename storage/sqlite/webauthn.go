@@ -144,7 +144,7 @@ func (s *Store) GetUserByWebAuthnHandle(ctx context.Context, handle []byte) (*st
 // handle stays: passkeys registered later keep the same user.id.
 func (s *Store) DeleteMFA(ctx context.Context, userID string) error {
 	const what = "sqlite: delete mfa"
-	return s.inTx(ctx, what, func(tx *sql.Tx) error {
+	return s.inTx(ctx, what, func(tx *txq) error {
 		for _, q := range []string{
 			`DELETE FROM webauthn_credentials WHERE user_id = ?`,
 			`DELETE FROM totp_factors WHERE user_id = ?`,
