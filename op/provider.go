@@ -311,14 +311,58 @@ var ErrTokenInactive = errors.New("access token is not active")
 // holds (disabling ends its grants too; this covers a code or refresh in
 // flight at that moment).
 func (p *Provider) activeUser(ctx context.Context, id string) (*storage.User, error) {
-	u, err := p.store.GetUser(ctx, id)
-	if err != nil {
-		return nil, err
+	memo, _ := ctx.Value(userMemoKey{}).(*userMemo)
+	u := memo.get(id)
+	if u == nil {
+		var err error
+		if u, err = p.store.GetUser(ctx, id); err != nil {
+			return nil, err
+		}
+		memo.put(u)
 	}
 	if u.Disabled() {
 		return nil, fmt.Errorf("user %s is disabled: %w", id, storage.ErrNotFound)
 	}
 	return u, nil
+}
+
+// userMemo keeps the users one request has read: a token request checks
+// the user is active and then reads the same user for the ID token's
+// claims, and a second read could only return the same row a moment
+// later. It lives in the request's context (withUserMemo), never longer.
+type userMemo struct {
+	mu    sync.Mutex
+	users map[string]*storage.User
+}
+
+type userMemoKey struct{}
+
+// withUserMemo gives each request to next its own userMemo.
+func withUserMemo(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userMemoKey{}, &userMemo{})))
+	})
+}
+
+func (m *userMemo) get(id string) *storage.User {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.users[id]
+}
+
+func (m *userMemo) put(u *storage.User) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.users == nil {
+		m.users = make(map[string]*storage.User, 1)
+	}
+	m.users[u.ID] = u
 }
 
 // validAccessToken decodes the token ID of a decrypted or verified access

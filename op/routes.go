@@ -62,7 +62,7 @@ func (p *Provider) routes() http.Handler {
 	r.Post(pathEndSession, p.endSession)
 	r.Get(pathFormPostJS, serveFormPostJS)
 	r.Get("/", p.home)
-	r.Handle(pathToken, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(p.withDPoP(zh))))))
+	r.Handle(pathToken, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(p.withDPoP(withUserMemo(zh)))))))
 	r.With(noStore, withWWWAuthenticate, refuseRepeatedParams, requireClientAuth).Post(pathDeviceAuthorization, p.deviceAuthorization)
 	r.Handle(pathRevoke, noStore(withWWWAuthenticate(refuseRepeatedParams(requireClientAuth(zh)))))
 	// The PAR endpoint authenticates clients as the token endpoint does.

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-id/gatehouse/storage"
 	"io"
 	"log/slog"
 	"net/http"
@@ -152,20 +153,37 @@ func (e *errorOnce) done(b *testing.B) {
 type meter struct {
 	cpu   time.Duration
 	cpuOK bool
+	// db counts the store's statements (storage.StatementCounter).
+	db     storage.StatementCounter
+	dbFrom storage.StatementCounts
 }
 
 // startMeter is called right before the measured loop.
-func startMeter() meter {
+func (ts *benchServer) startMeter() meter {
 	cpu, ok := processCPU()
-	return meter{cpu: cpu, cpuOK: ok}
+	m := meter{cpu: cpu, cpuOK: ok}
+	if c, ok := ts.app.store.(storage.StatementCounter); ok {
+		m.db, m.dbFrom = c, c.Statements()
+	}
+	return m
 }
 
+// report adds req/s, the process's CPU per op and the database statements
+// per op: db-reads/op (SELECTs), db-writes/op (statements that change rows)
+// and db-tx/op (transactions, each a BEGIN and a COMMIT more on PostgreSQL).
+// Background work (session touches, cleanup) counts too, as it would.
 func (m meter) report(b *testing.B) {
 	if s := b.Elapsed().Seconds(); s > 0 {
 		b.ReportMetric(float64(b.N)/s, "req/s")
 	}
 	if cpu, ok := processCPU(); ok && m.cpuOK && cpu > m.cpu {
 		b.ReportMetric(float64(cpu-m.cpu)/float64(b.N), "cpu-ns/op")
+	}
+	if m.db != nil && b.N > 0 {
+		n := m.db.Statements()
+		b.ReportMetric(float64(n.Reads-m.dbFrom.Reads)/float64(b.N), "db-reads/op")
+		b.ReportMetric(float64(n.Writes-m.dbFrom.Writes)/float64(b.N), "db-writes/op")
+		b.ReportMetric(float64(n.Transactions-m.dbFrom.Transactions)/float64(b.N), "db-tx/op")
 	}
 }
 
@@ -201,7 +219,7 @@ func (ts *benchServer) parallel(r request, want int) func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetParallelism(benchParallelism)
 		var errs errorOnce
-		m := startMeter()
+		m := ts.startMeter()
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -220,7 +238,7 @@ func (ts *benchServer) parallel(r request, want int) func(b *testing.B) {
 func (ts *benchServer) serial(r request, want int) func(b *testing.B) {
 	return func(b *testing.B) {
 		b.ReportAllocs()
-		m := startMeter()
+		m := ts.startMeter()
 		for b.Loop() {
 			if _, err := ts.call(r.build(), want); err != nil {
 				b.Fatal(err)
@@ -331,7 +349,7 @@ func BenchmarkRefreshRotation(b *testing.B) {
 		// signs once (RS256 by default).
 		b.Run("serial", func(b *testing.B) {
 			b.ReportAllocs()
-			m := startMeter()
+			m := ts.startMeter()
 			for b.Loop() {
 				if err := ts.rotate(chains[0], auth); err != nil {
 					b.Fatal(err)
@@ -344,7 +362,7 @@ func BenchmarkRefreshRotation(b *testing.B) {
 			b.SetParallelism(benchParallelism)
 			var next atomic.Int64
 			var errs errorOnce
-			m := startMeter()
+			m := ts.startMeter()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				ch := chains[1+int(next.Add(1)-1)%(n-1)]
@@ -555,7 +573,7 @@ func BenchmarkCodeFlowSSO(b *testing.B) {
 		br := ts.newBrowser(b)
 		br.signIn(b, app, "openid") // the password sign-in that opens the session
 		b.ReportAllocs()
-		m := startMeter()
+		m := ts.startMeter()
 		for b.Loop() {
 			br.signIn(b, app, "openid")
 		}

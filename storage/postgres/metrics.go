@@ -3,13 +3,21 @@ package postgres
 import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // Collector returns a Prometheus collector of the connection pool's
-// statistics (pgxpool.Stat), read at each scrape.
-func (s *Store) Collector() prometheus.Collector { return poolCollector{s.pool} }
+// statistics (pgxpool.Stat) and of the statements sent
+// (storage.StatementCollector), read at each scrape.
+func (s *Store) Collector() prometheus.Collector {
+	return poolCollector{s.pool, storage.StatementCollector("postgres", s)}
+}
 
-type poolCollector struct{ pool *pgxpool.Pool }
+type poolCollector struct {
+	pool       *pgxpool.Pool
+	statements prometheus.Collector
+}
 
 func poolDesc(name, help string) *prometheus.Desc {
 	return prometheus.NewDesc("gatehouse_db_pool_"+name, help, nil, prometheus.Labels{"db": "postgres"})
@@ -32,6 +40,7 @@ func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 		descAcquireTime, descEmptyAcquire, descCanceled, descNewConns} {
 		ch <- d
 	}
+	c.statements.Describe(ch)
 }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
@@ -51,4 +60,5 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descEmptyAcquire, float64(s.EmptyAcquireCount()))
 	counter(descCanceled, float64(s.CanceledAcquireCount()))
 	counter(descNewConns, float64(s.NewConnsCount()))
+	c.statements.Collect(ch)
 }

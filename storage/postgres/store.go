@@ -32,6 +32,8 @@ type Store struct {
 	// sqlDB is the pool seen through database/sql, which goose needs.
 	sqlDB      *sql.DB
 	migrations *goose.Provider
+	// tally counts the statements the pool sends (statements.go).
+	tally *storage.StatementTally
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -57,6 +59,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = defaultMaxConns
 	}
+	tally := new(storage.StatementTally)
+	cfg.ConnConfig.Tracer = statementTracer{tally}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
@@ -66,7 +70,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect to %s: %w", describe(cfg.ConnConfig.Config), err)
 	}
-	s := &Store{pool: pool, sqlDB: stdlib.OpenDBFromPool(pool)}
+	s := &Store{pool: pool, sqlDB: stdlib.OpenDBFromPool(pool), tally: tally}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("postgres: %w", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // preparedDB runs the store's statements as prepared statements, prepared
@@ -15,6 +17,8 @@ type preparedDB struct {
 	db    *sql.DB
 	mu    sync.RWMutex
 	stmts map[string]*sql.Stmt
+	// tally counts every statement run, here and in write transactions.
+	tally storage.StatementTally
 }
 
 func newPreparedDB(db *sql.DB) *preparedDB {
@@ -22,6 +26,7 @@ func newPreparedDB(db *sql.DB) *preparedDB {
 }
 
 func (p *preparedDB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	p.tally.Count(query)
 	p.mu.RLock()
 	st, ok := p.stmts[query]
 	p.mu.RUnlock()

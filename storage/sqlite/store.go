@@ -159,6 +159,11 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// Statements implements storage.StatementCounter: the statements of the
+// store's own queries (prepared.go), in transactions or not. Statements run
+// straight on the pool (migrations, backups, housekeeping) are not counted.
+func (s *Store) Statements() storage.StatementCounts { return s.q.tally.Counts() }
+
 // inTx runs fn in a transaction (IMMEDIATE, so it holds the write lock from the
 // start) and commits if fn returns nil. fn's error is returned unchanged so
 // callers can return sentinel errors through it.
@@ -169,6 +174,7 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(tx *txq) error) e
 	if err != nil {
 		return storeErr(what+": begin", err)
 	}
+	s.q.tally.CountTransaction()
 	if err := fn(&txq{tx: tx, p: s.q}); err != nil {
 		tx.Rollback()
 		return err
