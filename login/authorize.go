@@ -428,7 +428,7 @@ func (h *Handler) SilentSignIn(r *http.Request, ar *storage.AuthRequest, client 
 	if h.needsLogin(ar, sess) {
 		return nil, nil
 	}
-	want, _, err := h.factorDue(ctx, sess, user, client, ar)
+	want, err := h.factorDue(ctx, sess, user, client, ar)
 	if err != nil || want != "" {
 		return nil, err
 	}

@@ -101,7 +101,7 @@ func (h *Handler) secondStepMissing(ctx context.Context, sess *storage.Session, 
 	if err != nil {
 		return false, err
 	}
-	want := h.requiredACR(user, f, nil, nil)
+	want := h.requiredACR(user, f.any(), nil, nil)
 	return want != "" && f.canReach(want) && !authn.Satisfies(authn.ACRFor(sess.AMR), []string{want}), nil
 }
 

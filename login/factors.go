@@ -91,10 +91,12 @@ func (h *Handler) userFactors(ctx context.Context, userID string) (factors, erro
 }
 
 // requiredACR is the acr a session of user must reach for ar of client
-// (both nil for the account page): "" when one factor is enough.
-func (h *Handler) requiredACR(user *storage.User, f factors, client *storage.Client, ar *storage.AuthRequest) string {
+// (both nil for the account page): "" when one factor is enough. enrolled
+// says whether the user has a second factor (factors.any, or
+// Store.HasSecondFactor where nothing else about them is needed).
+func (h *Handler) requiredACR(user *storage.User, enrolled bool, client *storage.Client, ar *storage.AuthRequest) string {
 	want := ""
-	if f.any() || slices.Contains(h.cfg.MFARequiredRoles, user.Role) || (client != nil && client.RequireMFA) {
+	if enrolled || slices.Contains(h.cfg.MFARequiredRoles, user.Role) || (client != nil && client.RequireMFA) {
 		want = authn.ACRMFA
 	}
 	if ar != nil && user.Role == h.cfg.AdminRole && slices.Contains(ar.Scopes, storage.ScopeAdmin) {
@@ -128,19 +130,22 @@ func (h *Handler) requiredACR(user *storage.User, f factors, client *storage.Cli
 func acrRank(v string) int { return slices.Index(authn.ACRValues(), v) + 1 }
 
 // factorDue is the acr the session still has to reach before ar's app may
-// have a code ("" when it has reached what is asked), with the user's
-// factors it was judged by. The one rule for the sign-in pages and for
-// the one-request answer (SilentSignIn).
-func (h *Handler) factorDue(ctx context.Context, sess *storage.Session, user *storage.User, client *storage.Client, ar *storage.AuthRequest) (string, factors, error) {
-	f, err := h.userFactors(ctx, user.ID)
+// have a code ("" when it has reached what is asked). The one rule for the
+// sign-in pages and for the one-request answer (SilentSignIn).
+//
+// It asks the store one question (HasSecondFactor) rather than loading the
+// factors, since this runs on every SSO sign-in; the pages that then need
+// the factors themselves load them (userFactors).
+func (h *Handler) factorDue(ctx context.Context, sess *storage.Session, user *storage.User, client *storage.Client, ar *storage.AuthRequest) (string, error) {
+	enrolled, err := h.store.HasSecondFactor(ctx, user.ID)
 	if err != nil {
-		return "", f, err
+		return "", err
 	}
-	want := h.requiredACR(user, f, client, ar)
+	want := h.requiredACR(user, enrolled, client, ar)
 	if want == "" || authn.Satisfies(authn.ACRFor(sess.AMR), []string{want}) {
-		return "", f, nil
+		return "", nil
 	}
-	return want, f, nil
+	return want, nil
 }
 
 // factorsSatisfied checks the session against what is asked before an app
@@ -148,13 +153,18 @@ func (h *Handler) factorDue(ctx context.Context, sess *storage.Session, user *st
 // enrolment page, or interaction_required for prompt=none) and returns
 // false.
 func (h *Handler) factorsSatisfied(w http.ResponseWriter, r *http.Request, fc *flowContext, sess *storage.Session, user *storage.User) bool {
-	want, f, err := h.factorDue(r.Context(), sess, user, fc.client, fc.ar)
+	want, err := h.factorDue(r.Context(), sess, user, fc.client, fc.ar)
 	if err != nil {
 		h.internalError(w, r, "load second factors", err, "user_id", user.ID)
 		return false
 	}
 	if want == "" {
 		return true
+	}
+	f, err := h.userFactors(r.Context(), user.ID)
+	if err != nil {
+		h.internalError(w, r, "load second factors", err, "user_id", user.ID)
+		return false
 	}
 	if fc.ar != nil && slices.Contains(fc.ar.Prompt, "none") {
 		h.flow.Fail(w, r, fc.ar, "interaction_required", "A second factor is required.")
@@ -181,7 +191,7 @@ func (h *Handler) renderFactor(w http.ResponseWriter, r *http.Request, status in
 		v.ClientName = clientName(fc.client)
 		// Only a passkey reaches phishing-resistant; a user without one
 		// gets their usual second step first, then the passkey setup.
-		if want := h.requiredACR(user, f, fc.client, fc.ar); want == authn.ACRPhishingResistant && v.HasPasskeys {
+		if want := h.requiredACR(user, f.any(), fc.client, fc.ar); want == authn.ACRPhishingResistant && v.HasPasskeys {
 			v.PasskeyOnly = true
 		}
 	}
@@ -215,7 +225,7 @@ func (h *Handler) getFactor(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, fc.next.url("/account/security/setup"), http.StatusSeeOther)
 		return
 	}
-	if want := h.requiredACR(user, f, fc.client, fc.ar); want == "" || authn.Satisfies(authn.ACRFor(sess.AMR), []string{want}) {
+	if want := h.requiredACR(user, f.any(), fc.client, fc.ar); want == "" || authn.Satisfies(authn.ACRFor(sess.AMR), []string{want}) {
 		// Nothing is missing (another tab finished the step): go on.
 		h.finishSignIn(w, r, fc, sess, user)
 		return

@@ -654,6 +654,10 @@ type Store interface {
 	SetTOTP(ctx context.Context, f *TOTPFactor) error
 	// GetTOTP returns the user's TOTP factor; ErrNotFound when there is none.
 	GetTOTP(ctx context.Context, userID string) (*TOTPFactor, error)
+	// HasSecondFactor reports, in one statement, whether the user has a TOTP
+	// factor or a passkey: what decides whether a sign-in needs a second
+	// step, asked on every SSO sign-in. No error for an unknown user.
+	HasSecondFactor(ctx context.Context, userID string) (bool, error)
 	// UseTOTPStep accepts step for the user, atomically: ErrConflict when
 	// step <= LastStep (a code reused, or an older one after a newer was
 	// accepted); otherwise it sets LastStep and LastUsedAt. ErrNotFound when

@@ -35,6 +35,14 @@ func (s *Store) GetTOTP(ctx context.Context, userID string) (*storage.TOTPFactor
 	return f, wrapErr("postgres: get totp", err)
 }
 
+// HasSecondFactor implements storage.Store.
+func (s *Store) HasSecondFactor(ctx context.Context, userID string) (bool, error) {
+	var has bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM totp_factors WHERE user_id = $1)
+		OR EXISTS (SELECT 1 FROM webauthn_credentials WHERE user_id = $1)`, userID).Scan(&has)
+	return has, wrapErr("postgres: has second factor", err)
+}
+
 // UseTOTPStep accepts step when it is after the last accepted one. The check
 // is the UPDATE's WHERE: concurrent calls queue on the row lock, and after the
 // first commits the others re-check last_step < step against its value and no

@@ -35,6 +35,14 @@ func (s *Store) GetTOTP(ctx context.Context, userID string) (*storage.TOTPFactor
 	return f, wrapErr("sqlite: get totp", err)
 }
 
+// HasSecondFactor implements storage.Store.
+func (s *Store) HasSecondFactor(ctx context.Context, userID string) (bool, error) {
+	var has bool
+	err := s.q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM totp_factors WHERE user_id = ?)
+		OR EXISTS (SELECT 1 FROM webauthn_credentials WHERE user_id = ?)`, userID, userID).Scan(&has)
+	return has, wrapErr("sqlite: has second factor", err)
+}
+
 // UseTOTPStep accepts step when it is after the last accepted one. The check
 // is the UPDATE's WHERE, so of concurrent calls with one step (SQLite runs
 // one writer at a time) the first moves last_step and the rest no longer

@@ -16,7 +16,32 @@ func totpTests() []namedTest {
 		{"UseStepRule", testTOTPUseStep},
 		{"UseStepParallel", testTOTPUseStepParallel},
 		{"Delete", testTOTPDelete},
+		{"HasSecondFactor", testHasSecondFactor},
 	}
+}
+
+// testHasSecondFactor: a TOTP factor or a passkey counts, each alone; an
+// unknown user has none.
+func testHasSecondFactor(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	seedStore(t, s)
+	check := func(what, userID string, want bool) {
+		t.Helper()
+		got, err := s.HasSecondFactor(ctx, userID)
+		mustNot(t, what, err)
+		if got != want {
+			t.Errorf("%s: HasSecondFactor(%s) = %v, want %v", what, userID, got, want)
+		}
+	}
+	check("before any", "alice", false)
+	check("unknown user", "nobody", false)
+	mustNot(t, "set alice's TOTP", s.SetTOTP(ctx, newTOTP("alice")))
+	check("with TOTP", "alice", true)
+	check("bob beside alice's TOTP", "bob", false)
+	mustNot(t, "add bob's passkey", s.CreateWebAuthnCredential(ctx, newCredential([]byte("bob-key"), "bob")))
+	check("with a passkey", "bob", true)
+	mustNot(t, "delete alice's TOTP", s.DeleteTOTP(ctx, "alice"))
+	check("TOTP deleted", "alice", false)
 }
 
 func newTOTP(userID string) *storage.TOTPFactor {
