@@ -116,6 +116,11 @@ type authRequest struct {
 	// dpop is the DPoP key the access token is bound to, grantDPoP the one
 	// the grant (its refresh tokens) is bound to; "" for none (dpop.go).
 	dpop, grantDPoP string
+	// codeHash is the hash of the code being exchanged: the grant is then
+	// stored in the same transaction that spends the code
+	// (Store.RedeemCodeAndCreateGrant). nil when the code was spent before
+	// (device grants, AuthRequestByCode).
+	codeHash []byte
 }
 
 var _ zop.AuthRequest = authRequest{}

@@ -99,12 +99,7 @@ func (s opStorage) AuthRequestByCode(ctx context.Context, code string) (zop.Auth
 	}
 	switch {
 	case errors.Is(err, storage.ErrCodeReused):
-		if rerr := s.p.store.RevokeGrant(ctx, ar.ID, now); rerr != nil && !errors.Is(rerr, storage.ErrNotFound) {
-			s.p.log.ErrorContext(ctx, "revoke grant of replayed code", "grant", ar.ID, "err", rerr)
-		}
-		s.p.log.WarnContext(ctx, "authorization code replayed; its grant is revoked", "client_id", ar.ClientID, "grant", ar.ID)
-		s.p.audit(ctx, storage.AuditEvent{Action: storage.AuditGrantRevoked, Actor: storage.ActorSystem, Subject: ar.UserID, ClientID: ar.ClientID, Detail: map[string]string{"grant_id": ar.ID, "reason": "code_reused"}})
-		return nil, oidc.ErrInvalidGrant().WithDescription("authorization code was already used")
+		return nil, s.p.codeReplayed(ctx, ar)
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid authorization code")
 	case err != nil:
@@ -199,18 +194,37 @@ func (s opStorage) createGrant(ctx context.Context, r authRequest, now, exp time
 		CreatedAt: now, ExpiresAt: exp, DPoPJKT: r.grantDPoP,
 	}
 	var err error
-	if rt != nil {
+	switch {
+	case r.codeHash != nil:
+		err = s.p.store.RedeemCodeAndCreateGrant(ctx, r.codeHash, now, g, rt)
+	case rt != nil:
 		err = s.p.store.CreateGrantWithRefreshToken(ctx, g, rt)
-	} else {
+	default:
 		err = s.p.store.CreateGrant(ctx, g)
 	}
-	if err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return oidc.ErrInvalidGrant().WithDescription("authorization code was already used")
-		}
-		return fmt.Errorf("create grant: %w", err)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrCodeReused):
+		return s.p.codeReplayed(ctx, r.r)
+	case errors.Is(err, storage.ErrNotFound):
+		return oidc.ErrInvalidGrant().WithDescription("authorization code expired")
+	case errors.Is(err, storage.ErrConflict):
+		return oidc.ErrInvalidGrant().WithDescription("authorization code was already used")
 	}
-	return nil
+	return fmt.Errorf("create grant: %w", err)
+}
+
+// codeReplayed answers a code presented again: the grant (and so every
+// token) issued from its first redemption is revoked (RFC 6749 §4.1.2).
+func (p *Provider) codeReplayed(ctx context.Context, ar *storage.AuthRequest) error {
+	now := p.now()
+	if rerr := p.store.RevokeGrant(ctx, ar.ID, now); rerr != nil && !errors.Is(rerr, storage.ErrNotFound) {
+		p.log.ErrorContext(ctx, "revoke grant of replayed code", "grant", ar.ID, "err", rerr)
+	}
+	p.log.WarnContext(ctx, "authorization code replayed; its grant is revoked", "client_id", ar.ClientID, "grant", ar.ID)
+	p.audit(ctx, storage.AuditEvent{Action: storage.AuditGrantRevoked, Actor: storage.ActorSystem, Subject: ar.UserID, ClientID: ar.ClientID, Detail: map[string]string{"grant_id": ar.ID, "reason": "code_reused"}})
+	return oidc.ErrInvalidGrant().WithDescription("authorization code was already used")
 }
 
 // TokenRequestByRefreshToken loads the request behind a presented refresh

@@ -91,14 +91,10 @@ func (s *server) codeExchange(ctx context.Context, r *zop.ClientRequest[oidc.Acc
 	if err != nil {
 		return nil, err
 	}
-	redeemed, err := opStorage{p}.AuthRequestByCode(ctx, r.Data.Code) // the atomic, single redemption
-	if err != nil {
-		return nil, err
-	}
-	authReq, ok := redeemed.(authRequest)
-	if !ok || authReq.GetID() != pending.ID {
-		return nil, badCode
-	}
+	// The code is spent in the transaction that stores its grant
+	// (createGrant → Store.RedeemCodeAndCreateGrant): one write for the
+	// exchange, and a failure leaves the code unspent for the client's retry.
+	authReq := authRequest{r: pending, codeHash: sha256Bytes(r.Data.Code)}
 	authReq.dpop = jkt
 	if c.AuthMethod() == oidc.AuthMethodNone {
 		// A public client's refresh tokens are bound to the key too (RFC

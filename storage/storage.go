@@ -487,6 +487,13 @@ type Store interface {
 	// one transaction: both or neither (ErrConflict if g.ID exists), so a
 	// failure between the two cannot leave a grant whose tokens nobody got.
 	CreateGrantWithRefreshToken(ctx context.Context, g *Grant, t *RefreshToken) error
+	// RedeemCodeAndCreateGrant redeems an authorization code and stores the
+	// grant it yields (with its first refresh token when t is not nil) in
+	// one transaction: the code is marked used at now only if it was unused
+	// and had not expired, and the grant is stored only then. ErrCodeReused
+	// when the code was used before (nothing is written), ErrNotFound when
+	// no live code has that hash, ErrConflict when the grant's ID is taken.
+	RedeemCodeAndCreateGrant(ctx context.Context, codeHash []byte, now time.Time, g *Grant, t *RefreshToken) error
 	GetGrant(ctx context.Context, id string) (*Grant, error)
 	RevokeGrant(ctx context.Context, id string, now time.Time) error
 	// RevokeGrantsBySession revokes the grants issued in the session, except

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,6 +34,34 @@ func (s *Store) CreateGrantWithRefreshToken(ctx context.Context, g *storage.Gran
 	return s.inTx(ctx, what, func(tx pgx.Tx) error {
 		if err := insertGrant(ctx, tx, g); err != nil {
 			return wrapErr(what, err)
+		}
+		return wrapErr(what, insertRefreshToken(ctx, tx, t, g.ID, nil))
+	})
+}
+
+// RedeemCodeAndCreateGrant implements storage.Store. The conditional UPDATE
+// takes the row lock: a concurrent redemption waits, then finds the code used.
+func (s *Store) RedeemCodeAndCreateGrant(ctx context.Context, codeHash []byte, now time.Time, g *storage.Grant, t *storage.RefreshToken) error {
+	const what = "postgres: redeem code and create grant"
+	return s.inTx(ctx, what, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE auth_requests SET code_used_at = $1
+			WHERE code_hash = $2 AND code_used_at IS NULL AND code_expires_at > $1`, now, codeHash)
+		if err != nil {
+			return wrapErr(what, err)
+		}
+		if tag.RowsAffected() == 0 {
+			var used *time.Time
+			err := tx.QueryRow(ctx, `SELECT code_used_at FROM auth_requests WHERE code_hash = $1`, codeHash).Scan(&used)
+			if err == nil && used != nil {
+				return fmt.Errorf("%s: %w", what, storage.ErrCodeReused)
+			}
+			return notFound(what)
+		}
+		if err := insertGrant(ctx, tx, g); err != nil {
+			return wrapErr(what, err)
+		}
+		if t == nil {
+			return nil
 		}
 		return wrapErr(what, insertRefreshToken(ctx, tx, t, g.ID, nil))
 	})

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -32,6 +34,36 @@ func (s *Store) CreateGrantWithRefreshToken(ctx context.Context, g *storage.Gran
 	return s.inTx(ctx, what, func(tx *txq) error {
 		if err := insertGrant(ctx, tx, g); err != nil {
 			return wrapErr(what, err)
+		}
+		return wrapErr(what, insertRefreshToken(ctx, tx, t, g.ID, nil))
+	})
+}
+
+// RedeemCodeAndCreateGrant implements storage.Store. SQLite runs one writer
+// at a time, so of concurrent redemptions one finds the code unused.
+func (s *Store) RedeemCodeAndCreateGrant(ctx context.Context, codeHash []byte, now time.Time, g *storage.Grant, t *storage.RefreshToken) error {
+	const what = "sqlite: redeem code and create grant"
+	return s.inTx(ctx, what, func(tx *txq) error {
+		res, err := tx.ExecContext(ctx, `UPDATE auth_requests SET code_used_at = ?
+			WHERE code_hash = ? AND code_used_at IS NULL AND code_expires_at > ?`, millis(now), codeHash, millis(now))
+		if err != nil {
+			return wrapErr(what, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return wrapErr(what, err)
+		} else if n == 0 {
+			var used sql.NullInt64
+			err := tx.QueryRowContext(ctx, `SELECT code_used_at FROM auth_requests WHERE code_hash = ?`, codeHash).Scan(&used)
+			if err == nil && used.Valid {
+				return fmt.Errorf("%s: %w", what, storage.ErrCodeReused)
+			}
+			return notFound(what)
+		}
+		if err := insertGrant(ctx, tx, g); err != nil {
+			return wrapErr(what, err)
+		}
+		if t == nil {
+			return nil
 		}
 		return wrapErr(what, insertRefreshToken(ctx, tx, t, g.ID, nil))
 	})

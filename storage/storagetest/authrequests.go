@@ -3,6 +3,7 @@ package storagetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,8 @@ func authRequestTests() []namedTest {
 		{"CreateCompletedOnce", testAuthRequestComplete},
 		{"RedeemCodeOnce", testRedeemAuthCodeOnce},
 		{"CreateWithCode", testAuthRequestCreateWithCode},
+		{"RedeemCodeAndCreateGrant", testRedeemCodeAndCreateGrant},
+		{"RedeemCodeAndCreateGrantParallel", testRedeemCodeAndCreateGrantParallel},
 		{"RedeemCodeParallel", testRedeemAuthCodeParallel},
 		{"Delete", testAuthRequestDelete},
 	}
@@ -149,6 +152,85 @@ func testAuthRequestCreateWithCode(t *testing.T, s storage.Store) {
 	assertEqual(t, "RedeemAuthCode", got, &want)
 	_, err = s.RedeemAuthCode(ctx, hash("code"), at(20*time.Second))
 	assertErrorIs(t, "second redemption", err, storage.ErrCodeReused)
+}
+
+// storeWithCode stores a completed request id of alice whose code's hash is
+// code's, live until at(time.Minute).
+func storeWithCode(t *testing.T, s storage.Store, sd seed, id, code string) {
+	t.Helper()
+	r := newAuthRequest(id, "web")
+	r.Done, r.UserID, r.SessionID, r.AuthTime, r.AMR = true, "alice", sd.aliceSession.ID, t0(), []string{"pwd"}
+	r.CodeHash, r.CodeExpiresAt = hash(code), at(time.Minute)
+	mustNot(t, "create auth request with its code", s.CreateAuthRequest(context.Background(), r))
+}
+
+// testRedeemCodeAndCreateGrant: the code is spent and the grant (with its
+// refresh token) stored together; a used, unknown or expired code stores
+// nothing.
+func testRedeemCodeAndCreateGrant(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sd := seedStore(t, s)
+	storeWithCode(t, s, sd, "ar1", "code")
+	g, rt := newGrant("ar1", "alice", "web", sd.aliceSession.ID), newRefreshToken("rt1", "ar1")
+	mustNot(t, "redeem and create", s.RedeemCodeAndCreateGrant(ctx, hash("code"), at(10*time.Second), g, rt))
+	got, err := s.GetGrant(ctx, "ar1")
+	mustNot(t, "get grant", err)
+	assertEqual(t, "grant", got, g)
+	_, err = s.GetRefreshToken(ctx, hash("rt1"))
+	mustNot(t, "get refresh token", err)
+	ar, err := s.GetAuthRequest(ctx, "ar1")
+	mustNot(t, "get auth request", err)
+	if ar.CodeUsedAt == nil || ar.CodeUsedAt.Sub(at(10*time.Second)).Abs() >= time.Millisecond {
+		t.Errorf("code_used_at = %v, want %v", ar.CodeUsedAt, at(10*time.Second))
+	}
+
+	again := newGrant("again", "alice", "web", sd.aliceSession.ID)
+	assertErrorIs(t, "second redemption", s.RedeemCodeAndCreateGrant(ctx, hash("code"), at(20*time.Second), again, nil), storage.ErrCodeReused)
+	_, err = s.GetGrant(ctx, "again")
+	assertErrorIs(t, "grant of the second redemption", err, storage.ErrNotFound)
+
+	assertErrorIs(t, "unknown code", s.RedeemCodeAndCreateGrant(ctx, hash("nope"), at(20*time.Second), again, nil), storage.ErrNotFound)
+	storeWithCode(t, s, sd, "ar2", "late")
+	assertErrorIs(t, "expired code", s.RedeemCodeAndCreateGrant(ctx, hash("late"), at(time.Minute), newGrant("ar2", "alice", "web", sd.aliceSession.ID), nil), storage.ErrNotFound)
+	_, err = s.GetGrant(ctx, "ar2")
+	assertErrorIs(t, "grant of an expired code", err, storage.ErrNotFound)
+	// Still redeemable in time: the refused attempt spent nothing.
+	mustNot(t, "redeem in time", s.RedeemCodeAndCreateGrant(ctx, hash("late"), at(30*time.Second), newGrant("ar2", "alice", "web", sd.aliceSession.ID), nil))
+}
+
+// testRedeemCodeAndCreateGrantParallel: of concurrent redemptions exactly
+// one stores its grant; the others are told the code was used.
+func testRedeemCodeAndCreateGrantParallel(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sd := seedStore(t, s)
+	storeWithCode(t, s, sd, "ar1", "code")
+	errs := make(chan error, parallelism)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range parallelism {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs <- s.RedeemCodeAndCreateGrant(ctx, hash("code"), at(10*time.Second),
+				newGrant(fmt.Sprintf("g%d", i), "alice", "web", sd.aliceSession.ID), nil)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	won := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, storage.ErrCodeReused):
+			t.Errorf("a losing redemption: %v, want ErrCodeReused", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d redemptions succeeded, want 1", won)
+	}
 }
 
 func testRedeemAuthCodeParallel(t *testing.T, s storage.Store) {
