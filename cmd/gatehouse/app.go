@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"runtime"
+	"runtime/debug"
 	"net/http"
 	"os"
 	"strings"
@@ -306,6 +308,14 @@ func registrationEndpoint(cfg *config) string {
 // none) and the background jobs until ctx ends, then shuts both servers down
 // gracefully.
 func (a *app) serve(ctx context.Context, ln, metricsLn net.Listener) error {
+	// Starting up leaves garbage an idle server would keep for minutes:
+	// goose's migration parser holds 4 MiB buffers in a sync.Pool (12 MiB
+	// live after start, measured), and parsing templates and the password
+	// list leaves more. Two collections empty the pool (its victim cache
+	// survives one) and FreeOSMemory hands the pages back, so an idle
+	// Gatehouse is small from its first second (docs/design.md).
+	runtime.GC()
+	debug.FreeOSMemory()
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	go a.keys.Run(bg, 30*time.Second)
