@@ -8,10 +8,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"runtime"
-	"runtime/debug"
 	"net/http"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
