@@ -61,6 +61,7 @@ type lab struct {
 	extra        []*target // Gatehouse ES256 instances, when needed
 	prepared     map[string]*prepared
 	skips        []string
+	failed       []string // scenarios that could not be set up on a system
 	results      []result
 	refs         []reference
 }
@@ -218,6 +219,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	l.report(w, started)
 	progress("done in %v", time.Since(started).Round(time.Second))
+	if len(l.failed) > 0 {
+		return fmt.Errorf("%d scenarios could not be set up (see Failed in the report)", len(l.failed))
+	}
 	return nil
 }
 
@@ -295,7 +299,16 @@ func (l *lab) runScenarios(ctx context.Context) error {
 					continue
 				}
 				if err != nil {
-					return fmt.Errorf("%s on %s: %w", sc.id, t.name, err)
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					// Reported, and the other scenarios still run: a
+					// setup failure late in a long run must not lose
+					// the rest. The command fails at the end.
+					progress("%s on %s FAILED: %v", sc.id, t.name, err)
+					l.failed = append(l.failed, fmt.Sprintf("%s on %s: %v", sc.label(l.cfg), t.column, err))
+					l.prepared[sc.id+"\x00"+t.name] = nil
+					continue
 				}
 				r, err := l.measure(ctx, sc, t, p, run+1)
 				if err != nil {
@@ -347,6 +360,12 @@ func (l *lab) measure(ctx context.Context, sc scenario, t *target, p *prepared, 
 		defer bg.stop()
 	}
 	if l.cfg.warmup > 0 {
+		// The first run of a scenario warms up twice as long: node's JIT
+		// compiles the code path first (its first discovery run measured
+		// a third of its second with one warm-up).
+		if run == 1 {
+			drive(ctx, p.main, l.cfg.warmup)
+		}
 		drive(ctx, p.main, l.cfg.warmup)
 	}
 	pid := p.t.proc.pid()

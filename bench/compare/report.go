@@ -102,7 +102,11 @@ func (l *lab) report(w io.Writer, started time.Time) {
 		for _, c := range columns {
 			r, ok := l.best(sc, c)
 			if !ok {
-				fmt.Fprint(w, " – |")
+				if l.errors(sc.id, c) > 0 || l.hasFailed(sc, c) {
+					fmt.Fprint(w, " failed ⚠ |")
+				} else {
+					fmt.Fprint(w, " – |")
+				}
 				continue
 			}
 			var cell string
@@ -133,7 +137,7 @@ func (l *lab) report(w io.Writer, started time.Time) {
 	}
 	fmt.Fprintf(w, "\nBest of %d runs. (×): Gatehouse ÷ the best peer. †: no password hashing in that system's sign-in "+
 		"(node-oidc-provider's dev login accepts any password; zitadel's example compares plain text). "+
-		"⚠: some requests failed (see Errors). –: not measured (see Not measured).\n\n", cfg.runs)
+		"⚠: some requests failed (see Errors and Failed). –: not measured (see Not measured).\n\n", cfg.runs)
 
 	l.writeTargets(w)
 
@@ -178,6 +182,12 @@ func (l *lab) report(w io.Writer, started time.Time) {
 		fmt.Fprintf(w, " %s |\n", r.note)
 	}
 
+	if len(l.failed) > 0 {
+		fmt.Fprintf(w, "\n## Failed\n\n")
+		for _, f := range l.failed {
+			fmt.Fprintf(w, "- %s\n", f)
+		}
+	}
 	if len(l.skips) > 0 {
 		fmt.Fprintf(w, "\n## Not measured\n\n")
 		for _, s := range l.skips {
@@ -278,6 +288,15 @@ func (l *lab) errors(id, column string) int {
 		}
 	}
 	return n
+}
+
+func (l *lab) hasFailed(sc scenario, column string) bool {
+	for _, f := range l.failed {
+		if strings.HasPrefix(f, sc.label(l.cfg)+" on "+column+":") {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *lab) columns() []string {
