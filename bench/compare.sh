@@ -19,7 +19,8 @@
 # SYSTEMS (gatehouse-sqlite,gatehouse-postgres,node,zitadel), SCENARIOS (all),
 # CONCURRENCY (32), FLOWS (8), BROWSERS (16), FLOOD_RATE (200), BENCH_PG_URL,
 # OUT (the report file; none: only print it). More driver flags after the
-# command: bench/compare.sh -keep (keeps the servers' logs).
+# command: bench/compare.sh -keep (keeps the servers' logs), -profile-dir DIR
+# (a CPU profile of Gatehouse for each measured run: go tool pprof DIR/…).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

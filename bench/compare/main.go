@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -41,6 +42,7 @@ type config struct {
 	floodRate, pgbenchScale           int
 	out, commit, command              string
 	keep, refs                        bool
+	profileDir                        string // Gatehouse CPU profiles per run; "" for none
 
 	nodeVersion, zitadelVersion, nodeRuntime string // found out
 }
@@ -90,6 +92,7 @@ func main() {
 	flag.StringVar(&cfg.command, "command", "bench/compare.sh", "the command that ran this, for the report")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (server logs)")
 	flag.BoolVar(&cfg.refs, "refs", true, "measure the raw references (signatures, argon2id, pgbench)")
+	flag.StringVar(&cfg.profileDir, "profile-dir", "", "write a CPU profile of Gatehouse for each measured run to this directory (GATEHOUSE_PPROF on a loopback metrics listener)")
 	flag.Parse()
 	cfg.systems = strings.Split(systems, ",")
 	if scens != "all" {
@@ -382,7 +385,18 @@ func (l *lab) measure(ctx context.Context, sc scenario, t *target, p *prepared, 
 	if bg != nil {
 		bg0 = bg.ops.Load()
 	}
+	var prof chan error
+	if l.cfg.profileDir != "" && p.t.pprof != "" {
+		prof = make(chan error, 1)
+		name := fmt.Sprintf("%s-%s-%d.pprof", sc.id, t.column, run)
+		go func() { prof <- saveProfile(ctx, p.t.pprof, l.cfg.duration, filepath.Join(l.cfg.profileDir, name)) }()
+	}
 	s := drive(ctx, p.main, l.cfg.duration)
+	if prof != nil {
+		if err := <-prof; err != nil {
+			progress("profile of %s on %s: %v", sc.id, t.column, err)
+		}
+	}
 	r := result{scenario: sc.id, column: t.column, proc: p.t.name, run: run, s: s}
 	if bg != nil {
 		r.bgRate = float64(bg.ops.Load()-bg0) / s.elapsed.Seconds()
@@ -437,4 +451,31 @@ func (l *lab) findVersions() {
 
 func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// saveProfile fetches a CPU profile of d from a Gatehouse's pprof endpoint
+// (base: its metrics listener) into path.
+func saveProfile(ctx context.Context, base string, d time.Duration, path string) error {
+	secs := max(1, int(d.Round(time.Second)/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, io.LimitReader(resp.Body, 64<<20)); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -52,6 +52,7 @@ type target struct {
 	name   string // process name in the memory table
 	column string // its column in the summary table
 	proc   *proc
+	pprof  string // Gatehouse's pprof base URL when profiling, else ""
 	hc     *http.Client
 	tr     *http.Transport
 	disc   discovery
@@ -227,10 +228,20 @@ func (l *lab) startGatehouse(ctx context.Context, gi gatehouseInstance) (*target
 	if gi.databaseURL != "" {
 		env = append(env, "DATABASE_URL="+gi.databaseURL, "GATEHOUSE_SECRET="+rand.Text()+rand.Text())
 	}
+	metrics, pprofBase := "off", ""
+	if l.cfg.profileDir != "" {
+		mport, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		metrics = "127.0.0.1:" + strconv.Itoa(mport)
+		pprofBase = "http://" + metrics
+	}
 	serveEnv := append([]string{
 		"GATEHOUSE_ADDR=127.0.0.1:" + strconv.Itoa(port),
 		"GATEHOUSE_ISSUER=" + issuer,
-		"GATEHOUSE_METRICS_ADDR=off",
+		"GATEHOUSE_METRICS_ADDR=" + metrics,
+		"GATEHOUSE_PPROF=" + strconv.FormatBool(pprofBase != ""),
 		"GATEHOUSE_DEMO_CLIENT=false",
 		// The sign-in scenarios send thousands of sign-ins from one
 		// address: the limits against guessing would answer 429.
@@ -247,6 +258,7 @@ func (l *lab) startGatehouse(ctx context.Context, gi gatehouseInstance) (*target
 		return nil, err
 	}
 	t.sso, t.hashes, t.postgres = true, true, gi.databaseURL != ""
+	t.pprof = pprofBase
 	cli := func(stdin string, args ...string) ([]byte, error) {
 		cmd := exec.CommandContext(ctx, l.cfg.gatehouse, args...)
 		cmd.Env = append(baseEnv(), env...)
