@@ -17,15 +17,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,8 +36,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/argon2"
 	"golang.org/x/net/html"
 	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/login/password"
 )
 
 // benchParallelism multiplies GOMAXPROCS for b.RunParallel: a request over
@@ -579,4 +585,231 @@ func BenchmarkCodeFlowSSO(b *testing.B) {
 		}
 		m.report(b)
 	})
+}
+
+// ---- a sign-in flood next to the token endpoint (issue 14, item 3) ----
+
+// floodBrowsers is how many browsers sign in at once in BenchmarkSignInFlood.
+const floodBrowsers = 16
+
+// floodPhase is how long each phase of BenchmarkSignInFlood runs: -benchtime
+// when it is a duration (so -benchtime 200ms validates the benchmark quickly),
+// otherwise 2 s.
+func floodPhase() time.Duration {
+	if f := flag.Lookup("test.benchtime"); f != nil {
+		if d, err := time.ParseDuration(f.Value.String()); err == nil && d > 0 {
+			return d
+		}
+	}
+	return 2 * time.Second
+}
+
+// BenchmarkSignInFlood measures what password sign-ins do to the token
+// endpoint. It ignores b.N: each phase runs for floodPhase, and the results
+// are metrics, not ns/op.
+//
+//   - raw-hash/s: argon2id hashes per second at the configured parameters
+//     (x/crypto's, on GOMAXPROCS goroutines, nothing else running) — what
+//     password sign-ins could reach at best;
+//   - idle-p50-ms, idle-p99-ms: client_credentials (opaque) latency, one
+//     request at a time, nothing else running;
+//   - signin/s-alone: sign-ins per second through the real form by
+//     floodBrowsers browsers, nothing else running; alone-%raw relates it to
+//     raw-hash/s;
+//   - flood-p50-ms, flood-p99-ms, signin/s-flood, flood-%raw: the same two
+//     measured together; p99-x-idle is flood-p99 / idle-p99.
+//   - busy-signins: sign-ins refused with 503 (the hash queue's bound) over
+//     both flood phases; they are not counted as sign-ins.
+func BenchmarkSignInFlood(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, ts *benchServer) {
+		svc := ts.createClient("--name", "Bench service", "--grant-types", "client_credentials")
+		app := ts.createClient("--name", "Bench app", "--redirect-uri", benchRedirect)
+		for i := range floodBrowsers {
+			ts.createUser(b, floodEmail(i))
+		}
+		cc := ts.clientCredentials(svc)
+		d := floodPhase()
+		b.Run("flood", func(b *testing.B) {
+			raw := rawHashRate(d)
+			idle, err := ts.latencies(cc, d)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var busy atomic.Int64
+			alone, err := ts.signInFlood(app, &busy, func() { time.Sleep(d) })
+			if err != nil {
+				b.Fatal(err)
+			}
+			var during []time.Duration
+			var probeErr error
+			flood, err := ts.signInFlood(app, &busy, func() { during, probeErr = ts.latencies(cc, d) })
+			if err == nil {
+				err = probeErr
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			idle50, idle99 := percentile(idle, 50), percentile(idle, 99)
+			flood50, flood99 := percentile(during, 50), percentile(during, 99)
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			b.ReportMetric(0, "ns/op") // b.N means nothing here
+			b.ReportMetric(raw, "raw-hash/s")
+			b.ReportMetric(ms(idle50), "idle-p50-ms")
+			b.ReportMetric(ms(idle99), "idle-p99-ms")
+			b.ReportMetric(ms(flood50), "flood-p50-ms")
+			b.ReportMetric(ms(flood99), "flood-p99-ms")
+			b.ReportMetric(float64(flood99)/float64(idle99), "p99-x-idle")
+			b.ReportMetric(alone, "signin/s-alone")
+			b.ReportMetric(flood, "signin/s-flood")
+			b.ReportMetric(100*alone/raw, "alone-%raw")
+			b.ReportMetric(100*flood/raw, "flood-%raw")
+			b.ReportMetric(float64(busy.Load()), "busy-signins")
+		})
+	})
+}
+
+func floodEmail(i int) string { return fmt.Sprintf("flood%d@example.com", i) }
+
+// rawHashRate is the argon2id hashes per second GOMAXPROCS goroutines reach
+// in d at the configured parameters (the defaults) with nothing else running.
+func rawHashRate(d time.Duration) float64 {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			salt := make([]byte, 16)
+			for time.Now().Before(deadline) {
+				argon2.IDKey([]byte(benchPassword), salt, password.DefaultArgon2Time, password.DefaultArgon2Memory, password.DefaultArgon2Threads, 32)
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds()
+}
+
+// latencies sends r one at a time for d and returns each request's time.
+func (ts *benchServer) latencies(r request, d time.Duration) ([]time.Duration, error) {
+	var out []time.Duration
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		start := time.Now()
+		if _, err := ts.call(r.build(), http.StatusOK); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(start))
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no request completed")
+	}
+	return out, nil
+}
+
+// percentile returns the p-th percentile (nearest rank) of ds, which it sorts.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	slices.Sort(ds)
+	i := int(math.Ceil(p/100*float64(len(ds)))) - 1
+	return ds[max(i, 0)]
+}
+
+// signInFlood has floodBrowsers browsers sign in through the form over and
+// over, each as its own user with a fresh cookie jar (so every sign-in checks
+// a password), while during runs; it returns the sign-ins per second
+// completed while during ran. Sign-ins refused as busy (503) are counted in
+// busy; any other failure ends the flood with an error.
+func (ts *benchServer) signInFlood(app createdClient, busy *atomic.Int64, during func()) (float64, error) {
+	var (
+		stop    atomic.Bool
+		counted atomic.Bool
+		n       atomic.Int64
+		wg      sync.WaitGroup
+		errs    = make(chan error, floodBrowsers)
+	)
+	for i := range floodBrowsers {
+		wg.Go(func() {
+			// Bounded: the flood ends when during does, or at the first error.
+			for !stop.Load() {
+				ok, err := ts.formSignIn(app, floodEmail(i))
+				if err != nil {
+					errs <- err
+					return
+				}
+				switch {
+				case !ok:
+					busy.Add(1)
+				case counted.Load():
+					n.Add(1)
+				}
+			}
+		})
+	}
+	counted.Store(true)
+	start := time.Now()
+	during()
+	elapsed := time.Since(start)
+	counted.Store(false)
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(n.Load()) / elapsed.Seconds(), nil
+}
+
+// formSignIn is one password sign-in of a new browser: /authorize, the
+// form, and its answer, the redirect to the app with a code. ok is false
+// when the server answered 503 (busy), which is a refusal, not a failure.
+func (ts *benchServer) formSignIn(app createdClient, email string) (ok bool, err error) {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return false, err
+	}
+	hc := &http.Client{
+		Jar: jar, Timeout: 30 * time.Second, Transport: ts.hc.Transport,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if !strings.HasPrefix(req.URL.String(), ts.issuer+"/") {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+	cfg := &oauth2.Config{
+		ClientID: app.ClientID, RedirectURL: benchRedirect, Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{AuthURL: ts.issuer + "/authorize"},
+	}
+	resp, err := hc.Get(cfg.AuthCodeURL("flood", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	if err != nil {
+		return false, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return false, fmt.Errorf("authorize: status %d", resp.StatusCode)
+	}
+	action, values, err := firstPostForm(resp)
+	if err != nil {
+		return false, err
+	}
+	values.Set("email", email)
+	values.Set("password", benchPassword)
+	req, err := http.NewRequest(http.MethodPost, action, strings.NewReader(values.Encode()))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", ts.issuer)
+	if resp, err = hc.Do(req); err != nil {
+		return false, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" {
+		return false, nil
+	}
+	loc, err := resp.Location()
+	if err != nil || !strings.HasPrefix(loc.String(), benchRedirect) || loc.Query().Get("code") == "" {
+		return false, fmt.Errorf("sign-in did not end at the redirect URI with a code: status %d location %v", resp.StatusCode, loc)
+	}
+	return true, nil
 }
