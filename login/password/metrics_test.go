@@ -2,6 +2,7 @@ package password
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -25,13 +26,14 @@ func TestMetricsWait(t *testing.T) {
 		t.Fatalf("Verify wrong password: ok=%v err=%v", ok, err)
 	}
 	// Hold the only slot, then let a check wait for it.
-	if err := h.acquire(ctx); err != nil {
+	_, release, err := h.Reserve(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	const held = 50 * time.Millisecond
 	go func() {
 		time.Sleep(held) // the slot is held this long: the wait being measured
-		h.release()
+		release()
 	}()
 	h.VerifyDummy(ctx, "x")
 
@@ -39,11 +41,41 @@ func TestMetricsWait(t *testing.T) {
 	if err := m.wait.Write(&out); err != nil {
 		t.Fatal(err)
 	}
-	// Hash, Verify, our own acquire and VerifyDummy.
+	// Hash, Verify, our own Reserve and VerifyDummy.
 	if n := out.GetHistogram().GetSampleCount(); n != 4 {
 		t.Fatalf("wait histogram has %d samples, want 4", n)
 	}
 	if s := out.GetHistogram().GetSampleSum(); s < held.Seconds() {
 		t.Fatalf("total wait %.3fs, want at least the %v the slot was held", s, held)
 	}
+}
+
+// TestMetricsRefusals: both kinds of refusal are counted, each under its
+// reason, and both start at zero.
+func TestMetricsRefusals(t *testing.T) {
+	m := NewMetrics()
+	h := mustNew(t, Config{Concurrency: 1, MaxQueue: 1, MaxWait: time.Millisecond, Argon2Memory: 64, Argon2Time: 1, Metrics: m})
+	if got := refusals(t, m, refusedQueueFull) + refusals(t, m, refusedMaxWait); got != 0 {
+		t.Fatalf("%v refusals before any hash", got)
+	}
+	h.sem <- struct{}{} // someone is hashing
+	if _, err := h.Hash(context.Background(), "pw"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Hash = %v, want ErrBusy after the max wait", err)
+	}
+	h.waiting.Add(1) // someone is waiting: the queue of one is full
+	if _, err := h.Hash(context.Background(), "pw"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Hash = %v, want ErrBusy for a full queue", err)
+	}
+	if q, w := refusals(t, m, refusedQueueFull), refusals(t, m, refusedMaxWait); q != 1 || w != 1 {
+		t.Fatalf("refusals queue_full=%v max_wait=%v, want 1 and 1", q, w)
+	}
+}
+
+func refusals(t *testing.T, m *Metrics, reason string) float64 {
+	t.Helper()
+	var out dto.Metric
+	if err := m.refusals.WithLabelValues(reason).Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.GetCounter().GetValue()
 }

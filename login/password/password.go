@@ -7,9 +7,14 @@
 // keep working, and Verify reports when a hash should be replaced by one made
 // with the current configuration.
 //
-// Every hash computation (Hash, Verify, VerifyDummy) runs behind a semaphore of
-// Config.Concurrency slots that honours the caller's context, so a flood of
-// sign-ins queues up here instead of starving the rest of the process.
+// Every hash computation (Hash, Verify, VerifyDummy) runs in one of
+// Config.Concurrency slots, by default one fewer than GOMAXPROCS, so that a
+// flood of sign-ins leaves a processor to everything else (docs/design.md,
+// "Password hashing under load"). The wait for a slot is bounded: a caller
+// that finds Config.MaxQueue others waiting, or waits Config.MaxWait, gets
+// ErrBusy, which the sign-in pages answer with 503 and Retry-After instead of
+// piling up requests. A request that hashes after other checks holds its slot
+// from before those checks with Reserve.
 package password
 
 import (
@@ -22,6 +27,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -57,7 +63,27 @@ const (
 	maxArgon2Key    = 1024
 )
 
+// Bounds of the wait for a hashing slot.
+const (
+	// DefaultMaxWait is how long a hash waits for a slot before ErrBusy. A
+	// slot frees every few tens of milliseconds per core, so a wait this
+	// long means a queue the hashing cannot keep up with, and a person at a
+	// sign-in form would rather be told to try again than watch a spinner;
+	// it is also well below the timeouts of proxies and browsers.
+	DefaultMaxWait = 3 * time.Second
+	// defaultQueuePerSlot bounds the callers waiting, per slot, when
+	// Config.MaxQueue is zero: 64 argon2id hashes of the defaults take
+	// about 2 s on a core, so a longer queue would mostly end in ErrBusy
+	// after DefaultMaxWait anyway; refusing at once spares the wait and the
+	// request's goroutine and connection.
+	defaultQueuePerSlot = 64
+)
+
 var (
+	// ErrBusy is returned (unwrapped) when no hashing slot was free in time
+	// (Config.MaxWait) or too many callers were already waiting
+	// (Config.MaxQueue): the server is overloaded, not the request wrong.
+	ErrBusy = errors.New("password: too many password hashes waiting; try again in a moment")
 	// ErrMalformedHash is returned (wrapped) by Verify for hashes it cannot parse.
 	ErrMalformedHash = errors.New("password: malformed hash")
 	// ErrUnsupportedHash is returned (wrapped) by Verify for hash formats it does not know.
@@ -68,7 +94,8 @@ var (
 )
 
 // Config selects the algorithm and its cost. The zero value means argon2id with
-// OWASP's parameters and GOMAXPROCS concurrent hashes.
+// OWASP's parameters, DefaultConcurrency concurrent hashes and the default
+// bounds on waiting for one.
 type Config struct {
 	Algorithm  string // "argon2id" (default) or "bcrypt"
 	BcryptCost int    // default 12, never below 10 (error)
@@ -79,13 +106,27 @@ type Config struct {
 	Argon2Time    uint32
 	Argon2Threads uint8
 
-	// Concurrency is the maximum number of hashes computed at once; default
-	// runtime.GOMAXPROCS(0).
+	// Concurrency is the maximum number of hashes computed at once; zero
+	// means DefaultConcurrency().
 	Concurrency int
+	// MaxWait bounds the wait for a free slot (ErrBusy after it); zero
+	// means DefaultMaxWait.
+	MaxWait time.Duration
+	// MaxQueue bounds the callers waiting for a slot: one more gets ErrBusy
+	// at once. Zero means 64 per slot.
+	MaxQueue int
 
-	// Metrics measures the wait for a hashing slot; nil measures nothing.
+	// Metrics measures the wait for a hashing slot and counts refusals; nil
+	// measures nothing.
 	Metrics *Metrics
 }
+
+// DefaultConcurrency is GOMAXPROCS−1, at least 1: hashing never occupies
+// every processor the Go scheduler has. With all of them hashing, a token
+// request waits for a time slice to end (10 ms) before it even runs, and the
+// network poller is consulted only every 10 ms (docs/design.md, "Password
+// hashing under load").
+func DefaultConcurrency() int { return max(runtime.GOMAXPROCS(0)-1, 1) }
 
 // Hasher hashes and verifies passwords. It is safe for concurrent use.
 type Hasher struct {
@@ -95,6 +136,9 @@ type Hasher struct {
 	time       uint32
 	threads    uint8
 	sem        chan struct{}
+	maxWait    time.Duration
+	maxQueue   int64
+	waiting    atomic.Int64 // callers waiting for a slot
 	metrics    *Metrics
 
 	// dummyBcrypt is a well-formed bcrypt hash with the configured cost that no
@@ -138,12 +182,23 @@ func New(cfg Config) (*Hasher, error) {
 	}
 	n := cfg.Concurrency
 	if n == 0 {
-		n = runtime.GOMAXPROCS(0)
+		n = DefaultConcurrency()
 	}
 	if n < 0 {
 		return nil, fmt.Errorf("password: negative concurrency %d", n)
 	}
 	h.sem = make(chan struct{}, n)
+	h.maxWait = cfg.MaxWait
+	if h.maxWait == 0 {
+		h.maxWait = DefaultMaxWait
+	}
+	if h.maxWait < 0 || cfg.MaxQueue < 0 {
+		return nil, fmt.Errorf("password: negative max wait %v or queue %d", cfg.MaxWait, cfg.MaxQueue)
+	}
+	h.maxQueue = int64(cfg.MaxQueue)
+	if h.maxQueue == 0 {
+		h.maxQueue = int64(n) * defaultQueuePerSlot
+	}
 
 	// A real bcrypt hash at the minimum cost (about a millisecond), relabelled
 	// with the configured cost: comparing against it costs exactly as much as a
@@ -159,14 +214,76 @@ func New(cfg Config) (*Hasher, error) {
 // Algorithm reports the algorithm new hashes use.
 func (h *Hasher) Algorithm() string { return h.algorithm }
 
-// acquire waits for a hashing slot. The wait is measured whether or not a
-// slot came: a wait that ends in the caller's timeout is the worst kind.
-func (h *Hasher) acquire(ctx context.Context) error {
+// Concurrency reports the number of hashing slots.
+func (h *Hasher) Concurrency() int { return cap(h.sem) }
+
+// heldSlot is a slot reserved by Reserve, carried in the context of the
+// request that holds it.
+type heldSlot struct {
+	h        *Hasher
+	released atomic.Bool
+}
+
+type slotKey struct{}
+
+// Reserve waits for a hashing slot as Hash and Verify would (ErrBusy, or ctx's
+// error) and holds it until release is called. Hash, Verify and VerifyDummy
+// called with the returned context use that slot instead of waiting again;
+// they must run one after another, as the steps of one request do. The sign-in
+// form reserves its slot before it counts the attempt against the lockout, so
+// that an attempt refused as busy has counted nothing. release may be called
+// more than once.
+func (h *Hasher) Reserve(ctx context.Context) (context.Context, func(), error) {
+	if err := h.wait(ctx); err != nil {
+		return ctx, func() {}, err
+	}
+	s := &heldSlot{h: h}
+	return context.WithValue(ctx, slotKey{}, s), func() {
+		if s.released.CompareAndSwap(false, true) {
+			h.release()
+		}
+	}, nil
+}
+
+// acquire returns a slot for one hash: the one ctx holds (Reserve), with a
+// release that does nothing, or a newly taken one.
+func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
+	if s, ok := ctx.Value(slotKey{}).(*heldSlot); ok && s.h == h && !s.released.Load() {
+		return func() {}, nil
+	}
+	if err := h.wait(ctx); err != nil {
+		return nil, err
+	}
+	return h.release, nil
+}
+
+// wait takes a slot, waiting at most maxWait and not at all when maxQueue
+// callers are already waiting. The wait is measured whether or not a slot
+// came: a wait that ends in a refusal is the worst kind.
+func (h *Hasher) wait(ctx context.Context) error {
+	select {
+	case h.sem <- struct{}{}:
+		h.metrics.waited(0)
+		return nil
+	default:
+	}
+	if h.waiting.Add(1) > h.maxQueue {
+		h.waiting.Add(-1)
+		h.metrics.waited(0)
+		h.metrics.refused(refusedQueueFull)
+		return ErrBusy
+	}
+	defer h.waiting.Add(-1)
 	start := time.Now()
 	defer func() { h.metrics.waited(time.Since(start)) }()
+	t := time.NewTimer(h.maxWait)
+	defer t.Stop()
 	select {
 	case h.sem <- struct{}{}:
 		return nil
+	case <-t.C:
+		h.metrics.refused(refusedMaxWait)
+		return ErrBusy
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -180,10 +297,11 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if h.algorithm == Bcrypt && len(password) > bcryptMaxPassword {
 		return "", ErrPasswordTooLong
 	}
-	if err := h.acquire(ctx); err != nil {
+	release, err := h.acquire(ctx)
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
+	defer release()
 	if h.algorithm == Bcrypt {
 		b, err := bcrypt.GenerateFromPassword([]byte(password), h.bcryptCost)
 		if err != nil {
@@ -209,11 +327,12 @@ func (h *Hasher) Verify(ctx context.Context, hash, password string) (ok, needsRe
 		if err != nil {
 			return false, false, err
 		}
-		if err := h.acquire(ctx); err != nil {
+		release, err := h.acquire(ctx)
+		if err != nil {
 			return false, false, err
 		}
 		got := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(key)))
-		h.release()
+		release()
 		if subtle.ConstantTimeCompare(got, key) != 1 {
 			return false, false, nil
 		}
@@ -225,14 +344,15 @@ func (h *Hasher) Verify(ctx context.Context, hash, password string) (ok, needsRe
 		if err != nil {
 			return false, false, err
 		}
-		if err := h.acquire(ctx); err != nil {
+		release, err := h.acquire(ctx)
+		if err != nil {
 			return false, false, err
 		}
 		// CompareHashAndPassword compares in constant time. Passwords longer
 		// than 72 bytes are not rejected here: bcryptjs silently used their
 		// first 72 bytes, and so does this comparison.
 		err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
-		h.release()
+		release()
 		switch {
 		case err == nil:
 			return true, h.algorithm != Bcrypt || cost < h.bcryptCost, nil
@@ -253,10 +373,11 @@ func (h *Hasher) Verify(ctx context.Context, hash, password string) (ok, needsRe
 // configured algorithm and parameters. Call it when the email is unknown so the
 // response time does not reveal whether an account exists.
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) {
-	if err := h.acquire(ctx); err != nil {
+	release, err := h.acquire(ctx)
+	if err != nil {
 		return
 	}
-	defer h.release()
+	defer release()
 	if h.algorithm == Bcrypt {
 		_ = bcrypt.CompareHashAndPassword(h.dummyBcrypt, []byte(password))
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,8 @@ func TestNewRejects(t *testing.T) {
 		{Algorithm: Bcrypt, BcryptCost: 4},
 		{Algorithm: Bcrypt, BcryptCost: 32},
 		{Concurrency: -1},
+		{MaxWait: -time.Second},
+		{MaxQueue: -1},
 		{Argon2Memory: 4, Argon2Threads: 1},
 	} {
 		if _, err := New(cfg); err == nil {
@@ -390,6 +393,130 @@ func TestSemaphoreBoundsConcurrency(t *testing.T) {
 	<-h.sem
 	if _, err := h.Hash(context.Background(), "pw"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDefaultConcurrency: hashing leaves one of the scheduler's processors
+// free, and never has no slot at all.
+func TestDefaultConcurrency(t *testing.T) {
+	prev := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	for procs, want := range map[int]int{1: 1, 2: 1, 4: 3, 16: 15} {
+		runtime.GOMAXPROCS(procs)
+		if got := mustNew(t, Config{}).Concurrency(); got != want {
+			t.Errorf("GOMAXPROCS %d: %d slots, want %d", procs, got, want)
+		}
+	}
+	if got := mustNew(t, Config{Concurrency: 5}).Concurrency(); got != 5 {
+		t.Errorf("Concurrency 5 gave %d slots", got)
+	}
+}
+
+// TestMaxWait: with every slot taken, a hash waits MaxWait and is then
+// refused with ErrBusy, whatever its own context allows.
+func TestMaxWait(t *testing.T) {
+	const maxWait = 30 * time.Millisecond
+	h := mustNew(t, Config{Argon2Memory: 64, Argon2Time: 1, Concurrency: 1, MaxWait: maxWait})
+	h.sem <- struct{}{} // someone else is hashing
+	start := time.Now()
+	if _, err := h.Hash(context.Background(), "pw"); err != ErrBusy {
+		t.Fatalf("Hash err = %v, want ErrBusy", err)
+	}
+	if waited := time.Since(start); waited < maxWait {
+		t.Fatalf("refused after %v, before the max wait %v", waited, maxWait)
+	}
+	good := "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
+	if _, _, err := h.Verify(context.Background(), good, "pw"); err != ErrBusy {
+		t.Fatalf("Verify err = %v, want ErrBusy", err)
+	}
+	<-h.sem
+	if _, err := h.Hash(context.Background(), "pw"); err != nil {
+		t.Fatalf("Hash with a free slot: %v", err)
+	}
+	if h.waiting.Load() != 0 || len(h.sem) != 0 {
+		t.Fatalf("after refusals: %d waiting, %d slots taken", h.waiting.Load(), len(h.sem))
+	}
+}
+
+// TestQueueFull: a caller that finds MaxQueue others waiting is refused at
+// once, without joining the queue; the ones waiting keep their place.
+func TestQueueFull(t *testing.T) {
+	h := mustNew(t, Config{Argon2Memory: 64, Argon2Time: 1, Concurrency: 1, MaxQueue: 1, MaxWait: time.Hour})
+	h.sem <- struct{}{} // someone else is hashing
+	waiter := make(chan error, 1)
+	go func() {
+		_, err := h.Hash(context.Background(), "pw")
+		waiter <- err
+	}()
+	for h.waiting.Load() != 1 { // the waiter has joined the queue
+		runtime.Gosched()
+	}
+	start := time.Now()
+	if _, err := h.Hash(context.Background(), "pw"); err != ErrBusy {
+		t.Fatalf("Hash err = %v, want ErrBusy", err)
+	}
+	// "At once": far below the hour the waiter may wait.
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("refusal took %v", d)
+	}
+	<-h.sem // the slot frees: the waiter hashes
+	if err := <-waiter; err != nil {
+		t.Fatalf("the waiting hash: %v", err)
+	}
+	if h.waiting.Load() != 0 || len(h.sem) != 0 {
+		t.Fatalf("after the queue drained: %d waiting, %d slots taken", h.waiting.Load(), len(h.sem))
+	}
+}
+
+// TestReserve: the hashes of a context that holds a slot use it without
+// waiting (with the only slot held, waiting would end in ErrBusy), and
+// release frees it once, however often it is called.
+func TestReserve(t *testing.T) {
+	h := mustNew(t, Config{Argon2Memory: 64, Argon2Time: 1, Concurrency: 1, MaxWait: time.Millisecond})
+	ctx, release, err := h.Reserve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := h.Hash(ctx, "Correct-Horse-1")
+	if err != nil {
+		t.Fatalf("Hash in the reserved slot: %v", err)
+	}
+	if ok, _, err := h.Verify(ctx, hash, "Correct-Horse-1"); !ok || err != nil {
+		t.Fatalf("Verify in the reserved slot: %v %v", ok, err)
+	}
+	h.VerifyDummy(ctx, "x")
+	if len(h.sem) != 1 {
+		t.Fatalf("%d slots taken while reserved, want 1", len(h.sem))
+	}
+	// Another caller finds no slot.
+	if _, err := h.Hash(context.Background(), "pw"); err != ErrBusy {
+		t.Fatalf("Hash outside the reservation: %v, want ErrBusy", err)
+	}
+	if _, _, err := h.Reserve(context.Background()); err != ErrBusy {
+		t.Fatalf("second Reserve: %v, want ErrBusy", err)
+	}
+	release()
+	release()
+	if len(h.sem) != 0 {
+		t.Fatalf("%d slots taken after release", len(h.sem))
+	}
+	// After release the context is an ordinary one: a hash takes a slot and
+	// gives it back.
+	if _, err := h.Hash(ctx, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.sem) != 0 {
+		t.Fatalf("%d slots taken after a hash", len(h.sem))
+	}
+	// A slot of another hasher is not this one's.
+	other := mustNew(t, Config{Argon2Memory: 64, Argon2Time: 1, Concurrency: 1, MaxWait: time.Millisecond})
+	octx, orelease, err := other.Reserve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orelease()
+	if _, err := h.Hash(octx, "pw"); err != nil || len(h.sem) != 0 {
+		t.Fatalf("hash with another hasher's slot: %v, %d slots taken", err, len(h.sem))
 	}
 }
 
