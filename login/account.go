@@ -89,12 +89,13 @@ func (h *Handler) confirmPassword(w http.ResponseWriter, r *http.Request, user *
 		return false, http.StatusBadRequest, false
 	}
 	res, err := h.checkCredential(w, r, credentialCheck{
-		limits:  []limitKey{{h.rules.accountUser, user.ID}},
-		lockKey: user.Email,
-		verify:  func(ctx context.Context) (bool, error) { return h.verifyUserPassword(ctx, user, pw) },
-		actor:   user.ID,
-		subject: func() string { return user.ID },
-		detail:  map[string]string{"where": "account"},
+		limits:   []limitKey{{h.rules.accountUser, user.ID}},
+		lockKey:  user.Email,
+		password: true,
+		verify:   func(ctx context.Context) (bool, error) { return h.verifyUserPassword(ctx, user, pw) },
+		actor:    user.ID,
+		subject:  func() string { return user.ID },
+		detail:   map[string]string{"where": "account"},
 	})
 	if err != nil {
 		h.hashFailed(w, r, err, defaultReturn)
@@ -143,7 +144,7 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		h.renderAccount(w, r, status, user, v)
 		return
 	}
-	hash, err := h.hashPassword(ctx, pw)
+	hash, err := h.hasher.Hash(ctx, pw)
 	if err != nil {
 		h.hashFailed(w, r, err, defaultReturn)
 		return

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/login/password"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -20,7 +21,11 @@ const (
 	msgOtherBrowser       = "This sign-in was started in another browser or app. Go back to the application and sign in from here."
 	msgRequestMissing     = "This sign-in link is incomplete. Go back to the application and start again."
 	msgBusy               = "We are handling a lot of sign-ins right now. Please try again in a moment."
-	msgUnverified         = "Please verify your email address before signing in."
+	// busyRetryAfter is the Retry-After of a refusal because the hasher is
+	// busy (password.ErrBusy): its queue holds at most its max wait (3 s by
+	// default) of work, so in 5 s it has room again.
+	busyRetryAfter = "5"
+	msgUnverified  = "Please verify your email address before signing in."
 	// msgDisabled is shown only after the credential was proved (see
 	// refuseDisabled): "disabled", not why, and where to turn.
 	msgDisabled = "This account has been disabled. Please contact your administrator."
@@ -178,10 +183,11 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 	// the address, the password: the one credential sequence.
 	var user *storage.User
 	res, err := h.checkCredential(w, r, credentialCheck{
-		limits:  []limitKey{{h.rules.signInIP, h.clientIP(r)}, {h.rules.signInEmail, email}},
-		lockKey: email,
-		verify: func(context.Context) (bool, error) {
-			u, err := h.checkPassword(r, email, pw)
+		limits:   []limitKey{{h.rules.signInIP, h.clientIP(r)}, {h.rules.signInEmail, email}},
+		lockKey:  email,
+		password: true,
+		verify: func(ctx context.Context) (bool, error) {
+			u, err := h.checkPassword(ctx, email, pw)
 			user = u
 			return u != nil, err
 		},
@@ -205,10 +211,14 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		},
 	})
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			h.log.WarnContext(ctx, "sign-in: password hasher busy")
-			w.Header().Set("Retry-After", "5")
-			h.renderError(w, r, http.StatusServiceUnavailable, "Please try again", msgBusy, fc.next.loginURL())
+		if errors.Is(err, password.ErrBusy) {
+			// Overload, not the user's doing: the form again, with what
+			// they typed, to send once more in a moment. Nothing was
+			// counted against the address (checkCredential).
+			h.metrics.signIn(outcomeBusy)
+			h.log.WarnContext(ctx, "sign-in refused: password hasher busy")
+			w.Header().Set("Retry-After", busyRetryAfter)
+			h.renderLogin(w, r, http.StatusServiceUnavailable, fc, email, msgBusy)
 			return
 		}
 		h.internalError(w, r, "sign-in: check password", err)
@@ -271,10 +281,9 @@ func (h *Handler) refuseDisabled(w http.ResponseWriter, r *http.Request, fc *flo
 }
 
 // checkPassword returns the user when pw is their password, nil when the
-// email is unknown or the password wrong, or an error (context.DeadlineExceeded
-// when the hasher is saturated). On success it upgrades an outdated hash.
-func (h *Handler) checkPassword(r *http.Request, email, pw string) (*storage.User, error) {
-	ctx := r.Context()
+// email is unknown or the password wrong, or an error (password.ErrBusy when
+// the hasher is saturated). On success it upgrades an outdated hash.
+func (h *Handler) checkPassword(ctx context.Context, email, pw string) (*storage.User, error) {
 	user, err := h.store.GetUserByEmail(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
 		user, err = nil, nil
@@ -289,59 +298,36 @@ func (h *Handler) checkPassword(r *http.Request, email, pw string) (*storage.Use
 	return user, nil
 }
 
-// verifyUserPassword reports whether pw is user's password. A failed check
-// takes at least Config.FailedCheckFloor: an unknown email is checked against
-// a dummy hash of the configured algorithm, but a user imported with a bcrypt
-// hash costs several times more to check than argon2id, and without the
-// floor that difference would tell which addresses have accounts.
+// verifyUserPassword reports whether pw is user's password: a nil user (or
+// one without a password) costs the same as a wrong password of the
+// configured algorithm. On success an outdated hash is upgraded. The error is
+// password.ErrBusy when the hasher is saturated; run it inside
+// checkCredential, which holds the hashing slot for all of this and adds the
+// floor of a failed check.
 func (h *Handler) verifyUserPassword(ctx context.Context, user *storage.User, pw string) (bool, error) {
-	start := time.Now()
-	ok, err := h.verifyUserPasswordOnce(ctx, user, pw)
-	if err == nil && !ok {
-		if d := h.failFloor - time.Since(start); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
-		}
-	}
-	return ok, err
-}
-
-// verifyUserPasswordOnce does the check: a nil user (or one without a
-// password) costs the same as a wrong password of the configured algorithm.
-// On success an outdated hash is upgraded. The error is
-// context.DeadlineExceeded when the hasher is saturated.
-func (h *Handler) verifyUserPasswordOnce(ctx context.Context, user *storage.User, pw string) (bool, error) {
-	vctx, cancel := context.WithTimeout(ctx, verifyTimeout)
-	defer cancel()
 	if user == nil || user.PasswordHash == "" {
-		h.hasher.VerifyDummy(vctx, pw)
-		if err := vctx.Err(); err != nil {
+		if err := h.hasher.VerifyDummy(ctx, pw); err != nil {
 			return false, err
 		}
 		h.log.InfoContext(ctx, "password check failed", "reason", "unknown email or no password")
 		return false, nil
 	}
-	ok, rehash, err := h.hasher.Verify(vctx, user.PasswordHash, pw)
+	ok, rehash, err := h.hasher.Verify(ctx, user.PasswordHash, pw)
 	if err != nil {
-		if vctx.Err() != nil {
-			return false, vctx.Err()
+		if errors.Is(err, password.ErrBusy) || ctx.Err() != nil {
+			return false, err
 		}
 		// A corrupt stored hash: the user cannot sign in with a password, and
 		// the response must look like any other failure.
 		h.log.ErrorContext(ctx, "stored password hash unusable", "user_id", user.ID, "err", err)
-		h.hasher.VerifyDummy(vctx, pw)
-		return false, nil
+		return false, h.hasher.VerifyDummy(ctx, pw)
 	}
 	if !ok {
 		h.log.InfoContext(ctx, "password check failed", "reason", "wrong password", "user_id", user.ID)
 		return false, nil
 	}
 	if rehash {
-		if nh, err := h.hasher.Hash(vctx, pw); err != nil {
+		if nh, err := h.hasher.Hash(ctx, pw); err != nil {
 			h.log.WarnContext(ctx, "rehash password", "user_id", user.ID, "err", err)
 		} else if err := h.store.UpdateUserPassword(ctx, user.ID, nh, h.now()); err != nil {
 			h.log.WarnContext(ctx, "store rehashed password", "user_id", user.ID, "err", err)
@@ -350,13 +336,6 @@ func (h *Handler) verifyUserPasswordOnce(ctx context.Context, user *storage.User
 		}
 	}
 	return true, nil
-}
-
-// hashPassword hashes a new password, waiting at most verifyTimeout.
-func (h *Handler) hashPassword(ctx context.Context, pw string) (string, error) {
-	hctx, cancel := context.WithTimeout(ctx, verifyTimeout)
-	defer cancel()
-	return h.hasher.Hash(hctx, pw)
 }
 
 // consentStep runs once the user is known: it asks for consent when the client

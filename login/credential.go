@@ -13,11 +13,20 @@ import (
 // account page, an authenticator-app code, a recovery code — runs one
 // sequence (docs/design.md, "one credential check"):
 //
-//	rate limits → atomic attempt reservation (lockout) → verify → outcome → audit
+//	rate limits → [hashing slot] → atomic attempt reservation (lockout) →
+//	verify → outcome → audit
 //
 // so that limits, lockout, the timing floor of failed checks and the audit
 // trail behave the same on every path. The caller renders the outcome in its
 // own words (a form error, a field error), from the result.
+//
+// A password check takes its hashing slot before the attempt is counted:
+// when the hasher is overloaded the request is refused as busy (503) having
+// spent nothing of the lockout budget, so a flood cannot lock anyone out,
+// and an unknown address waits for its slot like a known one. The rate
+// limits come first because they are cheap and keep one client from filling
+// the hash queue; a refused request has spent its rate-limit allowance, as
+// any request does.
 
 // credentialCheck describes one step.
 type credentialCheck struct {
@@ -28,10 +37,14 @@ type credentialCheck struct {
 	// (a key no normalised address can be).
 	lockKey string
 	// verify checks the credential. It must take as long for a wrong
-	// credential as for an unknown account (the password check has a
-	// floor). An error is a failure of ours (store, hasher busy), not a
-	// wrong credential.
+	// credential as for an unknown account. An error is a failure of ours
+	// (the store, password.ErrBusy), not a wrong credential. ctx holds the
+	// hashing slot when password is set.
 	verify func(ctx context.Context) (bool, error)
+	// password: verify hashes a password. The check then holds a hashing
+	// slot (Hasher.Reserve) from before the attempt is counted until verify
+	// returns, and a failed check takes at least Config.FailedCheckFloor.
+	password bool
 	// Audit: who acted and about whom; subject may be computed lazily
 	// (the password form looks the address up only when it has to).
 	actor    string
@@ -66,7 +79,8 @@ type checkResult struct {
 }
 
 // checkCredential runs c. An error is ours (the store, a busy hasher:
-// context.DeadlineExceeded); the caller shows the 500/503 page for it.
+// password.ErrBusy, which nothing was counted for); the caller shows the
+// 500/503 page for it.
 func (h *Handler) checkCredential(w http.ResponseWriter, r *http.Request, c credentialCheck) (checkResult, error) {
 	ctx := r.Context()
 	fail := func(res checkResult, why string, lockout bool) (checkResult, error) {
@@ -94,7 +108,16 @@ func (h *Handler) checkCredential(w http.ResponseWriter, r *http.Request, c cred
 		}
 		return res, nil
 	}
-	// 2. Lockout: reserve this check before it runs, so parallel guesses
+	// 2. A hashing slot, before anything is counted: busy costs nothing.
+	release := func() {}
+	if c.password {
+		var err error
+		if ctx, release, err = h.hasher.Reserve(ctx); err != nil {
+			return checkResult{}, err
+		}
+		defer release()
+	}
+	// 3. Lockout: reserve this check before it runs, so parallel guesses
 	// cannot overshoot the threshold.
 	att, err := h.reserveAttempt(ctx, c.lockKey)
 	if err != nil {
@@ -103,10 +126,15 @@ func (h *Handler) checkCredential(w http.ResponseWriter, r *http.Request, c cred
 	if !att.Allowed {
 		return fail(checkResult{outcome: checkLocked, status: http.StatusForbidden, msg: h.lockedMessage(att.LockedUntil), until: att.LockedUntil}, "locked", false)
 	}
-	// 3. The credential.
+	// 4. The credential.
+	start := time.Now()
 	ok, err := c.verify(ctx)
+	release()
 	if err != nil {
 		return checkResult{}, err
+	}
+	if !ok && c.password {
+		h.failedCheckFloor(ctx, start)
 	}
 	if !ok {
 		if !att.LockedUntil.IsZero() {
@@ -115,7 +143,26 @@ func (h *Handler) checkCredential(w http.ResponseWriter, r *http.Request, c cred
 		}
 		return fail(checkResult{outcome: checkFailed, status: http.StatusBadRequest}, "invalid_credentials", false)
 	}
-	// 4. Success lifts the count (and a lock this very attempt set).
+	// 5. Success lifts the count (and a lock this very attempt set).
 	h.clearFailures(ctx, c.lockKey)
 	return checkResult{outcome: checkPassed}, nil
+}
+
+// failedCheckFloor waits until Config.FailedCheckFloor has passed since
+// start (or ctx ends). An unknown email is checked against a dummy hash of
+// the configured algorithm, but a user imported with a bcrypt hash costs
+// several times more to check than argon2id, and without the floor that
+// difference would tell which addresses have accounts. The hashing slot is
+// free by then: waiting out the floor costs no processor.
+func (h *Handler) failedCheckFloor(ctx context.Context, start time.Time) {
+	d := h.failFloor - time.Since(start)
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

@@ -173,11 +173,14 @@ type RateLimit struct {
 }
 
 // Hasher is what the handler needs from package password (*password.Hasher
-// implements it).
+// implements it). A busy hasher answers password.ErrBusy.
 type Hasher interface {
 	Hash(ctx context.Context, password string) (string, error)
 	Verify(ctx context.Context, hash, password string) (ok, needsRehash bool, err error)
-	VerifyDummy(ctx context.Context, password string)
+	VerifyDummy(ctx context.Context, password string) error
+	// Reserve holds a hashing slot for the hashes made with the returned
+	// context, until release.
+	Reserve(ctx context.Context) (_ context.Context, release func(), _ error)
 	Algorithm() string
 }
 
@@ -205,9 +208,6 @@ const (
 
 	// maxFormBytes caps every POST body.
 	maxFormBytes = 64 << 10
-	// verifyTimeout bounds how long a sign-in waits for a free hashing slot
-	// plus the hash itself before it gives up with "busy".
-	verifyTimeout = 15 * time.Second
 	// touchEvery throttles the idle-expiry refresh to one write a minute per session.
 	touchEvery = time.Minute
 )

@@ -28,6 +28,7 @@ const (
 	outcomeUnverified  = "unverified"   // right password, email not verified (when required)
 	outcomeDisabled    = "disabled"     // right password (or passkey, upstream), account disabled by an admin
 	outcomeRateLimited = "rate_limited" // refused by a rate limit (or the limiter was down)
+	outcomeBusy        = "busy"         // refused: the password hasher was overloaded (503); nothing counted
 
 	// Upstream sign-ins also end in these (besides success, unverified,
 	// rate_limited and upstream_<kind> for a failed leg).
@@ -41,7 +42,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_signins_total",
-			Help: "Password sign-in attempts by outcome: success, invalid, locked, unverified, disabled, rate_limited.",
+			Help: "Password sign-in attempts by outcome: success, invalid, locked, unverified, disabled, rate_limited, busy.",
 		}, []string{"outcome"}),
 		lockouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatehouse_lockouts_total",
@@ -60,7 +61,7 @@ func NewMetrics() *Metrics {
 			Help: "Sign-ins through upstream identity providers by upstream and outcome: success, unverified, disabled, no_account, link_pending, refused, rate_limited, upstream_denied, upstream_unavailable, upstream_invalid, upstream_not_allowed.",
 		}, []string{"upstream", "outcome"}),
 	}
-	for _, o := range []string{outcomeSuccess, outcomeInvalid, outcomeLocked, outcomeUnverified, outcomeDisabled, outcomeRateLimited} {
+	for _, o := range []string{outcomeSuccess, outcomeInvalid, outcomeLocked, outcomeUnverified, outcomeDisabled, outcomeRateLimited, outcomeBusy} {
 		m.signIns.WithLabelValues(o)
 	}
 	return m

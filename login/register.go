@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-id/gatehouse/login/password"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -108,7 +109,7 @@ func (h *Handler) postRegister(w http.ResponseWriter, r *http.Request) {
 		h.internalError(w, r, "register: look up email", err)
 		return
 	}
-	hash, err := h.hashPassword(ctx, pw)
+	hash, err := h.hasher.Hash(ctx, pw)
 	if err != nil {
 		h.hashFailed(w, r, err, fc.next.url("/register"))
 		return
@@ -162,9 +163,9 @@ func (h *Handler) sendVerification(ctx context.Context, user *storage.User, n ne
 
 // hashFailed answers a failed password hash: busy (503) or a server error.
 func (h *Handler) hashFailed(w http.ResponseWriter, r *http.Request, err error, retry string) {
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, password.ErrBusy) {
 		h.log.WarnContext(r.Context(), "password hasher busy")
-		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Retry-After", busyRetryAfter)
 		h.renderError(w, r, http.StatusServiceUnavailable, "Please try again", msgBusy, retry)
 		return
 	}

@@ -154,7 +154,7 @@ func (h *Handler) postReset(w http.ResponseWriter, r *http.Request) {
 		h.resetLinkInvalid(w, r, n)
 		return
 	}
-	hash, err := h.hashPassword(ctx, pw)
+	hash, err := h.hasher.Hash(ctx, pw)
 	if err != nil {
 		// Give the link back so the user can simply try again.
 		if rerr := h.restoreToken(ctx, raw, t); rerr != nil {

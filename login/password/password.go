@@ -371,20 +371,23 @@ func (h *Hasher) Verify(ctx context.Context, hash, password string) (ok, needsRe
 
 // VerifyDummy spends the time of a failed Verify against a hash made with the
 // configured algorithm and parameters. Call it when the email is unknown so the
-// response time does not reveal whether an account exists.
-func (h *Hasher) VerifyDummy(ctx context.Context, password string) {
+// response time does not reveal whether an account exists. Like Verify it
+// fails only without a slot (ErrBusy, ctx's error), and then the caller must
+// not answer as if the check had run.
+func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	release, err := h.acquire(ctx)
 	if err != nil {
-		return
+		return err
 	}
 	defer release()
 	if h.algorithm == Bcrypt {
 		_ = bcrypt.CompareHashAndPassword(h.dummyBcrypt, []byte(password))
-		return
+		return nil
 	}
 	salt := randomBytes(argon2SaltLen)
 	got := argon2.IDKey([]byte(password), salt, h.time, h.memory, h.threads, argon2KeyLen)
 	_ = subtle.ConstantTimeCompare(got, salt) // keep the shape of a real comparison
+	return nil
 }
 
 type argon2Params struct {
