@@ -101,7 +101,10 @@ func retainAfterRetire(cfg *config) time.Duration {
 
 // newHasher builds the password hasher; m may be nil (CLI commands).
 func newHasher(cfg *config, m *password.Metrics) (*password.Hasher, error) {
-	h, err := password.New(password.Config{Algorithm: cfg.PasswordHasher, BcryptCost: cfg.BcryptCost, Metrics: m})
+	h, err := password.New(password.Config{
+		Algorithm: cfg.PasswordHasher, BcryptCost: cfg.BcryptCost,
+		Concurrency: cfg.HashConcurrency, MaxWait: cfg.HashMaxWait, Metrics: m,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("GATEHOUSE_PASSWORD_HASHER: %w", err)
 	}

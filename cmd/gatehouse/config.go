@@ -90,6 +90,8 @@ var settings = []setting{
 	{"session-max", "GATEHOUSE_SESSION_MAX", "720h", "SSO session absolute lifetime", scopeServer, kindDuration},
 	{"password-hasher", "GATEHOUSE_PASSWORD_HASHER", "argon2id", "password hash for new and rehashed passwords: argon2id or bcrypt", scopePasswords, kindString},
 	{"bcrypt-cost", "GATEHOUSE_BCRYPT_COST", "12", "bcrypt cost when the hasher is bcrypt (10–31)", scopePasswords, kindInt},
+	{"password-hash-concurrency", "GATEHOUSE_PASSWORD_HASH_CONCURRENCY", "0", "password hashes computed at once (0–256); 0 means one fewer than the processors Go uses (GOMAXPROCS), at least 1, so that a flood of sign-ins leaves a processor to token requests", scopeServer, kindInt},
+	{"password-hash-max-wait", "GATEHOUSE_PASSWORD_HASH_MAX_WAIT", "3s", "longest wait of a sign-in for a free hashing slot (1ms–1m); past it, or with 64 sign-ins per slot already waiting, the sign-in is answered 503 with Retry-After and counts nothing against the address", scopeServer, kindDuration},
 	{"clients-file", "GATEHOUSE_CLIENTS_FILE", "", "JSON file of clients to create or update at start", scopeServer, kindString},
 	{"tls-cert", "GATEHOUSE_TLS_CERT", "", "TLS certificate file (serve TLS directly)", scopeServer, kindString},
 	{"tls-key", "GATEHOUSE_TLS_KEY", "", "TLS private key file", scopeServer, kindString},
@@ -168,6 +170,8 @@ type config struct {
 	SessionMax        time.Duration
 	PasswordHasher    string
 	BcryptCost        int
+	HashConcurrency   int           // 0: password.DefaultConcurrency
+	HashMaxWait       time.Duration // bound on the wait for a hashing slot
 	ClientsFile       string
 	TLSCert           string
 	TLSKey            string
@@ -308,6 +312,8 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		SessionMax:        p.duration("session-max", time.Minute),
 		PasswordHasher:    p.oneOf("password-hasher", "argon2id", "bcrypt"),
 		BcryptCost:        p.intRange("bcrypt-cost", 10, 31),
+		HashConcurrency:   p.intRange("password-hash-concurrency", 0, 256),
+		HashMaxWait:       p.durationRange("password-hash-max-wait", time.Millisecond, time.Minute),
 		ClientsFile:       p.str("clients-file"),
 		TLSCert:           p.str("tls-cert"),
 		TLSKey:            p.str("tls-key"),
@@ -548,6 +554,15 @@ func (p *parser) duration(flag string, min time.Duration) time.Duration {
 	}
 	if d < min {
 		p.fail(flag, "%s is shorter than the minimum %s", d, min)
+	}
+	return d
+}
+
+// durationRange is a duration from min to max.
+func (p *parser) durationRange(flag string, min, max time.Duration) time.Duration {
+	d := p.duration(flag, min)
+	if d > max {
+		p.fail(flag, "%s is longer than the maximum %s", d, max)
 	}
 	return d
 }
