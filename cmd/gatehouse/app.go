@@ -40,6 +40,7 @@ type app struct {
 	keys         *keys.Manager
 	provider     *op.Provider
 	ui           *login.Handler
+	hasher       *password.Hasher
 	mailer       *mail.Mailer
 	closeLimiter func() error
 	handler      http.Handler
@@ -292,7 +293,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	fromProxy := func(r *http.Request) bool { return ratelimit.FromTrustedProxy(r, trusted) }
 	return &app{
 		cfg: cfg, log: log, store: c.store, keys: c.keys, provider: provider, ui: ui,
-		mailer: mailer, closeLimiter: closeLimiter, now: now,
+		hasher: hasher, mailer: mailer, closeLimiter: closeLimiter, now: now,
 		handler: requestid.NewMiddleware(fromProxy)(observe(log, reqMetrics, trusted, mux)),
 		metrics: requestid.Middleware(observe(log, reqMetrics, nil, metricsHandler(reg, log, cfg.PProf))),
 	}, nil
