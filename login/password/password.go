@@ -27,6 +27,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -116,10 +117,25 @@ type Config struct {
 	// at once. Zero means 64 per slot.
 	MaxQueue int
 
+	// LowPriority computes hashes on Concurrency threads of their own whose
+	// operating-system priority is lowered (niceness lowPriorityNice; Linux
+	// only, see LowPrioritySupported), so that the kernel runs request
+	// threads first whenever both want a core. It only helps when the Go
+	// scheduler has processors beyond the hashing threads (GOMAXPROCS raised
+	// by Concurrency): see docs/design.md, "Password hashing under load".
+	// Call Close to end the threads.
+	LowPriority bool
+
 	// Metrics measures the wait for a hashing slot and counts refusals; nil
 	// measures nothing.
 	Metrics *Metrics
 }
+
+// lowPriorityNice is the niceness of low-priority hashing threads: at 10 a
+// thread weighs 110 against the 1024 of a default one, so a request thread
+// sharing its core gets about 90 % of it, while hashing alone on the machine
+// still gets all of it.
+const lowPriorityNice = 10
 
 // DefaultConcurrency is GOMAXPROCS−1, at least 1: hashing never occupies
 // every processor the Go scheduler has. With all of them hashing, a token
@@ -140,6 +156,15 @@ type Hasher struct {
 	maxQueue   int64
 	waiting    atomic.Int64 // callers waiting for a slot
 	metrics    *Metrics
+
+	// jobs feeds the low-priority hashing threads (Config.LowPriority); nil
+	// computes on the caller's goroutine.
+	jobs      chan func()
+	startOnce sync.Once
+	closeOnce sync.Once
+	threadErr atomic.Pointer[error] // the first thread that could not lower its priority
+	threadsMu sync.Mutex
+	threadIDs []int // their thread IDs, for the tests
 
 	// dummyBcrypt is a well-formed bcrypt hash with the configured cost that no
 	// password matches; VerifyDummy compares against it.
@@ -198,6 +223,12 @@ func New(cfg Config) (*Hasher, error) {
 	h.maxQueue = int64(cfg.MaxQueue)
 	if h.maxQueue == 0 {
 		h.maxQueue = int64(n) * defaultQueuePerSlot
+	}
+	if cfg.LowPriority {
+		if !LowPrioritySupported {
+			return nil, lowerThreadPriority()
+		}
+		h.jobs = make(chan func())
 	}
 
 	// A real bcrypt hash at the minimum cost (about a millisecond), relabelled
@@ -291,6 +322,70 @@ func (h *Hasher) wait(ctx context.Context) error {
 
 func (h *Hasher) release() { <-h.sem }
 
+// compute runs fn, a hash computation, in the caller's slot: on the caller's
+// goroutine, or with Config.LowPriority on one of the hashing threads (there
+// are as many as slots, so one is free for every slot holder).
+func (h *Hasher) compute(fn func()) {
+	if h.jobs == nil {
+		fn()
+		return
+	}
+	h.startOnce.Do(h.startThreads)
+	done := make(chan struct{})
+	h.jobs <- func() {
+		defer close(done)
+		fn()
+	}
+	<-done
+}
+
+// startThreads starts the low-priority hashing threads and returns once each
+// has lowered its priority. Each goroutine stays locked to its thread for
+// good: a thread's niceness cannot be raised back without privileges, so the
+// thread must never run other goroutines, and it ends with its goroutine
+// (Close).
+func (h *Hasher) startThreads() {
+	ready := make(chan struct{})
+	for range cap(h.sem) {
+		h.startThread(ready)
+	}
+	for range cap(h.sem) {
+		<-ready
+	}
+}
+
+func (h *Hasher) startThread(ready chan<- struct{}) {
+	go func() {
+		runtime.LockOSThread()
+		if onMainThread() {
+			// Not this one: ps and top would show the whole process as
+			// niced. While this goroutine holds it, the next one starts
+			// elsewhere.
+			h.startThread(ready)
+			runtime.UnlockOSThread()
+			return
+		}
+		if err := lowerThreadPriority(); err != nil {
+			h.threadErr.CompareAndSwap(nil, &err)
+		}
+		h.threadsMu.Lock()
+		h.threadIDs = append(h.threadIDs, threadID())
+		h.threadsMu.Unlock()
+		ready <- struct{}{}
+		for job := range h.jobs {
+			job()
+		}
+	}()
+}
+
+// Close ends the low-priority hashing threads; the Hasher must not be used
+// afterwards. Without Config.LowPriority it does nothing.
+func (h *Hasher) Close() {
+	if h.jobs != nil {
+		h.closeOnce.Do(func() { close(h.jobs) })
+	}
+}
+
 // Hash returns a self-describing hash of password made with the configured
 // algorithm. It waits for a free slot, or returns ctx's error.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
@@ -303,14 +398,16 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	}
 	defer release()
 	if h.algorithm == Bcrypt {
-		b, err := bcrypt.GenerateFromPassword([]byte(password), h.bcryptCost)
+		var b []byte
+		h.compute(func() { b, err = bcrypt.GenerateFromPassword([]byte(password), h.bcryptCost) })
 		if err != nil {
 			return "", fmt.Errorf("password: bcrypt: %w", err)
 		}
 		return string(b), nil
 	}
 	salt := randomBytes(argon2SaltLen)
-	key := argon2.IDKey([]byte(password), salt, h.time, h.memory, h.threads, argon2KeyLen)
+	var key []byte
+	h.compute(func() { key = argon2.IDKey([]byte(password), salt, h.time, h.memory, h.threads, argon2KeyLen) })
 	return encodeArgon2(argon2Params{memory: h.memory, time: h.time, threads: h.threads}, salt, key), nil
 }
 
@@ -331,7 +428,8 @@ func (h *Hasher) Verify(ctx context.Context, hash, password string) (ok, needsRe
 		if err != nil {
 			return false, false, err
 		}
-		got := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(key)))
+		var got []byte
+		h.compute(func() { got = argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(key))) })
 		release()
 		if subtle.ConstantTimeCompare(got, key) != 1 {
 			return false, false, nil
@@ -351,7 +449,7 @@ func (h *Hasher) Verify(ctx context.Context, hash, password string) (ok, needsRe
 		// CompareHashAndPassword compares in constant time. Passwords longer
 		// than 72 bytes are not rejected here: bcryptjs silently used their
 		// first 72 bytes, and so does this comparison.
-		err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+		h.compute(func() { err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) })
 		release()
 		switch {
 		case err == nil:
@@ -381,12 +479,14 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	}
 	defer release()
 	if h.algorithm == Bcrypt {
-		_ = bcrypt.CompareHashAndPassword(h.dummyBcrypt, []byte(password))
+		h.compute(func() { _ = bcrypt.CompareHashAndPassword(h.dummyBcrypt, []byte(password)) })
 		return nil
 	}
 	salt := randomBytes(argon2SaltLen)
-	got := argon2.IDKey([]byte(password), salt, h.time, h.memory, h.threads, argon2KeyLen)
-	_ = subtle.ConstantTimeCompare(got, salt) // keep the shape of a real comparison
+	h.compute(func() {
+		got := argon2.IDKey([]byte(password), salt, h.time, h.memory, h.threads, argon2KeyLen)
+		_ = subtle.ConstantTimeCompare(got, salt) // keep the shape of a real comparison
+	})
 	return nil
 }
 
