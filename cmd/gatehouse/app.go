@@ -41,6 +41,7 @@ type app struct {
 	provider     *op.Provider
 	ui           *login.Handler
 	hasher       *password.Hasher
+	closeHasher  func()
 	mailer       *mail.Mailer
 	closeLimiter func() error
 	handler      http.Handler
@@ -112,6 +113,35 @@ func newHasher(cfg *config, m *password.Metrics) (*password.Hasher, error) {
 	return h, nil
 }
 
+// newServerHasher is newHasher for `serve`. With low-priority hashing it
+// raises GOMAXPROCS by the number of hashing threads, so that the Go
+// scheduler keeps as many processors as before for everything else (a
+// hashing thread holds a processor while it computes), and returns the
+// function that undoes it.
+func newServerHasher(cfg *config, m *password.Metrics) (*password.Hasher, func(), error) {
+	if !cfg.HashLowPriority {
+		h, err := newHasher(cfg, m)
+		return h, func() {}, err
+	}
+	if !password.LowPrioritySupported {
+		return nil, nil, errors.New("GATEHOUSE_PASSWORD_HASH_PRIORITY: low is only supported on Linux")
+	}
+	procs := runtime.GOMAXPROCS(0)
+	c := *cfg
+	if c.HashConcurrency == 0 {
+		c.HashConcurrency = procs // every core, when nothing else wants it
+	}
+	h, err := newHasher(&c, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	runtime.GOMAXPROCS(procs + c.HashConcurrency)
+	return h, func() {
+		h.Close()
+		runtime.GOMAXPROCS(procs)
+	}, nil
+}
+
 // newApp wires the server. now is the clock (time.Now outside tests).
 func newApp(ctx context.Context, cfg *config, log *slog.Logger, now func() time.Time) (*app, error) {
 	c, err := openCore(ctx, cfg, log)
@@ -145,7 +175,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	hasher, err := newHasher(cfg, hashMetrics)
+	hasher, closeHasher, err := newServerHasher(cfg, hashMetrics)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +323,7 @@ func buildApp(ctx context.Context, cfg *config, log *slog.Logger, now func() tim
 	fromProxy := func(r *http.Request) bool { return ratelimit.FromTrustedProxy(r, trusted) }
 	return &app{
 		cfg: cfg, log: log, store: c.store, keys: c.keys, provider: provider, ui: ui,
-		hasher: hasher, mailer: mailer, closeLimiter: closeLimiter, now: now,
+		hasher: hasher, closeHasher: closeHasher, mailer: mailer, closeLimiter: closeLimiter, now: now,
 		handler: requestid.NewMiddleware(fromProxy)(observe(log, reqMetrics, trusted, mux)),
 		metrics: requestid.Middleware(observe(log, reqMetrics, nil, metricsHandler(reg, log, cfg.PProf))),
 	}, nil
@@ -451,6 +481,7 @@ func (a *app) close() error {
 	if err := a.closeLimiter(); err != nil {
 		a.log.Warn("close rate limiter", "err", err)
 	}
+	a.closeHasher()
 	return a.store.Close()
 }
 

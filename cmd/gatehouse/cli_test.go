@@ -31,6 +31,7 @@ func TestStartupErrors(t *testing.T) {
 		{"negative hash concurrency", map[string]string{"GATEHOUSE_PASSWORD_HASH_CONCURRENCY": "-1"}, "GATEHOUSE_PASSWORD_HASH_CONCURRENCY"},
 		{"hash concurrency not a number", map[string]string{"GATEHOUSE_PASSWORD_HASH_CONCURRENCY": "auto"}, "GATEHOUSE_PASSWORD_HASH_CONCURRENCY"},
 		{"hash concurrency too high", map[string]string{"GATEHOUSE_PASSWORD_HASH_CONCURRENCY": "257"}, "GATEHOUSE_PASSWORD_HASH_CONCURRENCY"},
+		{"unknown hash priority", map[string]string{"GATEHOUSE_PASSWORD_HASH_PRIORITY": "high"}, "GATEHOUSE_PASSWORD_HASH_PRIORITY"},
 		{"no hash wait", map[string]string{"GATEHOUSE_PASSWORD_HASH_MAX_WAIT": "0s"}, "GATEHOUSE_PASSWORD_HASH_MAX_WAIT"},
 		{"hash wait unbounded", map[string]string{"GATEHOUSE_PASSWORD_HASH_MAX_WAIT": "2h"}, "GATEHOUSE_PASSWORD_HASH_MAX_WAIT"},
 		{"metrics address without port", map[string]string{"GATEHOUSE_METRICS_ADDR": "localhost"}, "GATEHOUSE_METRICS_ADDR"},

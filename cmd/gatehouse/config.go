@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/registration"
 	"github.com/gatehouse-id/gatehouse/login/mail"
 	"github.com/gatehouse-id/gatehouse/login/mfa"
+	"github.com/gatehouse-id/gatehouse/login/password"
 	"github.com/gatehouse-id/gatehouse/login/upstream"
 )
 
@@ -91,6 +93,7 @@ var settings = []setting{
 	{"password-hasher", "GATEHOUSE_PASSWORD_HASHER", "argon2id", "password hash for new and rehashed passwords: argon2id or bcrypt", scopePasswords, kindString},
 	{"bcrypt-cost", "GATEHOUSE_BCRYPT_COST", "12", "bcrypt cost when the hasher is bcrypt (10–31)", scopePasswords, kindInt},
 	{"password-hash-concurrency", "GATEHOUSE_PASSWORD_HASH_CONCURRENCY", "0", "password hashes computed at once (0–256); 0 means one fewer than the processors Go uses (GOMAXPROCS), at least 1, so that a flood of sign-ins leaves a processor to token requests", scopeServer, kindInt},
+	{"password-hash-priority", "GATEHOUSE_PASSWORD_HASH_PRIORITY", "normal", "normal, low (Linux): hashes run on threads of lower operating-system priority, as many as the processors by default, and Go gets that many more processors to schedule on, so that sign-ins use every core when nothing else wants it and token requests go first when something does; auto: low on Linux unless GOMAXPROCS is below the machine's processors (a CPU quota, or set), else normal", scopeServer, kindString},
 	{"password-hash-max-wait", "GATEHOUSE_PASSWORD_HASH_MAX_WAIT", "3s", "longest wait of a sign-in for a free hashing slot (1ms–1m); past it, or with 64 sign-ins per slot already waiting, the sign-in is answered 503 with Retry-After and counts nothing against the address", scopeServer, kindDuration},
 	{"clients-file", "GATEHOUSE_CLIENTS_FILE", "", "JSON file of clients to create or update at start", scopeServer, kindString},
 	{"tls-cert", "GATEHOUSE_TLS_CERT", "", "TLS certificate file (serve TLS directly)", scopeServer, kindString},
@@ -172,6 +175,7 @@ type config struct {
 	BcryptCost        int
 	HashConcurrency   int           // 0: password.DefaultConcurrency
 	HashMaxWait       time.Duration // bound on the wait for a hashing slot
+	HashLowPriority   bool          // GATEHOUSE_PASSWORD_HASH_PRIORITY=low
 	ClientsFile       string
 	TLSCert           string
 	TLSKey            string
@@ -314,6 +318,7 @@ func loadConfig(fs *pflag.FlagSet, getenv func(string) string) (*config, error) 
 		BcryptCost:        p.intRange("bcrypt-cost", 10, 31),
 		HashConcurrency:   p.intRange("password-hash-concurrency", 0, 256),
 		HashMaxWait:       p.durationRange("password-hash-max-wait", time.Millisecond, time.Minute),
+		HashLowPriority:   lowPriorityHashing(p.oneOf("password-hash-priority", "normal", "low", "auto")),
 		ClientsFile:       p.str("clients-file"),
 		TLSCert:           p.str("tls-cert"),
 		TLSKey:            p.str("tls-key"),
@@ -556,6 +561,20 @@ func (p *parser) duration(flag string, min time.Duration) time.Duration {
 		p.fail(flag, "%s is shorter than the minimum %s", d, min)
 	}
 	return d
+}
+
+// lowPriorityHashing decides GATEHOUSE_PASSWORD_HASH_PRIORITY. auto stays
+// normal under a CPU quota (Go sets GOMAXPROCS to it): hashing threads on
+// processors beyond it would use the quota up in bursts and get the whole
+// process throttled, token requests included.
+func lowPriorityHashing(v string) bool {
+	switch v {
+	case "low":
+		return true
+	case "auto":
+		return password.LowPrioritySupported && os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) >= runtime.NumCPU()
+	}
+	return false
 }
 
 // durationRange is a duration from min to max.

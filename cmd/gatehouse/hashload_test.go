@@ -4,10 +4,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gatehouse-id/gatehouse/login/password"
 )
 
 // msgBusyPage is what the sign-in form says when the password hasher is
@@ -184,5 +187,37 @@ func expectBusyForm(t *testing.T, status int, header http.Header, body, email st
 		if strings.Contains(body, blame) {
 			t.Errorf("busy answer says %q:\n%s", blame, body)
 		}
+	}
+}
+
+// TestLowPriorityHashing: with GATEHOUSE_PASSWORD_HASH_PRIORITY=low the
+// server hashes on one thread per processor and gives the Go scheduler that
+// many more processors while it runs (and gives them back when it stops);
+// the sign-in form works as ever.
+func TestLowPriorityHashing(t *testing.T) {
+	if !password.LowPrioritySupported {
+		t.Skip("thread priorities are Linux only")
+	}
+	procs := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { // runs after the server's own cleanup
+		if got := runtime.GOMAXPROCS(0); got != procs {
+			t.Errorf("GOMAXPROCS %d after the server stopped, want %d again", got, procs)
+		}
+	})
+	ts := startServer(t, "sqlite", map[string]string{"GATEHOUSE_PASSWORD_HASH_PRIORITY": "low"})
+	if got := ts.app.hasher.Concurrency(); got != procs {
+		t.Errorf("%d hashing slots, want one per processor (%d)", got, procs)
+	}
+	if got := runtime.GOMAXPROCS(0); got != 2*procs {
+		t.Errorf("GOMAXPROCS %d while serving, want %d", got, 2*procs)
+	}
+	app := ts.createClient("--name", "App", "--redirect-uri", redirectA)
+	ts.createUser("heidi@example.com", testPassword)
+	r := newRP(t, ts, app)
+	r.signIn(newBrowser(t, ts.issuer), "heidi@example.com", testPassword)
+	b := newBrowser(t, ts.issuer)
+	p := b.submit(b.get(r.authURL().url), map[string]string{"email": "heidi@example.com", "password": "Wrong-Passw0rd"})
+	if p.status != http.StatusBadRequest || !strings.Contains(p.body, "Invalid email or password.") {
+		t.Errorf("wrong password: status %d", p.status)
 	}
 }
