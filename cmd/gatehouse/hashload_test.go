@@ -34,6 +34,7 @@ func TestSignInOverload(t *testing.T) {
 			ts.createUser("grace@example.com", testPassword)
 			r := newRP(t, ts, app)
 			t.Run("slot taken", func(t *testing.T) { testSignInSlotTaken(t, ts, r) })
+			t.Run("admin API", func(t *testing.T) { testAdminAPIBusy(t, ts) })
 			t.Run("flood", func(t *testing.T) { testSignInFlood(t, ts, r) })
 		})
 	}
@@ -81,6 +82,30 @@ func testSignInSlotTaken(t *testing.T, ts *testServer, r *rp) {
 	}
 	if n, _ := metricSum(fams, "gatehouse_lockouts_total", nil); n != 0 {
 		t.Errorf("gatehouse_lockouts_total = %v after busy refusals", n)
+	}
+}
+
+// testAdminAPIBusy: an administrator setting a password while the hasher is
+// overloaded gets 503 with Retry-After (a state of the server, worth a
+// retry), not a 500, and nothing changes.
+func testAdminAPIBusy(t *testing.T, ts *testServer) {
+	ops := ts.createClient("--name", "ops", "--grant-types", "client_credentials", "--allowed-scopes", "gatehouse:admin")
+	tok := ccToken(t, ts, ops, "gatehouse:admin")
+	_, release, err := ts.app.hasher.Reserve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := apiCall(t, ts, tok, "POST", "/users", `{"email":"ivan@example.com","name":"Ivan","password":"Correct-Horse-8"}`)
+	release()
+	wantProblem(t, "create a user while the hasher is busy", r, http.StatusServiceUnavailable, "unavailable")
+	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 {
+		t.Errorf("Retry-After %q", r.header.Get("Retry-After"))
+	}
+	if r := apiCall(t, ts, tok, "GET", "/users?email=ivan@example.com", ""); len(r.body["items"].([]any)) != 0 {
+		t.Errorf("the refused creation left a user: %v", r.body)
+	}
+	if r := apiCall(t, ts, tok, "POST", "/users", `{"email":"ivan@example.com","name":"Ivan","password":"Correct-Horse-8"}`); r.status != http.StatusCreated {
+		t.Errorf("create once the hasher is free: %d %v", r.status, r.body)
 	}
 }
 

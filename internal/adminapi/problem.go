@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/login/password"
 )
 
 // problem is an RFC 9457 problem detail. Code is stable: an admin.Error
@@ -53,6 +54,13 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			writeProblemField(w, s.status, string(ae.Code), s.title, ae.Message, ae.Field)
 			return
 		}
+	}
+	if errors.Is(err, password.ErrBusy) {
+		// A sign-in flood has the password hasher's queue full: the
+		// server's state, worth a retry.
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Service unavailable", "the password hasher is busy; retry shortly")
+		return
 	}
 	if r.Context().Err() == nil {
 		a.log.ErrorContext(r.Context(), "admin api", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -32,6 +32,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/httpobs"
+	"github.com/gatehouse-id/gatehouse/login/password"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -203,6 +204,11 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, tit
 // anything else is the 500 page.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error, rerender func(status int, msg string)) {
 	var ae *admin.Error
+	if errors.Is(err, password.ErrBusy) {
+		w.Header().Set("Retry-After", "5")
+		c.pages.RenderMessage(w, r, http.StatusServiceUnavailable, "Please try again", "The server is handling a lot of sign-ins right now, so nothing was changed. Please try again in a moment.", Prefix, "Back to the console")
+		return
+	}
 	if !errors.As(err, &ae) {
 		c.pages.InternalError(w, r, "console: "+r.URL.Path, err)
 		return
