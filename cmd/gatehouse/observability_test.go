@@ -234,12 +234,14 @@ func TestMetrics(t *testing.T) {
 				}
 			}
 			// Each password check and hash waited for a hashing slot, and
-			// each wait was measured: five checks (one right, four wrong; the
-			// locked and rate-limited tries check nothing) and the new
-			// account's hash. The CLI's users create has its own hasher.
+			// each wait was measured: five checks (one right, four wrong),
+			// the locked try (it takes its slot before the lockout is read,
+			// so that a refusal as busy counts nothing, and then checks
+			// nothing) and the new account's hash; the rate-limited try
+			// stops before. The CLI's users create has its own hasher.
 			was, _ := metricSum(before, "gatehouse_password_hash_wait_seconds", nil)
-			if n, _ := metricSum(after, "gatehouse_password_hash_wait_seconds", nil); n-was != 6 {
-				t.Errorf("password hash waits measured: %v, want 6", n-was)
+			if n, _ := metricSum(after, "gatehouse_password_hash_wait_seconds", nil); n-was != 7 {
+				t.Errorf("password hash waits measured: %v, want 7", n-was)
 			}
 			// Route labels are patterns only: no raw path made it in.
 			for _, m := range after["gatehouse_http_requests_total"].GetMetric() {
