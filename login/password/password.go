@@ -387,7 +387,8 @@ func (h *Hasher) Close() {
 }
 
 // Hash returns a self-describing hash of password made with the configured
-// algorithm. It waits for a free slot, or returns ctx's error.
+// algorithm. It waits for a free slot, within the bounds of Config (ErrBusy)
+// and ctx (its error).
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if h.algorithm == Bcrypt && len(password) > bcryptMaxPassword {
 		return "", ErrPasswordTooLong
@@ -416,7 +417,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // ($2a$, $2b$, $2y$). A wrong password is ok=false with a nil error; a hash that
 // cannot be parsed is an error (never a panic). needsRehash is true when the
 // password matched and the hash uses another algorithm or weaker parameters than
-// configured.
+// configured. Without a slot in time it returns ErrBusy or ctx's error, as Hash.
 func (h *Hasher) Verify(ctx context.Context, hash, password string) (ok, needsRehash bool, err error) {
 	switch {
 	case strings.HasPrefix(hash, "$argon2"):
