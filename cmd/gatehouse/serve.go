@@ -89,6 +89,9 @@ func serveCmd(e *env) *cobra.Command {
 			default:
 				log.Info("mail is written to this log; set SMTP_URL to send it (smtp://127.0.0.1:1025 is Mailpit from docker compose up)")
 			}
+			if limit := setDefaultMemoryLimit(a.hasher); limit > 0 {
+				log.Debug("soft memory limit set (GOMEMLIMIT overrides it)", "bytes", limit)
+			}
 			log.Info("gatehouse listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer,
 				"store", storeKind(cfg))
 			return a.serve(ctx, ln, metricsLn)

@@ -248,6 +248,15 @@ func (h *Hasher) Algorithm() string { return h.algorithm }
 // Concurrency reports the number of hashing slots.
 func (h *Hasher) Concurrency() int { return cap(h.sem) }
 
+// MemoryPerHash is the memory one hash computation takes, in bytes: the
+// argon2id parameter, or nothing worth counting for bcrypt.
+func (h *Hasher) MemoryPerHash() int64 {
+	if h.algorithm != Argon2id {
+		return 0
+	}
+	return int64(h.memory) << 10
+}
+
 // heldSlot is a slot reserved by Reserve, carried in the context of the
 // request that holds it.
 type heldSlot struct {
