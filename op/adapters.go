@@ -24,13 +24,13 @@ type client struct {
 
 var _ zop.Client = (*client)(nil)
 
-func (c *client) GetID() string                    { return c.c.ID }
-
 // signingAlg is the algorithm of the client's ID tokens, JWT access tokens
 // and logout tokens; "" means the instance default.
 func (c *client) signingAlg() jose.SignatureAlgorithm {
 	return jose.SignatureAlgorithm(c.c.IDTokenSignedResponseAlg)
 }
+
+func (c *client) GetID() string                    { return c.c.ID }
 func (c *client) RedirectURIs() []string           { return c.c.RedirectURIs }
 func (c *client) PostLogoutRedirectURIs() []string { return c.c.PostLogoutRedirectURIs }
 
