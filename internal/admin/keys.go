@@ -25,12 +25,12 @@ type Key struct {
 }
 
 // keyOrder sorts the active keys first, then the next ones, then retired
-// keys, newest first.
+// keys.
 var keyOrder = map[string]int{storage.KeyActive: 0, storage.KeyNext: 1, storage.KeyRetired: 2}
 
-// ListKeys returns the signing keys: the active ones (one per algorithm),
-// the next ones (published, not yet signing) and the retired ones still
-// published.
+// ListKeys returns the signing keys: the active ones (one per algorithm,
+// the default algorithm's first), the next ones (published, not yet
+// signing) and the retired ones still published, newest first.
 func (s *Service) ListKeys(ctx context.Context, a Actor) ([]Key, error) {
 	if err := begin(a); err != nil {
 		return nil, err
@@ -44,8 +44,17 @@ func (s *Service) ListKeys(ctx context.Context, a Actor) ([]Key, error) {
 		out = append(out, Key{ID: k.ID, Algorithm: k.Algorithm, State: k.State, CreatedAt: k.CreatedAt,
 			ActivatedAt: k.ActivatedAt, RetiredAt: k.RetiredAt, RemoveAfter: k.RemoveAfter})
 	}
+	// Within a state, the default algorithm first (then the others in
+	// their fixed order), then newest first.
+	rank := map[string]int{}
+	if s.keys != nil {
+		for i, a := range s.keys.Algorithms() {
+			rank[string(a)] = i
+		}
+	}
 	slices.SortStableFunc(out, func(x, y Key) int {
-		return cmp.Or(cmp.Compare(keyOrder[x.State], keyOrder[y.State]), y.CreatedAt.Compare(x.CreatedAt), cmp.Compare(x.ID, y.ID))
+		return cmp.Or(cmp.Compare(keyOrder[x.State], keyOrder[y.State]), cmp.Compare(rank[x.Algorithm], rank[y.Algorithm]),
+			y.CreatedAt.Compare(x.CreatedAt), cmp.Compare(x.ID, y.ID))
 	})
 	return out, nil
 }
