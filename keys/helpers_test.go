@@ -76,17 +76,7 @@ func listKeys(t *testing.T, s storage.Store) []storage.SigningKey {
 // active and nAlgs next keys.
 var nAlgs = len(algorithms)
 
-// keysByState maps state to the kids in it.
-func keysByState(t *testing.T, s storage.Store) map[string][]string {
-	t.Helper()
-	out := map[string][]string{}
-	for _, k := range listKeys(t, s) {
-		out[k.State] = append(out[k.State], k.ID)
-	}
-	return out
-}
-
-// keysByStateOf is keysByState for the keys of one algorithm.
+// keysByStateOf maps state to the kids in it, for the keys of one algorithm.
 func keysByStateOf(t *testing.T, s storage.Store, alg jose.SignatureAlgorithm) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
