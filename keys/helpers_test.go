@@ -72,14 +72,35 @@ func listKeys(t *testing.T, s storage.Store) []storage.SigningKey {
 	return all
 }
 
-// keysByState maps state to the kids in it.
-func keysByState(t *testing.T, s storage.Store) map[string][]string {
+// nAlgs is how many algorithms have keys: a complete store holds nAlgs
+// active and nAlgs next keys.
+var nAlgs = len(algorithms)
+
+// keysByStateOf maps state to the kids in it, for the keys of one algorithm.
+func keysByStateOf(t *testing.T, s storage.Store, alg jose.SignatureAlgorithm) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	for _, k := range listKeys(t, s) {
-		out[k.State] = append(out[k.State], k.ID)
+		if k.Algorithm == string(alg) {
+			out[k.State] = append(out[k.State], k.ID)
+		}
 	}
 	return out
+}
+
+// assertComplete fails t unless the store holds one active and one next key
+// of every algorithm and nothing else.
+func assertComplete(t *testing.T, s storage.Store) {
+	t.Helper()
+	for _, alg := range algorithms {
+		states := keysByStateOf(t, s, alg)
+		if len(states[storage.KeyActive]) != 1 || len(states[storage.KeyNext]) != 1 || len(states) != 2 {
+			t.Errorf("%s keys by state = %v, want one active and one next", alg, states)
+		}
+	}
+	if n := len(listKeys(t, s)); n != 2*nAlgs {
+		t.Errorf("store holds %d keys, want %d", n, 2*nAlgs)
+	}
 }
 
 func publishedIDs(m *Manager) []string {
@@ -99,13 +120,20 @@ func contains(ids []string, id string) bool {
 	return false
 }
 
-// signAndVerify signs a JWS with signer's active key and verifies it the way a
-// relying party does: find the published key by the kid in the header.
+// signAndVerify signs a JWS with signer's active key of the default
+// algorithm and verifies it the way a relying party does: find the published
+// key by the kid in the header.
 func signAndVerify(t *testing.T, signer, verifier *Manager) {
 	t.Helper()
-	a := signer.Active()
+	signAndVerifyAlg(t, signer, verifier, "")
+}
+
+// signAndVerifyAlg is signAndVerify with signer's active key of alg.
+func signAndVerifyAlg(t *testing.T, signer, verifier *Manager, alg jose.SignatureAlgorithm) {
+	t.Helper()
+	a := signer.ActiveFor(alg)
 	if a.Signer == nil {
-		t.Fatal("no active signer")
+		t.Fatalf("no active %s signer", alg)
 	}
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: a.Algorithm, Key: jose.JSONWebKey{Key: a.Signer, KeyID: a.ID}}, nil)
 	if err != nil {
@@ -119,7 +147,7 @@ func signAndVerify(t *testing.T, signer, verifier *Manager) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parsed, err := jose.ParseSignedCompact(compact, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	parsed, err := jose.ParseSignedCompact(compact, algorithms)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,12 +3,14 @@ package keys
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -20,14 +22,28 @@ import (
 // relying party accepts, and signing with 3072 or 4096 bits costs 3–8× more.
 const rsaBits = 2048
 
-// checkAlgorithm reports whether alg is one Gatehouse can generate and use.
-func checkAlgorithm(alg string) error {
-	switch jose.SignatureAlgorithm(alg) {
-	case jose.RS256, jose.ES256:
-		return nil
-	default:
-		return fmt.Errorf("keys: unsupported signing algorithm %q (want RS256 or ES256)", alg)
+// algorithms are the algorithms Gatehouse signs with, in the order JWKS and
+// discovery list them after the default one. Each has an active and a next
+// key at all times (docs/design.md, "Signing").
+var algorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
+
+// Algorithms returns the algorithms Gatehouse signs with: RS256, ES256 and
+// EdDSA (Ed25519). A client may choose any of them for its tokens.
+func Algorithms() []string {
+	out := make([]string, len(algorithms))
+	for i, a := range algorithms {
+		out[i] = string(a)
 	}
+	return out
+}
+
+// CheckAlgorithm reports whether alg is one Gatehouse signs with. The
+// error names the choices.
+func CheckAlgorithm(alg string) error {
+	if slices.Contains(algorithms, jose.SignatureAlgorithm(alg)) {
+		return nil
+	}
+	return fmt.Errorf("keys: unsupported signing algorithm %q (want RS256, ES256 or EdDSA)", alg)
 }
 
 // generateSigner creates a fresh private key for alg.
@@ -45,8 +61,14 @@ func generateSigner(alg string) (crypto.Signer, error) {
 			return nil, fmt.Errorf("keys: generate P-256 key: %w", err)
 		}
 		return k, nil
+	case jose.EdDSA:
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("keys: generate Ed25519 key: %w", err)
+		}
+		return k, nil
 	default:
-		return nil, checkAlgorithm(alg)
+		return nil, CheckAlgorithm(alg)
 	}
 }
 
@@ -117,8 +139,12 @@ func checkKeyType(alg string, pub crypto.PublicKey) error {
 		if ec, ok := pub.(*ecdsa.PublicKey); ok && ec.Curve == elliptic.P256() {
 			return nil
 		}
+	case jose.EdDSA:
+		if _, ok := pub.(ed25519.PublicKey); ok {
+			return nil
+		}
 	default:
-		return checkAlgorithm(alg)
+		return CheckAlgorithm(alg)
 	}
 	return fmt.Errorf("key type %T does not match algorithm %s", pub, alg)
 }

@@ -3,6 +3,7 @@ package keys
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
@@ -38,6 +39,7 @@ func TestStoredKeyRoundTrip(t *testing.T) {
 	}{
 		{"RS256", &rsa.PrivateKey{}},
 		{"ES256", &ecdsa.PrivateKey{}},
+		{"EdDSA", ed25519.PrivateKey{}},
 	} {
 		t.Run(tc.alg, func(t *testing.T) {
 			k, err := newStoredKey(s, tc.alg, now)
@@ -67,6 +69,10 @@ func TestStoredKeyRoundTrip(t *testing.T) {
 				if key, ok := signer.(*ecdsa.PrivateKey); !ok || key.Curve.Params().Name != "P-256" {
 					t.Fatalf("signer is %T, want a P-256 key", signer)
 				}
+			case ed25519.PrivateKey:
+				if _, ok := signer.(ed25519.PrivateKey); !ok {
+					t.Fatalf("signer is %T, want an Ed25519 key", signer)
+				}
 			}
 			verifySignature(t, tc.alg, signer, pub)
 		})
@@ -74,13 +80,15 @@ func TestStoredKeyRoundTrip(t *testing.T) {
 }
 
 func TestParsePublicRejectsMismatchedAlgorithm(t *testing.T) {
-	k, err := newStoredKey(mustSealer(t, testSecret), "ES256", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.Algorithm = "RS256"
-	if _, err := parsePublic(k); err == nil {
-		t.Fatal("an EC key stored as RS256 was accepted")
+	for _, tc := range []struct{ made, stored string }{{"ES256", "RS256"}, {"ES256", "EdDSA"}, {"EdDSA", "ES256"}} {
+		k, err := newStoredKey(mustSealer(t, testSecret), tc.made, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.Algorithm = tc.stored
+		if _, err := parsePublic(k); err == nil {
+			t.Fatalf("a %s key stored as %s was accepted", tc.made, tc.stored)
+		}
 	}
 }
 
@@ -103,9 +111,20 @@ func TestOpenPrivateRejectsForeignPublicKey(t *testing.T) {
 	}
 }
 
-// verifySignature signs a message the way JWS RS256/ES256 does and checks it with pub.
+// verifySignature signs a message the way JWS RS256/ES256/EdDSA does and checks it with pub.
 func verifySignature(t *testing.T, alg string, signer crypto.Signer, pub crypto.PublicKey) {
 	t.Helper()
+	if alg == "EdDSA" { // Ed25519 signs the message itself
+		msg := []byte("header.payload")
+		sig, err := signer.Sign(nil, msg, crypto.Hash(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ed25519.Verify(pub.(ed25519.PublicKey), msg, sig) {
+			t.Fatal("EdDSA signature does not verify")
+		}
+		return
+	}
 	digest := sha256.Sum256([]byte("header.payload"))
 	sig, err := signer.Sign(nil, digest[:], crypto.SHA256)
 	if err != nil {

@@ -3,7 +3,6 @@ package keys
 import (
 	"cmp"
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"slices"
@@ -19,9 +18,10 @@ import (
 // that of several instances starting or rotating together only one writes.
 const lockName = "keys-rotate"
 
-// Init makes sure the store holds an active and a next key, creating them when
-// missing, then loads them. Several processes may call Init on one store at
-// once: only the one holding the lock creates keys; the others wait for them.
+// Init makes sure the store holds an active and a next key of every
+// algorithm, creating them when missing, then loads them. Several processes
+// may call Init on one store at once: only the one holding the lock creates
+// keys; the others wait for them.
 func (m *Manager) Init(ctx context.Context) error {
 	if err := m.ensureKeys(ctx); err != nil {
 		return err
@@ -29,7 +29,18 @@ func (m *Manager) Init(ctx context.Context) error {
 	return m.Load(ctx)
 }
 
-// ensureKeys creates the active and next keys if the store lacks them.
+// complete reports whether all holds an active and a next key of every
+// algorithm.
+func (m *Manager) complete(all []storage.SigningKey) bool {
+	for _, alg := range algorithms {
+		if active, next := pick(all, alg); active == nil || next == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// ensureKeys creates the active and next keys the store lacks.
 func (m *Manager) ensureKeys(ctx context.Context) error {
 	// Another process holding the lock is usually creating the very keys we
 	// miss (or is busy with a quick rotation check). Retry until the keys exist
@@ -40,7 +51,7 @@ func (m *Manager) ensureKeys(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("keys: list signing keys: %w", err)
 		}
-		if active, next := pick(all); active != nil && next != nil {
+		if m.complete(all) {
 			return nil
 		}
 		ran, err := m.store.WithLock(ctx, lockName, m.createMissing)
@@ -67,12 +78,22 @@ func (m *Manager) createMissing(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("keys: list signing keys: %w", err)
 	}
-	active, next := pick(all)
 	now := m.now()
+	for _, alg := range m.algorithms() {
+		if err := m.createMissingOf(ctx, all, alg, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createMissingOf creates alg's active and next key where all lacks them.
+func (m *Manager) createMissingOf(ctx context.Context, all []storage.SigningKey, alg jose.SignatureAlgorithm, now time.Time) error {
+	active, next := pick(all, alg)
 	if active == nil {
-		// Nothing was signed before there was an active key, so this one may
-		// sign at once without first being published as next.
-		k, err := newStoredKey(m.sealer, m.cfg.Algorithm, now)
+		// Nothing was signed in alg before there was an active key, so this
+		// one may sign at once without first being published as next.
+		k, err := newStoredKey(m.sealer, string(alg), now)
 		if err != nil {
 			return err
 		}
@@ -81,20 +102,20 @@ func (m *Manager) createMissing(ctx context.Context) error {
 		err = m.store.CreateSigningKey(ctx, k)
 		switch {
 		case errors.Is(err, storage.ErrConflict):
-			// Backends allow one active key; a process that does not share our
-			// lock created it first. Theirs is as good as ours.
-			m.log.InfoContext(ctx, "another process created the active signing key")
+			// Backends allow one active key per algorithm; a process that
+			// does not share our lock created it first. Theirs is as good.
+			m.log.InfoContext(ctx, "another process created the active signing key", "alg", alg)
 		case err != nil:
-			return fmt.Errorf("keys: create active signing key: %w", err)
+			return fmt.Errorf("keys: create active %s signing key: %w", alg, err)
 		default:
 			m.log.InfoContext(ctx, "created active signing key", "kid", k.ID, "alg", k.Algorithm)
 		}
 	}
 	if next == nil {
-		k, err := m.createNext(ctx, now)
+		k, err := m.createNext(ctx, alg, now)
 		switch {
 		case errors.Is(err, storage.ErrConflict):
-			m.log.InfoContext(ctx, "another process created the next signing key")
+			m.log.InfoContext(ctx, "another process created the next signing key", "alg", alg)
 		case err != nil:
 			return err
 		default:
@@ -104,20 +125,20 @@ func (m *Manager) createMissing(ctx context.Context) error {
 	return nil
 }
 
-func (m *Manager) createNext(ctx context.Context, now time.Time) (*storage.SigningKey, error) {
-	k, err := newStoredKey(m.sealer, m.cfg.Algorithm, now)
+func (m *Manager) createNext(ctx context.Context, alg jose.SignatureAlgorithm, now time.Time) (*storage.SigningKey, error) {
+	k, err := newStoredKey(m.sealer, string(alg), now)
 	if err != nil {
 		return nil, err
 	}
 	if err := m.store.CreateSigningKey(ctx, k); err != nil {
-		return nil, fmt.Errorf("keys: create next signing key: %w", err)
+		return nil, fmt.Errorf("keys: create next %s signing key: %w", alg, err)
 	}
 	return k, nil
 }
 
-// Load reads the keys from the store and replaces the in-memory snapshot if the
-// active key or the published set changed. On error the previous snapshot stays
-// in use, so a database hiccup does not stop token signing.
+// Load reads the keys from the store and replaces the in-memory snapshot if an
+// active key or the published set changed. On error the previous snapshot
+// stays in use, so a database hiccup does not stop token signing.
 func (m *Manager) Load(ctx context.Context) error {
 	// The lock covers the read too: otherwise a Load that read before a
 	// rotation could apply its stale view after a Load that read after it.
@@ -133,28 +154,65 @@ func (m *Manager) Load(ctx context.Context) error {
 // apply builds a snapshot from the stored keys; the caller holds loadMu.
 func (m *Manager) apply(ctx context.Context, all []storage.SigningKey) error {
 	now := m.now()
-	active, next := pick(all)
-	if active == nil {
-		return errors.New("keys: the store has no active signing key (run Init)")
+	// Keys of an algorithm this version does not sign with (written by a
+	// newer one, during a rolling upgrade or after a rollback) are left out
+	// rather than failing the load: this process can neither parse nor use them.
+	known := make([]storage.SigningKey, 0, len(all))
+	var unknown []string
+	for _, k := range all {
+		if CheckAlgorithm(k.Algorithm) != nil {
+			unknown = append(unknown, k.ID+" ("+k.Algorithm+")")
+			continue
+		}
+		known = append(known, k)
 	}
-	published := publishedKeys(all, active, next, now)
+	all = known
+	var actives, nexts []*storage.SigningKey
+	var missing []string
+	for i, alg := range m.algorithms() {
+		active, next := pick(all, alg)
+		if active == nil {
+			if i == 0 {
+				return fmt.Errorf("keys: the store has no active %s signing key (run Init)", alg)
+			}
+			missing = append(missing, string(alg))
+			continue
+		}
+		actives = append(actives, active)
+		if next != nil {
+			nexts = append(nexts, next)
+		}
+	}
+	published := publishedKeys(all, actives, nexts, now)
 
 	fp := fingerprint(published)
 	old := m.snap.Load()
 	if fp == old.fingerprint {
 		return nil
 	}
+	if len(unknown) > 0 {
+		m.log.WarnContext(ctx, "ignoring signing keys of algorithms this version does not support", "keys", unknown)
+	}
+	if len(missing) > 0 {
+		// Only reachable if keys were deleted by hand: clients of these
+		// algorithms get no tokens until Init (a restart) creates keys.
+		m.log.ErrorContext(ctx, "no active signing key for some algorithms; restart to create them", "algs", missing)
+	}
 
 	// Reuse what the old snapshot already decoded: decrypting and parsing is
 	// cheap, but there is no reason to redo it on every change.
-	known := make(map[string]PublicKey, len(old.public))
+	decoded := make(map[string]PublicKey, len(old.public))
 	for _, p := range old.public {
-		known[p.ID] = p
+		decoded[p.ID] = p
+	}
+	signers := make(map[string]ActiveKey, len(old.active))
+	for _, a := range old.active {
+		signers[a.ID] = a
 	}
 	public := make([]PublicKey, 0, len(published))
-	var activePub crypto.PublicKey
-	for _, k := range published {
-		p, ok := known[k.ID]
+	activeKeys := make([]ActiveKey, 0, len(actives))
+	for i, k := range published {
+		p, ok := decoded[k.ID]
 		if !ok {
 			key, err := parsePublic(k)
 			if err != nil {
@@ -162,42 +220,40 @@ func (m *Manager) apply(ctx context.Context, all []storage.SigningKey) error {
 			}
 			p = PublicKey{ID: k.ID, Algorithm: jose.SignatureAlgorithm(k.Algorithm), Key: key, Use: "sig"}
 		}
-		if k == active {
-			activePub = p.Key
-		}
 		public = append(public, p)
-	}
-
-	ak := old.active
-	if ak.ID != active.ID {
-		signer, err := openPrivate(m.sealer, active, activePub)
-		if err != nil {
-			return err
+		if i >= len(actives) { // publishedKeys puts the active keys first
+			continue
 		}
-		ak = ActiveKey{ID: active.ID, Algorithm: jose.SignatureAlgorithm(active.Algorithm), Signer: signer}
-		if active.Algorithm != m.cfg.Algorithm {
-			m.log.WarnContext(ctx, "the active signing key's algorithm differs from the configured one; "+
-				"it keeps signing, and rotations bring in the configured algorithm (published as next first)",
-				"kid", active.ID, "active_alg", active.Algorithm, "configured_alg", m.cfg.Algorithm)
+		ak, ok := signers[k.ID]
+		if !ok {
+			signer, err := openPrivate(m.sealer, k, p.Key)
+			if err != nil {
+				return err
+			}
+			ak = ActiveKey{ID: k.ID, Algorithm: p.Algorithm, Signer: signer}
 		}
+		activeKeys = append(activeKeys, ak)
 	}
 
 	m.snap.Store(&snapshot{
 		version:     old.version + 1,
 		fingerprint: fp,
-		active:      ak,
+		active:      activeKeys,
 		public:      public,
 	})
-	m.log.DebugContext(ctx, "signing keys loaded", "active", active.ID, "published", len(public), "version", old.version+1)
+	m.log.DebugContext(ctx, "signing keys loaded", "active", len(activeKeys), "published", len(public), "version", old.version+1)
 	return nil
 }
 
-// pick returns the active and the next key. Should a race in a backend without
-// working locks ever leave two of a kind, the most recently activated (or
-// created) wins, the same choice on every instance.
-func pick(all []storage.SigningKey) (active, next *storage.SigningKey) {
+// pick returns the active and the next key of alg. Should a race in a
+// backend without working locks ever leave two of a kind, the most recently
+// activated (or created) wins, the same choice on every instance.
+func pick(all []storage.SigningKey, alg jose.SignatureAlgorithm) (active, next *storage.SigningKey) {
 	for i := range all {
 		k := &all[i]
+		if k.Algorithm != string(alg) {
+			continue
+		}
 		switch k.State {
 		case storage.KeyActive:
 			if active == nil || newer(derefTime(k.ActivatedAt, k.CreatedAt), k.ID, derefTime(active.ActivatedAt, active.CreatedAt), active.ID) {
@@ -219,19 +275,20 @@ func newer(t1 time.Time, id1 string, t2 time.Time, id2 string) bool {
 	return id1 > id2
 }
 
-// publishedKeys orders the keys for JWKS: active, then next keys, then retired
-// keys still within retention (newest first). A retired key past RemoveAfter is
-// left out even before DeleteExpired removes its row: no live token needs it.
-// An extra active key (see pick) is still published, so tokens it signed verify.
-func publishedKeys(all []storage.SigningKey, active, next *storage.SigningKey, now time.Time) []*storage.SigningKey {
-	out := []*storage.SigningKey{active}
-	if next != nil {
-		out = append(out, next)
-	}
+// publishedKeys orders the keys for JWKS: the active keys, then the next
+// keys (both in the order given: the default algorithm first), then the
+// other keys — retired ones still within retention, newest first. A retired
+// key past RemoveAfter is left out even before DeleteExpired removes its row:
+// no live token needs it. An extra active key (see pick) is still published,
+// so tokens it signed verify.
+func publishedKeys(all []storage.SigningKey, actives, nexts []*storage.SigningKey, now time.Time) []*storage.SigningKey {
+	out := make([]*storage.SigningKey, 0, len(all))
+	out = append(out, actives...)
+	out = append(out, nexts...)
 	var rest []*storage.SigningKey
 	for i := range all {
 		k := &all[i]
-		if k == active || k == next {
+		if slices.Contains(actives, k) || slices.Contains(nexts, k) {
 			continue
 		}
 		if k.State == storage.KeyRetired && k.RemoveAfter != nil && !k.RemoveAfter.After(now) {
@@ -262,7 +319,7 @@ func stateRank(s string) int {
 	}
 }
 
-// fingerprint identifies the active key and the published set. Keys are
+// fingerprint identifies the active keys and the published set. Keys are
 // immutable apart from their state, so kid and state suffice.
 func fingerprint(published []*storage.SigningKey) string {
 	var b strings.Builder

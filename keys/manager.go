@@ -31,13 +31,10 @@ const minSecretLen = 16
 
 // Config configures a Manager. Zero fields take the defaults above.
 type Config struct {
-	// Algorithm for newly created keys: "RS256" (default) or "ES256".
-	//
-	// Changing it does not switch algorithms silently: if the stored active key
-	// uses another algorithm the Manager keeps signing with it (and logs a
-	// warning). The next rotation creates the new "next" key in the configured
-	// algorithm; the rotation after that makes it active. That way the new key is
-	// published for a whole period before it signs, like every other key.
+	// Algorithm is the default algorithm: the one that signs for clients
+	// that chose none, "RS256" (default), "ES256" or "EdDSA". Every
+	// algorithm has its keys whatever the default (see Algorithms), so
+	// changing it switches at once, to a key published since it was created.
 	Algorithm string
 	// RotationPeriod is how long a key stays active before Run rotates it.
 	RotationPeriod time.Duration
@@ -48,11 +45,12 @@ type Config struct {
 	Now func() time.Time
 }
 
-// ActiveKey is the key that signs tokens now.
+// ActiveKey is the key that signs tokens of one algorithm now.
 type ActiveKey struct {
 	ID        string
 	Algorithm jose.SignatureAlgorithm
-	// Signer is an *rsa.PrivateKey (RS256) or *ecdsa.PrivateKey (ES256).
+	// Signer is an *rsa.PrivateKey (RS256), *ecdsa.PrivateKey (ES256) or
+	// ed25519.PrivateKey (EdDSA).
 	Signer crypto.Signer
 }
 
@@ -60,7 +58,7 @@ type ActiveKey struct {
 type PublicKey struct {
 	ID        string
 	Algorithm jose.SignatureAlgorithm
-	// Key is an *rsa.PublicKey or *ecdsa.PublicKey.
+	// Key is an *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey.
 	Key crypto.PublicKey
 	Use string // always "sig"
 }
@@ -71,8 +69,9 @@ func (p PublicKey) JSONWebKey() jose.JSONWebKey {
 }
 
 // Manager loads, creates and rotates signing keys through a Store and serves the
-// current signer and public keys from memory. It is safe for concurrent use;
-// Active, PublicKeys and Version never block and do no I/O.
+// current signers and public keys from memory. It keeps an active and a next
+// key of every algorithm in Algorithms. It is safe for concurrent use;
+// Active, ActiveFor, PublicKeys and Version never block and do no I/O.
 type Manager struct {
 	store  storage.Store
 	sealer *sealer
@@ -90,9 +89,11 @@ type Manager struct {
 // snapshot is an immutable view of the keys at one moment.
 type snapshot struct {
 	version     uint64
-	fingerprint string // identifies the published set and active key
-	active      ActiveKey
-	public      []PublicKey
+	fingerprint string // identifies the published set and the active keys
+	// active holds one key per algorithm that has an active key, the
+	// default algorithm's first.
+	active []ActiveKey
+	public []PublicKey
 }
 
 // NewManager returns a Manager for store. secret is GATEHOUSE_SECRET; it must be
@@ -107,7 +108,7 @@ func NewManager(store storage.Store, secret []byte, cfg Config, logger *slog.Log
 	if cfg.Algorithm == "" {
 		cfg.Algorithm = DefaultAlgorithm
 	}
-	if err := checkAlgorithm(cfg.Algorithm); err != nil {
+	if err := CheckAlgorithm(cfg.Algorithm); err != nil {
 		return nil, err
 	}
 	if cfg.RotationPeriod < 0 || cfg.RetainAfterRetire < 0 {
@@ -134,20 +135,56 @@ func NewManager(store storage.Store, secret []byte, cfg Config, logger *slog.Log
 	return m, nil
 }
 
-// Active returns the key that signs now. Before a successful Init or Load it
-// returns the zero ActiveKey (nil Signer).
+// Active returns the key that signs now in the default algorithm. Before a
+// successful Init or Load it returns the zero ActiveKey (nil Signer).
 func (m *Manager) Active() ActiveKey {
-	return m.snap.Load().active
+	return m.ActiveFor("")
 }
 
-// PublicKeys returns every published key: the active key first, then the next
-// key, then retired keys still within their retention, newest first. The slice
-// is the caller's to keep or modify.
+// ActiveFor returns the key that signs now in alg, "" meaning the default
+// algorithm. It returns the zero ActiveKey (nil Signer) before a successful
+// Init or Load, and for an algorithm without an active key.
+func (m *Manager) ActiveFor(alg jose.SignatureAlgorithm) ActiveKey {
+	if alg == "" {
+		alg = jose.SignatureAlgorithm(m.cfg.Algorithm)
+	}
+	for _, k := range m.snap.Load().active {
+		if k.Algorithm == alg {
+			return k
+		}
+	}
+	return ActiveKey{}
+}
+
+// Algorithms returns the algorithms this manager signs with, the default
+// first: what discovery advertises as id_token_signing_alg_values_supported.
+func (m *Manager) Algorithms() []jose.SignatureAlgorithm {
+	return m.algorithms()
+}
+
+// algorithms is Algorithms with the default first, then the others in
+// their fixed order.
+func (m *Manager) algorithms() []jose.SignatureAlgorithm {
+	def := jose.SignatureAlgorithm(m.cfg.Algorithm)
+	out := make([]jose.SignatureAlgorithm, 0, len(algorithms))
+	out = append(out, def)
+	for _, a := range algorithms {
+		if a != def {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// PublicKeys returns every published key: the active keys first (the
+// default algorithm's leading), then the next keys, then retired keys still
+// within their retention, newest first. The slice is the caller's to keep or
+// modify.
 func (m *Manager) PublicKeys() []PublicKey {
 	return slices.Clone(m.snap.Load().public)
 }
 
-// Version changes whenever the active key or the published set changes, so
+// Version changes whenever an active key or the published set changes, so
 // callers can cache derived data such as serialised JWKS. It is 0 before the
 // first successful Load.
 func (m *Manager) Version() uint64 {

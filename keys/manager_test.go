@@ -34,33 +34,73 @@ func TestNewManagerValidates(t *testing.T) {
 }
 
 func TestInitCreatesActiveAndNext(t *testing.T) {
-	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.ES256} {
-		t.Run(string(alg), func(t *testing.T) {
+	for _, def := range algorithms {
+		t.Run(string(def), func(t *testing.T) {
 			store := newTestStore(t)
-			m := newTestManager(t, store, Config{Algorithm: string(alg)})
+			m := newTestManager(t, store, Config{Algorithm: string(def)})
 			mustInit(t, m)
+			assertComplete(t, store)
 
-			states := keysByState(t, store)
-			if len(states[storage.KeyActive]) != 1 || len(states[storage.KeyNext]) != 1 || len(states) != 2 {
-				t.Fatalf("stored keys by state = %v, want one active and one next", states)
+			// Every algorithm signs with its own active key; the default
+			// algorithm's is Active and leads the published set.
+			published := publishedIDs(m)
+			for i, alg := range m.Algorithms() {
+				states := keysByStateOf(t, store, alg)
+				active, next := states[storage.KeyActive][0], states[storage.KeyNext][0]
+				if got := m.ActiveFor(alg); got.ID != active || got.Algorithm != alg {
+					t.Fatalf("ActiveFor(%s) = %s %s, want %s", alg, got.ID, got.Algorithm, active)
+				}
+				if published[i] != active || published[nAlgs+i] != next {
+					t.Fatalf("published = %v, want the %s active key at %d and its next at %d", published, alg, i, nAlgs+i)
+				}
+				signAndVerifyAlg(t, m, m, alg)
 			}
-			active, next := states[storage.KeyActive][0], states[storage.KeyNext][0]
-			if got := m.Active(); got.ID != active || got.Algorithm != alg {
-				t.Fatalf("Active = %s %s, want %s %s", got.ID, got.Algorithm, active, alg)
+			if got := m.Algorithms(); len(got) != nAlgs || got[0] != def {
+				t.Fatalf("Algorithms = %v, want %d with %s first", got, nAlgs, def)
 			}
-			if got := publishedIDs(m); len(got) != 2 || got[0] != active || got[1] != next {
-				t.Fatalf("published = %v, want [%s %s]", got, active, next)
+			if got := m.Active(); got.Algorithm != def || got.ID != m.ActiveFor(def).ID {
+				t.Fatalf("Active = %s %s, want the %s key", got.ID, got.Algorithm, def)
 			}
 			if m.Version() != 1 {
 				t.Fatalf("Version = %d, want 1", m.Version())
 			}
-			for _, k := range listKeys(t, store) {
-				if k.Algorithm != string(alg) {
-					t.Errorf("key %s has algorithm %s, want %s", k.ID, k.Algorithm, alg)
-				}
+			if got := m.ActiveFor("HS256"); got.Signer != nil {
+				t.Fatal("ActiveFor an unsupported algorithm returned a key")
 			}
 			signAndVerify(t, m, m)
 		})
+	}
+}
+
+// TestInitCompletesAnOlderStore: a store from before per-client algorithms
+// holds keys of one algorithm only; Init adds the others' without touching
+// those, which keep signing.
+func TestInitCompletesAnOlderStore(t *testing.T) {
+	store := newTestStore(t)
+	s := mustSealer(t, testSecret)
+	now := time.Now().UTC()
+	active, err := newStoredKey(s, "RS256", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	active.State, active.ActivatedAt = storage.KeyActive, &now
+	next, err := newStoredKey(s, "RS256", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []*storage.SigningKey{active, next} {
+		if err := store.CreateSigningKey(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := newTestManager(t, store, Config{})
+	mustInit(t, m)
+	assertComplete(t, store)
+	if m.Active().ID != active.ID {
+		t.Fatalf("Active = %s, want the stored RS256 key %s", m.Active().ID, active.ID)
+	}
+	if !contains(publishedIDs(m), next.ID) {
+		t.Fatal("the stored next key is not published")
 	}
 }
 
@@ -76,9 +116,7 @@ func TestInitIsIdempotent(t *testing.T) {
 
 	m2 := newTestManager(t, store, Config{})
 	mustInit(t, m2)
-	if n := len(listKeys(t, store)); n != 2 {
-		t.Fatalf("store holds %d keys after three Inits, want 2", n)
-	}
+	assertComplete(t, store)
 	if m1.Active().ID != m2.Active().ID {
 		t.Fatalf("managers disagree on the active key: %s vs %s", m1.Active().ID, m2.Active().ID)
 	}
@@ -90,7 +128,6 @@ func TestConcurrentInit(t *testing.T) {
 	const n = 8
 	managers := make([]*Manager, n)
 	for i := range managers {
-		// ES256 keeps key generation cheap under the race detector.
 		managers[i] = newTestManager(t, store, Config{Algorithm: "ES256"})
 	}
 	var wg sync.WaitGroup
@@ -104,12 +141,12 @@ func TestConcurrentInit(t *testing.T) {
 			t.Fatalf("Init %d: %v", i, err)
 		}
 	}
-	if got := len(listKeys(t, store)); got != 2 {
-		t.Fatalf("store holds %d keys, want 2", got)
-	}
+	assertComplete(t, store)
 	for _, m := range managers[1:] {
-		if m.Active().ID != managers[0].Active().ID {
-			t.Fatal("managers disagree on the active key")
+		for _, alg := range algorithms {
+			if m.ActiveFor(alg).ID != managers[0].ActiveFor(alg).ID {
+				t.Fatalf("managers disagree on the active %s key", alg)
+			}
 		}
 	}
 }
@@ -122,58 +159,76 @@ func TestRotate(t *testing.T) {
 	m2 := newTestManager(t, store, cfg)
 	mustInit(t, m1)
 	mustInit(t, m2)
-	oldActive := m1.Active().ID
-	oldNext := keysByState(t, store)[storage.KeyNext][0]
+	type chain struct{ active, next string }
+	before := map[jose.SignatureAlgorithm]chain{}
+	for _, alg := range algorithms {
+		st := keysByStateOf(t, store, alg)
+		before[alg] = chain{st[storage.KeyActive][0], st[storage.KeyNext][0]}
+	}
 	v1, v2 := m1.Version(), m2.Version()
 
 	clock.Advance(time.Hour)
 	if err := m1.Rotate(context.Background()); err != nil {
 		t.Fatalf("Rotate: %v", err)
 	}
-	states := keysByState(t, store)
-	if got := states[storage.KeyActive]; len(got) != 1 || got[0] != oldNext {
-		t.Fatalf("active keys = %v, want the old next key %s", got, oldNext)
-	}
-	if got := states[storage.KeyRetired]; len(got) != 1 || got[0] != oldActive {
-		t.Fatalf("retired keys = %v, want the old active key %s", got, oldActive)
-	}
-	if got := states[storage.KeyNext]; len(got) != 1 || got[0] == oldNext {
-		t.Fatalf("next keys = %v, want one new key", got)
-	}
-	newNext := states[storage.KeyNext][0]
-	for _, k := range listKeys(t, store) {
-		if k.ID == oldActive {
-			want := clock.Now().Add(2 * time.Hour)
-			if k.RemoveAfter == nil || !k.RemoveAfter.Equal(want) {
-				t.Errorf("RemoveAfter = %v, want %v", k.RemoveAfter, want)
+	// Every algorithm rotated: its next key signs, its active key is retired
+	// (and stays published for RetainAfterRetire), and it has a new next key.
+	published := publishedIDs(m1)
+	for _, alg := range algorithms {
+		old := before[alg]
+		states := keysByStateOf(t, store, alg)
+		if got := states[storage.KeyActive]; len(got) != 1 || got[0] != old.next {
+			t.Fatalf("%s active keys = %v, want the old next key %s", alg, got, old.next)
+		}
+		if got := states[storage.KeyRetired]; len(got) != 1 || got[0] != old.active {
+			t.Fatalf("%s retired keys = %v, want the old active key %s", alg, got, old.active)
+		}
+		if got := states[storage.KeyNext]; len(got) != 1 || got[0] == old.next {
+			t.Fatalf("%s next keys = %v, want one new key", alg, got)
+		}
+		if m1.ActiveFor(alg).ID != old.next {
+			t.Fatalf("m1 signs %s with %s, want %s", alg, m1.ActiveFor(alg).ID, old.next)
+		}
+		for _, id := range []string{old.next, states[storage.KeyNext][0], old.active} {
+			if !contains(published, id) {
+				t.Fatalf("%s key %s is not published: %v", alg, id, published)
 			}
 		}
 	}
-
-	if m1.Active().ID != oldNext {
-		t.Fatalf("m1 signs with %s, want %s", m1.Active().ID, oldNext)
+	for _, k := range listKeys(t, store) {
+		if k.State == storage.KeyRetired {
+			want := clock.Now().Add(2 * time.Hour)
+			if k.RemoveAfter == nil || !k.RemoveAfter.Equal(want) {
+				t.Errorf("RemoveAfter of %s = %v, want %v", k.Algorithm, k.RemoveAfter, want)
+			}
+		}
 	}
-	if got := publishedIDs(m1); len(got) != 3 || got[0] != oldNext || got[1] != newNext || got[2] != oldActive {
-		t.Fatalf("published = %v, want [%s %s %s]", got, oldNext, newNext, oldActive)
+	def := before[jose.ES256]
+	if len(published) != 3*nAlgs || published[0] != def.next {
+		t.Fatalf("published = %v, want %d keys, the ES256 active one first", published, 3*nAlgs)
 	}
 	if m1.Version() == v1 {
 		t.Fatal("Version did not change on rotation")
 	}
 
 	// m2 keeps its snapshot until it loads; tokens m1 signs with the former next
-	// key still verify on m2 because next keys are published before they sign.
-	if m2.Active().ID != oldActive || m2.Version() != v2 {
+	// keys still verify on m2 because next keys are published before they sign.
+	if m2.Active().ID != def.active || m2.Version() != v2 {
 		t.Fatal("m2 changed without Load")
 	}
-	signAndVerify(t, m1, m2)
+	for _, alg := range algorithms {
+		signAndVerifyAlg(t, m1, m2, alg)
+	}
 	if err := m2.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if m2.Active().ID != oldNext || m2.Version() == v2 {
-		t.Fatalf("after Load m2 signs with %s (version %d), want %s and a new version", m2.Active().ID, m2.Version(), oldNext)
+	if m2.Active().ID != def.next || m2.Version() == v2 {
+		t.Fatalf("after Load m2 signs with %s (version %d), want %s and a new version", m2.Active().ID, m2.Version(), def.next)
 	}
-	// Tokens signed before the rotation still verify: the retired key is published.
-	signAndVerify(t, m2, m1)
+	// Tokens signed before the rotation still verify: the retired keys are published.
+	for _, alg := range algorithms {
+		signAndVerifyAlg(t, m2, m1, alg)
+	}
 }
 
 func TestRotateLosesRaceToAnotherProcess(t *testing.T) {
@@ -200,12 +255,14 @@ func TestRotateLosesRaceToAnotherProcess(t *testing.T) {
 	if !errors.Is(conflict, storage.ErrConflict) {
 		t.Fatalf("store returned %v, want ErrConflict", conflict)
 	}
-	states := keysByState(t, base)
-	if len(states[storage.KeyRetired]) != 1 || len(states[storage.KeyActive]) != 1 || len(states[storage.KeyNext]) != 1 {
-		t.Fatalf("keys by state = %v, want exactly one rotation", states)
-	}
-	if m.Active().ID != other.Active().ID {
-		t.Fatal("the loser did not load the winner's rotation")
+	for _, alg := range algorithms {
+		states := keysByStateOf(t, base, alg)
+		if len(states[storage.KeyRetired]) != 1 || len(states[storage.KeyActive]) != 1 || len(states[storage.KeyNext]) != 1 {
+			t.Fatalf("%s keys by state = %v, want exactly one rotation", alg, states)
+		}
+		if m.ActiveFor(alg).ID != other.ActiveFor(alg).ID {
+			t.Fatalf("the loser did not load the winner's %s rotation", alg)
+		}
 	}
 }
 
@@ -245,7 +302,7 @@ func TestRotateIfDue(t *testing.T) {
 func TestWrongSecret(t *testing.T) {
 	store := newTestStore(t)
 	mustInit(t, newTestManager(t, store, Config{Algorithm: "ES256"}))
-	kid := keysByState(t, store)[storage.KeyActive][0]
+	kid := keysByStateOf(t, store, jose.ES256)[storage.KeyActive][0] // the default's is opened first
 
 	m, err := NewManager(store, []byte("a-different-secret-0123456789"), Config{Algorithm: "ES256"}, testLogger(t))
 	if err != nil {
@@ -296,8 +353,8 @@ func TestRetiredKeyDroppedAfterRemoveAfter(t *testing.T) {
 	if contains(publishedIDs(m), retired) {
 		t.Fatal("the retired key is still published after RemoveAfter")
 	}
-	if len(m.PublicKeys()) != 2 || m.Version() == v {
-		t.Fatalf("published %v at version %d (was %d), want active and next at a new version", publishedIDs(m), m.Version(), v)
+	if len(m.PublicKeys()) != 2*nAlgs || m.Version() == v {
+		t.Fatalf("published %v at version %d (was %d), want the active and next keys at a new version", publishedIDs(m), m.Version(), v)
 	}
 	for _, k := range listKeys(t, store) {
 		if k.ID == retired {
@@ -306,40 +363,53 @@ func TestRetiredKeyDroppedAfterRemoveAfter(t *testing.T) {
 	}
 }
 
-func TestAlgorithmChangeTakesEffectOverTwoRotations(t *testing.T) {
+// TestDefaultAlgorithmChangeIsImmediate: every algorithm has keys whatever
+// the default, so another default signs at once, with a key published since
+// it was created, and creates nothing.
+func TestDefaultAlgorithmChangeIsImmediate(t *testing.T) {
 	store := newTestStore(t)
-	mustInit(t, newTestManager(t, store, Config{Algorithm: "RS256"}))
+	first := newTestManager(t, store, Config{Algorithm: "RS256"})
+	mustInit(t, first)
+	published := publishedIDs(first)
 
-	m := newTestManager(t, store, Config{Algorithm: "ES256"})
+	m := newTestManager(t, store, Config{Algorithm: "EdDSA"})
 	mustInit(t, m)
-	ctx := context.Background()
-	if got := m.Active().Algorithm; got != jose.RS256 {
-		t.Fatalf("after switching the configuration the active key is %s; want the stored RS256 key kept", got)
+	assertComplete(t, store)
+	got := m.Active()
+	if got.Algorithm != jose.EdDSA || got.ID != first.ActiveFor(jose.EdDSA).ID {
+		t.Fatalf("with the default switched to EdDSA the active key is %s %s, want the stored EdDSA key", got.ID, got.Algorithm)
 	}
-	if n := len(listKeys(t, store)); n != 2 {
-		t.Fatalf("Init created keys for the new algorithm: %d keys", n)
+	if !contains(published, got.ID) {
+		t.Fatal("the key that signs now was not published before")
 	}
+	if ids := publishedIDs(m); ids[0] != got.ID {
+		t.Fatalf("published = %v, want the EdDSA key first", ids)
+	}
+	signAndVerify(t, m, first)
+}
 
-	if err := m.Rotate(ctx); err != nil {
+// TestUnknownAlgorithmIgnored: keys of an algorithm this version does not
+// sign with (a newer version's) are left out, not a failed load.
+func TestUnknownAlgorithmIgnored(t *testing.T) {
+	store := newTestStore(t)
+	m := newTestManager(t, store, Config{})
+	mustInit(t, m)
+	v := m.Version()
+	now := time.Now().UTC()
+	future := &storage.SigningKey{ID: "future", Algorithm: "ES384", State: storage.KeyActive,
+		PrivateKey: []byte("sealed"), PublicKey: []byte("public"), CreatedAt: now, ActivatedAt: &now}
+	if err := store.CreateSigningKey(context.Background(), future); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.Active().Algorithm; got != jose.RS256 {
-		t.Fatalf("after one rotation the active key is %s, want the published RS256 next key", got)
+	if err := m.Load(context.Background()); err != nil {
+		t.Fatalf("Load with a key of an unknown algorithm: %v", err)
 	}
-	for _, k := range listKeys(t, store) {
-		if k.State == storage.KeyNext && k.Algorithm != "ES256" {
-			t.Fatalf("the new next key is %s, want ES256", k.Algorithm)
-		}
+	if contains(publishedIDs(m), "future") || m.Version() != v {
+		t.Fatal("a key of an unknown algorithm was published")
 	}
-	signAndVerify(t, m, m)
-
-	if err := m.Rotate(ctx); err != nil {
-		t.Fatal(err)
+	if err := m.Rotate(context.Background()); err != nil {
+		t.Fatalf("Rotate with a key of an unknown algorithm: %v", err)
 	}
-	if got := m.Active().Algorithm; got != jose.ES256 {
-		t.Fatalf("after two rotations the active key is %s, want ES256", got)
-	}
-	signAndVerify(t, m, m)
 }
 
 func TestLoadFailureKeepsSnapshot(t *testing.T) {

@@ -32,9 +32,9 @@ func TestInitLosesCreateRaceToAnotherProcess(t *testing.T) {
 	cfg := Config{Algorithm: "ES256"}
 	winner := newTestManager(t, stores[0], cfg)
 
-	// The loser saw no keys, then the winner created both before the loser's
-	// first insert: the store's one-active/one-next constraint rejects the
-	// loser's keys and it must adopt the winner's.
+	// The loser saw no keys, then the winner created them all before the
+	// loser's first insert: the store's one-active/one-next-per-algorithm
+	// constraint rejects the loser's keys and it must adopt the winner's.
 	hooked := &hookStore{Store: stores[1]}
 	hooked.beforeCreate = func() {
 		hooked.beforeCreate = nil
@@ -43,11 +43,11 @@ func TestInitLosesCreateRaceToAnotherProcess(t *testing.T) {
 	loser := newTestManager(t, hooked, cfg)
 	mustInit(t, loser)
 
-	if n := len(listKeys(t, stores[0])); n != 2 {
-		t.Fatalf("store holds %d keys, want 2", n)
-	}
-	if loser.Active().ID != winner.Active().ID {
-		t.Fatal("the loser did not adopt the winner's active key")
+	assertComplete(t, stores[0])
+	for _, alg := range algorithms {
+		if loser.ActiveFor(alg).ID != winner.ActiveFor(alg).ID {
+			t.Fatalf("the loser did not adopt the winner's active %s key", alg)
+		}
 	}
 	signAndVerify(t, loser, winner)
 }
@@ -70,10 +70,7 @@ func TestConcurrentInitAcrossProcesses(t *testing.T) {
 			t.Fatalf("Init %d: %v", i, err)
 		}
 	}
-	states := keysByState(t, stores[0])
-	if len(states[storage.KeyActive]) != 1 || len(states[storage.KeyNext]) != 1 || len(states) != 2 {
-		t.Fatalf("keys by state = %v, want one active and one next", states)
-	}
+	assertComplete(t, stores[0])
 	for _, m := range managers[1:] {
 		if m.Active().ID != managers[0].Active().ID {
 			t.Fatal("managers disagree on the active key")

@@ -6,68 +6,89 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// Rotate promotes the next key to active, retires the active key (it stays
-// published for RetainAfterRetire) and creates a new next key in the configured
-// algorithm. If another process rotated first, Rotate just loads its result.
+// Rotate rotates the keys of every algorithm: each next key becomes active,
+// each active key is retired (it stays published for RetainAfterRetire) and a
+// new next key is created. If another process rotated an algorithm first,
+// Rotate takes its result for that one. Each algorithm rotates in its own
+// transaction: should one fail, the others are rotated all the same and the
+// error names it.
 func (m *Manager) Rotate(ctx context.Context) error {
 	all, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: list signing keys: %w", err)
 	}
-	return m.rotate(ctx, all)
+	var errs []error
+	for _, alg := range m.algorithms() {
+		errs = append(errs, m.rotate(ctx, all, alg))
+	}
+	return errors.Join(append(errs, m.Load(ctx))...)
 }
 
-// RotateIfDue rotates when the active key has been active for RotationPeriod.
-// It decides on the keys as stored now, not on the in-memory snapshot: a stale
-// snapshot could otherwise make it rotate a key another process just activated.
+// RotateIfDue rotates each algorithm whose active key has been active for
+// RotationPeriod, and reports whether it rotated any. It decides on the keys
+// as stored now, not on the in-memory snapshot: a stale snapshot could
+// otherwise make it rotate a key another process just activated.
 func (m *Manager) RotateIfDue(ctx context.Context) (bool, error) {
 	all, err := m.store.ListSigningKeys(ctx)
 	if err != nil {
 		return false, fmt.Errorf("keys: list signing keys: %w", err)
 	}
-	active, _ := pick(all)
-	if active == nil {
-		return false, errors.New("keys: the store has no active signing key (run Init)")
+	var rotated bool
+	var errs []error
+	for _, alg := range m.algorithms() {
+		active, _ := pick(all, alg)
+		if active == nil {
+			errs = append(errs, fmt.Errorf("keys: the store has no active %s signing key (run Init)", alg))
+			continue
+		}
+		activated := derefTime(active.ActivatedAt, active.CreatedAt)
+		if activated.Add(m.cfg.RotationPeriod).After(m.now()) {
+			continue
+		}
+		if err := m.rotate(ctx, all, alg); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rotated = true
 	}
-	activated := derefTime(active.ActivatedAt, active.CreatedAt)
-	if activated.Add(m.cfg.RotationPeriod).After(m.now()) {
-		return false, nil
+	if rotated {
+		errs = append(errs, m.Load(ctx))
 	}
-	if err := m.rotate(ctx, all); err != nil {
-		return false, err
-	}
-	return true, nil
+	return rotated, errors.Join(errs...)
 }
 
-// rotate rotates from the given view of the store. RotateSigningKeys checks that
-// view is still current, so two processes rotating at once rotate only once.
-func (m *Manager) rotate(ctx context.Context, all []storage.SigningKey) error {
-	active, next := pick(all)
+// rotate rotates alg's keys from the given view of the store, without
+// loading the result. RotateSigningKeys checks that view is still current,
+// so two processes rotating at once rotate only once.
+func (m *Manager) rotate(ctx context.Context, all []storage.SigningKey, alg jose.SignatureAlgorithm) error {
+	active, next := pick(all, alg)
 	if active == nil {
-		return errors.New("keys: the store has no active signing key (run Init)")
+		return fmt.Errorf("keys: the store has no active %s signing key (run Init)", alg)
 	}
 	now := m.now()
 	if next == nil {
 		// Only reachable if a next key was deleted by hand. Promoting a key that
 		// was never published means relying parties with a cached JWKS must
 		// refetch it to verify new tokens; most do so on an unknown kid.
-		k, err := m.createNext(ctx, now)
+		k, err := m.createNext(ctx, alg, now)
 		if errors.Is(err, storage.ErrConflict) {
-			// Another process created one (backends allow a single next key),
-			// presumably while rotating; take whatever state it left.
-			m.log.InfoContext(ctx, "signing keys were changed by another process; loading them")
-			return m.Load(ctx)
+			// Another process created one (backends allow a single next key
+			// per algorithm), presumably while rotating; take its state.
+			m.log.InfoContext(ctx, "signing keys were changed by another process", "alg", alg)
+			return nil
 		}
 		if err != nil {
 			return err
 		}
-		m.log.WarnContext(ctx, "no next signing key to promote; created one that signs without having been published first", "kid", k.ID)
+		m.log.WarnContext(ctx, "no next signing key to promote; created one that signs without having been published first", "kid", k.ID, "alg", alg)
 		next = k
 	}
-	newNext, err := newStoredKey(m.sealer, m.cfg.Algorithm, now)
+	newNext, err := newStoredKey(m.sealer, string(alg), now)
 	if err != nil {
 		return err
 	}
@@ -75,14 +96,14 @@ func (m *Manager) rotate(ctx context.Context, all []storage.SigningKey) error {
 	err = m.store.RotateSigningKeys(ctx, active.ID, next.ID, newNext, now, removeAfter)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
-		m.log.InfoContext(ctx, "signing keys were rotated by another process; loading them")
+		m.log.InfoContext(ctx, "signing keys were rotated by another process", "alg", alg)
 	case err != nil:
-		return fmt.Errorf("keys: rotate signing keys: %w", err)
+		return fmt.Errorf("keys: rotate %s signing keys: %w", alg, err)
 	default:
-		m.log.InfoContext(ctx, "rotated signing keys",
+		m.log.InfoContext(ctx, "rotated signing keys", "alg", alg,
 			"active", next.ID, "retired", active.ID, "next", newNext.ID, "retired_key_removed_after", removeAfter)
 	}
-	return m.Load(ctx)
+	return nil
 }
 
 // Run keeps the keys current until ctx is done: every interval it reloads them

@@ -24,6 +24,12 @@ type client struct {
 
 var _ zop.Client = (*client)(nil)
 
+// signingAlg is the algorithm of the client's ID tokens, JWT access tokens
+// and logout tokens; "" means the instance default.
+func (c *client) signingAlg() jose.SignatureAlgorithm {
+	return jose.SignatureAlgorithm(c.c.IDTokenSignedResponseAlg)
+}
+
 func (c *client) GetID() string                    { return c.c.ID }
 func (c *client) RedirectURIs() []string           { return c.c.RedirectURIs }
 func (c *client) PostLogoutRedirectURIs() []string { return c.c.PostLogoutRedirectURIs }
@@ -203,7 +209,7 @@ func (r *clientCredentialsRequest) GetAudience() []string { return []string{r.cl
 func (r *clientCredentialsRequest) GetScopes() []string   { return r.scopes }
 func (r *clientCredentialsRequest) GetClientID() string   { return r.clientID }
 
-// signingKey adapts the active key of package keys to zitadel's op.SigningKey.
+// signingKey adapts an active key of package keys to zitadel's op.SigningKey.
 type signingKey struct{ k keys.ActiveKey }
 
 func (s signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return s.k.Algorithm }

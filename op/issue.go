@@ -14,6 +14,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -80,7 +81,7 @@ func (p *Provider) issueTokens(ctx context.Context, req tokenRequest, c *client,
 	}
 	var access string
 	if c.AccessTokenType() == zop.AccessTokenTypeJWT {
-		access, err = p.signAccessToken(ctx, req, tokenID, aud)
+		access, err = p.signAccessToken(ctx, req, c, tokenID, aud)
 	} else {
 		access, err = p.zp.Crypto().Encrypt(tokenID + ":" + req.GetSubject())
 	}
@@ -200,8 +201,11 @@ type confirmation struct {
 	JKT string `json:"jkt"`
 }
 
-// signAccessToken signs an RFC 9068 access token for the record tokenID.
-func (p *Provider) signAccessToken(ctx context.Context, req tokenRequest, tokenID string, aud []string) (string, error) {
+// signAccessToken signs an RFC 9068 access token for the record tokenID, in
+// c's algorithm: the one the client registered for its ID tokens
+// (id_token_signed_response_alg) signs all its tokens, as a client that
+// chose a cheap signature for speed wants.
+func (p *Provider) signAccessToken(ctx context.Context, req tokenRequest, c *client, tokenID string, aud []string) (string, error) {
 	at, err := decodeAccessToken(tokenID)
 	if err != nil {
 		return "", err
@@ -231,7 +235,7 @@ func (p *Provider) signAccessToken(ctx context.Context, req tokenRequest, tokenI
 	if err != nil {
 		return "", err
 	}
-	return p.sign(payload, "at+jwt")
+	return p.sign(c.signingAlg(), payload, "at+jwt")
 }
 
 // errUserGone refuses a code or refresh token whose user was deleted or
@@ -248,11 +252,24 @@ func audienceClaim(aud []string) any {
 	return aud
 }
 
-// sign signs payload with the active key as a compact JWS of type typ.
-func (p *Provider) sign(payload []byte, typ jose.ContentType) (string, error) {
-	k := p.keys.Active()
+// signingKey returns the active key of alg ("" for the default algorithm).
+func (p *Provider) signingKey(alg jose.SignatureAlgorithm) (keys.ActiveKey, error) {
+	k := p.keys.ActiveFor(alg)
 	if k.Signer == nil {
-		return "", errors.New("no signing key loaded")
+		if alg == "" {
+			return k, errors.New("no signing key loaded")
+		}
+		return k, fmt.Errorf("no %s signing key loaded", alg)
+	}
+	return k, nil
+}
+
+// sign signs payload with the active key of alg ("" for the default
+// algorithm) as a compact JWS of type typ.
+func (p *Provider) sign(alg jose.SignatureAlgorithm, payload []byte, typ jose.ContentType) (string, error) {
+	k, err := p.signingKey(alg)
+	if err != nil {
+		return "", err
 	}
 	signer, err := jose.NewSigner(
 		jose.SigningKey{Algorithm: k.Algorithm, Key: jose.JSONWebKey{Key: k.Signer, KeyID: k.ID, Algorithm: string(k.Algorithm)}},
@@ -269,7 +286,8 @@ func (p *Provider) sign(payload []byte, typ jose.ContentType) (string, error) {
 }
 
 // signIDToken mints the ID token: zitadel's claims (at_hash, c_hash, nonce,
-// auth_time, amr, azp) and Gatehouse's user claims, without client_id.
+// auth_time, amr, azp) and Gatehouse's user claims, without client_id,
+// signed in the client's algorithm (id_token_signed_response_alg).
 func (p *Provider) signIDToken(ctx context.Context, req zop.IDTokenRequest, c *client, accessToken, code string) (string, error) {
 	var nonce string
 	if ar, ok := req.(authRequest); ok {
@@ -283,7 +301,13 @@ func (p *Provider) signIDToken(ctx context.Context, req zop.IDTokenRequest, c *c
 	claims := oidc.NewIDTokenClaims(p.cfg.Issuer, req.GetSubject(), []string{c.GetID()}, exp, req.GetAuthTime(), nonce, acr, req.GetAMR(), c.GetID(), 0)
 	claims.ClientID = "" // aud and azp name the client; client_id belongs to access tokens
 	claims.IssuedAt = oidc.FromTime(p.now())
-	alg := p.keys.Active().Algorithm
+	key, err := p.signingKey(c.signingAlg())
+	if err != nil {
+		return "", err
+	}
+	// at_hash and c_hash use the hash of the signature's algorithm (SHA-512
+	// for EdDSA, as go-oidc and node-openid-client expect).
+	alg := key.Algorithm
 	if accessToken != "" {
 		h, err := oidc.ClaimHash(accessToken, alg)
 		if err != nil {
@@ -303,7 +327,7 @@ func (p *Provider) signIDToken(ctx context.Context, req zop.IDTokenRequest, c *c
 		return "", err
 	}
 	claims.SetUserInfo(ui)
-	signer, err := zop.SignerFromKey(signingKey{p.keys.Active()})
+	signer, err := zop.SignerFromKey(signingKey{key})
 	if err != nil {
 		return "", err
 	}

@@ -3,8 +3,11 @@ package op
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-id/gatehouse/op/backchannel"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -66,7 +69,7 @@ func QueueSessionLogout(ctx context.Context, store storage.Store, minter *backch
 		}
 		// The stored token is the first attempt's; the worker mints a
 		// fresh one for each retry (a logout token lives 2 minutes).
-		token, _, err := minter.Mint(c.ID, sess.UserID, sess.ID, c.BackchannelLogoutSessionRequired)
+		token, _, err := minter.Mint(c.ID, jose.SignatureAlgorithm(c.IDTokenSignedResponseAlg), sess.UserID, sess.ID, c.BackchannelLogoutSessionRequired)
 		if err != nil {
 			return 0, fmt.Errorf("mint logout token for %s: %w", c.ID, err)
 		}
@@ -101,10 +104,23 @@ func (o outboxAdapter) Claim(ctx context.Context, now time.Time, limit int, leas
 		return nil, err
 	}
 	out := make([]backchannel.Delivery, 0, len(ds))
+	algs := map[string]jose.SignatureAlgorithm{} // a session's end often owes one client several tokens
 	for _, d := range ds {
+		alg, ok := algs[d.ClientID]
+		if !ok {
+			// The client's algorithm now, as for its ID tokens. A client
+			// deleted since gets the default: its receiver may still be
+			// owed the logout.
+			if c, err := o.store.GetClient(ctx, d.ClientID); err == nil {
+				alg = jose.SignatureAlgorithm(c.IDTokenSignedResponseAlg)
+			} else if !errors.Is(err, storage.ErrNotFound) {
+				return nil, fmt.Errorf("client of logout delivery %s: %w", d.ID, err)
+			}
+			algs[d.ClientID] = alg
+		}
 		out = append(out, backchannel.Delivery{
 			ID: d.ID, ClientID: d.ClientID, URI: d.URI, Token: d.Token, Subject: d.UserID, SessionID: d.SessionID,
-			Attempts: d.Attempts, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt,
+			Algorithm: alg, Attempts: d.Attempts, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt,
 		})
 	}
 	return out, nil

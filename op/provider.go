@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -240,9 +239,19 @@ func New(cfg Config, store storage.Store, km *keys.Manager) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	// zitadel's own verifiers (JWT access tokens at userinfo and
+	// introspection, id_token_hint at /authorize and end_session) accept
+	// RS256, ES256 and PS256 unless told otherwise; a client's tokens may be
+	// EdDSA.
+	var algs []string
+	for _, a := range km.Algorithms() {
+		algs = append(algs, string(a))
+	}
 	opts := []zop.Option{
 		zop.WithCORSOptions(p.corsOptions()),
 		zop.WithCrypto(crypto),
+		zop.WithAccessTokenVerifierOpts(zop.WithSupportedAccessTokenSigningAlgorithms(algs...)),
+		zop.WithIDTokenHintVerifierOpts(zop.WithSupportedIDTokenHintSigningAlgorithms(algs...)),
 	}
 	if isHTTP(cfg.Issuer) {
 		opts = append(opts, zop.WithAllowInsecure())
@@ -455,14 +464,10 @@ func (p *Provider) introspectionFor(ctx context.Context, resp *oidc.Introspectio
 	return nil
 }
 
+// signatureAlgorithms are the algorithms tokens are signed with, the
+// default first (discovery's id_token_signing_alg_values_supported).
 func (p *Provider) signatureAlgorithms() []jose.SignatureAlgorithm {
-	algs := []jose.SignatureAlgorithm{p.keys.Active().Algorithm}
-	for _, k := range p.keys.PublicKeys() {
-		if !slices.Contains(algs, k.Algorithm) {
-			algs = append(algs, k.Algorithm)
-		}
-	}
-	return algs
+	return p.keys.Algorithms()
 }
 
 func isHTTP(u string) bool { return len(u) >= 7 && u[:7] == "http://" }

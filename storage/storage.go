@@ -156,6 +156,11 @@ type Client struct {
 	// and only for AuthMethodPrivateKeyJWT; "" otherwise).
 	JWKS    string
 	JWKSURI string
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens,
+	// JWT access tokens and logout tokens (OIDC Dynamic Client Registration
+	// 1.0 §2's id_token_signed_response_alg): RS256, ES256 or EdDSA; ""
+	// means the instance default.
+	IDTokenSignedResponseAlg string
 }
 
 // AuthRequest is a validated /authorize request. While the user signs in it
@@ -314,8 +319,8 @@ type Consent struct {
 	GrantedAt time.Time
 }
 
-// Signing key states. A key is published in JWKS in every state; only the
-// active key signs.
+// Signing key states. A key is published in JWKS in every state; only an
+// active key signs. Each algorithm has its own active and next key.
 const (
 	KeyNext    = "next"
 	KeyActive  = "active"
@@ -326,7 +331,7 @@ const (
 // before it reaches the store.
 type SigningKey struct {
 	ID          string // kid
-	Algorithm   string // RS256, ES256
+	Algorithm   string // RS256, ES256, EdDSA
 	State       string // KeyNext, KeyActive, KeyRetired
 	PrivateKey  []byte // encrypted PKCS#8
 	PublicKey   []byte // PKIX DER
@@ -590,11 +595,15 @@ type Store interface {
 
 	// Signing keys.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// CreateSigningKey inserts k. ErrConflict if its ID is taken, or if it is
+	// active (or next) while another key of its algorithm already is.
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
-	// RotateSigningKeys atomically: the active key with ID activeID becomes retired
-	// (RetiredAt now, RemoveAfter removeAfter), the key nextID becomes active
-	// (ActivatedAt now), and newNext is inserted as next. ErrConflict if activeID is
-	// no longer active or nextID no longer next (another process rotated first).
+	// RotateSigningKeys rotates the keys of newNext.Algorithm atomically: the
+	// active key with ID activeID becomes retired (RetiredAt now, RemoveAfter
+	// removeAfter), the key nextID becomes active (ActivatedAt now), and
+	// newNext is inserted as next. ErrConflict if activeID is no longer active
+	// or nextID no longer next (another process rotated first), or if either
+	// is of another algorithm than newNext.
 	RotateSigningKeys(ctx context.Context, activeID, nextID string, newNext *SigningKey, now, removeAfter time.Time) error
 
 	// Linked upstream identities (sign-in through GitHub or an OIDC issuer).

@@ -206,7 +206,10 @@ func TestAdminAPIKeys(t *testing.T) {
 				return out
 			}
 			before := keys()
-			if len(before) != 2 || before[0]["state"] != "active" || before[1]["state"] != "next" || before[0]["alg"] == "" {
+			// An active and a next key of each algorithm, the default
+			// (RS256) first in each state.
+			if len(before) != 6 || before[0]["state"] != "active" || before[0]["alg"] != "RS256" || before[2]["state"] != "active" ||
+				before[3]["state"] != "next" || before[3]["alg"] != "RS256" {
 				t.Fatalf("keys before: %v", before)
 			}
 			oldKid := before[0]["kid"].(string)
@@ -234,8 +237,11 @@ func TestAdminAPIKeys(t *testing.T) {
 			for _, k := range after {
 				states[k["kid"].(string)] = k["state"].(string)
 			}
-			if after[0]["kid"] != active || states[active] != "active" || states[oldKid] != "retired" || len(after) != 3 {
+			if after[0]["kid"] != active || states[active] != "active" || states[oldKid] != "retired" || len(after) != 9 {
 				t.Errorf("keys after rotation: %v", after)
+			}
+			if algs, _ := r.body["algorithms"].([]any); len(algs) != 3 {
+				t.Errorf("rotate: algorithms %v, want one rotation per algorithm", r.body["algorithms"])
 			}
 
 			ar, code = rp.signIn(newBrowser(t, ts.issuer), "alice@example.com", testPassword)

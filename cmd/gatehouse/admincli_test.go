@@ -92,11 +92,12 @@ func TestAdminCommands(t *testing.T) {
 	// keys list.
 	var ks []keyJSON
 	out, _ = run("", "keys", "list", "--json")
-	if err := json.Unmarshal([]byte(out), &ks); err != nil || len(ks) != 2 || ks[0].State != storage.KeyActive || ks[1].State != storage.KeyNext {
+	// An active and a next key of each of the three algorithms.
+	if err := json.Unmarshal([]byte(out), &ks); err != nil || len(ks) != 6 || ks[0].State != storage.KeyActive || ks[3].State != storage.KeyNext {
 		t.Fatalf("keys list --json: %s", out)
 	}
 	run("", "keys", "rotate")
-	if out, _ := run("", "keys", "list"); strings.Count(out, "\n") != 3 || !strings.Contains(out, ks[0].ID+"\t") || !strings.Contains(out, "\tretired\t") {
+	if out, _ := run("", "keys", "list"); strings.Count(out, "\n") != 9 || !strings.Contains(out, ks[0].ID+"\t") || strings.Count(out, "\tretired\t") != 3 {
 		t.Fatalf("keys list after a rotation:\n%s", out)
 	}
 

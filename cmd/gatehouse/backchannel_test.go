@@ -21,7 +21,7 @@ import (
 // logoutReceiver is an app's back-channel logout endpoint: it verifies each
 // logout token the way an RP must (signature against the issuer's JWKS with
 // go-oidc's key set, typ, iss, aud, iat/exp, events, sub/sid, no nonce) and
-// hands the claims to the test. It can play an app that is down: while
+// hands the claims to the test, with the header's alg as "_alg". It can play an app that is down: while
 // unavailable is positive, each POST is answered 503 (and counts it down)
 // before anything is checked.
 type logoutReceiver struct {
@@ -63,7 +63,7 @@ func newLogoutReceiver(t *testing.T, issuer, clientID string) *logoutReceiver {
 			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 			return
 		}
-		jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+		jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
 		if err != nil || len(jws.Signatures) != 1 || jws.Signatures[0].Protected.ExtraHeaders["typ"] != "logout+jwt" {
 			fail("not a logout+jwt")
 			return
@@ -97,6 +97,7 @@ func newLogoutReceiver(t *testing.T, issuer, clientID string) *logoutReceiver {
 		case iat > now+60 || exp < now || exp-iat > 600:
 			fail("iat/exp")
 		default:
+			c["_alg"] = jws.Signatures[0].Header.Algorithm
 			lr.tokens <- c
 			w.WriteHeader(http.StatusOK)
 		}

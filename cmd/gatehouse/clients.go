@@ -37,6 +37,8 @@ type clientJSON struct {
 	// private_key_jwt keys.
 	JWKSURI string          `json:"jwks_uri,omitempty"`
 	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	// IDTokenSigningAlg: absent when the client uses the default.
+	IDTokenSigningAlg string `json:"id_token_signed_response_alg,omitempty"`
 }
 
 func toClientJSON(c *admin.Client) clientJSON {
@@ -45,6 +47,7 @@ func toClientJSON(c *admin.Client) clientJSON {
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent, RequireMFA: c.RequireMFA, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		Resources: c.Resources, AllowedScopes: c.AllowedScopes, RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP, JWKSURI: c.JWKSURI, JWKS: c.JWKS,
+		IDTokenSigningAlg: c.IDTokenSigningAlg,
 	}
 }
 
@@ -138,6 +141,7 @@ func clientsCreateCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&spec.AllowedScopes, "allowed-scopes", nil, "scopes beyond the OpenID Connect ones it may ask for, e.g. gatehouse:admin (comma-separated or repeated)")
 	f.BoolVar(&spec.RequirePAR, "require-par", false, "sign-ins start only from a pushed authorization request (RFC 9126)")
 	f.BoolVar(&spec.RequireDPoP, "require-dpop", false, "every token request needs a DPoP proof (RFC 9449): all its access tokens are bound to the client's key")
+	f.StringVar(&spec.IDTokenSigningAlg, "id-token-signing-alg", "", idTokenSigningAlgHelp)
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -213,7 +217,7 @@ func clientsDeleteCmd(e *env) *cobra.Command {
 // clientsUpdateCmd changes the settings given on the command line and
 // leaves the others as they are; the result is checked like a new client.
 func clientsUpdateCmd(e *env) *cobra.Command {
-	var name, bcURI, accessToken, jwksURI, jwksFile, authMethod string
+	var name, bcURI, accessToken, jwksURI, jwksFile, authMethod, signingAlg string
 	var redirects, postLogout, resources, grants, scopes []string
 	var bcSession, offline, requireMFA, requireConsent, requirePAR, requireDPoP bool
 	cmd := &cobra.Command{
@@ -272,6 +276,9 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 			if given("jwks-uri") {
 				u.JWKSURI = &jwksURI
 			}
+			if given("id-token-signing-alg") {
+				u.IDTokenSigningAlg = &signingAlg
+			}
 			if given("jwks-file") {
 				doc, err := readJWKSFile(jwksFile)
 				if err != nil {
@@ -313,5 +320,10 @@ func clientsUpdateCmd(e *env) *cobra.Command {
 	f.StringVar(&authMethod, "auth-method", "", "client_secret_basic, client_secret_post or private_key_jwt (a confidential client; to private_key_jwt drops the secret, from it drops the keys: then rotate-secret)")
 	f.StringVar(&jwksURI, "jwks-uri", "", "private_key_jwt: URL of the client's public keys (replaces a registered JWKS)")
 	f.StringVar(&jwksFile, "jwks-file", "", "private_key_jwt: file holding the client's public keys as a JWKS (replaces a registered jwks_uri)")
+	f.StringVar(&signingAlg, "id-token-signing-alg", "", idTokenSigningAlgHelp+`; "" returns to the default`)
 	return cmd
 }
+
+// idTokenSigningAlgHelp describes --id-token-signing-alg.
+const idTokenSigningAlgHelp = "algorithm of the client's ID tokens, JWT access tokens and logout tokens (id_token_signed_response_alg): " +
+	"RS256, ES256 or EdDSA (default: GATEHOUSE_SIGNING_ALG)"

@@ -429,8 +429,12 @@ func TestKeysRotateJSONIsQuiet(t *testing.T) {
 	env := mapEnv(map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir()})
 	runCLI(env, "", "users", "list") // creates the store and the secret, and says so
 	out, errOut, code := runCLI(env, "", "keys", "rotate", "--json")
-	var r map[string]string
-	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r["active_kid"] == "" || r["previous_kid"] == "" || r["active_kid"] == r["previous_kid"] {
+	var r struct {
+		Active     string `json:"active_kid"`
+		Previous   string `json:"previous_kid"`
+		Algorithms []any  `json:"algorithms"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.Active == "" || r.Previous == "" || r.Active == r.Previous || len(r.Algorithms) != 3 {
 		t.Fatalf("keys rotate --json: exit %d stdout %q stderr %q", code, out, errOut)
 	}
 	if errOut != "" {

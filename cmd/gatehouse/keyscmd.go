@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/internal/adminapi"
 )
 
 func keysCmd(e *env) *cobra.Command {
@@ -74,21 +75,21 @@ func keysRotateCmd(e *env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "rotate",
-		Short: "Promote the next signing key now and publish a new next key",
+		Short: "Promote the next signing key of every algorithm now and publish new next keys",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withAdmin(cmd, e, func(ctx context.Context, svc *admin.Service) error {
-				active, previous, err := svc.RotateKeys(ctx, admin.CLI)
+				rotated, err := svc.RotateKeys(ctx, admin.CLI)
 				if err != nil {
 					return err
 				}
 				if asJSON {
-					return printJSON(e.stdout, struct {
-						Active   string `json:"active_kid"`
-						Previous string `json:"previous_kid"`
-					}{active, previous})
+					return printJSON(e.stdout, adminapi.RotationJSON(rotated))
 				}
-				fmt.Fprintf(e.stdout, "active signing key: %s (was %s); running servers switch within 30 s\n", active, previous)
+				for _, k := range rotated {
+					fmt.Fprintf(e.stdout, "active %s signing key: %s (was %s)\n", k.Algorithm, k.Active, k.Previous)
+				}
+				fmt.Fprintln(e.stdout, "running servers switch within 30 s")
 				return nil
 			})
 		},

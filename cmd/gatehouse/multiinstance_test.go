@@ -65,7 +65,9 @@ func TestTwoInstances(t *testing.T) {
 	}
 	out := a.cli("", "keys", "rotate")
 	rotated := time.Now()
-	m := regexp.MustCompile(`active signing key: (\S+) \(was (\S+)\)`).FindStringSubmatch(out)
+	// The first line is the default algorithm's (RS256), which svc's
+	// tokens are signed with.
+	m := regexp.MustCompile(`active RS256 signing key: (\S+) \(was (\S+)\)`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("keys rotate printed %q", out)
 	}

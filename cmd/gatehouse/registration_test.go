@@ -127,6 +127,7 @@ func TestClientRegistrationToken(t *testing.T) {
 			t.Run("SignInWithConsent", func(t *testing.T) { testRegisteredClientSignsIn(t, ts) })
 			t.Run("Management", func(t *testing.T) { testRegistrationManagement(t, ts) })
 			t.Run("READMECurl", func(t *testing.T) { testRegistrationREADMECurl(t, ts) })
+			t.Run("SigningAlgorithm", func(t *testing.T) { testRegistrationSigningAlgorithm(t, ts) })
 			t.Run("TokenExpiry", func(t *testing.T) { testRegistrationTokenExpiry(t, ts) }) // moves the clock: last
 		})
 	}
@@ -395,6 +396,54 @@ func testRegistrationManagement(t *testing.T, ts *testServer) {
 	expectError(t, "GET after DELETE", regCall(t, ts, "GET", path, rat, nil), 401, "invalid_token")
 	if got := auditActorOf(t, ts, storage.AuditClientDeleted, id); got != "client:"+id {
 		t.Errorf("client_deleted actor = %q", got)
+	}
+}
+
+// testRegistrationSigningAlgorithm: id_token_signed_response_alg is
+// registered, echoed, replaced by an update, and signs the client's ID
+// tokens; omitted it is the specification's RS256; an algorithm Gatehouse
+// does not sign with is invalid_client_metadata.
+func testRegistrationSigningAlgorithm(t *testing.T, ts *testServer) {
+	_, token := registrationToken(t, ts)
+	stored := func(id string) string {
+		t.Helper()
+		c, err := ts.app.store.GetClient(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.IDTokenSignedResponseAlg
+	}
+	plain := regCall(t, ts, "POST", "/oauth/register", token, webClient("https://plain.example/cb"))
+	if plain.status != http.StatusCreated || plain.str("id_token_signed_response_alg") != "RS256" || stored(plain.str("client_id")) != "RS256" {
+		t.Errorf("register without an algorithm: %d %v", plain.status, plain.body)
+	}
+	for _, bad := range []string{"HS256", "none", "ES512"} {
+		r := regCall(t, ts, "POST", "/oauth/register", token, with(webClient("https://bad.example/cb"), "id_token_signed_response_alg", bad))
+		expectError(t, "register with "+bad, r, http.StatusBadRequest, "invalid_client_metadata")
+		if !strings.Contains(r.str("error_description"), "id_token_signed_response_alg") {
+			t.Errorf("register with %s: %v", bad, r.body)
+		}
+	}
+	redirect := "http://127.0.0.1:9011/cb"
+	r := regCall(t, ts, "POST", "/oauth/register", token, with(webClient(redirect), "id_token_signed_response_alg", "ES256"))
+	id := r.str("client_id")
+	if r.status != http.StatusCreated || r.str("id_token_signed_response_alg") != "ES256" || stored(id) != "ES256" {
+		t.Fatalf("register with ES256: %d %v", r.status, r.body)
+	}
+	update := map[string]any{"client_id": id, "client_name": "Registered App", "redirect_uris": []string{redirect},
+		"id_token_signed_response_alg": "EdDSA"}
+	put := regCall(t, ts, "PUT", "/oauth/register/"+id, r.str("registration_access_token"), update)
+	if put.status != http.StatusOK || put.str("id_token_signed_response_alg") != "EdDSA" || stored(id) != "EdDSA" {
+		t.Fatalf("PUT with EdDSA: %d %v", put.status, put.body)
+	}
+	c := createdClient{ClientID: id, ClientSecret: r.str("client_secret"), RedirectURIs: []string{redirect}}
+	rp := newRP(t, ts, c)
+	b := newBrowser(t, ts.issuer)
+	ar := rp.authURL()
+	consent := b.submit(b.get(ar.url), map[string]string{"email": "reg@example.com", "password": testPassword})
+	q := rp.callbackParams(b.submit(consent, map[string]string{"action": "allow"}))
+	if h := jwtHeader(t, rp.exchange(ar, q.Get("code")).raw); h["alg"] != "EdDSA" {
+		t.Errorf("the registered EdDSA client's ID token: header %v", h)
 	}
 }
 

@@ -33,12 +33,13 @@ const DEFAULT_WAIT_MS = 20_000;
  * Starts a receiver on a free 127.0.0.1 port for the client that config (an
  * openid-client Configuration) describes: the issuer, its JWKS and the
  * signing algorithms come from config's discovery document, the audience is
- * config's client_id.
+ * config's client_id. algorithms narrows the signing algorithms accepted
+ * (a client's id_token_signed_response_alg); all that discovery lists when absent.
  *
  * @returns {Promise<{url: string, received: object[], refused: string[],
  *   next: (timeoutMs?: number) => Promise<object>, close: () => Promise<void>}>}
  */
-export async function startLogoutReceiver(config, { path = '/backchannel-logout' } = {}) {
+export async function startLogoutReceiver(config, { path = '/backchannel-logout', algorithms } = {}) {
   const meta = config.serverMetadata();
   const clientId = config.clientMetadata().client_id;
   const jwks = jose.createRemoteJWKSet(new URL(meta.jwks_uri));
@@ -63,7 +64,7 @@ export async function startLogoutReceiver(config, { path = '/backchannel-logout'
     const { payload, protectedHeader } = await jose.jwtVerify(token, jwks, {
       issuer: meta.issuer,
       audience: clientId,
-      algorithms: meta.id_token_signing_alg_values_supported, // signed like ID tokens
+      algorithms: algorithms ?? meta.id_token_signing_alg_values_supported, // signed like ID tokens
       typ: 'logout+jwt',
       requiredClaims: ['iat', 'exp', 'jti', 'sub', 'sid', 'events'],
       maxTokenAge: MAX_TOKEN_AGE, // iat present, not in the future, not too old

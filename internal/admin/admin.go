@@ -23,6 +23,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/gatehouse-id/gatehouse/internal/emailhash"
 	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/login/policy"
@@ -44,7 +46,9 @@ type Hasher interface {
 // KeyRotator rotates the signing keys (*keys.Manager).
 type KeyRotator interface {
 	Rotate(ctx context.Context) error
-	Active() keys.ActiveKey
+	// Algorithms are the algorithms with keys, the default first.
+	Algorithms() []jose.SignatureAlgorithm
+	ActiveFor(alg jose.SignatureAlgorithm) keys.ActiveKey
 }
 
 // Notifier tells a user by mail about an admin's change to their account

@@ -897,22 +897,46 @@ func TestClients(t *testing.T) {
 func TestKeys(t *testing.T) {
 	forBackends(t, func(t *testing.T, f *fixture) {
 		list, err := f.svc.ListKeys(f.ctx, admin)
-		if err != nil || len(list) != 2 || list[0].State != storage.KeyActive || list[1].State != storage.KeyNext || list[0].Algorithm != "ES256" {
-			t.Fatalf("ListKeys: %+v %v", list, err)
+		if err != nil || len(list) != 6 {
+			t.Fatalf("ListKeys: %+v %v; want an active and a next key of each of 3 algorithms", list, err)
 		}
-		before, next := list[0].ID, list[1].ID
+		type chain struct{ active, next string }
+		before := map[string]chain{}
+		for i, k := range list {
+			c := before[k.Algorithm]
+			switch {
+			case i < 3 && k.State == storage.KeyActive:
+				c.active = k.ID
+			case i >= 3 && k.State == storage.KeyNext:
+				c.next = k.ID
+			default:
+				t.Fatalf("ListKeys: key %d is %s, want the active keys first: %+v", i, k.State, list)
+			}
+			before[k.Algorithm] = c
+		}
 		f.clock.advance(time.Minute)
-		active, previous, err := f.svc.RotateKeys(f.ctx, admin)
-		if err != nil || active != next || previous != before {
-			t.Fatalf("RotateKeys: %s %s %v; want %s %s", active, previous, err, next, before)
+		rotated, err := f.svc.RotateKeys(f.ctx, admin)
+		if err != nil || len(rotated) != 3 || rotated[0].Algorithm != "ES256" {
+			t.Fatalf("RotateKeys: %+v %v; want 3 rotations, the default ES256 first", rotated, err)
 		}
-		ev := f.oneEvent(active, storage.AuditKeysRotated, "admin-user")
-		if ev.Detail["retired"] != before {
+		for _, r := range rotated {
+			if b := before[r.Algorithm]; r.Active != b.next || r.Previous != b.active {
+				t.Fatalf("RotateKeys %s: %s (was %s); want %s (was %s)", r.Algorithm, r.Active, r.Previous, b.next, b.active)
+			}
+		}
+		ev := f.oneEvent(rotated[0].Active, storage.AuditKeysRotated, "admin-user")
+		if ev.Detail["retired"] != rotated[0].Previous || ev.Detail["EdDSA"] != before["EdDSA"].next {
 			t.Errorf("rotate event: %+v", ev)
 		}
 		list, _ = f.svc.ListKeys(f.ctx, admin)
-		if len(list) != 3 || list[0].ID != next || list[1].State != storage.KeyNext || list[2].ID != before ||
-			list[2].State != storage.KeyRetired || list[2].RemoveAfter == nil {
+		states := map[string]int{}
+		for _, k := range list {
+			states[k.State]++
+			if k.State == storage.KeyRetired && (k.RemoveAfter == nil || k.ID != before[k.Algorithm].active) {
+				t.Errorf("retired key after rotation: %+v", k)
+			}
+		}
+		if len(list) != 9 || states[storage.KeyActive] != 3 || states[storage.KeyNext] != 3 || list[6].State != storage.KeyRetired {
 			t.Fatalf("after rotation: %+v", list)
 		}
 	})

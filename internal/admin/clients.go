@@ -38,10 +38,13 @@ type Client struct {
 	RequirePAR                       bool // pushed authorization requests (RFC 9126)
 	RequireDPoP                      bool // DPoP (RFC 9449)
 	// private_key_jwt: the registered public keys (JWKS JSON) or their URL.
-	JWKS      json.RawMessage
-	JWKSURI   string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	JWKS    json.RawMessage
+	JWKSURI string
+	// IDTokenSigningAlg signs the client's ID tokens, JWT access tokens
+	// and logout tokens; "" is the server's default.
+	IDTokenSigningAlg string
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 	// Version changes with every change of the client; give it back as
 	// the expected version of an update.
 	Version string
@@ -55,7 +58,7 @@ func clientView(c *storage.Client) *Client {
 		Resources: c.Resources, AllowedScopes: c.AllowedScopes, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
 		RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP, JWKS: jwksOf(c), JWKSURI: c.JWKSURI,
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: version(c.Version),
+		IDTokenSigningAlg: c.IDTokenSignedResponseAlg, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: version(c.Version),
 	}
 }
 
@@ -142,6 +145,8 @@ type ClientUpdate struct {
 	// private_key_jwt keys: giving one of the two replaces the other.
 	JWKS    *json.RawMessage
 	JWKSURI *string
+	// IDTokenSigningAlg: RS256, ES256, EdDSA, or "" for the default.
+	IDTokenSigningAlg *string
 }
 
 // UsesSecret reports whether a client of auth method authenticates with
@@ -187,6 +192,7 @@ func (u ClientUpdate) apply(spec *ClientSpec) map[string]string {
 	setBool("require_par", u.RequirePAR, &spec.RequirePAR)
 	setBool("require_dpop", u.RequireDPoP, &spec.RequireDPoP)
 	setStr("auth_method", u.AuthMethod, &spec.AuthMethod)
+	setStr("id_token_signed_response_alg", u.IDTokenSigningAlg, &spec.IDTokenSigningAlg)
 	u.applyKeys(spec, changed)
 	return changed
 }

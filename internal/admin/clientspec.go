@@ -17,6 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse-id/gatehouse/keys"
 	"github.com/gatehouse-id/gatehouse/op/backchannel"
 	"github.com/gatehouse-id/gatehouse/op/clientkeys"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -57,6 +58,11 @@ type ClientSpec struct {
 	// for that auth method, neither for the others.
 	JWKS    json.RawMessage `json:"jwks"`
 	JWKSURI string          `json:"jwks_uri"`
+	// IDTokenSigningAlg (OIDC Dynamic Client Registration 1.0 §2's
+	// id_token_signed_response_alg): the algorithm of the client's ID
+	// tokens, JWT access tokens and logout tokens, RS256, ES256 or EdDSA;
+	// "" for the instance default (GATEHOUSE_SIGNING_ALG).
+	IDTokenSigningAlg string `json:"id_token_signed_response_alg"`
 }
 
 // clientIDPattern keeps IDs safe everywhere they travel (URLs, Basic auth,
@@ -91,7 +97,7 @@ func (s ClientSpec) Client(now time.Time) (*storage.Client, error) {
 		RequireConsent: s.RequireConsent, RequireMFA: s.RequireMFA, Resources: s.Resources,
 		AllowedScopes: s.AllowedScopes, BackchannelLogoutURI: s.BackchannelLogoutURI, BackchannelLogoutSessionRequired: s.BackchannelLogoutSessionRequired,
 		OfflineSurvivesLogout: s.OfflineSurvivesLogout, RequirePAR: s.RequirePAR,
-		RequireDPoP: s.RequireDPoP,
+		RequireDPoP: s.RequireDPoP, IDTokenSignedResponseAlg: s.IDTokenSigningAlg,
 	}
 	if c.ID == "" {
 		c.ID = newClientID()
@@ -126,6 +132,10 @@ func (s ClientSpec) Client(now time.Time) (*storage.Client, error) {
 	}
 	if err := checkAllowedScopes(c.AllowedScopes); err != nil {
 		return nil, err
+	}
+	if c.IDTokenSignedResponseAlg != "" && keys.CheckAlgorithm(c.IDTokenSignedResponseAlg) != nil {
+		return nil, invalid("id_token_signed_response_alg", "ID token signing algorithm %q: use %s, or nothing for the server's default",
+			c.IDTokenSignedResponseAlg, strings.Join(keys.Algorithms(), ", "))
 	}
 	switch s.AccessToken {
 	case "", storage.AccessTokenOpaque:
@@ -252,10 +262,11 @@ func specOf(c *storage.Client) ClientSpec {
 		GrantTypes: c.GrantTypes, AccessToken: c.AccessTokenFormat, RequireConsent: c.RequireConsent,
 		RequireMFA: c.RequireMFA, Resources: c.Resources, AllowedScopes: c.AllowedScopes, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
-		RequirePAR:  c.RequirePAR,
-		RequireDPoP: c.RequireDPoP,
-		JWKS:        jwksOf(c),
-		JWKSURI:     c.JWKSURI,
+		RequirePAR:        c.RequirePAR,
+		RequireDPoP:       c.RequireDPoP,
+		JWKS:              jwksOf(c),
+		JWKSURI:           c.JWKSURI,
+		IDTokenSigningAlg: c.IDTokenSignedResponseAlg,
 	}
 }
 

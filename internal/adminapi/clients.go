@@ -32,10 +32,12 @@ type clientJSON struct {
 	RequirePAR                       bool     `json:"require_par"` // pushed authorization requests (RFC 9126)
 	RequireDPoP                      bool     `json:"require_dpop"`
 	// private_key_jwt keys.
-	JWKSURI   string          `json:"jwks_uri"`
-	JWKS      json.RawMessage `json:"jwks"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	JWKSURI string          `json:"jwks_uri"`
+	JWKS    json.RawMessage `json:"jwks"`
+	// IDTokenSigningAlg signs the client's tokens; "" is the default.
+	IDTokenSigningAlg string    `json:"id_token_signed_response_alg"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
 }
 
 // withSecret is a client with its new secret: the answer of a create or a
@@ -53,7 +55,7 @@ func toClientJSON(c *admin.Client) clientJSON {
 		Resources: list(c.Resources), AllowedScopes: list(c.AllowedScopes), BackchannelLogoutURI: c.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired, OfflineSurvivesLogout: c.OfflineSurvivesLogout,
 		RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP, JWKSURI: c.JWKSURI, JWKS: c.JWKS,
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		IDTokenSigningAlg: c.IDTokenSigningAlg, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 }
 
@@ -142,6 +144,8 @@ type clientPatch struct {
 	// private_key_jwt keys: giving one replaces the other.
 	JWKSURI *string          `json:"jwks_uri"`
 	JWKS    *json.RawMessage `json:"jwks"`
+	// IDTokenSigningAlg: RS256, ES256, EdDSA, or "" for the default.
+	IDTokenSigningAlg *string `json:"id_token_signed_response_alg"`
 }
 
 func (p clientPatch) update() admin.ClientUpdate {
@@ -155,6 +159,8 @@ func (p clientPatch) update() admin.ClientUpdate {
 		AuthMethod:  p.AuthMethod,
 		JWKSURI:     p.JWKSURI,
 		JWKS:        p.JWKS,
+
+		IDTokenSigningAlg: p.IDTokenSigningAlg,
 	}
 }
 

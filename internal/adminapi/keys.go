@@ -40,16 +40,43 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
 	}{items})
 }
 
-// rotateKeys: POST /keys/rotate. This server signs with the new key at
-// once; other instances switch within their key reload interval.
+// KeyRotationJSON is one algorithm's rotation.
+type KeyRotationJSON struct {
+	Alg      string `json:"alg"`
+	Active   string `json:"active_kid"`
+	Previous string `json:"previous_kid"`
+}
+
+// rotateKeys: POST /keys/rotate rotates the keys of every algorithm. This
+// server signs with the new keys at once; other instances switch within
+// their key reload interval. active_kid and previous_kid are the default
+// algorithm's; algorithms lists each, the default first.
 func (a *API) rotateKeys(w http.ResponseWriter, r *http.Request) {
-	active, previous, err := a.svc.RotateKeys(r.Context(), actorOf(r))
+	rotated, err := a.svc.RotateKeys(r.Context(), actorOf(r))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Active   string `json:"active_kid"`
-		Previous string `json:"previous_kid"`
-	}{active, previous})
+	writeJSON(w, http.StatusOK, RotationJSON(rotated))
+}
+
+// KeyRotationResponse is the answer to a rotation, from the API and from
+// `gatehouse keys rotate --json`: active_kid and previous_kid are the
+// default algorithm's.
+type KeyRotationResponse struct {
+	Active     string            `json:"active_kid"`
+	Previous   string            `json:"previous_kid"`
+	Algorithms []KeyRotationJSON `json:"algorithms"`
+}
+
+// RotationJSON is rotated as the API and the CLI show it.
+func RotationJSON(rotated []admin.KeyRotation) KeyRotationResponse {
+	out := KeyRotationResponse{Algorithms: make([]KeyRotationJSON, 0, len(rotated))}
+	for i, k := range rotated {
+		if i == 0 {
+			out.Active, out.Previous = k.Active, k.Previous
+		}
+		out.Algorithms = append(out.Algorithms, KeyRotationJSON{Alg: k.Algorithm, Active: k.Active, Previous: k.Previous})
+	}
+	return out
 }

@@ -202,7 +202,7 @@ func (h *Handler) update(r *http.Request, actor admin.Actor, reg *storage.Client
 	u := admin.ClientUpdate{
 		Name: &spec.Name, RedirectURIs: &spec.RedirectURIs, PostLogoutRedirectURIs: &spec.PostLogoutRedirectURIs,
 		GrantTypes: &spec.GrantTypes, AllowedScopes: &spec.AllowedScopes, BackchannelLogoutURI: &spec.BackchannelLogoutURI,
-		BackchannelLogoutSessionRequired: &spec.BackchannelLogoutSessionRequired,
+		BackchannelLogoutSessionRequired: &spec.BackchannelLogoutSessionRequired, IDTokenSigningAlg: &spec.IDTokenSigningAlg,
 	}
 	if !spec.Public {
 		u.AuthMethod = &spec.AuthMethod

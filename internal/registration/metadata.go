@@ -25,6 +25,10 @@ type Metadata struct {
 	PostLogoutRedirectURIs           []string `json:"post_logout_redirect_uris"`
 	BackchannelLogoutURI             string   `json:"backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired bool     `json:"backchannel_logout_session_required"`
+	// IDTokenSignedResponseAlg (OpenID Connect Dynamic Client Registration
+	// 1.0 §2) signs the client's ID tokens, and its JWT access tokens and
+	// logout tokens too.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg"`
 
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
@@ -82,6 +86,16 @@ func (m *Metadata) spec() (admin.ClientSpec, error) {
 		if err := externalURI(m.BackchannelLogoutURI); err != nil {
 			return spec, err
 		}
+	}
+	// The specification's default is RS256, whatever this server's default
+	// for the clients an administrator makes: a relying party that
+	// registered without naming one verifies RS256.
+	spec.IDTokenSigningAlg = m.IDTokenSignedResponseAlg
+	if spec.IDTokenSigningAlg == "" {
+		spec.IDTokenSigningAlg = "RS256"
+	}
+	if !slices.Contains(admin.SigningAlgorithms(), spec.IDTokenSigningAlg) {
+		return spec, invalidMetadata("id_token_signed_response_alg %q: use %s", spec.IDTokenSigningAlg, strings.Join(admin.SigningAlgorithms(), ", "))
 	}
 	scopes, err := allowedScopes(m.Scope)
 	if err != nil {
@@ -215,6 +229,7 @@ type Information struct {
 	Scope                            string   `json:"scope,omitempty"`
 	BackchannelLogoutURI             string   `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool     `json:"backchannel_logout_session_required,omitempty"`
+	IDTokenSignedResponseAlg         string   `json:"id_token_signed_response_alg,omitempty"`
 }
 
 // information describes client c; secret is set only when it has just been
@@ -227,6 +242,7 @@ func (h *Handler) information(c *admin.Client, secret, regToken string) *Informa
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, TokenEndpointAuthMethod: c.AuthMethod,
 		GrantTypes: c.GrantTypes, ResponseTypes: []string{}, Scope: strings.Join(c.AllowedScopes, " "),
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		IDTokenSignedResponseAlg: c.IDTokenSigningAlg,
 	}
 	if c.Type == storage.AppTypeNative {
 		info.ApplicationType = appNative

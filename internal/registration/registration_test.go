@@ -86,3 +86,23 @@ func TestScopes(t *testing.T) {
 		}
 	}
 }
+
+// id_token_signed_response_alg: OpenID Connect Dynamic Client Registration's
+// default is RS256 whatever the server's default for its own clients, and
+// only the algorithms Gatehouse signs with may be registered.
+func TestSigningAlgorithmMetadata(t *testing.T) {
+	for given, want := range map[string]string{"": "RS256", "RS256": "RS256", "ES256": "ES256", "EdDSA": "EdDSA"} {
+		m := Metadata{RedirectURIs: []string{"https://app.example/cb"}, IDTokenSignedResponseAlg: given}
+		spec, err := m.spec()
+		if err != nil || spec.IDTokenSigningAlg != want {
+			t.Errorf("id_token_signed_response_alg %q: %q, %v; want %q", given, spec.IDTokenSigningAlg, err, want)
+		}
+	}
+	for _, bad := range []string{"HS256", "none", "es256", "PS256"} {
+		m := Metadata{RedirectURIs: []string{"https://app.example/cb"}, IDTokenSignedResponseAlg: bad}
+		var e *Error
+		if _, err := m.spec(); !errors.As(err, &e) || e.Code != "invalid_client_metadata" || !strings.Contains(e.Description, "id_token_signed_response_alg") {
+			t.Errorf("id_token_signed_response_alg %q: %v, want invalid_client_metadata naming the field", bad, err)
+		}
+	}
+}

@@ -50,6 +50,10 @@ type clientForm struct {
 	AuthMethod string
 	JWKSURI    string
 	JWKS       string // JSON as typed, or the registered one indented
+	// SigningAlg signs the app's ID tokens, JWT access tokens and logout
+	// tokens ("" for the server's default, DefaultAlg, shown in its label).
+	SigningAlg string
+	DefaultAlg string
 }
 
 func formOf(cl *admin.Client) clientForm {
@@ -57,7 +61,7 @@ func formOf(cl *admin.Client) clientForm {
 		PostLogoutRedirectURIs: strings.Join(cl.PostLogoutRedirectURIs, "\n"), BackchannelLogoutURI: cl.BackchannelLogoutURI,
 		RequireMFA: cl.RequireMFA, RequireConsent: cl.RequireConsent, GrantTypes: cl.GrantTypes,
 		RequirePAR: cl.RequirePAR, RequireDPoP: cl.RequireDPoP, AuthMethod: cl.AuthMethod,
-		JWKSURI: cl.JWKSURI, JWKS: indentJSON(cl.JWKS)}
+		JWKSURI: cl.JWKSURI, JWKS: indentJSON(cl.JWKS), SigningAlg: cl.IDTokenSigningAlg}
 }
 
 // indentJSON shows a registered JWKS readably (the store keeps it
@@ -77,7 +81,8 @@ func formFrom(r *http.Request) clientForm {
 		BackchannelLogoutURI: strings.TrimSpace(f.Get("backchannel_logout_uri")),
 		RequireMFA:           f.Get("require_mfa") == "true", RequireConsent: f.Get("require_consent") == "true",
 		RequirePAR: f.Get("require_par") == "true", RequireDPoP: f.Get("require_dpop") == "true",
-		AuthMethod: f.Get("auth_method"), JWKSURI: strings.TrimSpace(f.Get("jwks_uri")), JWKS: f.Get("jwks")}
+		AuthMethod: f.Get("auth_method"), JWKSURI: strings.TrimSpace(f.Get("jwks_uri")), JWKS: f.Get("jwks"),
+		SigningAlg: f.Get("id_token_signed_response_alg")}
 	for _, g := range admin.GrantTypes() {
 		if f.Get(grantField(g)) == "true" {
 			form.GrantTypes = append(form.GrantTypes, g)
@@ -142,6 +147,27 @@ func (f clientForm) AuthChoices(withPublic bool) []choice {
 	return out
 }
 
+// SigningAlgChoices are the options of the signing algorithm select: the
+// server's default, then each algorithm (admin.SigningAlgorithms).
+func (f clientForm) SigningAlgChoices() []choice {
+	def := "Server default"
+	if f.DefaultAlg != "" {
+		def += " (" + f.DefaultAlg + ")"
+	}
+	out := []choice{{Field: "id_token_signed_response_alg", Value: "", Label: def, Checked: f.SigningAlg == ""}}
+	for _, a := range admin.SigningAlgorithms() {
+		out = append(out, choice{Field: "id_token_signed_response_alg", Value: a, Label: signingAlgLabels[a], Checked: f.SigningAlg == a})
+	}
+	return out
+}
+
+// signingAlgLabels say what each algorithm costs and who accepts it.
+var signingAlgLabels = map[string]string{
+	"RS256": "RS256: RSA, accepted by every OpenID Connect library",
+	"ES256": "ES256: ECDSA P-256, about 25 times cheaper to sign",
+	"EdDSA": "EdDSA: Ed25519, the cheapest to sign; check the app's library supports it",
+}
+
 // errNoGrant: a form with every grant unticked would otherwise get the
 // default grants (an empty list means "the default" to the service),
 // which is not what unticking them says.
@@ -187,6 +213,7 @@ func (c *Console) showClient(w http.ResponseWriter, r *http.Request, status int,
 	if form != nil {
 		p.Form = *form
 	}
+	p.Form.DefaultAlg = c.svc.DefaultSigningAlgorithm()
 	c.render(w, r, status, cl.Name, "client", &p.base, p)
 }
 
@@ -216,6 +243,9 @@ func (c *Console) postClient(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.PostForm.Has("jwks_uri") {
 		u.JWKSURI = &form.JWKSURI
+	}
+	if r.PostForm.Has("id_token_signed_response_alg") { // absent from forms older than the field
+		u.IDTokenSigningAlg = &form.SigningAlg
 	}
 	if r.PostForm.Has("jwks") {
 		doc := json.RawMessage(form.JWKS) // empty removes the registered JWKS
@@ -316,7 +346,8 @@ type newClientPage struct {
 
 func (c *Console) getNewClient(w http.ResponseWriter, r *http.Request) {
 	p := &newClientPage{base: base{Nav: "clients"}, Type: storage.AppTypeWeb, Types: appTypes(),
-		Form: clientForm{AuthMethod: storage.AuthMethodBasic, GrantTypes: []string{admin.GrantAuthorizationCode, admin.GrantRefreshToken}}}
+		Form: clientForm{AuthMethod: storage.AuthMethodBasic, GrantTypes: []string{admin.GrantAuthorizationCode, admin.GrantRefreshToken},
+			DefaultAlg: c.svc.DefaultSigningAlgorithm()}}
 	c.render(w, r, http.StatusOK, "New client", "client-new", &p.base, p)
 }
 
@@ -329,6 +360,7 @@ func appTypes() []string {
 // API's) and shows its secret once.
 func (c *Console) postNewClient(w http.ResponseWriter, r *http.Request) {
 	form := formFrom(r)
+	form.DefaultAlg = c.svc.DefaultSigningAlgorithm()
 	p := &newClientPage{base: base{Nav: "clients"}, Form: form, Type: r.PostForm.Get("type"), Types: appTypes()}
 	if !slices.Contains(p.Types, p.Type) {
 		p.Type = storage.AppTypeWeb
@@ -347,7 +379,7 @@ func (c *Console) postNewClient(w http.ResponseWriter, r *http.Request) {
 		RedirectURIs: uriLines(form.RedirectURIs), PostLogoutRedirectURIs: uriLines(form.PostLogoutRedirectURIs),
 		BackchannelLogoutURI: form.BackchannelLogoutURI, RequireMFA: form.RequireMFA, RequireConsent: form.RequireConsent,
 		GrantTypes: form.GrantTypes, RequirePAR: form.RequirePAR, RequireDPoP: form.RequireDPoP,
-		JWKSURI: form.JWKSURI, JWKS: json.RawMessage(form.JWKS)}
+		JWKSURI: form.JWKSURI, JWKS: json.RawMessage(form.JWKS), IDTokenSigningAlg: form.SigningAlg}
 	if form.AuthMethod == storage.AuthMethodNone {
 		spec.Public, spec.AuthMethod = true, "" // the spec's way of saying it
 	}

@@ -29,7 +29,7 @@ func (c *Console) showKeys(w http.ResponseWriter, r *http.Request, status int, n
 }
 
 var rotateKeys = destructive{Title: "Rotate the signing keys?", Button: "Rotate keys",
-	Message: "The published next key starts signing tokens; the current one is retired but stays published until the tokens it signed have expired, so apps that cache the key set keep working. Rotate at once when a key may have leaked."}
+	Message: "In every algorithm, the published next key starts signing tokens; the current one is retired but stays published until the tokens it signed have expired, so apps that cache the key set keep working. Rotate at once when a key may have leaked."}
 
 func (c *Console) getKeysConfirm(w http.ResponseWriter, r *http.Request) {
 	p := &confirmPage{base: base{Nav: "keys"}, destructive: rotateKeys, Action: r.URL.Path, Subject: "the signing keys", Back: Prefix + "/keys"}
@@ -40,7 +40,7 @@ func (c *Console) postKeysRotate(w http.ResponseWriter, r *http.Request) {
 	if !confirmed(w, r) {
 		return
 	}
-	if _, _, err := c.svc.RotateKeys(r.Context(), current(r).actor); err != nil {
+	if _, err := c.svc.RotateKeys(r.Context(), current(r).actor); err != nil {
 		c.pages.InternalError(w, r, "console: rotate keys", err)
 		return
 	}

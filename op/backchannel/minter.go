@@ -34,10 +34,10 @@ var ErrNoSigningKey = errors.New("backchannel: no signing key loaded")
 // backchannel_logout_session_required without a session ID to put in sid.
 var ErrSessionRequired = errors.New("backchannel: the client requires sid but no session ID was given")
 
-// KeySource is what signs Logout Tokens: the key that signs ID tokens now.
-// *keys.Manager implements it.
+// KeySource is what signs Logout Tokens: the key that signs the client's ID
+// tokens now, "" meaning the default algorithm's. *keys.Manager implements it.
 type KeySource interface {
-	Active() keys.ActiveKey
+	ActiveFor(alg jose.SignatureAlgorithm) keys.ActiveKey
 }
 
 // Claims is the payload of a Logout Token (Back-Channel Logout 1.0 §2.4).
@@ -67,7 +67,7 @@ type Minter struct {
 	lifetime time.Duration
 }
 
-// NewMinter returns a Minter for issuer signing with the active key of keys.
+// NewMinter returns a Minter for issuer signing with the active keys of keys.
 // now nil means time.Now; lifetime 0 (or less) means DefaultLifetime.
 func NewMinter(issuer string, keys KeySource, now func() time.Time, lifetime time.Duration) *Minter {
 	if now == nil {
@@ -80,7 +80,9 @@ func NewMinter(issuer string, keys KeySource, now func() time.Time, lifetime tim
 }
 
 // Mint returns a signed Logout Token for the client clientID about the user
-// subject and the session sessionID, and its jti.
+// subject and the session sessionID, and its jti. alg is the client's
+// id_token_signed_response_alg ("" for the default): a relying party checks
+// its logout tokens like its ID tokens, often with the same verifier.
 //
 // sub is always sent. sid is sent whenever sessionID is known, whether or
 // not the client asked for it: the spec lets a token carry both (§2.4), the
@@ -89,14 +91,14 @@ func NewMinter(issuer string, keys KeySource, now func() time.Time, lifetime tim
 // user. includeSID is the client's backchannel_logout_session_required:
 // with it, a missing sessionID is an error (ErrSessionRequired) instead of a
 // token the client would reject.
-func (m *Minter) Mint(clientID, subject, sessionID string, includeSID bool) (token, jti string, err error) {
+func (m *Minter) Mint(clientID string, alg jose.SignatureAlgorithm, subject, sessionID string, includeSID bool) (token, jti string, err error) {
 	if clientID == "" || subject == "" {
 		return "", "", errors.New("backchannel: a logout token needs a client ID and a subject")
 	}
 	if includeSID && sessionID == "" {
 		return "", "", ErrSessionRequired
 	}
-	k := m.keys.Active()
+	k := m.keys.ActiveFor(alg)
 	if k.Signer == nil {
 		return "", "", ErrNoSigningKey
 	}

@@ -3,6 +3,7 @@ package backchannel
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -18,10 +19,26 @@ import (
 	"github.com/gatehouse-id/gatehouse/keys"
 )
 
-// staticKeys is a KeySource with a fixed key.
-type staticKeys struct{ k keys.ActiveKey }
+// staticKeys is a KeySource with fixed keys, the first the default.
+type staticKeys []keys.ActiveKey
 
-func (s staticKeys) Active() keys.ActiveKey { return s.k }
+func (s staticKeys) ActiveFor(alg jose.SignatureAlgorithm) keys.ActiveKey {
+	for _, k := range s {
+		if alg == "" || k.Algorithm == alg {
+			return k
+		}
+	}
+	return keys.ActiveKey{}
+}
+
+func edKey(t testing.TB) keys.ActiveKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys.ActiveKey{ID: "ed-kid-1", Algorithm: jose.EdDSA, Signer: k}
+}
 
 func rsaKey(t testing.TB) keys.ActiveKey {
 	t.Helper()
@@ -65,9 +82,12 @@ func verifyLogoutToken(t *testing.T, token string, key keys.ActiveKey) map[strin
 	}
 	// A different key of the same kind must not verify it.
 	var other crypto.Signer
-	if key.Algorithm == jose.RS256 {
+	switch key.Algorithm {
+	case jose.RS256:
 		other = rsaKey(t).Signer
-	} else {
+	case jose.EdDSA:
+		other = edKey(t).Signer
+	default:
 		other = ecKey(t).Signer
 	}
 	if _, err := jws.Verify(other.Public()); err == nil {
@@ -82,10 +102,12 @@ func verifyLogoutToken(t *testing.T, token string, key keys.ActiveKey) map[strin
 
 func TestMint(t *testing.T) {
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	for _, key := range []keys.ActiveKey{rsaKey(t), ecKey(t)} {
+	all := staticKeys{rsaKey(t), ecKey(t), edKey(t)}
+	for _, key := range all {
 		t.Run(string(key.Algorithm), func(t *testing.T) {
-			m := NewMinter("https://id.example", staticKeys{key}, func() time.Time { return now }, 0)
-			token, jti, err := m.Mint("app-1", "user-42", "sess-9", false)
+			// The client's algorithm picks the key.
+			m := NewMinter("https://id.example", all, func() time.Time { return now }, 0)
+			token, jti, err := m.Mint("app-1", key.Algorithm, "user-42", "sess-9", false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,7 +145,7 @@ func TestMintFreshJTIAndLifetime(t *testing.T) {
 	m := NewMinter("https://id.example", staticKeys{key}, func() time.Time { return now }, 30*time.Second)
 	seen := map[string]bool{}
 	for range 20 {
-		token, jti, err := m.Mint("app", "u", "", false)
+		token, jti, err := m.Mint("app", "", "u", "", false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,20 +168,23 @@ func TestMintFreshJTIAndLifetime(t *testing.T) {
 
 func TestMintErrors(t *testing.T) {
 	m := NewMinter("https://id.example", staticKeys{ecKey(t)}, nil, 0)
-	if _, _, err := m.Mint("app", "u", "", true); !errors.Is(err, ErrSessionRequired) {
+	if _, _, err := m.Mint("app", "", "u", "", true); !errors.Is(err, ErrSessionRequired) {
 		t.Errorf("session required without a session: %v, want ErrSessionRequired", err)
 	}
-	if _, _, err := m.Mint("app", "u", "s", true); err != nil {
+	if _, _, err := m.Mint("app", "", "u", "s", true); err != nil {
 		t.Errorf("session required with a session: %v", err)
 	}
-	if _, _, err := m.Mint("app", "", "s", false); err == nil {
+	if _, _, err := m.Mint("app", "", "", "s", false); err == nil {
 		t.Error("minted without a subject")
 	}
-	if _, _, err := m.Mint("", "u", "s", false); err == nil {
+	if _, _, err := m.Mint("", "", "u", "s", false); err == nil {
 		t.Error("minted without a client")
 	}
+	if _, _, err := m.Mint("app", jose.EdDSA, "u", "s", false); !errors.Is(err, ErrNoSigningKey) {
+		t.Errorf("without a key of the client's algorithm: %v, want ErrNoSigningKey", err)
+	}
 	none := NewMinter("https://id.example", staticKeys{}, nil, 0)
-	if _, _, err := none.Mint("app", "u", "s", false); !errors.Is(err, ErrNoSigningKey) {
+	if _, _, err := none.Mint("app", "", "u", "s", false); !errors.Is(err, ErrNoSigningKey) {
 		t.Errorf("without a key: %v, want ErrNoSigningKey", err)
 	}
 }

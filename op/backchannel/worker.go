@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // Delivery is one Logout Token owed to one client: a row of the outbox.
@@ -29,6 +31,9 @@ type Delivery struct {
 	// down for longer would otherwise only ever get a token it must reject.
 	Subject   string
 	SessionID string
+	// Algorithm is the client's id_token_signed_response_alg, which
+	// freshly minted tokens are signed in; "" means the default.
+	Algorithm jose.SignatureAlgorithm
 	// Attempts is how many attempts failed before this one (how often Retry
 	// was recorded); the backoff after a failure grows with it.
 	Attempts  int
@@ -369,7 +374,7 @@ func (w *Worker) attempt(ctx context.Context, d Delivery) (res Result, sent bool
 	token := d.Token
 	if w.cfg.Minter != nil && d.Subject != "" {
 		var err error
-		if token, _, err = w.cfg.Minter.Mint(d.ClientID, d.Subject, d.SessionID, false); err != nil {
+		if token, _, err = w.cfg.Minter.Mint(d.ClientID, d.Algorithm, d.Subject, d.SessionID, false); err != nil {
 			// No signing key loaded yet, most likely: try again later.
 			return Result{Outcome: Retry, Err: fmt.Errorf("mint logout token: %w", err)}, false
 		}

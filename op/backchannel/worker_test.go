@@ -325,10 +325,11 @@ func TestWorkerMintsFreshTokens(t *testing.T) {
 	key := ecKey(t)
 	rcv := newScripted(t, 503, 200)
 	var e *testEnv
-	minter := NewMinter("https://id.example", staticKeys{key}, func() time.Time { return e.clock.Now() }, 0)
+	// The default is RSA; the client's ES256 signs its fresh tokens.
+	minter := NewMinter("https://id.example", staticKeys{rsaKey(t), key}, func() time.Time { return e.clock.Now() }, 0)
 	e = newTestEnv(t, WorkerConfig{Minter: minter})
 	d := delivery("d1", rcv.srv.URL)
-	d.Subject, d.SessionID = "user-1", "sess-1"
+	d.Subject, d.SessionID, d.Algorithm = "user-1", "sess-1", jose.ES256
 	e.outbox.add(d)
 	e.runOnce(t, 0, 1)
 	e.clock.Advance(10 * time.Minute) // far past the first token's exp

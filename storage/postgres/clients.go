@@ -13,7 +13,7 @@ import (
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, app_type,
 	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at, resources,
 	require_mfa, backchannel_logout_uri, backchannel_logout_session_required, offline_survives_logout, version, allowed_scopes,
-	require_par, require_dpop, jwks, jwks_uri`
+	require_par, require_dpop, jwks, jwks_uri, id_token_signed_response_alg`
 
 func scanClient(row rowScanner) (*storage.Client, error) {
 	var c storage.Client
@@ -21,7 +21,7 @@ func scanClient(row rowScanner) (*storage.Client, error) {
 		&c.AppType, &c.AuthMethod, &c.GrantTypes, &c.AccessTokenFormat, &c.RequireConsent,
 		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.Resources, &c.RequireMFA,
 		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.OfflineSurvivesLogout, &c.Version, &c.AllowedScopes,
-		&c.RequirePAR, &c.RequireDPoP, &c.JWKS, &c.JWKSURI)
+		&c.RequirePAR, &c.RequireDPoP, &c.JWKS, &c.JWKSURI, &c.IDTokenSignedResponseAlg)
 	if err != nil {
 		return nil, err
 	}
@@ -31,11 +31,12 @@ func scanClient(row rowScanner) (*storage.Client, error) {
 // CreateClient inserts c at version 1; ErrConflict if its ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18, $19, $20, $21, $22)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $18, $19, $20, $21, $22, $23)`,
 		c.ID, c.Name, optBytes(c.SecretHash), list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), c.AppType,
 		c.AuthMethod, list(c.GrantTypes), c.AccessTokenFormat, c.RequireConsent, c.CreatedAt, c.UpdatedAt,
 		list(c.Resources), c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
-		c.OfflineSurvivesLogout, list(c.AllowedScopes), c.RequirePAR, c.RequireDPoP, c.JWKS, c.JWKSURI)
+		c.OfflineSurvivesLogout, list(c.AllowedScopes), c.RequirePAR, c.RequireDPoP, c.JWKS, c.JWKSURI,
+		c.IDTokenSignedResponseAlg)
 	if err != nil {
 		return wrapErr("postgres: create client", err)
 	}
@@ -76,12 +77,14 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 		redirect_uris = $3, post_logout_redirect_uris = $4, app_type = $5, auth_method = $6, grant_types = $7,
 		access_token_format = $8, require_consent = $9, updated_at = $10, resources = $11, require_mfa = $12,
 		backchannel_logout_uri = $13, backchannel_logout_session_required = $14, offline_survives_logout = $15,
-		allowed_scopes = $18, require_par = $19, require_dpop = $20, jwks = $21, jwks_uri = $22, version = version + 1
+		allowed_scopes = $18, require_par = $19, require_dpop = $20, jwks = $21, jwks_uri = $22,
+		id_token_signed_response_alg = $23, version = version + 1
 		WHERE id = $16 AND ($17::bigint = 0 OR version = $17::bigint) RETURNING version`,
 		c.Name, optBytes(c.SecretHash), list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), c.AppType,
 		c.AuthMethod, list(c.GrantTypes), c.AccessTokenFormat, c.RequireConsent, c.UpdatedAt, list(c.Resources),
 		c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, c.ID,
-		c.Version, list(c.AllowedScopes), c.RequirePAR, c.RequireDPoP, c.JWKS, c.JWKSURI).Scan(&version)
+		c.Version, list(c.AllowedScopes), c.RequirePAR, c.RequireDPoP, c.JWKS, c.JWKSURI,
+		c.IDTokenSignedResponseAlg).Scan(&version)
 	if errors.Is(err, pgx.ErrNoRows) && c.Version != 0 {
 		// Missing, or changed since it was read: a second look tells which.
 		if _, err := s.GetClient(ctx, c.ID); err != nil {

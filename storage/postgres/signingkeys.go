@@ -49,13 +49,14 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, erro
 }
 
 // CreateSigningKey inserts k. ErrConflict if its ID is taken, or if it is
-// active (or next) while another key already is.
+// active (or next) while another key of its algorithm already is.
 func (s *Store) CreateSigningKey(ctx context.Context, k *storage.SigningKey) error {
 	return wrapErr("postgres: create signing key", insertSigningKey(ctx, s.pool, k))
 }
 
 // RotateSigningKeys retires activeID, activates nextID and inserts newNext in one
-// transaction; ErrConflict if either key is no longer in the expected state. A
+// transaction; ErrConflict if either key is no longer in the expected state
+// or is of another algorithm than newNext. A
 // concurrent rotation blocks on the rows the first one updated, then finds
 // them in their new state and matches nothing.
 func (s *Store) RotateSigningKeys(ctx context.Context, activeID, nextID string, newNext *storage.SigningKey,
@@ -64,12 +65,12 @@ func (s *Store) RotateSigningKeys(ctx context.Context, activeID, nextID string, 
 	return s.inTx(ctx, what, func(tx pgx.Tx) error {
 		if err := execOne(ctx, tx, what+": retire active",
 			`UPDATE signing_keys SET state = 'retired', retired_at = $1, remove_after = $2
-			WHERE id = $3 AND state = 'active'`, now, removeAfter, activeID); err != nil {
+			WHERE id = $3 AND state = 'active' AND algorithm = $4`, now, removeAfter, activeID, newNext.Algorithm); err != nil {
 			return stale(err, what, "active", activeID)
 		}
 		if err := execOne(ctx, tx, what+": activate next",
-			`UPDATE signing_keys SET state = 'active', activated_at = $1 WHERE id = $2 AND state = 'next'`,
-			now, nextID); err != nil {
+			`UPDATE signing_keys SET state = 'active', activated_at = $1 WHERE id = $2 AND state = 'next' AND algorithm = $3`,
+			now, nextID, newNext.Algorithm); err != nil {
 			return stale(err, what, "next", nextID)
 		}
 		return wrapErr(what+": insert next", insertSigningKey(ctx, tx, newNext))

@@ -12,7 +12,7 @@ import (
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, app_type,
 	auth_method, grant_types, access_token_format, require_consent, created_at, updated_at, resources,
 	require_mfa, backchannel_logout_uri, backchannel_logout_session_required, offline_survives_logout, version, allowed_scopes,
-	require_par, require_dpop, jwks, jwks_uri`
+	require_par, require_dpop, jwks, jwks_uri, id_token_signed_response_alg`
 
 func scanClient(row rowScanner) (*storage.Client, error) {
 	var c storage.Client
@@ -20,7 +20,7 @@ func scanClient(row rowScanner) (*storage.Client, error) {
 		&c.AppType, &c.AuthMethod, listCol{&c.GrantTypes}, &c.AccessTokenFormat, &c.RequireConsent,
 		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, listCol{&c.Resources}, &c.RequireMFA,
 		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.OfflineSurvivesLogout, &c.Version, listCol{&c.AllowedScopes},
-		&c.RequirePAR, &c.RequireDPoP, &c.JWKS, &c.JWKSURI)
+		&c.RequirePAR, &c.RequireDPoP, &c.JWKS, &c.JWKSURI, &c.IDTokenSignedResponseAlg)
 	if err != nil {
 		return nil, err
 	}
@@ -53,11 +53,11 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 		return wrapErr(what, err)
 	}
 	_, err = s.q.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType,
 		c.AuthMethod, grantTypes, c.AccessTokenFormat, c.RequireConsent, millis(c.CreatedAt), millis(c.UpdatedAt), resources,
 		c.RequireMFA, c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, scopes, c.RequirePAR,
-		c.RequireDPoP, c.JWKS, c.JWKSURI)
+		c.RequireDPoP, c.JWKS, c.JWKSURI, c.IDTokenSignedResponseAlg)
 	if err != nil {
 		return wrapErr(what, err)
 	}
@@ -102,11 +102,13 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 		post_logout_redirect_uris = ?, app_type = ?, auth_method = ?, grant_types = ?,
 		access_token_format = ?, require_consent = ?, updated_at = ?, resources = ?, require_mfa = ?,
 		backchannel_logout_uri = ?, backchannel_logout_session_required = ?, offline_survives_logout = ?,
-		allowed_scopes = ?, require_par = ?, require_dpop = ?, jwks = ?, jwks_uri = ?, version = version + 1
+		allowed_scopes = ?, require_par = ?, require_dpop = ?, jwks = ?, jwks_uri = ?, id_token_signed_response_alg = ?,
+		version = version + 1
 		WHERE id = ? AND (? = 0 OR version = ?) RETURNING version`,
 		c.Name, optBytes(c.SecretHash), redirects, postLogout, c.AppType, c.AuthMethod, grantTypes,
 		c.AccessTokenFormat, c.RequireConsent, millis(c.UpdatedAt), resources, c.RequireMFA,
-		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, scopes, c.RequirePAR, c.RequireDPoP, c.JWKS, c.JWKSURI, c.ID,
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, c.OfflineSurvivesLogout, scopes, c.RequirePAR, c.RequireDPoP, c.JWKS, c.JWKSURI,
+		c.IDTokenSignedResponseAlg, c.ID,
 		c.Version, c.Version).Scan(&version)
 	if errors.Is(err, sql.ErrNoRows) && c.Version != 0 {
 		// Missing, or changed since it was read: a second look tells which.

@@ -47,25 +47,26 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, erro
 }
 
 // CreateSigningKey inserts k. ErrConflict if its ID is taken, or if it is
-// active (or next) while another key already is.
+// active (or next) while another key of its algorithm already is.
 func (s *Store) CreateSigningKey(ctx context.Context, k *storage.SigningKey) error {
 	return wrapErr("sqlite: create signing key", insertSigningKey(ctx, s.db, k))
 }
 
 // RotateSigningKeys retires activeID, activates nextID and inserts newNext in one
-// transaction; ErrConflict if either key is no longer in the expected state.
+// transaction; ErrConflict if either key is no longer in the expected state
+// or is of another algorithm than newNext.
 func (s *Store) RotateSigningKeys(ctx context.Context, activeID, nextID string, newNext *storage.SigningKey,
 	now, removeAfter time.Time) error {
 	const what = "sqlite: rotate signing keys"
 	return s.inTx(ctx, what, func(tx *txq) error {
 		if err := execOne(ctx, tx, what+": retire active",
 			`UPDATE signing_keys SET state = 'retired', retired_at = ?, remove_after = ?
-			WHERE id = ? AND state = 'active'`, millis(now), millis(removeAfter), activeID); err != nil {
+			WHERE id = ? AND state = 'active' AND algorithm = ?`, millis(now), millis(removeAfter), activeID, newNext.Algorithm); err != nil {
 			return stale(err, what, "active", activeID)
 		}
 		if err := execOne(ctx, tx, what+": activate next",
-			`UPDATE signing_keys SET state = 'active', activated_at = ? WHERE id = ? AND state = 'next'`,
-			millis(now), nextID); err != nil {
+			`UPDATE signing_keys SET state = 'active', activated_at = ? WHERE id = ? AND state = 'next' AND algorithm = ?`,
+			millis(now), nextID, newNext.Algorithm); err != nil {
 			return stale(err, what, "next", nextID)
 		}
 		return wrapErr(what+": insert next", insertSigningKey(ctx, tx, newNext))

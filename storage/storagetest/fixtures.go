@@ -57,6 +57,7 @@ func newClient(id string) *storage.Client {
 		CreatedAt:                        at(-2 * time.Hour),
 		RequirePAR:                       true, // on, so a backend that drops it fails the round trip
 		UpdatedAt:                        at(-time.Hour),
+		IDTokenSignedResponseAlg:         "EdDSA",
 	}
 }
 

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Sessions", sessionTests()},
 		{"Consents", consentTests()},
 		{"SigningKeys", signingKeyTests()},
+		{"SigningAlgorithms", signingAlgorithmTests()},
 		{"LoginAttempts", loginAttemptTests()},
 		{"OneTimeTokens", oneTimeTokenTests()},
 		{"Maintenance", maintenanceTests()},
