@@ -398,11 +398,18 @@ func (h *Handler) consentNeeded(ctx context.Context, ar *storage.AuthRequest, cl
 // answer with the code in one request. nil sends the browser through the
 // pages (getLogin), which apply the same rules (needsLogin, factorDue,
 // consentNeeded) and explain what is missing.
-func (h *Handler) SilentSignIn(r *http.Request, ar *storage.AuthRequest, client *storage.Client) (*storage.Session, error) {
+func (h *Handler) SilentSignIn(r *http.Request, ar *storage.AuthRequest, cached *storage.Client) (*storage.Session, error) {
 	ctx := r.Context()
 	sess, user, err := h.currentSession(ctx, r)
 	if err != nil || sess == nil {
 		return nil, err
+	}
+	// The client as the pages would see it: op's copy may be up to its
+	// cache's age old, and a require_mfa or require_consent set a moment
+	// ago (by the CLI, or on another instance) must hold here too.
+	client, err := h.store.GetClient(ctx, cached.ID)
+	if err != nil {
+		return nil, err // a client deleted meanwhile: the pages say so
 	}
 	if h.needsLogin(ar, sess) {
 		return nil, nil

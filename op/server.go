@@ -62,6 +62,9 @@ func (s *server) codeExchange(ctx context.Context, r *zop.ClientRequest[oidc.Acc
 	if err != nil {
 		return nil, err
 	}
+	if !pending.Done || pending.UserID == "" { // a code belongs only to a completed sign-in
+		return nil, badCode
+	}
 	if r.Client.GetID() != pending.ClientID {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code was issued to another client")
 	}

@@ -494,8 +494,10 @@ type Store interface {
 	CreateGrantWithRefreshToken(ctx context.Context, g *Grant, t *RefreshToken) error
 	// RedeemCodeAndCreateGrant redeems an authorization code and stores the
 	// grant it yields (with its first refresh token when t is not nil) in
-	// one transaction: the code is marked used at now only if it was unused
-	// and had not expired, and the grant is stored only then. ErrCodeReused
+	// one transaction: the code of the auth request whose ID is g.ID (a
+	// grant takes its request's ID) is marked used at now only if its hash
+	// is codeHash, it was unused and had not expired, and the grant is
+	// stored only then. ErrCodeReused
 	// when the code was used before (nothing is written), ErrNotFound when
 	// no live code has that hash, ErrConflict when the grant's ID is taken.
 	RedeemCodeAndCreateGrant(ctx context.Context, codeHash []byte, now time.Time, g *Grant, t *RefreshToken) error

@@ -110,4 +110,12 @@ func testOneRequestSSO(t *testing.T, backend string) {
 	}
 	strict := ts.createClient("--name", "Strict", "--redirect-uri", redirectB, "--require-mfa")
 	toPages("a client that needs a second factor the session lacks", newRP(t, ts, strict).authURL().url)
+	// Review of issue 14: a requirement set a moment ago by another process
+	// (the CLI), while the server's client cache still holds the old
+	// client, holds on the one-request path too.
+	if resp := once(secondRP.authURL().url); resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), redirectB) {
+		t.Fatalf("before the change: %d %s, want the app at once", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	ts.cli("", "clients", "update", second.ClientID, "--require-mfa")
+	toPages("a client made to require a second factor a moment ago", secondRP.authURL().url)
 }

@@ -29,7 +29,7 @@ func scanAuthRequest(row rowScanner) (*storage.AuthRequest, error) {
 }
 
 // CreateAuthRequest inserts r, including any completion fields already set.
-// The code fields are set only through SaveAuthCode.
+// The code fields are set here only when r.CodeHash is (op.Finish), else by SaveAuthCode.
 func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, state, nonce,
 		scopes, response_type, response_mode, code_challenge, code_challenge_method, prompt, max_age,

@@ -45,13 +45,13 @@ func (s *Store) RedeemCodeAndCreateGrant(ctx context.Context, codeHash []byte, n
 	const what = "postgres: redeem code and create grant"
 	return s.inTx(ctx, what, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE auth_requests SET code_used_at = $1
-			WHERE code_hash = $2 AND code_used_at IS NULL AND code_expires_at > $1`, now, codeHash)
+			WHERE id = $2 AND code_hash = $3 AND code_used_at IS NULL AND code_expires_at > $1`, now, g.ID, codeHash)
 		if err != nil {
 			return wrapErr(what, err)
 		}
 		if tag.RowsAffected() == 0 {
 			var used *time.Time
-			err := tx.QueryRow(ctx, `SELECT code_used_at FROM auth_requests WHERE code_hash = $1`, codeHash).Scan(&used)
+			err := tx.QueryRow(ctx, `SELECT code_used_at FROM auth_requests WHERE id = $1 AND code_hash = $2`, g.ID, codeHash).Scan(&used)
 			if err == nil && used != nil {
 				return fmt.Errorf("%s: %w", what, storage.ErrCodeReused)
 			}

@@ -32,7 +32,7 @@ func scanAuthRequest(row rowScanner) (*storage.AuthRequest, error) {
 }
 
 // CreateAuthRequest inserts r, including any completion fields already set.
-// The code fields are set only through SaveAuthCode.
+// The code fields are set here only when r.CodeHash is (op.Finish), else by SaveAuthCode.
 func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) error {
 	const what = "sqlite: create auth request"
 	scopes, err := jsonList(r.Scopes)

@@ -45,7 +45,7 @@ func (s *Store) RedeemCodeAndCreateGrant(ctx context.Context, codeHash []byte, n
 	const what = "sqlite: redeem code and create grant"
 	return s.inTx(ctx, what, func(tx *txq) error {
 		res, err := tx.ExecContext(ctx, `UPDATE auth_requests SET code_used_at = ?
-			WHERE code_hash = ? AND code_used_at IS NULL AND code_expires_at > ?`, millis(now), codeHash, millis(now))
+			WHERE id = ? AND code_hash = ? AND code_used_at IS NULL AND code_expires_at > ?`, millis(now), g.ID, codeHash, millis(now))
 		if err != nil {
 			return wrapErr(what, err)
 		}
@@ -53,7 +53,7 @@ func (s *Store) RedeemCodeAndCreateGrant(ctx context.Context, codeHash []byte, n
 			return wrapErr(what, err)
 		} else if n == 0 {
 			var used sql.NullInt64
-			err := tx.QueryRowContext(ctx, `SELECT code_used_at FROM auth_requests WHERE code_hash = ?`, codeHash).Scan(&used)
+			err := tx.QueryRowContext(ctx, `SELECT code_used_at FROM auth_requests WHERE id = ? AND code_hash = ?`, g.ID, codeHash).Scan(&used)
 			if err == nil && used.Valid {
 				return fmt.Errorf("%s: %w", what, storage.ErrCodeReused)
 			}

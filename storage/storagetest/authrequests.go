@@ -184,13 +184,17 @@ func testRedeemCodeAndCreateGrant(t *testing.T, s storage.Store) {
 		t.Errorf("code_used_at = %v, want %v", ar.CodeUsedAt, at(10*time.Second))
 	}
 
-	again := newGrant("again", "alice", "web", sd.aliceSession.ID)
+	again := newGrant("ar1", "alice", "web", "")
 	assertErrorIs(t, "second redemption", s.RedeemCodeAndCreateGrant(ctx, hash("code"), at(20*time.Second), again, nil), storage.ErrCodeReused)
-	_, err = s.GetGrant(ctx, "again")
-	assertErrorIs(t, "grant of the second redemption", err, storage.ErrNotFound)
+	got, err = s.GetGrant(ctx, "ar1")
+	mustNot(t, "get grant after the second redemption", err)
+	assertEqual(t, "grant after the second redemption", got, g)
 
-	assertErrorIs(t, "unknown code", s.RedeemCodeAndCreateGrant(ctx, hash("nope"), at(20*time.Second), again, nil), storage.ErrNotFound)
+	assertErrorIs(t, "unknown code", s.RedeemCodeAndCreateGrant(ctx, hash("nope"), at(20*time.Second), newGrant("ar1", "alice", "web", ""), nil), storage.ErrNotFound)
 	storeWithCode(t, s, sd, "ar2", "late")
+	// The code spent must be the named request's: another request's code
+	// spends nothing.
+	assertErrorIs(t, "another request's code", s.RedeemCodeAndCreateGrant(ctx, hash("late"), at(20*time.Second), newGrant("ar3", "alice", "web", ""), nil), storage.ErrNotFound)
 	assertErrorIs(t, "expired code", s.RedeemCodeAndCreateGrant(ctx, hash("late"), at(time.Minute), newGrant("ar2", "alice", "web", sd.aliceSession.ID), nil), storage.ErrNotFound)
 	_, err = s.GetGrant(ctx, "ar2")
 	assertErrorIs(t, "grant of an expired code", err, storage.ErrNotFound)
@@ -212,8 +216,9 @@ func testRedeemCodeAndCreateGrantParallel(t *testing.T, s storage.Store) {
 		go func() {
 			defer wg.Done()
 			<-start
-			errs <- s.RedeemCodeAndCreateGrant(ctx, hash("code"), at(10*time.Second),
-				newGrant(fmt.Sprintf("g%d", i), "alice", "web", sd.aliceSession.ID), nil)
+			g := newGrant("ar1", "alice", "web", sd.aliceSession.ID)
+			g.IDP = fmt.Sprintf("racer %d", i)
+			errs <- s.RedeemCodeAndCreateGrant(ctx, hash("code"), at(10*time.Second), g, nil)
 		}()
 	}
 	close(start)
