@@ -433,11 +433,23 @@ func TestDPoPNonce(t *testing.T) {
 // care verify elsewhere).
 func jwtPayload(t *testing.T, token string) map[string]any {
 	t.Helper()
+	return jwtSegment(t, token, 1)
+}
+
+// jwtHeader is a compact JWT's decoded header.
+func jwtHeader(t *testing.T, token string) map[string]any {
+	t.Helper()
+	return jwtSegment(t, token, 0)
+}
+
+// jwtSegment decodes segment i (0 header, 1 claims) of a compact JWT.
+func jwtSegment(t *testing.T, token string, i int) map[string]any {
+	t.Helper()
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		t.Fatalf("not a JWT: %q", token)
 	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	b, err := base64.RawURLEncoding.DecodeString(parts[i])
 	if err != nil {
 		t.Fatal(err)
 	}

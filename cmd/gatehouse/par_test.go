@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -410,16 +409,4 @@ func TestFAPIStyleSettings(t *testing.T) {
 	if alg := jwtHeader(t, got.raw)["alg"]; alg != "ES256" || got.claims["email"] != "fapi@example.com" {
 		t.Errorf("ID token alg %v, claims %v", alg, got.claims)
 	}
-}
-
-// jwtHeader is a compact JWT's decoded header.
-func jwtHeader(t *testing.T, raw string) map[string]any {
-	t.Helper()
-	var h map[string]any
-	head, _, _ := strings.Cut(raw, ".")
-	b, err := base64.RawURLEncoding.DecodeString(head)
-	if err != nil || json.Unmarshal(b, &h) != nil {
-		t.Fatalf("JWT header of %q: %v", raw, err)
-	}
-	return h
 }
