@@ -62,6 +62,8 @@ func startBenchServer(b *testing.B, backend string) *benchServer {
 		// from 127.0.0.1.
 		"GATEHOUSE_RATE_LOGIN_IP":    "1000000/1m",
 		"GATEHOUSE_RATE_LOGIN_EMAIL": "1000000/1m",
+		// serve's default, which the tests' servers do not use (serverVars).
+		"GATEHOUSE_PASSWORD_HASH_PRIORITY": settingDefault("password-hash-priority"),
 	}
 	// GATEHOUSE_SIGNING_ALG=ES256 in the environment compares the
 	// algorithms; GATEHOUSE_PASSWORD_HASH_CONCURRENCY and _PRIORITY the ways

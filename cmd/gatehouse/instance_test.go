@@ -76,6 +76,12 @@ func serverVars(t testing.TB, issuer string, extra map[string]string) map[string
 		// tests set their own limits.
 		"GATEHOUSE_RATE_LOGIN_EMAIL": "1000/1m",
 		"GATEHOUSE_RATE_LOGIN_IP":    "1000/1m",
+		// Many servers share a test process, and low-priority hashing (the
+		// default on Linux) raises the process's GOMAXPROCS for its server:
+		// concurrent servers would raise it on each other's raise.
+		// TestLowPriorityHashing and the benchmarks (one server at a time)
+		// run it.
+		"GATEHOUSE_PASSWORD_HASH_PRIORITY": "normal",
 	}
 	for k, v := range extra {
 		vars[k] = v

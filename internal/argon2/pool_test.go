@@ -1,0 +1,64 @@
+package argon2
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"testing"
+
+	xargon2 "golang.org/x/crypto/argon2"
+)
+
+// TestPoolMatchesXCrypto runs one pool through computations of several sizes,
+// in an order that hands a used, larger buffer to a smaller one and a smaller
+// one to a larger: every key must equal x/crypto's, which starts from fresh
+// zeroed memory each time.
+func TestPoolMatchesXCrypto(t *testing.T) {
+	var p Pool
+	params := []struct {
+		time, memory uint32
+		threads      uint8
+	}{
+		{2, 1024, 1}, {1, 64, 1}, {3, 256, 2}, {2, 1024, 1}, {1, 2048, 4}, {2, 19 * 1024, 1}, {2, 19 * 1024, 1}, {1, 32, 4},
+	}
+	for i, pr := range params {
+		pw := []byte(fmt.Sprintf("password %d", i))
+		salt := []byte(fmt.Sprintf("saltsaltsalt%04d", i))
+		got := p.IDKey(pw, salt, pr.time, pr.memory, pr.threads, 32)
+		want := xargon2.IDKey(pw, salt, pr.time, pr.memory, pr.threads, 32)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("params %+v: pool key %x, x/crypto %x", pr, got, want)
+		}
+		if again := IDKey(pw, salt, pr.time, pr.memory, pr.threads, 32); !bytes.Equal(again, want) {
+			t.Fatalf("params %+v: IDKey %x, x/crypto %x", pr, again, want)
+		}
+	}
+}
+
+// TestPoolReusesMemory: computations of the same size after the first
+// allocate far less than their 4 MiB of blocks (what the pool is for).
+func TestPoolReusesMemory(t *testing.T) {
+	var p Pool
+	pw, salt := []byte("password"), []byte("saltsaltsaltsalt")
+	const memory = 4096 // KiB
+	p.IDKey(pw, salt, 1, memory, 1, 32)
+	const runs = 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		p.IDKey(pw, salt, 1, memory, 1, 32)
+	}
+	runtime.ReadMemStats(&after)
+	// A garbage collection between two runs may empty the pool now and then;
+	// without the pool every run would allocate the whole array.
+	perRun := (after.TotalAlloc - before.TotalAlloc) / runs
+	if perRun > memory<<10/4 {
+		t.Fatalf("a pooled computation allocates %d bytes on average, the blocks are %d", perRun, memory<<10)
+	}
+	runtime.ReadMemStats(&before)
+	IDKey(pw, salt, 1, memory, 1, 32)
+	runtime.ReadMemStats(&after)
+	if fresh := after.TotalAlloc - before.TotalAlloc; fresh < memory<<10 {
+		t.Fatalf("an unpooled computation allocates %d bytes, less than its blocks: the check above proves nothing", fresh)
+	}
+}
