@@ -231,7 +231,7 @@ func (p *Provider) codeReplayed(ctx context.Context, ar *storage.AuthRequest) er
 // token.
 func (s opStorage) TokenRequestByRefreshToken(ctx context.Context, value string) (zop.RefreshTokenRequest, error) {
 	now := s.now()
-	rt, err := s.p.store.GetRefreshToken(ctx, sha256Bytes(value))
+	rt, g, err := s.p.store.GetRefreshTokenWithGrant(ctx, sha256Bytes(value))
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
@@ -244,13 +244,6 @@ func (s opStorage) TokenRequestByRefreshToken(ctx context.Context, value string)
 	// A token rotated before is not refused here: whether it is a replay or
 	// a second tab within the grace window is decided atomically by the
 	// store's RotateRefreshToken (CreateAccessAndRefreshTokens).
-	g, err := s.p.store.GetGrant(ctx, rt.GrantID)
-	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
-		}
-		return nil, fmt.Errorf("load grant: %w", err)
-	}
 	if g.RevokedAt != nil {
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token was revoked")
 	}

@@ -512,6 +512,10 @@ type Store interface {
 	RevokeGrantsByUser(ctx context.Context, userID string, now time.Time) error
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	GetRefreshToken(ctx context.Context, hash []byte) (*RefreshToken, error)
+	// GetRefreshTokenWithGrant returns the token with hash and its grant in
+	// one read (a refresh needs both); ErrNotFound when there is no such
+	// token.
+	GetRefreshTokenWithGrant(ctx context.Context, hash []byte) (*RefreshToken, *Grant, error)
 	// RotateRefreshToken replaces the token parentHash with successor, atomically:
 	//   - parent current (not rotated), grant live: mark rotated, store successor → Rotated.
 	//   - parent rotated at most grace ago, grant live: store nothing → ReissuedInGrace.

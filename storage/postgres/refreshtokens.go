@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -43,59 +41,82 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (*storage.Refr
 	return t, wrapErr("postgres: get refresh token", err)
 }
 
-// RotateRefreshToken implements the rotation contract of storage.Store. The
-// parent's row is locked (FOR UPDATE) for the transaction, so concurrent
-// rotations of one parent run one after the other, and each later one reads
-// the rotation the earlier one committed. The successor is stored under the
-// parent's grant with ParentHash = parentHash, whatever successor.GrantID and
+// GetRefreshTokenWithGrant returns the token with hash and its grant, joined.
+func (s *Store) GetRefreshTokenWithGrant(ctx context.Context, hash []byte) (*storage.RefreshToken, *storage.Grant, error) {
+	const what = "postgres: get refresh token with grant"
+	var t *storage.RefreshToken
+	var g *storage.Grant
+	err := scanJoined(s.pool.QueryRow(ctx, `SELECT t.hash, t.grant_id, t.parent_hash, t.scopes, t.created_at,
+			t.expires_at, t.rotated_at, g.id, COALESCE(g.user_id, ''), g.client_id, g.session_id, g.scopes,
+			g.auth_time, g.amr, g.created_at, g.expires_at, g.revoked_at, g.resources, g.idp, g.dpop_jkt
+		FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = $1`, hash),
+		func(r rowScanner) (err error) { t, err = scanRefreshToken(r); return err },
+		func(r rowScanner) (err error) { g, err = scanGrant(r); return err })
+	if err != nil {
+		return nil, nil, wrapErr(what, err)
+	}
+	return t, g, nil
+}
+
+// rotateRefreshToken is a rotation in one statement (one round trip, no
+// BEGIN and COMMIT): 5 round trips before, against pgbench -N's 5 for a whole
+// transaction (issue 14). parent locks the presented token's row (FOR UPDATE
+// OF t), so concurrent rotations of one parent run one after the other; in
+// READ COMMITTED a rotation that waited for the lock gets the row as the
+// earlier one committed it (PostgreSQL re-reads a locked row that changed),
+// so it sees rotated_at set and rotates nothing. The other parts act on
+// parent's row, as the branches of the earlier transaction did: rotated sets
+// rotated_at and successor stores the new token when the parent was never
+// rotated and its grant is live; revoked revokes the grant when the parent
+// was rotated before $7 (now − grace, at the stored microsecond precision:
+// a retry exactly grace after the rotation is still inside the window). The
+// statement returns parent's row as read, which tells the caller which
+// branch ran; no row means no such token.
+const rotateRefreshToken = `WITH parent AS (
+		SELECT t.hash, t.grant_id, t.rotated_at, g.revoked_at
+		FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id
+		WHERE t.hash = $1 FOR UPDATE OF t
+	), rotated AS (
+		UPDATE refresh_tokens r SET rotated_at = $2
+		FROM parent p
+		WHERE r.hash = p.hash AND p.rotated_at IS NULL AND p.revoked_at IS NULL
+		RETURNING r.grant_id
+	), successor AS (
+		INSERT INTO refresh_tokens (` + refreshTokenColumns + `)
+		SELECT $3, grant_id, $1, $4, $5, $6, NULL FROM rotated
+	), revoked AS (
+		UPDATE grants g SET revoked_at = COALESCE(g.revoked_at, $2)
+		FROM parent p
+		WHERE g.id = p.grant_id AND p.revoked_at IS NULL AND p.rotated_at < $7
+	)
+	SELECT grant_id, rotated_at, revoked_at FROM parent`
+
+// RotateRefreshToken implements the rotation contract of storage.Store in one
+// statement (rotateRefreshToken). The successor is stored under the parent's
+// grant with ParentHash = parentHash, whatever successor.GrantID and
 // successor.ParentHash say.
 func (s *Store) RotateRefreshToken(ctx context.Context, parentHash []byte, successor *storage.RefreshToken,
 	now time.Time, grace time.Duration) (storage.RotateOutcome, error) {
 	const what = "postgres: rotate refresh token"
-	var outcome storage.RotateOutcome
-	var reused bool
-	err := s.inTx(ctx, what, func(tx pgx.Tx) error {
-		var grantID string
-		var rotatedAt, revokedAt *time.Time
-		err := tx.QueryRow(ctx, `SELECT t.grant_id, t.rotated_at, g.revoked_at
-			FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id
-			WHERE t.hash = $1 FOR UPDATE OF t`, parentHash).
-			Scan(&grantID, timePtrCol{&rotatedAt}, timePtrCol{&revokedAt})
-		if err != nil {
-			return wrapErr(what, err)
-		}
-		switch {
-		case revokedAt != nil:
-			return fmt.Errorf("%s: %w", what, storage.ErrRevoked)
-		case rotatedAt == nil:
-			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2`,
-				now, parentHash); err != nil {
-				return wrapErr(what, err)
-			}
-			if err := insertRefreshToken(ctx, tx, successor, grantID, parentHash); err != nil {
-				return wrapErr(what+": store successor", err)
-			}
-			outcome = storage.Rotated
-		case now.Truncate(time.Microsecond).Sub(*rotatedAt) <= grace:
-			// Compared at the stored (microsecond) precision, so a retry
-			// exactly grace after the rotation is still inside the window.
-			outcome = storage.ReissuedInGrace
-		default:
-			// Reuse after the grace window means the token leaked: revoke the
-			// whole grant, and commit that before reporting the reuse.
-			if _, err := tx.Exec(ctx, `UPDATE grants SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2`,
-				now, grantID); err != nil {
-				return wrapErr(what+": revoke grant", err)
-			}
-			reused = true
-		}
-		return nil
-	})
+	cutoff := now.Truncate(time.Microsecond).Add(-grace)
+	var grantID string
+	var rotatedAt, revokedAt *time.Time
+	err := s.pool.QueryRow(ctx, rotateRefreshToken, parentHash, now,
+		successor.Hash, list(successor.Scopes), successor.CreatedAt, successor.ExpiresAt, cutoff).
+		Scan(&grantID, timePtrCol{&rotatedAt}, timePtrCol{&revokedAt})
 	if err != nil {
-		return 0, err
+		return 0, wrapErr(what, err)
 	}
-	if reused {
+	switch {
+	case revokedAt != nil:
+		return 0, fmt.Errorf("%s: %w", what, storage.ErrRevoked)
+	case rotatedAt == nil:
+		return storage.Rotated, nil
+	case !rotatedAt.Before(cutoff):
+		return storage.ReissuedInGrace, nil
+	default:
+		// Reused after the grace window: the token leaked, and the statement
+		// has revoked the whole grant.
 		return 0, fmt.Errorf("%s: %w", what, storage.ErrTokenReused)
 	}
-	return outcome, nil
 }

@@ -45,6 +45,23 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (*storage.Refr
 	return t, wrapErr("sqlite: get refresh token", err)
 }
 
+// GetRefreshTokenWithGrant returns the token with hash and its grant, joined.
+func (s *Store) GetRefreshTokenWithGrant(ctx context.Context, hash []byte) (*storage.RefreshToken, *storage.Grant, error) {
+	const what = "sqlite: get refresh token with grant"
+	var t *storage.RefreshToken
+	var g *storage.Grant
+	err := scanJoined(s.q.QueryRowContext(ctx, `SELECT t.hash, t.grant_id, t.parent_hash, t.scopes, t.created_at,
+			t.expires_at, t.rotated_at, g.id, g.user_id, g.client_id, g.session_id, g.scopes, g.auth_time,
+			g.amr, g.created_at, g.expires_at, g.revoked_at, g.resources, g.idp, g.dpop_jkt
+		FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?`, hash),
+		func(r rowScanner) (err error) { t, err = scanRefreshToken(r); return err },
+		func(r rowScanner) (err error) { g, err = scanGrant(r); return err })
+	if err != nil {
+		return nil, nil, wrapErr(what, err)
+	}
+	return t, g, nil
+}
+
 // RotateRefreshToken implements the rotation contract of storage.Store. The
 // transaction holds SQLite's write lock from BEGIN, so concurrent rotations of
 // one parent run one after the other and only the first finds it unrotated.

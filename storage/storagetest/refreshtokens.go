@@ -15,6 +15,7 @@ const grace = 30 * time.Second
 func refreshTokenTests() []namedTest {
 	return []namedTest{
 		{"CreateAndGet", testRefreshTokenCreateAndGet},
+		{"GetWithGrant", testRefreshTokenWithGrant},
 		{"RotateStoresSuccessor", testRotateStoresSuccessor},
 		{"RotateAgainWithinGraceReissues", testRotateWithinGrace},
 		{"RotateAfterGraceRevokesGrant", testRotateAfterGrace},
@@ -58,6 +59,29 @@ func testRefreshTokenCreateAndGet(t *testing.T, s storage.Store) {
 	assertErrorIs(t, "second token with the same hash", s.CreateRefreshToken(ctx, want), storage.ErrConflict)
 	_, err = s.GetRefreshToken(ctx, hash("unknown"))
 	assertErrorIs(t, "GetRefreshToken(unknown)", err, storage.ErrNotFound)
+}
+
+// testRefreshTokenWithGrant: the joined read returns what the two separate
+// reads do, for a token of a live grant and of a revoked one.
+func testRefreshTokenWithGrant(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	want := grantWithToken(t, s)
+	for _, revoke := range []bool{false, true} {
+		if revoke {
+			mustNot(t, "revoke grant", s.RevokeGrant(ctx, "g1", at(time.Minute)))
+		}
+		gotT, gotG, err := s.GetRefreshTokenWithGrant(ctx, hash("rt0"))
+		mustNot(t, "get refresh token with grant", err)
+		assertEqual(t, "GetRefreshTokenWithGrant token", gotT, want)
+		wantG, err := s.GetGrant(ctx, "g1")
+		mustNot(t, "get grant", err)
+		assertEqual(t, "GetRefreshTokenWithGrant grant", gotG, wantG)
+		if revoke && gotG.RevokedAt == nil {
+			t.Error("GetRefreshTokenWithGrant: grant revoked, RevokedAt nil")
+		}
+	}
+	_, _, err := s.GetRefreshTokenWithGrant(ctx, hash("unknown"))
+	assertErrorIs(t, "GetRefreshTokenWithGrant(unknown)", err, storage.ErrNotFound)
 }
 
 func testRotateStoresSuccessor(t *testing.T, s storage.Store) {
