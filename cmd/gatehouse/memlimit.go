@@ -9,15 +9,16 @@ import (
 
 // The soft memory limit `serve` gives the Go runtime when the operator set
 // none (GOMEMLIMIT): a base for everything but password hashing, plus, per
-// hashing slot, one hash's memory (argon2id's m) and room for the garbage
-// the previous hash left. Without a limit the collector lets the heap grow
-// to twice what is live, and each argon2id hash allocates its 19 MiB
-// afresh, so a sign-in flood took the process to 150 MiB and more
+// hashing slot, one hash's memory (argon2id's m) and a little room. Hashes
+// reuse their memory (internal/argon2's Pool), so a slot holds one hash's
+// memory and leaves no garbage; without a limit the collector would still
+// let the rest of the heap grow to twice what is live, hashes' memory
+// included, and a sign-in flood took the process to 150 MiB and more
 // (bench/compare). With it the collector runs sooner when memory is high,
 // and only then; GOMEMLIMIT (or GOMEMLIMIT=off) overrides it.
 const (
 	memoryLimitBase    = 40 << 20
-	memoryLimitPerHash = 8 << 20
+	memoryLimitPerHash = 1 << 20
 )
 
 // setDefaultMemoryLimit applies the default limit unless GOMEMLIMIT is set,
