@@ -231,13 +231,17 @@ func (p *Provider) codeReplayed(ctx context.Context, ar *storage.AuthRequest) er
 // token.
 func (s opStorage) TokenRequestByRefreshToken(ctx context.Context, value string) (zop.RefreshTokenRequest, error) {
 	now := s.now()
-	rt, g, err := s.p.store.GetRefreshTokenWithGrant(ctx, sha256Bytes(value))
+	r, err := s.p.store.GetRefreshTokenWithGrant(ctx, sha256Bytes(value))
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
 		}
 		return nil, fmt.Errorf("load refresh token: %w", err)
 	}
+	rt, g := r.Token, r.Grant
+	// The user came with the token (one read): issueTokens checks it is
+	// active and the ID token reads its claims from the request's memo.
+	rememberUser(ctx, r.User)
 	if !now.Before(rt.ExpiresAt) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token expired")
 	}

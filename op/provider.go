@@ -335,6 +335,13 @@ func (p *Provider) activeUser(ctx context.Context, id string) (*storage.User, er
 	return u, nil
 }
 
+// rememberUser puts u, read with something else, in the request's memo, so
+// that activeUser need not read it again.
+func rememberUser(ctx context.Context, u *storage.User) {
+	memo, _ := ctx.Value(userMemoKey{}).(*userMemo)
+	memo.put(u)
+}
+
 // userMemo keeps the users one request has read: a token request checks
 // the user is active and then reads the same user for the ID token's
 // claims, and a second read could only return the same row a moment

@@ -254,6 +254,14 @@ type RefreshToken struct {
 	RotatedAt  *time.Time
 }
 
+// RefreshTokenWithGrant is a refresh token with its grant and the grant's
+// user, as GetRefreshTokenWithGrant reads them.
+type RefreshTokenWithGrant struct {
+	Token *RefreshToken
+	Grant *Grant
+	User  *User
+}
+
 // RotateOutcome says what RotateRefreshToken did.
 type RotateOutcome int
 
@@ -512,10 +520,10 @@ type Store interface {
 	RevokeGrantsByUser(ctx context.Context, userID string, now time.Time) error
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	GetRefreshToken(ctx context.Context, hash []byte) (*RefreshToken, error)
-	// GetRefreshTokenWithGrant returns the token with hash and its grant in
-	// one read (a refresh needs both); ErrNotFound when there is no such
-	// token.
-	GetRefreshTokenWithGrant(ctx context.Context, hash []byte) (*RefreshToken, *Grant, error)
+	// GetRefreshTokenWithGrant returns the token with hash, its grant and
+	// the grant's user in one read (a refresh needs all three); ErrNotFound
+	// when there is no such token or its grant has no user.
+	GetRefreshTokenWithGrant(ctx context.Context, hash []byte) (*RefreshTokenWithGrant, error)
 	// RotateRefreshToken replaces the token parentHash with successor, atomically:
 	//   - parent current (not rotated), grant live: mark rotated, store successor → Rotated.
 	//   - parent rotated at most grace ago, grant live: store nothing → ReissuedInGrace.

@@ -61,26 +61,34 @@ func testRefreshTokenCreateAndGet(t *testing.T, s storage.Store) {
 	assertErrorIs(t, "GetRefreshToken(unknown)", err, storage.ErrNotFound)
 }
 
-// testRefreshTokenWithGrant: the joined read returns what the two separate
-// reads do, for a token of a live grant and of a revoked one.
+// testRefreshTokenWithGrant: the joined read returns what the separate
+// reads do, for a token of a live grant and of a revoked one, and of a
+// disabled user (whom the caller must refuse).
 func testRefreshTokenWithGrant(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	want := grantWithToken(t, s)
 	for _, revoke := range []bool{false, true} {
 		if revoke {
 			mustNot(t, "revoke grant", s.RevokeGrant(ctx, "g1", at(time.Minute)))
+			u, err := s.GetUser(ctx, "alice")
+			mustNot(t, "get user", err)
+			u.DisabledAt = ptrTo(at(time.Minute))
+			mustNot(t, "disable user", s.UpdateUser(ctx, u))
 		}
-		gotT, gotG, err := s.GetRefreshTokenWithGrant(ctx, hash("rt0"))
+		got, err := s.GetRefreshTokenWithGrant(ctx, hash("rt0"))
 		mustNot(t, "get refresh token with grant", err)
-		assertEqual(t, "GetRefreshTokenWithGrant token", gotT, want)
+		assertEqual(t, "GetRefreshTokenWithGrant token", got.Token, want)
 		wantG, err := s.GetGrant(ctx, "g1")
 		mustNot(t, "get grant", err)
-		assertEqual(t, "GetRefreshTokenWithGrant grant", gotG, wantG)
-		if revoke && gotG.RevokedAt == nil {
-			t.Error("GetRefreshTokenWithGrant: grant revoked, RevokedAt nil")
+		assertEqual(t, "GetRefreshTokenWithGrant grant", got.Grant, wantG)
+		wantU, err := s.GetUser(ctx, "alice")
+		mustNot(t, "get user", err)
+		assertEqual(t, "GetRefreshTokenWithGrant user", got.User, wantU)
+		if revoke && (got.Grant.RevokedAt == nil || got.User.DisabledAt == nil) {
+			t.Errorf("GetRefreshTokenWithGrant: grant revoked and user disabled, got RevokedAt %v, DisabledAt %v", got.Grant.RevokedAt, got.User.DisabledAt)
 		}
 	}
-	_, _, err := s.GetRefreshTokenWithGrant(ctx, hash("unknown"))
+	_, err := s.GetRefreshTokenWithGrant(ctx, hash("unknown"))
 	assertErrorIs(t, "GetRefreshTokenWithGrant(unknown)", err, storage.ErrNotFound)
 }
 
