@@ -22,7 +22,7 @@ func TestDefaultMemoryLimit(t *testing.T) {
 		os.Unsetenv("GOMEMLIMIT")
 		t.Cleanup(func() { os.Setenv("GOMEMLIMIT", v) })
 	}
-	want := int64(40<<20) + 2*(19<<20+1<<20)
+	want := int64(28<<20) + 2*(19<<20+1<<20)
 	if got := setDefaultMemoryLimit(h); got != want || debug.SetMemoryLimit(-1) != want {
 		t.Fatalf("default limit %d (runtime %d), want %d", got, debug.SetMemoryLimit(-1), want)
 	}
