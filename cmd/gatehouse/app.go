@@ -103,10 +103,14 @@ func retainAfterRetire(cfg *config) time.Duration {
 
 // newHasher builds the password hasher; m may be nil (CLI commands).
 func newHasher(cfg *config, m *password.Metrics) (*password.Hasher, error) {
-	h, err := password.New(password.Config{
+	return newHasherWith(password.Config{
 		Algorithm: cfg.PasswordHasher, BcryptCost: cfg.BcryptCost,
 		Concurrency: cfg.HashConcurrency, MaxWait: cfg.HashMaxWait, Metrics: m,
 	})
+}
+
+func newHasherWith(pc password.Config) (*password.Hasher, error) {
+	h, err := password.New(pc)
 	if err != nil {
 		return nil, fmt.Errorf("GATEHOUSE_PASSWORD_HASHER: %w", err)
 	}
@@ -114,10 +118,11 @@ func newHasher(cfg *config, m *password.Metrics) (*password.Hasher, error) {
 }
 
 // newServerHasher is newHasher for `serve`. With low-priority hashing it
-// raises GOMAXPROCS by the number of hashing threads, so that the Go
-// scheduler keeps as many processors as before for everything else (a
-// hashing thread holds a processor while it computes), and returns the
-// function that undoes it.
+// raises GOMAXPROCS by the number of hashing threads while they hash (and a
+// second after), so that the Go scheduler keeps as many processors as
+// before for everything else (a hashing thread holds a processor while it
+// computes); the rest of the time the extra processors would cost every
+// request CPU. It returns the function that ends the threads and undoes it.
 func newServerHasher(cfg *config, m *password.Metrics) (*password.Hasher, func(), error) {
 	if !cfg.HashLowPriority {
 		h, err := newHasher(cfg, m)
@@ -127,19 +132,26 @@ func newServerHasher(cfg *config, m *password.Metrics) (*password.Hasher, func()
 		return nil, nil, errors.New("GATEHOUSE_PASSWORD_HASH_PRIORITY: low is only supported on Linux")
 	}
 	procs := runtime.GOMAXPROCS(0)
-	c := *cfg
-	if c.HashConcurrency == 0 {
-		c.HashConcurrency = procs // every core, when nothing else wants it
+	slots := cfg.HashConcurrency
+	if slots == 0 {
+		slots = procs // every core, when nothing else wants it
 	}
-	h, err := newHasher(&c, m)
+	h, err := newHasherWith(password.Config{
+		Algorithm: cfg.PasswordHasher, BcryptCost: cfg.BcryptCost,
+		Concurrency: slots, MaxWait: cfg.HashMaxWait, Metrics: m,
+		LowPriority: true,
+		Busy: func(busy bool) {
+			if busy {
+				runtime.GOMAXPROCS(procs + slots)
+			} else {
+				runtime.GOMAXPROCS(procs)
+			}
+		},
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	runtime.GOMAXPROCS(procs + c.HashConcurrency)
-	return h, func() {
-		h.Close()
-		runtime.GOMAXPROCS(procs)
-	}, nil
+	return h, h.Close, nil
 }
 
 // newApp wires the server. now is the clock (time.Now outside tests).

@@ -6,7 +6,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestLowPriorityThreads: with LowPriority the hashes are computed (and
@@ -70,4 +72,55 @@ func threadNiceness(t *testing.T, task string) int {
 		t.Fatalf("%s: niceness %q", path, f[16])
 	}
 	return nice
+}
+
+// TestBusyNotifications: Busy hears true before the first of overlapping
+// hashes and false once, a linger after the last; a hash after that raises
+// again, and Close lowers at once.
+func TestBusyNotifications(t *testing.T) {
+	calls := make(chan bool, 8)
+	h := mustNew(t, Config{Argon2Memory: 64, Argon2Time: 1, Concurrency: 2, LowPriority: true,
+		BusyLinger: 50 * time.Millisecond, Busy: func(b bool) { calls <- b }})
+	defer h.Close()
+	ctx := context.Background()
+	next := func(want bool) {
+		t.Helper()
+		select {
+		case got := <-calls:
+			if got != want {
+				t.Fatalf("Busy(%v), want Busy(%v)", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no Busy(%v)", want)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := h.Hash(ctx, "Correct-Horse-1"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	// Raised before the first; lowered a linger after the last. Between
+	// two hashes a slow machine may let the linger pass, so more pairs may
+	// come, but always alternating and ending lowered.
+	for want := true; ; want = !want {
+		next(want)
+		if !want && len(calls) == 0 {
+			break
+		}
+	}
+	if _, err := h.Hash(ctx, "Correct-Horse-1"); err != nil {
+		t.Fatal(err)
+	}
+	next(true)
+	h.Close()
+	next(false)
+	select {
+	case b := <-calls:
+		t.Fatalf("Busy(%v) after Close", b)
+	default:
+	}
 }
