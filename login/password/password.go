@@ -145,9 +145,7 @@ type Config struct {
 // lowPriorityNice is the niceness of low-priority hashing threads, the lowest
 // there is: a nice-19 thread weighs 15 against the 1024 of a default one, so
 // a request thread sharing its core gets about 98.5 % of it, while hashing
-// alone on the machine still gets all of it. Niceness 10 (about 90 %) left the
-// token endpoint's p99 during a sign-in flood at 5.4–6.8× its idle p99;
-// 19 brought it to 4.1–4.9× (BenchmarkSignInFlood, 2 cores).
+// alone on the machine still gets all of it.
 const lowPriorityNice = 19
 
 // DefaultConcurrency is GOMAXPROCS−1, at least 1: hashing never occupies
