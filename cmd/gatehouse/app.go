@@ -136,15 +136,22 @@ func newServerHasher(cfg *config, m *password.Metrics) (*password.Hasher, func()
 	if slots == 0 {
 		slots = procs // every core, when nothing else wants it
 	}
+	// Setting GOMAXPROCS stops the runtime from following the CPU quota
+	// (Go 1.25); lowering gives that back with SetDefaultGOMAXPROCS unless
+	// the operator set GOMAXPROCS, whose value then stands.
+	_, procsSet := os.LookupEnv("GOMAXPROCS")
 	h, err := newHasherWith(password.Config{
 		Algorithm: cfg.PasswordHasher, BcryptCost: cfg.BcryptCost,
 		Concurrency: slots, MaxWait: cfg.HashMaxWait, Metrics: m,
 		LowPriority: true,
 		Busy: func(busy bool) {
-			if busy {
-				runtime.GOMAXPROCS(procs + slots)
-			} else {
+			switch {
+			case busy:
+				runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + slots)
+			case procsSet:
 				runtime.GOMAXPROCS(procs)
+			default:
+				runtime.SetDefaultGOMAXPROCS()
 			}
 		},
 	})

@@ -16,7 +16,8 @@ import (
 // count; 28 MiB keeps a sign-in flood's peak under 100 MiB resident (97 MiB
 // on SQLite, 90 MiB on PostgreSQL; 111/101 with a 40 MiB base). Hashes
 // reuse their memory (internal/argon2's Pool), so a slot holds one hash's
-// memory and leaves no garbage; without a limit the collector would still
+// memory and leaves little garbage (a stored hash with other parameters
+// still allocates its own); without a limit the collector would still
 // let the rest of the heap grow to twice what is live, hashes' memory
 // included, and a sign-in flood took the process to 150 MiB and more
 // (bench/compare). With it the collector runs sooner when memory is high,

@@ -2,12 +2,15 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in the LICENSE file.
 
-// Package argon2 is golang.org/x/crypto/argon2 (v0.58.0) with two changes: a
-// Pool lends the memory of one computation to the next instead of allocating
-// it afresh (19 MiB at OWASP's parameters, for every password checked), and
-// the first pass over the memory overwrites blocks instead of XORing into
-// zeroed ones (RFC 9106 §3.2 as written; the same result), so that lent
-// memory needs no clearing.
+// Package argon2 is golang.org/x/crypto/argon2 (v0.58.0) with three changes:
+// a Pool lends the memory of one computation to the next instead of
+// allocating it afresh (19 MiB at OWASP's parameters, for every password
+// checked); the first pass over the memory overwrites blocks instead of
+// XORing into zeroed ones (RFC 9106 §3.2 as written; the same result), so
+// that lent memory needs no clearing; and the lanes of a slice are computed
+// one after another on the caller's goroutine rather than each on a
+// goroutine of its own, so that a hash runs on the thread that asked for it
+// (login/password's low-priority threads).
 //
 // Why a copy: at sign-in rates that allocation is the process's allocation
 // rate: it starts a garbage collection every few hashes, and each collection
@@ -97,9 +100,10 @@ func (p *Pool) get(n uint32) *[]block {
 		for len(p.free) > 0 {
 			w := p.free[len(p.free)-1]
 			p.free = p.free[:len(p.free)-1]
-			// Collected, or smaller than this computation needs (the
-			// parameters changed): dropped.
-			if b := w.Value(); b != nil && uint32(cap(*b)) >= n {
+			// Collected, smaller than this computation needs, or more than
+			// twice as large (a stored hash with a larger m: kept, it
+			// would hold its memory as long as hashing goes on): dropped.
+			if b := w.Value(); b != nil && uint32(cap(*b)) >= n && uint32(cap(*b))/2 <= n {
 				p.mu.Unlock()
 				*b = (*b)[:n]
 				return b
@@ -206,7 +210,7 @@ func processBlocks(B []block, time, memory, threads uint32, mode int) {
 	lanes := memory / threads
 	segments := lanes / syncPoints
 
-	processSegment := func(n, slice, lane uint32, wg *sync.WaitGroup) {
+	processSegment := func(n, slice, lane uint32) {
 		var addresses, in, zero block
 		if mode == argon2i || (mode == argon2id && n == 0 && slice < syncPoints/2) {
 			in[0] = uint64(n)
@@ -258,20 +262,21 @@ func processBlocks(B []block, time, memory, threads uint32, mode int) {
 			}
 			index, offset = index+1, offset+1
 		}
-		wg.Done()
 	}
 
+	// The lanes of a slice are computed one after another on the caller's
+	// goroutine, where x/crypto starts a goroutine for each: the caller may
+	// be a low-priority thread (login/password), and work handed to other
+	// goroutines would run on ordinary threads at normal priority. The
+	// segments of one slice are independent, so the order changes nothing
+	// but the wall time of a hash with several lanes (Gatehouse's have one).
 	for n := uint32(0); n < time; n++ {
 		for slice := uint32(0); slice < syncPoints; slice++ {
-			var wg sync.WaitGroup
 			for lane := uint32(0); lane < threads; lane++ {
-				wg.Add(1)
-				go processSegment(n, slice, lane, &wg)
+				processSegment(n, slice, lane)
 			}
-			wg.Wait()
 		}
 	}
-
 }
 
 func extractKey(B []block, memory, threads, keyLen uint32) []byte {

@@ -80,3 +80,22 @@ func TestPoolFreesWhenIdle(t *testing.T) {
 		t.Fatalf("after a collection the pool still lent its memory (%d bytes allocated, the blocks are %d)", got, memory<<10)
 	}
 }
+
+// TestPoolDropsOversized: memory more than twice what a computation needs
+// (left by a stored hash with a larger m) is not lent to it, so it is freed
+// instead of held for as long as hashing goes on.
+func TestPoolDropsOversized(t *testing.T) {
+	var p Pool
+	pw, salt := []byte("password"), []byte("saltsaltsaltsalt")
+	p.IDKey(pw, salt, 1, 8192, 1, 32)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got := p.IDKey(pw, salt, 1, 1024, 1, 32)
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc < 1024<<10 {
+		t.Fatalf("a 1 MiB computation allocated %d bytes: it was lent the 8 MiB", alloc)
+	}
+	if want := xargon2.IDKey(pw, salt, 1, 1024, 1, 32); !bytes.Equal(got, want) {
+		t.Fatalf("key %x, x/crypto %x", got, want)
+	}
+}

@@ -418,6 +418,10 @@ type busyTracker struct {
 	running int
 	raised  bool
 	idle    *time.Timer
+	// gen counts the idle timers armed: a timer's callback lowers only if
+	// it is still the newest, since Stop cannot stop one already firing
+	// (it would otherwise lower a linger early, after a later hash).
+	gen uint64
 }
 
 func (b *busyTracker) start() {
@@ -443,14 +447,16 @@ func (b *busyTracker) done() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.running--; b.running == 0 {
-		b.idle = time.AfterFunc(b.linger, b.lower)
+		b.gen++
+		gen := b.gen
+		b.idle = time.AfterFunc(b.linger, func() { b.lower(gen) })
 	}
 }
 
-func (b *busyTracker) lower() {
+func (b *busyTracker) lower(gen uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.running == 0 && b.raised {
+	if gen == b.gen && b.running == 0 && b.raised {
 		b.raised = false
 		b.notify(false)
 	}

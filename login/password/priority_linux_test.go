@@ -53,6 +53,57 @@ func TestLowPriorityThreads(t *testing.T) {
 	}
 }
 
+// TestLowPriorityThreadsDoTheWork: the CPU time of argon2id hashes is
+// spent on the low-priority threads themselves, not on goroutines they
+// start, which would run on ordinary threads (x/crypto starts one per lane).
+func TestLowPriorityThreadsDoTheWork(t *testing.T) {
+	h := mustNew(t, Config{Argon2Memory: 4096, Argon2Time: 3, Argon2Threads: 2, Concurrency: 1, LowPriority: true})
+	defer h.Close()
+	ctx := context.Background()
+	if _, err := h.Hash(ctx, "Correct-Horse-1"); err != nil { // starts the thread
+		t.Fatal(err)
+	}
+	threads := h.LowPriorityThreads()
+	if len(threads) != 1 {
+		t.Fatalf("%d hashing threads, want 1", len(threads))
+	}
+	task := "task/" + strconv.Itoa(threads[0])
+	hashing, process := threadCPUTicks(t, task), threadCPUTicks(t, "self")
+	for range 20 {
+		if _, err := h.Hash(ctx, "Correct-Horse-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hashing, process = threadCPUTicks(t, task)-hashing, threadCPUTicks(t, "self")-process
+	if process < 5 {
+		t.Skipf("20 hashes took %d clock ticks of CPU: too few to tell", process)
+	}
+	if hashing*10 < process*7 {
+		t.Fatalf("the low-priority thread spent %d of the process's %d ticks: the hashes ran elsewhere", hashing, process)
+	}
+}
+
+// threadCPUTicks is utime+stime (fields 14 and 15) of /proc/self/<task>/stat,
+// or of the whole process for "self".
+func threadCPUTicks(t *testing.T, task string) int {
+	t.Helper()
+	path := "/proc/self/stat"
+	if task != "self" {
+		path = "/proc/self/" + task + "/stat"
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	utime, err1 := strconv.Atoi(f[11])
+	stime, err2 := strconv.Atoi(f[12])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("parse %s: %v %v", path, err1, err2)
+	}
+	return utime + stime
+}
+
 // threadNiceness reads field 19 of /proc/self/<task>/stat ("self" for the
 // process's main thread).
 func threadNiceness(t *testing.T, task string) int {

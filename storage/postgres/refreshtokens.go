@@ -102,7 +102,13 @@ const rotateRefreshToken = `WITH parent AS (
 func (s *Store) RotateRefreshToken(ctx context.Context, parentHash []byte, successor *storage.RefreshToken,
 	now time.Time, grace time.Duration) (storage.RotateOutcome, error) {
 	const what = "postgres: rotate refresh token"
+	// The stored precision is the microsecond: a cutoff between two
+	// microseconds is rounded up, so that the statement (which gets it
+	// truncated) and the comparison below agree for any grace.
 	cutoff := now.Truncate(time.Microsecond).Add(-grace)
+	if down := cutoff.Truncate(time.Microsecond); down.Before(cutoff) {
+		cutoff = down.Add(time.Microsecond)
+	}
 	var grantID string
 	var rotatedAt, revokedAt *time.Time
 	err := s.pool.QueryRow(ctx, rotateRefreshToken, parentHash, now,
