@@ -122,28 +122,6 @@ type rowScanner interface {
 	Scan(dest ...any) error
 }
 
-// scanJoined scans one row of a join whose columns are those of several
-// scan functions, in their order: each function is run against a recorder
-// that keeps its destinations, then the row is scanned into all of them at
-// once. The scan functions stay the one place each type's columns are read.
-func scanJoined(row rowScanner, scans ...func(rowScanner) error) error {
-	var rec destRecorder
-	for _, scan := range scans {
-		if err := scan(&rec); err != nil {
-			return err
-		}
-	}
-	return row.Scan(rec...)
-}
-
-// destRecorder is a rowScanner that records the destinations it is given.
-type destRecorder []any
-
-func (r *destRecorder) Scan(dest ...any) error {
-	*r = append(*r, dest...)
-	return nil
-}
-
 // optBytes stores an empty byte slice as NULL, for optional hashes.
 func optBytes(b []byte) any {
 	if len(b) == 0 {

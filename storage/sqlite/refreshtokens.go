@@ -50,16 +50,16 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (*storage.Refr
 func (s *Store) GetRefreshTokenWithGrant(ctx context.Context, hash []byte) (*storage.RefreshTokenWithGrant, error) {
 	const what = "sqlite: get refresh token with grant"
 	var r storage.RefreshTokenWithGrant
-	err := scanJoined(s.q.QueryRowContext(ctx, `SELECT t.hash, t.grant_id, t.parent_hash, t.scopes, t.created_at,
+	err := storage.ScanJoined(s.q.QueryRowContext(ctx, `SELECT t.hash, t.grant_id, t.parent_hash, t.scopes, t.created_at,
 			t.expires_at, t.rotated_at, g.id, g.user_id, g.client_id, g.session_id, g.scopes,
 			g.auth_time, g.amr, g.created_at, g.expires_at, g.revoked_at, g.resources, g.idp, g.dpop_jkt,
 			u.id, u.email, u.name, u.role, u.email_verified, u.password_hash, u.created_at, u.updated_at,
 			u.disabled_at, u.version
 		FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id JOIN users u ON u.id = g.user_id
 		WHERE t.hash = ?`, hash),
-		func(row rowScanner) (err error) { r.Token, err = scanRefreshToken(row); return err },
-		func(row rowScanner) (err error) { r.Grant, err = scanGrant(row); return err },
-		func(row rowScanner) (err error) { r.User, err = scanUser(row); return err })
+		func(row storage.RowScanner) (err error) { r.Token, err = scanRefreshToken(row); return err },
+		func(row storage.RowScanner) (err error) { r.Grant, err = scanGrant(row); return err },
+		func(row storage.RowScanner) (err error) { r.User, err = scanUser(row); return err })
 	if err != nil {
 		return nil, wrapErr(what, err)
 	}
