@@ -122,8 +122,8 @@ type Config struct {
 	// operating-system priority is lowered (niceness lowPriorityNice; Linux
 	// only, see LowPrioritySupported), so that the kernel runs request
 	// threads first whenever both want a core. It only helps when the Go
-	// scheduler has processors beyond the hashing threads (GOMAXPROCS raised
-	// by Concurrency): see docs/design.md, "Password hashing under load".
+	// scheduler has processors beyond the hashing threads while they hash
+	// (Busy): see docs/design.md, "Password hashing under load".
 	// Call Close to end the threads.
 	LowPriority bool
 	// Busy, with LowPriority, is told when hashing starts and stops: true
