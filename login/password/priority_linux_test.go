@@ -69,16 +69,22 @@ func TestLowPriorityThreadsDoTheWork(t *testing.T) {
 	}
 	task := "task/" + strconv.Itoa(threads[0])
 	hashing, process := threadCPUTicks(t, task), threadCPUTicks(t, "self")
-	for range 20 {
+	for range 60 {
 		if _, err := h.Hash(ctx, "Correct-Horse-1"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	hashing, process = threadCPUTicks(t, task)-hashing, threadCPUTicks(t, "self")-process
-	if process < 5 {
-		t.Skipf("20 hashes took %d clock ticks of CPU: too few to tell", process)
+	if process < 10 {
+		t.Skipf("60 hashes took %d clock ticks of CPU: too few to tell", process)
 	}
-	if hashing*10 < process*7 {
+	// Lanes on goroutines of their own (x/crypto's way) would leave the
+	// thread next to nothing. The rest of the process (scheduler, GC,
+	// sysmon) takes more when other processes load the machine: 17 of 25
+	// ticks were seen while a CI run shared the cores, hence 60 % and not
+	// more.
+	t.Logf("the low-priority thread: %d of the process's %d ticks", hashing, process)
+	if hashing*10 < process*6 {
 		t.Fatalf("the low-priority thread spent %d of the process's %d ticks: the hashes ran elsewhere", hashing, process)
 	}
 }
