@@ -400,10 +400,11 @@ func (h *Handler) consentNeeded(ctx context.Context, ar *storage.AuthRequest, cl
 // consentNeeded) and explain what is missing.
 func (h *Handler) SilentSignIn(r *http.Request, ar *storage.AuthRequest, cached *storage.Client) (*storage.Session, error) {
 	ctx := r.Context()
-	sess, user, err := h.currentSession(ctx, r)
-	if err != nil || sess == nil {
+	su, err := h.currentSignIn(ctx, r)
+	if err != nil || su == nil {
 		return nil, err
 	}
+	sess, user := su.Session, su.User
 	// The client as the pages would see it: op's copy may be up to its
 	// cache's age old, and a require_mfa or require_consent set a moment
 	// ago (by the CLI, or on another instance) must hold here too.
@@ -414,9 +415,8 @@ func (h *Handler) SilentSignIn(r *http.Request, ar *storage.AuthRequest, cached 
 	if h.needsLogin(ar, sess) {
 		return nil, nil
 	}
-	want, err := h.factorDue(ctx, sess, user, client, ar)
-	if err != nil || want != "" {
-		return nil, err
+	if h.factorDueWith(su.HasSecondFactor, sess, user, client, ar) != "" {
+		return nil, nil
 	}
 	if need, err := h.consentNeeded(ctx, ar, client, user); err != nil || need {
 		return nil, err

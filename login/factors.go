@@ -134,18 +134,25 @@ func acrRank(v string) int { return slices.Index(authn.ACRValues(), v) + 1 }
 // sign-in pages and for the one-request answer (SilentSignIn).
 //
 // It asks the store one question (HasSecondFactor) rather than loading the
-// factors, since this runs on every SSO sign-in; the pages that then need
-// the factors themselves load them (userFactors).
+// factors, since this runs on every sign-in; the pages that then need the
+// factors themselves load them (userFactors). SilentSignIn has the answer
+// from its session read already and calls factorDueWith.
 func (h *Handler) factorDue(ctx context.Context, sess *storage.Session, user *storage.User, client *storage.Client, ar *storage.AuthRequest) (string, error) {
 	enrolled, err := h.store.HasSecondFactor(ctx, user.ID)
 	if err != nil {
 		return "", err
 	}
+	return h.factorDueWith(enrolled, sess, user, client, ar), nil
+}
+
+// factorDueWith is factorDue for a user known to have (enrolled) or not to
+// have a second factor.
+func (h *Handler) factorDueWith(enrolled bool, sess *storage.Session, user *storage.User, client *storage.Client, ar *storage.AuthRequest) string {
 	want := h.requiredACR(user, enrolled, client, ar)
 	if want == "" || authn.Satisfies(authn.ACRFor(sess.AMR), []string{want}) {
-		return "", nil
+		return ""
 	}
-	return want, nil
+	return want
 }
 
 // factorsSatisfied checks the session against what is asked before an app

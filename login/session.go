@@ -52,25 +52,36 @@ func (h *Handler) cookieTokenHash(r *http.Request) []byte {
 // disabled). An error is a store failure. Using the session moves its idle
 // expiry forward.
 func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage.Session, *storage.User, error) {
-	s, err := h.sessionFromCookie(ctx, r)
-	if err != nil || s == nil {
+	su, err := h.currentSignIn(ctx, r)
+	if su == nil {
 		return nil, nil, err
 	}
-	now := h.now()
-	if !s.Live(now) {
-		return nil, nil, nil
+	return su.Session, su.User, nil
+}
+
+// currentSignIn is currentSession with whether the user has a second
+// factor, all read in one statement (Store.GetSessionWithUser): what an
+// SSO sign-in decides on (SilentSignIn).
+func (h *Handler) currentSignIn(ctx context.Context, r *http.Request) (*storage.SessionWithUser, error) {
+	th := h.cookieTokenHash(r)
+	if th == nil {
+		return nil, nil
 	}
-	u, err := h.store.GetUser(ctx, s.UserID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, nil
+	su, err := h.store.GetSessionWithUser(ctx, th)
+	if errors.Is(err, storage.ErrNotFound) { // unknown, or its user deleted
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if u.Disabled() {
+	s, now := su.Session, h.now()
+	if !s.Live(now) {
+		return nil, nil
+	}
+	if su.User.Disabled() {
 		// Disabling ends the user's sessions; one started by a sign-in
 		// that passed its checks just before is signed out here.
-		return nil, nil, nil
+		return nil, nil
 	}
 	if now.Sub(s.LastSeenAt) >= touchEvery {
 		idle := h.idleExpiry(now, s.ExpiresAt)
@@ -81,7 +92,7 @@ func (h *Handler) currentSession(ctx context.Context, r *http.Request) (*storage
 			s.LastSeenAt, s.IdleExpiresAt = now, idle
 		}
 	}
-	return s, u, nil
+	return su, nil
 }
 
 func (h *Handler) idleExpiry(now, absolute time.Time) time.Time {

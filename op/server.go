@@ -55,16 +55,20 @@ func (s *server) codeExchange(ctx context.Context, r *zop.ClientRequest[oidc.Acc
 	if err != nil {
 		return nil, badCode
 	}
-	pending, err := p.store.GetAuthRequest(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
+	// The request with its user, in one read: the ID token's claims need
+	// the user (activeUser, through the request's memo).
+	found, err := p.store.GetAuthRequestWithUser(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) { // unknown, nobody signed in for it, or the user deleted
 		return nil, badCode
 	}
 	if err != nil {
 		return nil, err
 	}
+	pending := found.Request
 	if !pending.Done || pending.UserID == "" { // a code belongs only to a completed sign-in
 		return nil, badCode
 	}
+	rememberUser(ctx, found.User)
 	if r.Client.GetID() != pending.ClientID {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code was issued to another client")
 	}

@@ -1,5 +1,7 @@
 package storage
 
+import "strings"
+
 // RowScanner is what the backends' single-row results share (database/sql's
 // *Row, pgx's Row).
 type RowScanner interface {
@@ -27,4 +29,44 @@ type destRecorder []any
 func (r *destRecorder) Scan(dest ...any) error {
 	*r = append(*r, dest...)
 	return nil
+}
+
+// Qualify prefixes each column of a backend's column list (as its scan
+// functions read them) with a table alias, so a join can select the same
+// list from several tables: "id, COALESCE(user_id, ”)" with alias "u"
+// becomes "u.id, COALESCE(u.user_id, ”)". A column is a bare name or a
+// COALESCE of one; anything else panics, at package initialisation where
+// the lists are qualified, not on a request.
+func Qualify(alias string, columns string) string {
+	parts := strings.Split(columns, ",")
+	out := make([]string, 0, len(parts))
+	for i := 0; i < len(parts); i++ {
+		col := strings.TrimSpace(parts[i])
+		if rest, ok := strings.CutPrefix(col, "COALESCE("); ok {
+			// The COALESCE's default is the next comma-separated part.
+			if i+1 >= len(parts) || !isColumnName(rest) {
+				panic("storage.Qualify: cannot qualify " + col)
+			}
+			i++
+			out = append(out, "COALESCE("+alias+"."+rest+","+parts[i])
+			continue
+		}
+		if !isColumnName(col) {
+			panic("storage.Qualify: cannot qualify " + col)
+		}
+		out = append(out, alias+"."+col)
+	}
+	return strings.Join(out, ", ")
+}
+
+func isColumnName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && r != '_' && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -262,6 +262,13 @@ type RefreshTokenWithGrant struct {
 	User  *User
 }
 
+// AuthRequestWithUser is a completed auth request with the user who signed
+// in for it, as GetAuthRequestWithUser reads them.
+type AuthRequestWithUser struct {
+	Request *AuthRequest
+	User    *User
+}
+
 // RotateOutcome says what RotateRefreshToken did.
 type RotateOutcome int
 
@@ -297,6 +304,16 @@ type Session struct {
 	// session list shows them so a user can tell their devices apart.
 	UserAgent string
 	IP        string
+}
+
+// SessionWithUser is a session with its user and whether that user has a
+// second factor, as GetSessionWithUser reads them: what deciding on a
+// browser's sign-in needs, in one read.
+type SessionWithUser struct {
+	Session *Session
+	User    *User
+	// HasSecondFactor is HasSecondFactor(User.ID) at the time of the read.
+	HasSecondFactor bool
 }
 
 // MaxSessionUserAgent bounds the User-Agent kept with a session: enough
@@ -484,6 +501,11 @@ type Store interface {
 	// SaveAuthCode would, in the same write.
 	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
 	GetAuthRequest(ctx context.Context, id string) (*AuthRequest, error)
+	// GetAuthRequestWithUser returns the request with id and the user who
+	// signed in for it in one read (a code exchange needs both);
+	// ErrNotFound when there is no such request or no user has signed in
+	// for it (or that user was deleted).
+	GetAuthRequestWithUser(ctx context.Context, id string) (*AuthRequestWithUser, error)
 	// SaveAuthCode attaches the (only) code of a request: ErrConflict if one
 	// was saved before (a second callback must not mint a second code),
 	// ErrNotFound if there is no such request.
@@ -541,6 +563,11 @@ type Store interface {
 	// cleaned user agent.
 	CreateSession(ctx context.Context, s *Session) error
 	GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (*Session, error)
+	// GetSessionWithUser returns the session with tokenHash (in whatever
+	// state, expired included), its user and whether the user has a second
+	// factor, in one read; ErrNotFound when there is no such session or its
+	// user is gone.
+	GetSessionWithUser(ctx context.Context, tokenHash []byte) (*SessionWithUser, error)
 	GetSession(ctx context.Context, id string) (*Session, error)
 	// RenewSession replaces, in place, the live session s.ID of s.UserID with
 	// s: a new cookie (TokenHash), sign-in (AuthTime, AMR, IDP), device

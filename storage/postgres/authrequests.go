@@ -66,6 +66,24 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	return r, wrapErr("postgres: get auth request", err)
 }
 
+// authRequestWithUserQuery reads a completed request and its user in one
+// statement.
+var authRequestWithUserQuery = `SELECT ` + storage.Qualify("a", authRequestColumns) + `, ` + storage.Qualify("u", userColumns) + `
+	FROM auth_requests a JOIN users u ON u.id = a.user_id
+	WHERE a.id = $1`
+
+// GetAuthRequestWithUser implements storage.Store.
+func (s *Store) GetAuthRequestWithUser(ctx context.Context, id string) (*storage.AuthRequestWithUser, error) {
+	var r storage.AuthRequestWithUser
+	err := storage.ScanJoined(s.pool.QueryRow(ctx, authRequestWithUserQuery, id),
+		func(row storage.RowScanner) (err error) { r.Request, err = scanAuthRequest(row); return err },
+		func(row storage.RowScanner) (err error) { r.User, err = scanUser(row); return err })
+	if err != nil {
+		return nil, wrapErr("postgres: get auth request with user", err)
+	}
+	return &r, nil
+}
+
 // SaveAuthCode attaches the hash of an issued code to the request.
 func (s *Store) SaveAuthCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error {
 	if len(codeHash) == 0 {

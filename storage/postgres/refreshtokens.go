@@ -41,18 +41,19 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (*storage.Refr
 	return t, wrapErr("postgres: get refresh token", err)
 }
 
+// refreshTokenWithGrantQuery reads a refresh token, its grant and the
+// grant's user in one statement.
+var refreshTokenWithGrantQuery = `SELECT ` + storage.Qualify("t", refreshTokenColumns) + `, ` +
+	storage.Qualify("g", grantColumns) + `, ` + storage.Qualify("u", userColumns) + `
+	FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id JOIN users u ON u.id = g.user_id
+	WHERE t.hash = $1`
+
 // GetRefreshTokenWithGrant returns the token with hash, its grant and the
 // grant's user, joined.
 func (s *Store) GetRefreshTokenWithGrant(ctx context.Context, hash []byte) (*storage.RefreshTokenWithGrant, error) {
 	const what = "postgres: get refresh token with grant"
 	var r storage.RefreshTokenWithGrant
-	err := storage.ScanJoined(s.pool.QueryRow(ctx, `SELECT t.hash, t.grant_id, t.parent_hash, t.scopes, t.created_at,
-			t.expires_at, t.rotated_at, g.id, COALESCE(g.user_id, ''), g.client_id, g.session_id, g.scopes,
-			g.auth_time, g.amr, g.created_at, g.expires_at, g.revoked_at, g.resources, g.idp, g.dpop_jkt,
-			u.id, u.email, u.name, u.role, u.email_verified, u.password_hash, u.created_at, u.updated_at,
-			u.disabled_at, u.version
-		FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id JOIN users u ON u.id = g.user_id
-		WHERE t.hash = $1`, hash),
+	err := storage.ScanJoined(s.pool.QueryRow(ctx, refreshTokenWithGrantQuery, hash),
 		func(row storage.RowScanner) (err error) { r.Token, err = scanRefreshToken(row); return err },
 		func(row storage.RowScanner) (err error) { r.Grant, err = scanGrant(row); return err },
 		func(row storage.RowScanner) (err error) { r.User, err = scanUser(row); return err })

@@ -16,17 +16,13 @@ const authRequestColumns = `id, client_id, redirect_uri, state, nonce, scopes, r
 
 func scanAuthRequest(row rowScanner) (*storage.AuthRequest, error) {
 	var r storage.AuthRequest
-	var maxAge sql.NullInt64
 	err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &r.State, &r.Nonce, listCol{&r.Scopes},
 		&r.ResponseType, &r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, listCol{&r.Prompt},
-		&maxAge, &r.LoginHint, &r.HintSubject, timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt},
+		int64PtrCol{&r.MaxAge}, &r.LoginHint, &r.HintSubject, timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt},
 		&r.Done, stringCol{&r.UserID}, &r.SessionID, timeCol{&r.AuthTime}, listCol{&r.AMR},
 		timeCol{&r.CodeExpiresAt}, timePtrCol{&r.CodeUsedAt}, listCol{&r.Resources}, &r.IDP, &r.DPoPJKT)
 	if err != nil {
 		return nil, err
-	}
-	if maxAge.Valid {
-		r.MaxAge = &maxAge.Int64
 	}
 	return &r, nil
 }
@@ -88,6 +84,24 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	r, err := scanAuthRequest(s.q.QueryRowContext(ctx,
 		`SELECT `+authRequestColumns+` FROM auth_requests WHERE id = ?`, id))
 	return r, wrapErr("sqlite: get auth request", err)
+}
+
+// authRequestWithUserQuery reads a completed request and its user in one
+// statement.
+var authRequestWithUserQuery = `SELECT ` + storage.Qualify("a", authRequestColumns) + `, ` + storage.Qualify("u", userColumns) + `
+	FROM auth_requests a JOIN users u ON u.id = a.user_id
+	WHERE a.id = ?`
+
+// GetAuthRequestWithUser implements storage.Store.
+func (s *Store) GetAuthRequestWithUser(ctx context.Context, id string) (*storage.AuthRequestWithUser, error) {
+	var r storage.AuthRequestWithUser
+	err := storage.ScanJoined(s.q.QueryRowContext(ctx, authRequestWithUserQuery, id),
+		func(row storage.RowScanner) (err error) { r.Request, err = scanAuthRequest(row); return err },
+		func(row storage.RowScanner) (err error) { r.User, err = scanUser(row); return err })
+	if err != nil {
+		return nil, wrapErr("sqlite: get auth request with user", err)
+	}
+	return &r, nil
 }
 
 // SaveAuthCode attaches the hash of an issued code to the request.

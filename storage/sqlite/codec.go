@@ -117,6 +117,22 @@ func (c stringCol) Scan(src any) error {
 	return nil
 }
 
+// int64PtrCol scans a nullable INTEGER column; NULL gives nil. Being a
+// column type, not a check after Scan, it works inside storage.ScanJoined.
+type int64PtrCol struct{ dst **int64 }
+
+func (c int64PtrCol) Scan(src any) error {
+	var n sql.NullInt64
+	if err := n.Scan(src); err != nil {
+		return err
+	}
+	*c.dst = nil
+	if n.Valid {
+		*c.dst = &n.Int64
+	}
+	return nil
+}
+
 // rowScanner is the Scan method shared by *sql.Row and *sql.Rows.
 type rowScanner interface {
 	Scan(dest ...any) error

@@ -58,6 +58,27 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (*s
 	return sess, wrapErr("sqlite: get session by token hash", err)
 }
 
+// sessionWithUserQuery reads a session, its user and whether the user has
+// a second factor (as HasSecondFactor) in one statement.
+var sessionWithUserQuery = `SELECT ` + storage.Qualify("s", sessionColumns) + `, ` + storage.Qualify("u", userColumns) + `,
+		EXISTS (SELECT 1 FROM totp_factors WHERE user_id = u.id)
+			OR EXISTS (SELECT 1 FROM webauthn_credentials WHERE user_id = u.id)
+	FROM sessions s JOIN users u ON u.id = s.user_id
+	WHERE s.token_hash = ?`
+
+// GetSessionWithUser implements storage.Store.
+func (s *Store) GetSessionWithUser(ctx context.Context, tokenHash []byte) (*storage.SessionWithUser, error) {
+	var r storage.SessionWithUser
+	err := storage.ScanJoined(s.q.QueryRowContext(ctx, sessionWithUserQuery, tokenHash),
+		func(row storage.RowScanner) (err error) { r.Session, err = scanSession(row); return err },
+		func(row storage.RowScanner) (err error) { r.User, err = scanUser(row); return err },
+		func(row storage.RowScanner) error { return row.Scan(&r.HasSecondFactor) })
+	if err != nil {
+		return nil, wrapErr("sqlite: get session with user", err)
+	}
+	return &r, nil
+}
+
 // GetSession returns the session with id.
 func (s *Store) GetSession(ctx context.Context, id string) (*storage.Session, error) {
 	sess, err := scanSession(s.q.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))

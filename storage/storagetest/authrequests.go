@@ -19,6 +19,7 @@ func authRequestTests() []namedTest {
 		{"CreateAndGet", testAuthRequestCreateAndGet},
 		{"WithoutMaxAge", testAuthRequestWithoutMaxAge},
 		{"NotFound", testAuthRequestNotFound},
+		{"WithUser", testAuthRequestWithUser},
 		{"CreateCompletedOnce", testAuthRequestComplete},
 		{"RedeemCodeOnce", testRedeemAuthCodeOnce},
 		{"CreateWithCode", testAuthRequestCreateWithCode},
@@ -68,6 +69,43 @@ func testAuthRequestNotFound(t *testing.T, s storage.Store) {
 	_, err = s.RedeemAuthCode(ctx, hash("unknown code"), t0())
 	assertErrorIs(t, "RedeemAuthCode", err, storage.ErrNotFound)
 	assertErrorIs(t, "DeleteAuthRequest", s.DeleteAuthRequest(ctx, "nope"), storage.ErrNotFound)
+}
+
+// testAuthRequestWithUser: the joined read returns what GetAuthRequest and
+// GetUser do for a completed request (with and without max_age, which the
+// backends read through a nullable column), and ErrNotFound for a request
+// nobody has signed in for, an unknown one, and one whose user is gone.
+func testAuthRequestWithUser(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sd := seedStore(t, s)
+	pending := newAuthRequest("pending", "web")
+	mustNot(t, "create pending auth request", s.CreateAuthRequest(ctx, pending))
+	_, err := s.GetAuthRequestWithUser(ctx, "pending")
+	assertErrorIs(t, "GetAuthRequestWithUser(nobody signed in)", err, storage.ErrNotFound)
+
+	for _, maxAge := range []*int64{ptrTo(int64(600)), nil} {
+		want := newAuthRequest("done", "web")
+		if maxAge == nil {
+			want.ID = "done-without-max-age"
+		}
+		want.MaxAge = maxAge
+		want.Done, want.UserID, want.SessionID = true, "alice", sd.aliceSession.ID
+		want.AuthTime, want.AMR, want.IDP = at(time.Minute), []string{"pwd", "mfa"}, "corp"
+		mustNot(t, "create completed auth request", s.CreateAuthRequest(ctx, want))
+		got, err := s.GetAuthRequestWithUser(ctx, want.ID)
+		mustNot(t, "get auth request with user", err)
+		wantR, err := s.GetAuthRequest(ctx, want.ID)
+		mustNot(t, "get auth request", err)
+		assertEqual(t, "GetAuthRequestWithUser request", got.Request, wantR)
+		assertEqual(t, "GetAuthRequestWithUser request (as created)", got.Request, want)
+		assertEqual(t, "GetAuthRequestWithUser user", got.User, sd.alice)
+	}
+
+	_, err = s.GetAuthRequestWithUser(ctx, "nope")
+	assertErrorIs(t, "GetAuthRequestWithUser(unknown)", err, storage.ErrNotFound)
+	mustNot(t, "delete alice", s.DeleteUser(ctx, "alice"))
+	_, err = s.GetAuthRequestWithUser(ctx, "done")
+	assertErrorIs(t, "GetAuthRequestWithUser(user deleted)", err, storage.ErrNotFound)
 }
 
 // A request is stored once the user has signed in for it (/authorize

@@ -15,6 +15,7 @@ func sessionTests() []namedTest {
 		{"CreateAndGet", testSessionCreateAndGet},
 		{"DuplicateConflicts", testSessionDuplicate},
 		{"NotFound", testSessionNotFound},
+		{"WithUser", testSessionWithUser},
 		{"Touch", testSessionTouch},
 		{"Delete", testSessionDelete},
 		{"DeleteByUser", testSessionDeleteByUser},
@@ -44,6 +45,50 @@ func testSessionCreateAndGet(t *testing.T, s storage.Store) {
 	got, err = s.GetSession(ctx, pwd.ID)
 	mustNot(t, "get password session", err)
 	assertEqual(t, "GetSession(password)", got, pwd)
+}
+
+// testSessionWithUser: the joined read returns what GetSessionByTokenHash,
+// GetUser and HasSecondFactor do, for a user without a second factor, with
+// TOTP, with a passkey, and disabled (whom the caller must refuse).
+func testSessionWithUser(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	sd := seedStore(t, s)
+	bobs := newSession("bob-session", "bob")
+	mustNot(t, "create bob's session", s.CreateSession(ctx, bobs))
+	check := func(what string, sess *storage.Session, wantFactor bool) {
+		t.Helper()
+		got, err := s.GetSessionWithUser(ctx, sess.TokenHash)
+		mustNot(t, what+": get session with user", err)
+		wantS, err := s.GetSessionByTokenHash(ctx, sess.TokenHash)
+		mustNot(t, what+": get session", err)
+		assertEqual(t, what+": session", got.Session, wantS)
+		wantU, err := s.GetUser(ctx, sess.UserID)
+		mustNot(t, what+": get user", err)
+		assertEqual(t, what+": user", got.User, wantU)
+		if got.HasSecondFactor != wantFactor {
+			t.Errorf("%s: HasSecondFactor = %v, want %v", what, got.HasSecondFactor, wantFactor)
+		}
+	}
+	check("no second factor", sd.aliceSession, false)
+	mustNot(t, "set alice's TOTP", s.SetTOTP(ctx, newTOTP("alice")))
+	check("alice with TOTP", sd.aliceSession, true)
+	check("bob beside alice's TOTP", bobs, false)
+	mustNot(t, "add bob's passkey", s.CreateWebAuthnCredential(ctx, newCredential([]byte("bob-key"), "bob")))
+	check("bob with a passkey", bobs, true)
+	mustNot(t, "delete alice's TOTP", s.DeleteTOTP(ctx, "alice"))
+	check("alice's TOTP deleted", sd.aliceSession, false)
+
+	u, err := s.GetUser(ctx, "bob")
+	mustNot(t, "get bob", err)
+	u.DisabledAt = ptrTo(at(time.Minute))
+	mustNot(t, "disable bob", s.UpdateUser(ctx, u))
+	check("bob disabled", bobs, true)
+
+	_, err = s.GetSessionWithUser(ctx, hash("nope"))
+	assertErrorIs(t, "GetSessionWithUser(unknown)", err, storage.ErrNotFound)
+	mustNot(t, "delete alice", s.DeleteUser(ctx, "alice"))
+	_, err = s.GetSessionWithUser(ctx, sd.aliceSession.TokenHash)
+	assertErrorIs(t, "GetSessionWithUser(user deleted)", err, storage.ErrNotFound)
 }
 
 func testSessionDuplicate(t *testing.T, s storage.Store) {
