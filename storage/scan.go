@@ -43,8 +43,9 @@ func Qualify(alias string, columns string) string {
 	for i := 0; i < len(parts); i++ {
 		col := strings.TrimSpace(parts[i])
 		if rest, ok := strings.CutPrefix(col, "COALESCE("); ok {
-			// The COALESCE's default is the next comma-separated part.
-			if i+1 >= len(parts) || !isColumnName(rest) {
+			// The COALESCE's default is the next comma-separated part; it
+			// must be a literal, since a column there would stay unqualified.
+			if i+1 >= len(parts) || !isColumnName(rest) || !isLiteralArg(parts[i+1]) {
 				panic("storage.Qualify: cannot qualify " + col)
 			}
 			i++
@@ -65,6 +66,24 @@ func isColumnName(s string) bool {
 	}
 	for _, r := range s {
 		if (r < 'a' || r > 'z') && r != '_' && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// isLiteralArg reports whether s is a quoted string or a number followed by
+// the closing parenthesis of a call: the default of a COALESCE.
+func isLiteralArg(s string) bool {
+	lit, ok := strings.CutSuffix(strings.TrimSpace(s), ")")
+	if !ok || lit == "" {
+		return false
+	}
+	if len(lit) >= 2 && lit[0] == '\'' && lit[len(lit)-1] == '\'' {
+		return !strings.Contains(lit[1:len(lit)-1], "'")
+	}
+	for _, r := range lit {
+		if r < '0' || r > '9' {
 			return false
 		}
 	}

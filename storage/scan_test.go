@@ -7,12 +7,13 @@ func TestQualify(t *testing.T) {
 		{"u", "id, email", "u.id, u.email"},
 		{"s", "id,\n\ttoken_hash, user_id", "s.id, s.token_hash, s.user_id"},
 		{"a", "id, COALESCE(user_id, ''), session_id", "a.id, COALESCE(a.user_id, ''), a.session_id"},
+		{"a", "COALESCE(n, 0)", "COALESCE(a.n, 0)"},
 	} {
 		if got := Qualify(c.alias, c.columns); got != c.want {
 			t.Errorf("Qualify(%q, %q) = %q, want %q", c.alias, c.columns, got, c.want)
 		}
 	}
-	for _, bad := range []string{"count(*)", "id, ", "COALESCE(lower(x), '')", "COALESCE(x"} {
+	for _, bad := range []string{"count(*)", "id, ", "COALESCE(lower(x), '')", "COALESCE(x", "COALESCE(x, y)", "COALESCE(x, 'a'b')"} {
 		func() {
 			defer func() {
 				if recover() == nil {

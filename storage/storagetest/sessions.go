@@ -84,6 +84,12 @@ func testSessionWithUser(t *testing.T, s storage.Store) {
 	mustNot(t, "disable bob", s.UpdateUser(ctx, u))
 	check("bob disabled", bobs, true)
 
+	// Expired sessions are returned too: the caller decides (Session.Live).
+	expired := newSession("expired-session", "alice")
+	expired.ExpiresAt, expired.IdleExpiresAt = at(-30*time.Second), at(-30*time.Second)
+	mustNot(t, "create an expired session", s.CreateSession(ctx, expired))
+	check("expired session", expired, false)
+
 	_, err = s.GetSessionWithUser(ctx, hash("nope"))
 	assertErrorIs(t, "GetSessionWithUser(unknown)", err, storage.ErrNotFound)
 	mustNot(t, "delete alice", s.DeleteUser(ctx, "alice"))
