@@ -54,10 +54,9 @@ func TestMetricsWait(t *testing.T) {
 	if n := out.GetHistogram().GetSampleCount(); n != 4 {
 		t.Fatalf("wait histogram has %d samples, want 4", n)
 	}
-	// The waiter joins the queue (h.waiting) a moment before its clock
-	// starts, so allow a tenth.
-	if s := out.GetHistogram().GetSampleSum(); s < 0.9*held.Seconds() {
-		t.Fatalf("total wait %.3fs, want about the %v the slot was held", s, held)
+	// The waiter's clock starts before it joins the queue (h.waiting).
+	if s := out.GetHistogram().GetSampleSum(); s < held.Seconds() {
+		t.Fatalf("total wait %.3fs, want at least the %v the slot was held", s, held)
 	}
 }
 

@@ -327,6 +327,7 @@ func (h *Hasher) wait(ctx context.Context) error {
 		return nil
 	default:
 	}
+	start := time.Now() // before joining the queue: a waiter seen there has its clock running
 	if h.waiting.Add(1) > h.maxQueue {
 		h.waiting.Add(-1)
 		h.metrics.waited(0)
@@ -334,7 +335,6 @@ func (h *Hasher) wait(ctx context.Context) error {
 		return ErrBusy
 	}
 	defer h.waiting.Add(-1)
-	start := time.Now()
 	defer func() { h.metrics.waited(time.Since(start)) }()
 	t := time.NewTimer(h.maxWait)
 	defer t.Stop()
