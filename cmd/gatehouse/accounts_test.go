@@ -180,7 +180,7 @@ func TestSharedRateLimits(t *testing.T) {
 		}
 		t.Skipf("Redis at %s is unreachable, skipping (set GATEHOUSE_TEST_REDIS_URL): %v", redisURL, err)
 	}
-	env := map[string]string{"REDIS_URL": redisURL, "GATEHOUSE_RATE_LOGIN_EMAIL": "4/1m"}
+	env := map[string]string{"REDIS_URL": redisURL, "GATEHOUSE_RATE_LOGIN_EMAIL": "4/1h"}
 	a := startServer(t, "sqlite", env)
 	b := startServer(t, "sqlite", env)
 	email := "shared-" + strings.ToLower(randomString(t)[:8]) + "@example.com"

@@ -105,7 +105,7 @@ func TestMetrics(t *testing.T) {
 				"SMTP_URL":                    smtp.URL(),
 				"GATEHOUSE_METRICS_ADDR":      "127.0.0.1:0",
 				"GATEHOUSE_LOCKOUT_THRESHOLD": "3",
-				"GATEHOUSE_RATE_LOGIN_EMAIL":  "4/1m",
+				"GATEHOUSE_RATE_LOGIN_EMAIL":  "4/1h",
 			})
 			app := ts.createClient("--name", "App", "--redirect-uri", redirectA)
 			ts.createUser("alice@example.com", testPassword)
@@ -128,7 +128,7 @@ func TestMetrics(t *testing.T) {
 
 			// A wrong password; then frank: three wrong (the third locks),
 			// the right one refused as locked, and a fifth try over the
-			// per-email rate limit of 4 a minute.
+			// per-email rate limit of 4 an hour.
 			b2 := newBrowser(t, ts.issuer)
 			wrong := func(email, pw, want string) {
 				t.Helper()
