@@ -89,19 +89,29 @@ func TestLowPriorityThreadsDoTheWork(t *testing.T) {
 	}
 }
 
+// statFields reads /proc/self/<task>/stat ("self" for the whole process or
+// its main thread) and returns its fields from field 3 on: the command name
+// (field 2) is in parentheses and may contain spaces.
+func statFields(task string) (fields []string, path string, err error) {
+	path = "/proc/self/stat"
+	if task != "self" {
+		path = "/proc/self/" + task + "/stat"
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, path, err
+	}
+	return strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:])), path, nil
+}
+
 // threadCPUTicks is utime+stime (fields 14 and 15) of /proc/self/<task>/stat,
 // or of the whole process for "self".
 func threadCPUTicks(t *testing.T, task string) int {
 	t.Helper()
-	path := "/proc/self/stat"
-	if task != "self" {
-		path = "/proc/self/" + task + "/stat"
-	}
-	b, err := os.ReadFile(path)
+	f, path, err := statFields(task)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 	utime, err1 := strconv.Atoi(f[11])
 	stime, err2 := strconv.Atoi(f[12])
 	if err1 != nil || err2 != nil {
@@ -114,16 +124,10 @@ func threadCPUTicks(t *testing.T, task string) int {
 // process's main thread).
 func threadNiceness(t *testing.T, task string) int {
 	t.Helper()
-	path := "/proc/self/stat"
-	if task != "self" {
-		path = "/proc/self/" + task + "/stat"
-	}
-	raw, err := os.ReadFile(path)
+	f, path, err := statFields(task)
 	if err != nil {
 		return 0 // the thread ended meanwhile
 	}
-	// The command name (field 2) is in parentheses and may contain spaces.
-	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
 	nice, err := strconv.Atoi(f[16]) // f[0] is field 3
 	if err != nil {
 		t.Fatalf("%s: niceness %q", path, f[16])
